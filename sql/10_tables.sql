@@ -1,0 +1,112 @@
+-- Tables of the queue and the indexes its functions rely on.
+-- Column names shared with procrastinate 3.x are kept so that tools and
+-- queries written for it keep working.
+
+create table procrastinate_workers (
+    id bigint primary key generated always as identity,
+    name text not null default 'worker',
+    host text,
+    pid integer,
+    queues text [],
+    concurrency integer,
+    started_at timestamptz not null default now(),
+    last_heartbeat timestamptz not null default now()
+);
+
+create table procrastinate_jobs (
+    id bigserial primary key,
+    queue_name text not null,
+    task_name text not null,
+    priority integer not null default 0,
+    lock text,
+    queueing_lock text,
+    args jsonb not null default '{}',
+    status procrastinate_job_status not null default 'todo',
+    scheduled_at timestamptz,
+    attempts integer not null default 0,
+    abort_requested boolean not null default false,
+    worker_id bigint references procrastinate_workers (id) on delete set null,
+    -- retry policy, travelling with the job so that SQL decides retries
+    -- (null: never retried, 0: retried without limit, n: while attempts < n)
+    max_attempts integer,
+    retry_wait double precision not null default 0,
+    retry_linear_wait double precision not null default 0,
+    retry_exponential_wait double precision not null default 0,
+    retry_exceptions text [],
+    created_at timestamptz not null default now(),
+    started_at timestamptz,
+    finished_at timestamptz,
+    last_error text,
+    last_error_types text [],
+    constraint procrastinate_jobs_task_name_not_empty check (task_name <> ''),
+    constraint procrastinate_jobs_queue_name_not_empty check (queue_name <> ''),
+    constraint procrastinate_jobs_args_is_object check (jsonb_typeof(args) = 'object'),
+    constraint procrastinate_jobs_max_attempts_not_negative check (max_attempts >= 0),
+    constraint procrastinate_jobs_retry_waits_not_negative check (
+        retry_wait >= 0 and retry_linear_wait >= 0 and retry_exponential_wait >= 0
+    ),
+    constraint check_not_todo_abort_requested check (
+        not (status = 'todo' and abort_requested)
+    )
+);
+
+create table procrastinate_periodic_defers (
+    id bigserial primary key,
+    task_name text not null,
+    defer_timestamp bigint,
+    job_id bigint references procrastinate_jobs (id) on delete set null,
+    periodic_id text not null default '',
+    constraint procrastinate_periodic_defers_unique unique (
+        task_name, periodic_id, defer_timestamp
+    )
+);
+
+create table procrastinate_events (
+    id bigserial primary key,
+    job_id bigint not null references procrastinate_jobs (id) on delete cascade,
+    type procrastinate_job_event_type,
+    at timestamptz default now()
+);
+
+-- Paused queues are not fetched from (see procrastinate_fetch_jobs_v1).
+create table procrastinate_paused_queues (
+    queue_name text primary key,
+    paused_at timestamptz not null default now()
+);
+
+-- Locks and queue names may be longer than a btree entry can hold (about
+-- 2.7 kB), so the indexes below key them by md5 and the queries compare both
+-- the hash (to use the index) and the text (to be exact).
+
+-- At most one waiting job per queueing lock.
+create unique index procrastinate_jobs_queueing_lock_idx_v1
+on procrastinate_jobs (md5(queueing_lock)) where status = 'todo';
+
+-- At most one running job per lock: the last guard of lock arbitration.
+create unique index procrastinate_jobs_lock_idx_v1
+on procrastinate_jobs (md5(lock)) where status = 'doing';
+
+-- The claim query: waiting jobs in the order they are fetched.
+create index procrastinate_jobs_fetch_idx_v1
+on procrastinate_jobs (priority desc, id asc) where status = 'todo';
+
+-- Lock arbitration looks up the other live jobs sharing a lock.
+create index procrastinate_jobs_lock_order_idx_v1
+on procrastinate_jobs (md5(lock), priority desc, id asc)
+where status in ('todo', 'doing') and lock is not null;
+
+-- Jobs a worker holds (abort checks, rescue of stalled workers).
+create index procrastinate_jobs_worker_idx_v1
+on procrastinate_jobs (worker_id) where status = 'doing';
+
+create index procrastinate_jobs_queue_name_idx_v1
+on procrastinate_jobs using hash (queue_name);
+
+create index procrastinate_events_job_id_idx_v1
+on procrastinate_events (job_id);
+
+create index procrastinate_periodic_defers_job_id_idx_v1
+on procrastinate_periodic_defers (job_id);
+
+create index procrastinate_workers_last_heartbeat_idx_v1
+on procrastinate_workers (last_heartbeat);

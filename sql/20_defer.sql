@@ -1,0 +1,261 @@
+-- Deferring: the one insert path of the queue. Every way of creating jobs
+-- (procrastinate_defer_job, procrastinate_defer_jobs, the Python driver)
+-- goes through procrastinate_defer_jobs_v1, so validation lives in one place.
+
+-- Raises PT001 naming the first invalid job object of a JSON array, PT002 for
+-- a queueing lock that is taken. Called by procrastinate_defer_jobs_v1.
+create function procrastinate_validate_jobs_v1(p_jobs jsonb)
+returns void
+language plpgsql
+stable
+set search_path = pg_catalog, public
+as $$
+declare
+    v_ord bigint;
+    v_problem text;
+    v_lock text;
+    v_job_id bigint;
+begin
+    if p_jobs is null or jsonb_typeof(p_jobs) <> 'array' then
+        raise exception 'jobs must be a JSON array of job objects, got %',
+            coalesce(jsonb_typeof(p_jobs), 'null')
+            using errcode = 'PT001';
+    end if;
+
+    select t.ord, problems.problem
+    into v_ord, v_problem
+    from jsonb_array_elements(p_jobs) with ordinality as t (job, ord)
+    cross join lateral (
+        select case
+            when jsonb_typeof(t.job) <> 'object'
+                then 'is not a JSON object'
+            when exists (
+                select 1 from jsonb_object_keys(t.job) as k (key)
+                where k.key <> all (array[
+                    'task_name', 'args', 'queue_name', 'priority', 'lock',
+                    'queueing_lock', 'scheduled_at', 'max_attempts', 'retry_wait',
+                    'retry_linear_wait', 'retry_exponential_wait', 'retry_exceptions'
+                ])
+            )
+                then 'has unknown keys: ' || (
+                    select string_agg(k.key, ', ' order by k.key)
+                    from jsonb_object_keys(t.job) as k (key)
+                    where k.key <> all (array[
+                        'task_name', 'args', 'queue_name', 'priority', 'lock',
+                        'queueing_lock', 'scheduled_at', 'max_attempts', 'retry_wait',
+                        'retry_linear_wait', 'retry_exponential_wait', 'retry_exceptions'
+                    ])
+                )
+            when jsonb_typeof(t.job -> 'task_name') is distinct from 'string'
+                or t.job ->> 'task_name' = ''
+                then 'needs a task_name, a non-empty string'
+            when jsonb_typeof(t.job -> 'args') not in ('object', 'null')
+                then 'has args that are not a JSON object (got '
+                    || jsonb_typeof(t.job -> 'args') || ')'
+            when jsonb_typeof(t.job -> 'queue_name') not in ('string', 'null')
+                or t.job ->> 'queue_name' = ''
+                then 'has a queue_name that is not a non-empty string'
+            when jsonb_typeof(t.job -> 'priority') not in ('number', 'null')
+                or (t.job ->> 'priority') !~ '^-?[0-9]{1,9}$'
+                then 'has a priority that is not an integer'
+            when jsonb_typeof(t.job -> 'lock') not in ('string', 'null')
+                then 'has a lock that is not a string'
+            when jsonb_typeof(t.job -> 'queueing_lock') not in ('string', 'null')
+                then 'has a queueing_lock that is not a string'
+            when jsonb_typeof(t.job -> 'scheduled_at') not in ('string', 'null')
+                then 'has a scheduled_at that is not a timestamp string'
+            when jsonb_typeof(t.job -> 'max_attempts') not in ('number', 'null')
+                or (t.job ->> 'max_attempts') !~ '^-?[0-9]{1,9}$'
+                then 'has a max_attempts that is not an integer'
+            when (t.job ->> 'max_attempts')::integer < 0
+                then 'has a negative max_attempts ('
+                    || (t.job ->> 'max_attempts') || '); use 0 for no limit'
+            when exists (
+                select 1
+                from unnest(array[
+                    'retry_wait', 'retry_linear_wait', 'retry_exponential_wait'
+                ]) as w (key)
+                where case jsonb_typeof(t.job -> w.key)
+                    when 'number' then (t.job ->> w.key)::double precision < 0
+                    else jsonb_typeof(t.job -> w.key) <> 'null'
+                end
+            )
+                then 'has a retry wait that is not a non-negative number of seconds'
+            when jsonb_typeof(t.job -> 'retry_exceptions') not in ('array', 'null')
+                or exists (
+                    select 1
+                    from jsonb_array_elements(
+                        case jsonb_typeof(t.job -> 'retry_exceptions')
+                            when 'array' then t.job -> 'retry_exceptions'
+                            else '[]'::jsonb
+                        end
+                    ) as x (name)
+                    where jsonb_typeof(x.name) <> 'string'
+                )
+                then 'has retry_exceptions that are not an array of class names'
+        end as problem
+    ) as problems
+    where problems.problem is not null
+    order by t.ord
+    limit 1;
+
+    if v_problem is not null then
+        raise exception 'job #% of % is invalid: it %', v_ord, jsonb_array_length(p_jobs), v_problem
+            using errcode = 'PT001',
+                hint = 'A job object is {"task_name": ..., "args": {...}, "queue_name": ..., ...}';
+    end if;
+
+    -- Queueing locks: one waiting job per lock, within the batch and overall.
+    select q.lock into v_lock
+    from (
+        select t.job ->> 'queueing_lock' as lock
+        from jsonb_array_elements(p_jobs) as t (job)
+        where t.job ->> 'queueing_lock' is not null
+    ) as q
+    group by q.lock
+    having count(*) > 1
+    limit 1;
+    if v_lock is not null then
+        raise exception 'queueing lock "%" is used by several jobs of this batch', v_lock
+            using errcode = 'PT002';
+    end if;
+
+    select j.queueing_lock, j.id into v_lock, v_job_id
+    from jsonb_array_elements(p_jobs) as t (job)
+    inner join procrastinate_jobs as j
+        on
+            md5(j.queueing_lock) = md5(t.job ->> 'queueing_lock')
+            and j.queueing_lock = t.job ->> 'queueing_lock'
+    where j.status = 'todo'
+    limit 1;
+    if v_lock is not null then
+        raise exception 'queueing lock "%" is already taken by waiting job %', v_lock, v_job_id
+            using errcode = 'PT002',
+                hint = 'Only one job per queueing lock may wait in todo.';
+    end if;
+end;
+$$;
+
+-- Inserts a JSON array of job objects, all or nothing, and returns their ids
+-- in input order. Called by the Python driver for single and batch defers.
+create function procrastinate_defer_jobs_v1(p_jobs jsonb)
+returns table (id bigint)
+language plpgsql
+set search_path = pg_catalog, public
+as $$
+begin
+    perform procrastinate_validate_jobs_v1(p_jobs);
+
+    return query
+    with input as materialized (
+        select
+            t.ord,
+            t.job,
+            nextval('procrastinate_jobs_id_seq'::regclass) as new_id
+        from jsonb_array_elements(p_jobs) with ordinality as t (job, ord)
+    ),
+
+    inserted as (
+        insert into procrastinate_jobs (
+            id, queue_name, task_name, priority, lock, queueing_lock, args,
+            scheduled_at, max_attempts, retry_wait, retry_linear_wait,
+            retry_exponential_wait, retry_exceptions
+        )
+        select
+            input.new_id,
+            coalesce(input.job ->> 'queue_name', 'default'),
+            input.job ->> 'task_name',
+            coalesce((input.job ->> 'priority')::integer, 0),
+            input.job ->> 'lock',
+            input.job ->> 'queueing_lock',
+            coalesce(nullif(input.job -> 'args', 'null'::jsonb), '{}'::jsonb),
+            (input.job ->> 'scheduled_at')::timestamptz,
+            (input.job ->> 'max_attempts')::integer,
+            coalesce((input.job ->> 'retry_wait')::double precision, 0),
+            coalesce((input.job ->> 'retry_linear_wait')::double precision, 0),
+            coalesce((input.job ->> 'retry_exponential_wait')::double precision, 0),
+            case jsonb_typeof(input.job -> 'retry_exceptions')
+                when 'array' then array(
+                    select jsonb_array_elements_text(input.job -> 'retry_exceptions')
+                )
+            end
+        from input
+        order by input.ord
+        returning 1
+    )
+
+    select input.new_id from input order by input.ord;
+exception
+    when invalid_datetime_format or datetime_field_overflow then
+        raise exception 'invalid scheduled_at: %', sqlerrm
+            using errcode = 'PT001';
+end;
+$$;
+
+-- User-facing batch defer: a JSON array of job objects (see
+-- procrastinate_defer_job for the keys); ids come back in input order.
+create function procrastinate_defer_jobs(jobs jsonb)
+returns setof bigint
+language sql
+set search_path = pg_catalog, public
+as $$
+    select d.id from procrastinate_defer_jobs_v1(jobs) as d;
+$$;
+
+comment on function procrastinate_defer_jobs(jsonb) is
+'Defer many jobs in one call, all or nothing. jobs is a JSON array of objects with the keys
+of procrastinate_defer_job (task_name required). Returns the new ids in input order.
+Example: select * from procrastinate_defer_jobs(''[{"task_name": "a"}, {"task_name": "b",
+"args": {"x": 1}, "queue_name": "mail"}]'');';
+
+-- User-facing single defer, for psql, triggers and other languages.
+create function procrastinate_defer_job(
+    task_name text,
+    args jsonb default '{}',
+    queue_name text default 'default',
+    priority integer default 0,
+    lock text default null,
+    queueing_lock text default null,
+    scheduled_at timestamptz default null,
+    max_attempts integer default null,
+    retry_wait double precision default 0,
+    retry_linear_wait double precision default 0,
+    retry_exponential_wait double precision default 0,
+    retry_exceptions text [] default null
+)
+returns bigint
+language sql
+set search_path = pg_catalog, public
+as $$
+    select d.id
+    from procrastinate_defer_jobs_v1(
+        jsonb_build_array(jsonb_build_object(
+            'task_name', task_name,
+            'args', coalesce(args, '{}'::jsonb),
+            'queue_name', queue_name,
+            'priority', priority,
+            'lock', lock,
+            'queueing_lock', queueing_lock,
+            'scheduled_at', scheduled_at,
+            'max_attempts', max_attempts,
+            'retry_wait', retry_wait,
+            'retry_linear_wait', retry_linear_wait,
+            'retry_exponential_wait', retry_exponential_wait,
+            'retry_exceptions', to_jsonb(retry_exceptions)
+        ))
+    ) as d;
+$$;
+
+comment on function procrastinate_defer_job(
+    text, jsonb, text, integer, text, text, timestamptz, integer,
+    double precision, double precision, double precision, text []
+) is
+'Defer one job and return its id. Only task_name is required:
+  select procrastinate_defer_job(''sum_task'', ''{"a": 3, "b": 5}'');
+  select procrastinate_defer_job(task_name => ''mail'', queue_name => ''emails'', priority => 5);
+args: JSON object of keyword arguments. priority: higher runs first. lock: jobs sharing a lock
+run one at a time, in priority then id order. queueing_lock: at most one waiting job per value
+(SQLSTATE PT002 otherwise). scheduled_at: not before this time. Retries: max_attempts null
+never retries, 0 retries without limit, n retries while fewer than n attempts ended; the delay
+is retry_wait + retry_linear_wait * attempts + retry_exponential_wait ^ (attempts + 1) seconds;
+retry_exceptions limits retries to failures of these class names. Bad input: SQLSTATE PT001.';

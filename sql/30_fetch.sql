@@ -1,0 +1,127 @@
+-- Fetching: a worker claims up to p_limit jobs in one call.
+-- Lock arbitration lives here: a job with a lock is claimable only when no
+-- job sharing its lock is running and none waiting comes before it
+-- (higher priority, then lower id). Waiting includes jobs scheduled for
+-- later, such as a retry: jobs sharing a lock keep their order across retries.
+
+-- Claims up to p_limit jobs for p_worker_id from p_queues (null: all queues),
+-- highest priority first, then oldest. Called by the Python worker.
+create function procrastinate_fetch_jobs_v1(
+    p_worker_id bigint,
+    p_queues text [],
+    p_limit integer,
+    p_now timestamptz default now()
+)
+returns table (
+    id bigint,
+    queue_name text,
+    task_name text,
+    priority integer,
+    lock text,
+    queueing_lock text,
+    args jsonb,
+    status procrastinate_job_status,
+    scheduled_at timestamptz,
+    attempts integer,
+    abort_requested boolean,
+    worker_id bigint
+)
+language plpgsql
+set search_path = pg_catalog, public
+as $$
+declare
+    v_paused text [];
+begin
+    if p_limit is null or p_limit < 1 then
+        raise exception 'p_limit must be a positive number of jobs, got %', p_limit
+            using errcode = 'PT001';
+    end if;
+
+    select coalesce(array_agg(p.queue_name), '{}') into v_paused
+    from procrastinate_paused_queues as p;
+
+    return query
+    with candidate as (
+        select j.id
+        from procrastinate_jobs as j
+        where
+            j.status = 'todo'
+            and (p_queues is null or j.queue_name = any(p_queues))
+            and j.queue_name <> all(v_paused)
+            and (j.scheduled_at is null or j.scheduled_at <= p_now)
+            and (
+                j.lock is null
+                or not exists (
+                    select 1
+                    from procrastinate_jobs as other
+                    where
+                        md5(other.lock) = md5(j.lock)
+                        and other.lock = j.lock
+                        and other.id <> j.id
+                        and other.status in ('todo', 'doing')
+                        and (
+                            other.status = 'doing'
+                            or other.priority > j.priority
+                            or (other.priority = j.priority and other.id < j.id)
+                        )
+                )
+            )
+        order by j.priority desc, j.id asc
+        limit p_limit
+        for update of j skip locked
+    ),
+
+    claimed as (
+        update procrastinate_jobs as j
+        set
+            status = 'doing',
+            worker_id = p_worker_id,
+            started_at = p_now
+        from candidate
+        where j.id = candidate.id
+        returning
+            j.id, j.queue_name, j.task_name, j.priority, j.lock, j.queueing_lock,
+            j.args, j.status, j.scheduled_at, j.attempts, j.abort_requested,
+            j.worker_id
+    )
+
+    select c.*
+    from claimed as c
+    order by c.priority desc, c.id asc;
+end;
+$$;
+
+-- User-facing fetch, for workers written in other languages: claims up to
+-- max_jobs jobs. Report each one with procrastinate_finish_job.
+create function procrastinate_fetch_jobs(
+    queues text [] default null,
+    max_jobs integer default 1,
+    worker_id bigint default null
+)
+returns table (
+    id bigint,
+    queue_name text,
+    task_name text,
+    priority integer,
+    lock text,
+    queueing_lock text,
+    args jsonb,
+    status procrastinate_job_status,
+    scheduled_at timestamptz,
+    attempts integer,
+    abort_requested boolean,
+    worker_id bigint
+)
+language sql
+set search_path = pg_catalog, public
+as $$
+    select f.* from procrastinate_fetch_jobs_v1(worker_id, queues, max_jobs) as f;
+$$;
+
+comment on function procrastinate_fetch_jobs(text [], integer, bigint) is
+'Claim up to max_jobs waiting jobs (status todo -> doing) from queues (null: all queues), for a
+worker written in any language. Jobs come highest priority first, then oldest; jobs scheduled
+for later, jobs of paused queues and jobs whose lock is busy are skipped. Concurrent callers
+never get the same job (FOR UPDATE SKIP LOCKED). Report the end of each job with
+procrastinate_finish_job(job_id, status, ..., worker_id => the same worker_id,
+attempt => the job''s attempts as fetched).';

@@ -1,0 +1,276 @@
+-- Finishing: workers report outcomes, many jobs per call. Retry scheduling is
+-- decided here from the job's own retry policy, unless the worker sends an
+-- explicit decision (a custom retry strategy in Python). Reports are fenced:
+-- only the worker holding the job, at the attempt it fetched, changes it.
+
+-- Seconds to wait before the next attempt, procrastinate's formula:
+-- wait + linear_wait * attempts + exponential_wait ^ (attempts + 1), capped at
+-- about 300 years so that a long-retrying job cannot overflow.
+create function procrastinate_retry_delay_v1(
+    p_attempts integer,
+    p_wait double precision,
+    p_linear_wait double precision,
+    p_exponential_wait double precision
+)
+returns interval
+language sql
+immutable
+set search_path = pg_catalog, public
+as $$
+    select make_interval(secs => least(
+        p_wait
+        + p_linear_wait * p_attempts
+        + case
+            when p_exponential_wait = 0 then 0
+            else exp(least((p_attempts + 1) * ln(p_exponential_wait), 23.0))
+        end,
+        1e10
+    ));
+$$;
+
+-- Applies a JSON array of outcomes ({"id", "attempt", "status", "error",
+-- "retry"}) reported by p_worker_id; one result row per outcome.
+-- Called by the Python worker (and procrastinate_finish_job).
+create function procrastinate_finish_jobs_v1(
+    p_worker_id bigint,
+    p_outcomes jsonb,
+    p_delete_jobs text default 'never',
+    p_now timestamptz default now()
+)
+returns table (
+    job_id bigint,
+    accepted boolean,
+    status procrastinate_job_status,
+    scheduled_at timestamptz,
+    reason text
+)
+language plpgsql
+set search_path = pg_catalog, public
+as $$
+declare
+    v_problem text;
+begin
+    if p_delete_jobs is null or p_delete_jobs not in ('never', 'successful', 'always') then
+        raise exception 'p_delete_jobs must be never, successful or always, got %',
+            coalesce(p_delete_jobs, 'null')
+            using errcode = 'PT001';
+    end if;
+    if p_outcomes is null or jsonb_typeof(p_outcomes) <> 'array' then
+        raise exception 'outcomes must be a JSON array, got %',
+            coalesce(jsonb_typeof(p_outcomes), 'null')
+            using errcode = 'PT005';
+    end if;
+
+    select format('outcome #%s %s', t.ord, problems.problem) into v_problem
+    from jsonb_array_elements(p_outcomes) with ordinality as t (o, ord)
+    cross join lateral (
+        select case
+            when jsonb_typeof(t.o) <> 'object'
+                then 'is not a JSON object'
+            when (t.o ->> 'id') !~ '^[0-9]{1,18}$'
+                or jsonb_typeof(t.o -> 'id') <> 'number'
+                then 'needs an integer id'
+            when jsonb_typeof(t.o -> 'attempt') not in ('number', 'null')
+                or (t.o ->> 'attempt') !~ '^[0-9]{1,9}$'
+                then 'has an attempt that is not an integer'
+            when jsonb_typeof(t.o -> 'status') is distinct from 'string'
+                or t.o ->> 'status' not in ('succeeded', 'failed', 'aborted')
+                then 'has status ' || coalesce(t.o ->> 'status', 'null')
+                    || ', expected succeeded, failed or aborted'
+            when jsonb_typeof(t.o -> 'error') not in ('object', 'null')
+                or jsonb_typeof(t.o -> 'error' -> 'types') not in ('array', 'null')
+                then 'has an error that is not {"types": [...], "message": ...}'
+            when jsonb_typeof(t.o -> 'retry') not in ('object', 'boolean', 'null')
+                or t.o -> 'retry' = 'true'::jsonb
+                then 'has a retry that is neither false nor a decision object'
+        end as problem
+    ) as problems
+    where problems.problem is not null
+    order by t.ord
+    limit 1;
+
+    if v_problem is not null then
+        raise exception '%', v_problem
+            using errcode = case
+                when v_problem like '%has status%' then 'PT004' else 'PT005'
+            end;
+    end if;
+
+    return query
+    with outcome as (
+        select
+            t.ord,
+            (t.o ->> 'id')::bigint as id,
+            (t.o ->> 'attempt')::integer as attempt,
+            (t.o ->> 'status')::procrastinate_job_status as status,
+            t.o -> 'error' ->> 'message' as error_message,
+            case jsonb_typeof(t.o -> 'error' -> 'types')
+                when 'array' then array(
+                    select jsonb_array_elements_text(t.o -> 'error' -> 'types')
+                )
+            end as error_types,
+            t.o -> 'retry' as retry,
+            -- a job reported twice in one call is applied once, first report wins
+            row_number() over (partition by t.o ->> 'id' order by t.ord) as report_rank
+        from jsonb_array_elements(p_outcomes) with ordinality as t (o, ord)
+    ),
+
+    held as materialized (
+        select
+            o.ord,
+            j.id,
+            o.status as reported,
+            o.error_message,
+            o.error_types,
+            case
+                when o.status <> 'failed' or j.abort_requested then null
+                when jsonb_typeof(o.retry) = 'object' then coalesce(
+                    (o.retry ->> 'at')::timestamptz, p_now
+                )
+                when o.retry = 'false'::jsonb then null
+                when
+                    j.max_attempts is not null
+                    and (j.max_attempts = 0 or j.attempts < j.max_attempts)
+                    and (j.retry_exceptions is null or j.retry_exceptions && o.error_types)
+                    then p_now + procrastinate_retry_delay_v1(
+                        j.attempts, j.retry_wait, j.retry_linear_wait,
+                        j.retry_exponential_wait
+                    )
+            end as retry_at,
+            (o.retry ->> 'priority')::integer as retry_priority,
+            o.retry ->> 'queue' as retry_queue,
+            o.retry ->> 'lock' as retry_lock
+        from outcome as o
+        inner join procrastinate_jobs as j on j.id = o.id
+        where
+            o.report_rank = 1
+            and j.status = 'doing'
+            and j.worker_id is not distinct from p_worker_id
+            and (o.attempt is null or j.attempts = o.attempt)
+        order by j.id
+        for update of j
+    ),
+
+    decided as (
+        select
+            h.*,
+            case when h.retry_at is not null then 'todo' else h.reported end
+            ::procrastinate_job_status as new_status
+        from held as h
+    ),
+
+    deleted as (
+        delete from procrastinate_jobs as j
+        using decided as d
+        where
+            j.id = d.id
+            and (
+                (p_delete_jobs = 'always' and d.new_status <> 'todo')
+                or (p_delete_jobs = 'successful' and d.new_status = 'succeeded')
+            )
+        returning j.id
+    ),
+
+    updated as (
+        update procrastinate_jobs as j
+        set
+            status = d.new_status,
+            attempts = j.attempts + 1,
+            abort_requested = false,
+            worker_id = case when d.new_status = 'todo' then null else j.worker_id end,
+            scheduled_at = case
+                when d.new_status = 'todo' then d.retry_at else j.scheduled_at
+            end,
+            finished_at = case when d.new_status = 'todo' then null else p_now end,
+            priority = coalesce(d.retry_priority, j.priority),
+            queue_name = coalesce(d.retry_queue, j.queue_name),
+            lock = coalesce(d.retry_lock, j.lock),
+            last_error = case
+                when d.reported = 'failed' then coalesce(d.error_message, '') else j.last_error
+            end,
+            last_error_types = case
+                when d.reported = 'failed' then d.error_types else j.last_error_types
+            end
+        from decided as d
+        where
+            j.id = d.id
+            and not exists (select 1 from deleted as x where x.id = d.id)
+        returning j.id
+    )
+
+    select
+        o.id,
+        d.id is not null,
+        d.new_status,
+        case when d.new_status = 'todo' then d.retry_at end,
+        case
+            when d.id is not null then null
+            when o.report_rank > 1 then 'duplicate'
+            when exists (select 1 from procrastinate_jobs as j where j.id = o.id)
+                then 'not_held'
+            else 'not_found'
+        end
+    from outcome as o
+    left join decided as d on d.ord = o.ord
+    order by o.ord;
+end;
+$$;
+
+-- User-facing finish, for workers written in other languages: reports the end
+-- of one job fetched with procrastinate_fetch_jobs. Returns the new status.
+create function procrastinate_finish_job(
+    job_id bigint,
+    status text,
+    error_message text default null,
+    error_types text [] default null,
+    worker_id bigint default null,
+    attempt integer default null
+)
+returns procrastinate_job_status
+language plpgsql
+set search_path = pg_catalog, public
+as $$
+declare
+    v_result record;
+    v_current record;
+begin
+    select f.* into v_result
+    from procrastinate_finish_jobs_v1(
+        worker_id,
+        jsonb_build_array(jsonb_strip_nulls(jsonb_build_object(
+            'id', job_id,
+            'attempt', attempt,
+            'status', status,
+            'error', case
+                when error_message is not null or error_types is not null
+                    then jsonb_build_object(
+                        'message', error_message, 'types', to_jsonb(error_types)
+                    )
+            end
+        )))
+    ) as f;
+
+    if v_result.reason = 'not_found' then
+        raise exception 'job % does not exist', job_id
+            using errcode = 'PT003';
+    elsif v_result.reason = 'not_held' then
+        select j.status, j.worker_id, j.attempts into v_current
+        from procrastinate_jobs as j
+        where j.id = job_id;
+        raise exception 'job % is not held by worker % at attempt %: its status is %, worker %, attempts %',
+            job_id, coalesce(worker_id::text, 'null'), coalesce(attempt::text, 'any'),
+            v_current.status, coalesce(v_current.worker_id::text, 'null'), v_current.attempts
+            using errcode = 'PT004',
+                hint = 'Only the worker that fetched a job (and at that attempt) can finish it.';
+    end if;
+    return v_result.status;
+end;
+$$;
+
+comment on function procrastinate_finish_job(bigint, text, text, text [], bigint, integer) is
+'Report the end of a job fetched with procrastinate_fetch_jobs: status is succeeded, failed
+or aborted. A failure is retried if the job''s retry policy allows it (the result is then
+todo, and the job waits for its retry delay); error_types (the exception class and its
+bases) are matched against the job''s retry_exceptions. worker_id and attempt fence the
+report: a job not held by that worker at that attempt is left as it is (SQLSTATE PT004);
+an unknown job raises PT003.';

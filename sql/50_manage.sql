@@ -1,0 +1,142 @@
+-- Managing single jobs: cancel, abort, manual retry, status. User-facing,
+-- and called by the Python driver's JobManager.
+
+-- Cancels a waiting job (todo -> cancelled, or deleted with delete_job), or
+-- with abort asks the worker running it to stop. True when something changed.
+create function procrastinate_cancel_job(
+    job_id bigint,
+    abort boolean default false,
+    delete_job boolean default false
+)
+returns boolean
+language plpgsql
+set search_path = pg_catalog, public
+as $$
+declare
+    v_status procrastinate_job_status;
+begin
+    select j.status into v_status
+    from procrastinate_jobs as j
+    where j.id = job_id
+    for update;
+
+    if not found then
+        raise exception 'job % does not exist', job_id
+            using errcode = 'PT003';
+    end if;
+
+    if v_status = 'todo' and delete_job then
+        delete from procrastinate_jobs as j where j.id = job_id;
+    elsif v_status = 'todo' then
+        update procrastinate_jobs as j
+        set status = 'cancelled', finished_at = now()
+        where j.id = job_id;
+    elsif v_status = 'doing' and abort then
+        update procrastinate_jobs as j
+        set abort_requested = true
+        where j.id = job_id and not j.abort_requested;
+    else
+        return false;
+    end if;
+    return true;
+end;
+$$;
+
+comment on function procrastinate_cancel_job(bigint, boolean, boolean) is
+'Cancel a job. A waiting job (todo) becomes cancelled, or is deleted when delete_job is true.
+A running job (doing) is only touched when abort is true: abort_requested is set and the
+worker running it is notified; it ends aborted. Returns true when the job was cancelled or
+its abort requested, false when its status allows neither (already finished, or running and
+abort is false). An unknown job_id raises SQLSTATE PT003.';
+
+-- Puts a failed job (or a running one, ending its run) back in the queue.
+-- Returns the new status: todo, or failed for a running job whose abort was
+-- requested (procrastinate's rule).
+create function procrastinate_retry_job(
+    job_id bigint,
+    retry_at timestamptz default null,
+    priority integer default null,
+    queue_name text default null,
+    lock text default null
+)
+returns procrastinate_job_status
+language plpgsql
+set search_path = pg_catalog, public
+as $$
+declare
+    v_job record;
+begin
+    select j.status, j.abort_requested into v_job
+    from procrastinate_jobs as j
+    where j.id = job_id
+    for update;
+
+    if not found then
+        raise exception 'job % does not exist', job_id
+            using errcode = 'PT003';
+    end if;
+    if v_job.status not in ('failed', 'doing') then
+        raise exception 'job % cannot be retried: its status is % (only failed or running jobs can be)',
+            job_id, v_job.status
+            using errcode = 'PT004';
+    end if;
+    if queue_name = '' then
+        raise exception 'queue_name must not be empty'
+            using errcode = 'PT001';
+    end if;
+
+    if v_job.status = 'doing' and v_job.abort_requested then
+        update procrastinate_jobs as j
+        set
+            status = 'failed',
+            attempts = j.attempts + 1,
+            abort_requested = false,
+            finished_at = now()
+        where j.id = job_id;
+        return 'failed';
+    end if;
+
+    update procrastinate_jobs as j
+    set
+        status = 'todo',
+        -- ending a run counts as an attempt and fences off its worker
+        attempts = j.attempts + (v_job.status = 'doing')::integer,
+        worker_id = null,
+        scheduled_at = retry_at,
+        finished_at = null,
+        priority = coalesce(procrastinate_retry_job.priority, j.priority),
+        queue_name = coalesce(procrastinate_retry_job.queue_name, j.queue_name),
+        lock = coalesce(procrastinate_retry_job.lock, j.lock)
+    where j.id = job_id;
+    return 'todo';
+end;
+$$;
+
+comment on function procrastinate_retry_job(bigint, timestamptz, integer, text, text) is
+'Put a failed job back in the queue (failed -> todo), at retry_at (null: now), optionally with
+a new priority, queue_name or lock. A running job may be retried too (its run ends and counts
+as an attempt), except one whose abort was requested: it ends failed. Returns the new status.
+Unknown job: SQLSTATE PT003; a job in another status: PT004.';
+
+-- The status of one job; PT003 when it does not exist.
+create function procrastinate_get_job_status(job_id bigint)
+returns procrastinate_job_status
+language plpgsql
+stable
+set search_path = pg_catalog, public
+as $$
+declare
+    v_status procrastinate_job_status;
+begin
+    select j.status into v_status from procrastinate_jobs as j where j.id = job_id;
+    if not found then
+        raise exception 'job % does not exist', job_id
+            using errcode = 'PT003';
+    end if;
+    return v_status;
+end;
+$$;
+
+comment on function procrastinate_get_job_status(bigint) is
+'The status of a job (todo, doing, succeeded, failed, cancelled, aborted). Unknown job:
+SQLSTATE PT003.';

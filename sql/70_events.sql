@@ -1,0 +1,80 @@
+-- Events: every transition of a job is recorded in procrastinate_events, so
+-- that history is one query away in psql. Statement-level triggers with
+-- transition tables: one insert per statement, however many jobs it touched.
+
+-- Records deferred (and scheduled) events for inserted jobs.
+create function procrastinate_record_insert_events_v1()
+returns trigger
+language plpgsql
+set search_path = pg_catalog, public
+as $$
+begin
+    insert into procrastinate_events (job_id, type, at)
+    select n.id, e.type, e.at
+    from new_jobs as n
+    cross join lateral (
+        values
+        ('deferred'::procrastinate_job_event_type, now()),
+        ('scheduled'::procrastinate_job_event_type, n.scheduled_at)
+    ) as e (type, at)
+    where e.type = 'deferred' or n.scheduled_at is not null;
+    return null;
+end;
+$$;
+
+-- Records status changes, abort requests and new schedules of updated jobs.
+create function procrastinate_record_update_events_v1()
+returns trigger
+language plpgsql
+set search_path = pg_catalog, public
+as $$
+begin
+    insert into procrastinate_events (job_id, type, at)
+    select n.id, e.type, coalesce(e.at, now())
+    from old_jobs as o
+    inner join new_jobs as n on o.id = n.id
+    cross join lateral (
+        values
+        (
+            case
+                when o.status = n.status then null
+                when n.status = 'doing' then 'started'
+                when n.status = 'todo' and o.status = 'doing' then 'deferred_for_retry'
+                when n.status = 'todo' then 'retried'
+                else n.status::text
+            end::procrastinate_job_event_type,
+            null::timestamptz
+        ),
+        (
+            case
+                when n.abort_requested and not o.abort_requested then 'abort_requested'
+            end::procrastinate_job_event_type,
+            null::timestamptz
+        ),
+        (
+            case
+                when
+                    n.status = 'todo'
+                    and n.scheduled_at is not null
+                    and (o.status <> 'todo' or o.scheduled_at is distinct from n.scheduled_at)
+                    then 'scheduled'
+            end::procrastinate_job_event_type,
+            n.scheduled_at
+        )
+    ) as e (type, at)
+    where e.type is not null;
+    return null;
+end;
+$$;
+
+create trigger procrastinate_jobs_insert_events_v1
+after insert on procrastinate_jobs
+referencing new table as new_jobs
+for each statement
+execute function procrastinate_record_insert_events_v1();
+
+create trigger procrastinate_jobs_update_events_v1
+after update on procrastinate_jobs
+referencing old table as old_jobs new table as new_jobs
+for each statement
+execute function procrastinate_record_update_events_v1();

@@ -1,0 +1,89 @@
+-- Notifications: listening workers are woken when jobs become available now
+-- and when an abort is requested. One NOTIFY per statement, on the fixed
+-- channel 'procrastinate'; queue names travel in the JSON payload, never in
+-- a channel name, so any queue name works.
+
+-- Sends one notification: the payload keeps its list (queues or job ids) only
+-- while it fits PostgreSQL's 8000-byte limit, else the list is null, which
+-- listeners read as "check the database".
+create function procrastinate_notify_v1(p_type text, p_key text, p_list jsonb)
+returns void
+language plpgsql
+set search_path = pg_catalog, public
+as $$
+declare
+    v_payload text;
+begin
+    v_payload := jsonb_build_object('type', p_type, p_key, p_list)::text;
+    if octet_length(v_payload) > 7900 then
+        v_payload := jsonb_build_object('type', p_type, p_key, null)::text;
+    end if;
+    perform pg_notify('procrastinate', v_payload);
+end;
+$$;
+
+-- After an insert: wake workers of the queues that got jobs runnable now.
+create function procrastinate_notify_inserted_jobs_v1()
+returns trigger
+language plpgsql
+set search_path = pg_catalog, public
+as $$
+declare
+    v_queues jsonb;
+begin
+    select jsonb_agg(distinct n.queue_name) into v_queues
+    from new_jobs as n
+    where n.status = 'todo' and (n.scheduled_at is null or n.scheduled_at <= now());
+    if v_queues is not null then
+        perform procrastinate_notify_v1('job_available', 'queues', v_queues);
+    end if;
+    return null;
+end;
+$$;
+
+-- After an update: wake workers for jobs back in todo and runnable now
+-- (retries, manual retries, a resumed queue touches none), and the worker
+-- running a job whose abort was just requested.
+create function procrastinate_notify_updated_jobs_v1()
+returns trigger
+language plpgsql
+set search_path = pg_catalog, public
+as $$
+declare
+    v_queues jsonb;
+    v_job_ids jsonb;
+begin
+    select
+        jsonb_agg(distinct n.queue_name) filter (
+            where n.status = 'todo'
+            and (n.scheduled_at is null or n.scheduled_at <= now())
+            and (o.status <> 'todo' or o.queue_name <> n.queue_name)
+        ),
+        jsonb_agg(n.id order by n.id) filter (
+            where n.abort_requested and not o.abort_requested
+        )
+    into v_queues, v_job_ids
+    from old_jobs as o
+    inner join new_jobs as n on o.id = n.id;
+
+    if v_queues is not null then
+        perform procrastinate_notify_v1('job_available', 'queues', v_queues);
+    end if;
+    if v_job_ids is not null then
+        perform procrastinate_notify_v1('abort_requested', 'job_ids', v_job_ids);
+    end if;
+    return null;
+end;
+$$;
+
+create trigger procrastinate_jobs_notify_insert_v1
+after insert on procrastinate_jobs
+referencing new table as new_jobs
+for each statement
+execute function procrastinate_notify_inserted_jobs_v1();
+
+create trigger procrastinate_jobs_notify_update_v1
+after update on procrastinate_jobs
+referencing old table as old_jobs new table as new_jobs
+for each statement
+execute function procrastinate_notify_updated_jobs_v1();
