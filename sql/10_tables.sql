@@ -38,6 +38,8 @@ create table procrastinate_jobs (
     finished_at timestamptz,
     last_error text,
     last_error_types text [],
+    -- times the job was taken back from a worker found dead (see 65_rescue.sql)
+    rescue_count integer not null default 0,
     constraint procrastinate_jobs_task_name_not_empty check (task_name <> ''),
     constraint procrastinate_jobs_queue_name_not_empty check (queue_name <> ''),
     constraint procrastinate_jobs_args_is_object check (jsonb_typeof(args) = 'object'),

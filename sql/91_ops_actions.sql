@@ -1,0 +1,158 @@
+-- Bulk actions for the person on call, and retention. User-facing.
+
+-- Puts every failed job of a queue and/or task back in the queue.
+create function procrastinate_retry_failed_jobs(
+    queue_name text default null,
+    task_name text default null
+)
+returns integer
+language plpgsql
+set search_path = pg_catalog, public
+as $$
+declare
+    v_count integer;
+begin
+    update procrastinate_jobs as j
+    set status = 'todo', scheduled_at = null, finished_at = null, worker_id = null
+    where
+        j.status = 'failed'
+        and (procrastinate_retry_failed_jobs.queue_name is null
+            or j.queue_name = procrastinate_retry_failed_jobs.queue_name)
+        and (procrastinate_retry_failed_jobs.task_name is null
+            or j.task_name = procrastinate_retry_failed_jobs.task_name);
+    get diagnostics v_count = row_count;
+    return v_count;
+end;
+$$;
+
+comment on function procrastinate_retry_failed_jobs(text, text) is
+'Put all failed jobs of queue_name and/or task_name (null: any) back in todo, to run now.
+Returns how many. Example: select procrastinate_retry_failed_jobs(task_name => ''send_mail'');';
+
+-- Cancels every waiting job of a queue and/or task.
+create function procrastinate_cancel_jobs(queue_name text, task_name text)
+returns integer
+language plpgsql
+set search_path = pg_catalog, public
+as $$
+declare
+    v_count integer;
+begin
+    if queue_name is null and task_name is null then
+        raise exception 'name a queue_name or a task_name (or both): refusing to cancel every job'
+            using errcode = 'PT001';
+    end if;
+    update procrastinate_jobs as j
+    set status = 'cancelled', finished_at = now()
+    where
+        j.status = 'todo'
+        and (procrastinate_cancel_jobs.queue_name is null
+            or j.queue_name = procrastinate_cancel_jobs.queue_name)
+        and (procrastinate_cancel_jobs.task_name is null
+            or j.task_name = procrastinate_cancel_jobs.task_name);
+    get diagnostics v_count = row_count;
+    return v_count;
+end;
+$$;
+
+comment on function procrastinate_cancel_jobs(text, text) is
+'Cancel every waiting (todo) job of queue_name and/or task_name; null matches any, but not
+both. Running jobs are left alone (abort them one by one with procrastinate_cancel_job).
+Returns how many were cancelled.';
+
+-- Stops workers from fetching a queue; running jobs finish.
+create function procrastinate_pause_queue(queue_name text)
+returns boolean
+language sql
+set search_path = pg_catalog, public
+as $$
+    with paused as (
+        insert into procrastinate_paused_queues (queue_name)
+        values (queue_name)
+        on conflict do nothing
+        returning 1
+    )
+
+    select exists (select 1 from paused);
+$$;
+
+comment on function procrastinate_pause_queue(text) is
+'Pause a queue: workers stop fetching its jobs; running jobs finish; deferring still works.
+Returns false if it was already paused. Undo with procrastinate_resume_queue.';
+
+-- Lets workers fetch a paused queue again, waking them at once.
+create function procrastinate_resume_queue(queue_name text)
+returns boolean
+language plpgsql
+set search_path = pg_catalog, public
+as $$
+begin
+    delete from procrastinate_paused_queues as p
+    where p.queue_name = procrastinate_resume_queue.queue_name;
+    if not found then
+        return false;
+    end if;
+    perform procrastinate_notify_v1(
+        'job_available', 'queues', jsonb_build_array(procrastinate_resume_queue.queue_name)
+    );
+    return true;
+end;
+$$;
+
+comment on function procrastinate_resume_queue(text) is
+'Resume a paused queue and wake listening workers at once. Returns false if it was not
+paused.';
+
+-- Deletes finished jobs older than max_hours, at most max_jobs of them.
+create function procrastinate_remove_old_jobs(
+    max_hours double precision,
+    queue_name text default null,
+    statuses text [] default array['succeeded'],
+    max_jobs integer default null
+)
+returns integer
+language plpgsql
+set search_path = pg_catalog, public
+as $$
+declare
+    v_count integer;
+    v_bad text;
+begin
+    if max_hours is null or max_hours < 0 then
+        raise exception 'max_hours must be zero or more, got %', max_hours
+            using errcode = 'PT001';
+    end if;
+    select s into v_bad
+    from unnest(statuses) as s
+    where s not in ('succeeded', 'failed', 'cancelled', 'aborted')
+    limit 1;
+    if v_bad is not null then
+        raise exception 'cannot remove jobs of status %: only succeeded, failed, cancelled or aborted',
+            v_bad
+            using errcode = 'PT004';
+    end if;
+
+    delete from procrastinate_jobs as j
+    where j.id in (
+        select o.id
+        from procrastinate_jobs as o
+        where
+            o.status::text = any(statuses)
+            and (procrastinate_remove_old_jobs.queue_name is null
+                or o.queue_name = procrastinate_remove_old_jobs.queue_name)
+            and coalesce(o.finished_at, o.created_at)
+            < now() - make_interval(secs => max_hours * 3600)
+        order by o.id
+        limit max_jobs
+        for update skip locked
+    );
+    get diagnostics v_count = row_count;
+    return v_count;
+end;
+$$;
+
+comment on function procrastinate_remove_old_jobs(double precision, text, text [], integer) is
+'Delete jobs finished more than max_hours ago, of queue_name (null: all) and statuses (default
+succeeded only; also failed, cancelled, aborted), with their events. max_jobs bounds one call
+(null: all): call it repeatedly, each call in its own transaction, to clean a big table
+without long locks. Returns how many were deleted.';
