@@ -28,6 +28,11 @@ returns table (
 )
 language plpgsql
 set search_path = pg_catalog, public
+-- A queue table's statistics are often stale (it fills and drains faster than
+-- autoanalyze runs); a bitmap scan then reads every waiting job to sort them.
+-- Walking procrastinate_jobs_fetch_idx_v1 in order stops after p_limit rows.
+set enable_bitmapscan = off
+set enable_seqscan = off
 as $$
 declare
     v_paused text [];

@@ -67,6 +67,21 @@ begin
 end;
 $$;
 
+-- Deletes the history of deleted jobs (what a cascading foreign key would do,
+-- once per statement instead of once per event row).
+create function procrastinate_delete_events_v1()
+returns trigger
+language plpgsql
+set search_path = pg_catalog, public
+as $$
+begin
+    delete from procrastinate_events as e
+    using old_jobs as o
+    where e.job_id = o.id;
+    return null;
+end;
+$$;
+
 create trigger procrastinate_jobs_insert_events_v1
 after insert on procrastinate_jobs
 referencing new table as new_jobs
@@ -78,3 +93,9 @@ after update on procrastinate_jobs
 referencing old table as old_jobs new table as new_jobs
 for each statement
 execute function procrastinate_record_update_events_v1();
+
+create trigger procrastinate_jobs_delete_events_v1
+after delete on procrastinate_jobs
+referencing old table as old_jobs
+for each statement
+execute function procrastinate_delete_events_v1();
