@@ -1,0 +1,91 @@
+"""NOTIFY delivery: one notification per statement, on the fixed channel,
+with queue names of any length and characters in the payload."""
+
+import json
+
+import psycopg
+
+
+def listen(conn: psycopg.Connection) -> None:
+    conn.execute("listen procrastinate")
+
+
+def received(conn: psycopg.Connection, timeout: float = 0.5) -> list[dict]:
+    """Notifications delivered to conn within timeout seconds."""
+    return [json.loads(n.payload) for n in conn.notifies(timeout=timeout, stop_after=None)]
+
+
+def test_a_batch_defer_sends_one_notification_naming_its_queues(connect):
+    listener, producer = connect(), connect()
+    listen(listener)
+    jobs = [{"task_name": "t", "queue_name": q} for q in ["a", "b", "a", "c"] * 25]
+    producer.execute("select * from procrastinate_defer_jobs(%s::jsonb)", (json.dumps(jobs),))
+
+    notes = received(listener)
+    assert len(notes) == 1
+    assert notes[0]["type"] == "job_available"
+    assert sorted(notes[0]["queues"]) == ["a", "b", "c"]
+
+
+def test_a_job_scheduled_for_later_wakes_nobody(connect):
+    listener, producer = connect(), connect()
+    listen(listener)
+    producer.execute(
+        "select procrastinate_defer_job('t', scheduled_at => now() + interval '1 hour')"
+    )
+    assert received(listener) == []
+
+
+def test_hostile_queue_names_travel_in_the_payload(connect):
+    listener, producer = connect(), connect()
+    listen(listener)
+    name = "q'\"$$%\n\u00e9\u4e2d" + "x" * 60
+    producer.execute("select procrastinate_defer_job('t', queue_name => %s)", (name,))
+    notes = received(listener)
+    assert notes == [{"type": "job_available", "queues": [name]}]
+
+
+def test_queues_too_long_for_a_payload_say_check_the_database(connect):
+    listener, producer = connect(), connect()
+    listen(listener)
+    producer.execute("select procrastinate_defer_job('t', queue_name => %s)", ("q" * 10_000,))
+    notes = received(listener)
+    assert notes == [{"type": "job_available", "queues": None}]
+
+
+def test_a_retry_due_now_wakes_workers(connect):
+    listener, worker = connect(), connect()
+    job_id = worker.execute("select procrastinate_defer_job('t', max_attempts => 0)").fetchone()[0]
+    worker.execute("select * from procrastinate_fetch_jobs_v1(null, null, 1)")
+    listen(listener)
+    worker.execute(
+        "select * from procrastinate_finish_jobs_v1(null, %s::jsonb)",
+        (json.dumps([{"id": job_id, "attempt": 0, "status": "failed"}]),),
+    )
+    assert received(listener) == [{"type": "job_available", "queues": ["default"]}]
+
+
+def test_an_abort_request_names_the_job(connect):
+    listener, other = connect(), connect()
+    job_id = other.execute("select procrastinate_defer_job('t')").fetchone()[0]
+    other.execute("select * from procrastinate_fetch_jobs_v1(null, null, 1)")
+    listen(listener)
+    assert other.execute("select procrastinate_cancel_job(%s, abort => true)", (job_id,)).fetchone()[0]
+    assert received(listener) == [{"type": "abort_requested", "job_ids": [job_id]}]
+
+
+def test_resuming_a_queue_wakes_its_workers(connect):
+    listener, operator = connect(), connect()
+    operator.execute("select procrastinate_pause_queue('mail')")
+    listen(listener)
+    operator.execute("select procrastinate_resume_queue('mail')")
+    assert received(listener) == [{"type": "job_available", "queues": ["mail"]}]
+
+
+def test_notifications_wait_for_commit(connect):
+    listener, producer = connect(), connect()
+    listen(listener)
+    with producer.transaction():
+        producer.execute("select procrastinate_defer_job('t')")
+        assert received(listener, timeout=0.3) == []
+    assert len(received(listener)) == 1
