@@ -15,6 +15,17 @@ declare
     v_problem text;
     v_lock text;
     v_job_id bigint;
+    -- Limits on args, settable per database or role (alter database ... set):
+    -- workers must be able to load every job they fetch (Python's json module
+    -- gives up around 1000 levels of nesting).
+    v_max_bytes bigint := coalesce(
+        nullif(current_setting('procrastinate.max_args_bytes', true), '')::bigint,
+        10485760
+    );
+    v_max_depth integer := coalesce(
+        nullif(current_setting('procrastinate.max_args_depth', true), '')::integer,
+        100
+    );
 begin
     if p_jobs is null or jsonb_typeof(p_jobs) <> 'array' then
         raise exception 'jobs must be a JSON array of job objects, got %',
@@ -52,6 +63,20 @@ begin
             when jsonb_typeof(t.job -> 'args') not in ('object', 'null')
                 then 'has args that are not a JSON object (got '
                     || jsonb_typeof(t.job -> 'args') || ')'
+            when pg_column_size(t.job -> 'args') > v_max_bytes
+                then format(
+                    'has args of %s bytes, over the limit of %s (setting procrastinate.max_args_bytes)',
+                    pg_column_size(t.job -> 'args'), v_max_bytes
+                )
+            -- nesting deeper than n needs at least 2n bytes: skip the walk for small args
+            when pg_column_size(t.job -> 'args') > 2 * v_max_depth
+                and jsonb_path_exists(
+                    t.job -> 'args', format('strict $.**{%s}', v_max_depth)::jsonpath
+                )
+                then format(
+                    'has args nested %s levels deep or more (setting procrastinate.max_args_depth)',
+                    v_max_depth
+                )
             when jsonb_typeof(t.job -> 'queue_name') not in ('string', 'null')
                 or t.job ->> 'queue_name' = ''
                 then 'has a queue_name that is not a non-empty string'
