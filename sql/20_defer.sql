@@ -166,6 +166,9 @@ $$;
 create function procrastinate_defer_jobs_v1(p_jobs jsonb)
 returns table (id bigint)
 language plpgsql
+-- Lets a producer role that may only execute the defer functions insert jobs
+-- (see sql/optional/roles.sql); the pinned search_path keeps it safe.
+security definer
 set search_path = pg_catalog, public
 as $$
 begin

@@ -123,6 +123,8 @@ create function procrastinate_get_job_status(job_id bigint)
 returns procrastinate_job_status
 language plpgsql
 stable
+-- Producers may read the status of a job without reading the jobs table.
+security definer
 set search_path = pg_catalog, public
 as $$
 declare
