@@ -25,7 +25,9 @@ create table procrastinate_jobs (
     scheduled_at timestamptz,
     attempts integer not null default 0,
     abort_requested boolean not null default false,
-    worker_id bigint references procrastinate_workers (id) on delete set null,
+    -- The worker running (or that last ran) the job. No foreign key on
+    -- purpose: removing a worker would otherwise rewrite every job it ever ran.
+    worker_id bigint,
     -- retry policy, travelling with the job so that SQL decides retries
     -- (null: never retried, 0: retried without limit, n: while attempts < n)
     max_attempts integer,
