@@ -31,11 +31,18 @@ begin
         where w.last_heartbeat < p_now - make_interval(secs => p_stalled_after)
     ),
 
+    -- held by a silent worker, or by one whose row is gone altogether
     stalled as (
         select j.id
         from procrastinate_jobs as j
-        inner join dead as d on j.worker_id = d.id
-        where j.status = 'doing'
+        left join procrastinate_workers as w on j.worker_id = w.id
+        where
+            j.status = 'doing'
+            and j.worker_id is not null
+            and (
+                w.id is null
+                or w.last_heartbeat < p_now - make_interval(secs => p_stalled_after)
+            )
         order by j.id
         for update of j skip locked
     ),
