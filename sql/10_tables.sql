@@ -7,7 +7,7 @@ create table procrastinate_workers (
     name text not null default 'worker',
     host text,
     pid integer,
-    queues text [],
+    queues text[],
     concurrency integer,
     started_at timestamptz not null default now(),
     last_heartbeat timestamptz not null default now()
@@ -34,12 +34,12 @@ create table procrastinate_jobs (
     retry_wait double precision not null default 0,
     retry_linear_wait double precision not null default 0,
     retry_exponential_wait double precision not null default 0,
-    retry_exceptions text [],
+    retry_exceptions text[],
     created_at timestamptz not null default now(),
     started_at timestamptz,
     finished_at timestamptz,
     last_error text,
-    last_error_types text [],
+    last_error_types text[],
     -- times the job was taken back from a worker found dead (see 65_rescue.sql)
     rescue_count integer not null default 0,
     constraint procrastinate_jobs_task_name_not_empty check (task_name <> ''),

@@ -249,7 +249,7 @@ create function procrastinate_defer_job(
     retry_wait double precision default 0,
     retry_linear_wait double precision default 0,
     retry_exponential_wait double precision default 0,
-    retry_exceptions text [] default null
+    retry_exceptions text[] default null
 )
 returns bigint
 language sql
@@ -276,7 +276,7 @@ $$;
 
 comment on function procrastinate_defer_job(
     text, jsonb, text, integer, text, text, timestamptz, integer,
-    double precision, double precision, double precision, text []
+    double precision, double precision, double precision, text[]
 ) is
 'Defer one job and return its id. Only task_name is required:
   select procrastinate_defer_job(''sum_task'', ''{"a": 3, "b": 5}'');

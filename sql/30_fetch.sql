@@ -8,7 +8,7 @@
 -- highest priority first, then oldest. Called by the Python worker.
 create function procrastinate_fetch_jobs_v1(
     p_worker_id bigint,
-    p_queues text [],
+    p_queues text[],
     p_limit integer,
     p_now timestamptz default now()
 )
@@ -35,7 +35,7 @@ set enable_bitmapscan = off
 set enable_seqscan = off
 as $$
 declare
-    v_paused text [];
+    v_paused text[];
 begin
     if p_limit is null or p_limit < 1 then
         raise exception 'p_limit must be a positive number of jobs, got %', p_limit
@@ -99,7 +99,7 @@ $$;
 -- User-facing fetch, for workers written in other languages: claims up to
 -- max_jobs jobs. Report each one with procrastinate_finish_job.
 create function procrastinate_fetch_jobs(
-    queues text [] default null,
+    queues text[] default null,
     max_jobs integer default 1,
     worker_id bigint default null
 )
@@ -123,7 +123,7 @@ as $$
     select f.* from procrastinate_fetch_jobs_v1(worker_id, queues, max_jobs) as f;
 $$;
 
-comment on function procrastinate_fetch_jobs(text [], integer, bigint) is
+comment on function procrastinate_fetch_jobs(text[], integer, bigint) is
 'Claim up to max_jobs waiting jobs (status todo -> doing) from queues (null: all queues), for a
 worker written in any language. Jobs come highest priority first, then oldest; jobs scheduled
 for later, jobs of paused queues and jobs whose lock is busy are skipped. Concurrent callers

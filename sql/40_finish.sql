@@ -222,7 +222,7 @@ create function procrastinate_finish_job(
     job_id bigint,
     status text,
     error_message text default null,
-    error_types text [] default null,
+    error_types text[] default null,
     worker_id bigint default null,
     attempt integer default null
 )
@@ -267,7 +267,7 @@ begin
 end;
 $$;
 
-comment on function procrastinate_finish_job(bigint, text, text, text [], bigint, integer) is
+comment on function procrastinate_finish_job(bigint, text, text, text[], bigint, integer) is
 'Report the end of a job fetched with procrastinate_fetch_jobs: status is succeeded, failed
 or aborted. A failure is retried if the job''s retry policy allows it (the result is then
 todo, and the job waits for its retry delay); error_types (the exception class and its

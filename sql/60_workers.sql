@@ -4,7 +4,7 @@
 -- Registers a starting worker and returns its id.
 create function procrastinate_register_worker_v1(
     p_name text,
-    p_queues text [],
+    p_queues text[],
     p_concurrency integer,
     p_host text,
     p_pid integer,

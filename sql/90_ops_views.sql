@@ -35,15 +35,15 @@ select
     count(j.id) filter (
         where j.status = 'todo' and (j.scheduled_at is null or j.scheduled_at <= now())
     ) as runnable,
-    now() - min(coalesce(greatest(j.scheduled_at, j.created_at), j.created_at)) filter (
+    -- greatest() skips nulls: a job waits since it was created or scheduled
+    now() - min(greatest(j.scheduled_at, j.created_at)) filter (
         where j.status = 'todo' and (j.scheduled_at is null or j.scheduled_at <= now())
     ) as oldest_waiting_age,
-    exists (
-        select 1 from procrastinate_paused_queues as p where p.queue_name = q.queue_name
-    ) as paused
+    p.queue_name is not null as paused
 from queues as q
-left join procrastinate_jobs as j on j.queue_name = q.queue_name
-group by q.queue_name;
+left join procrastinate_jobs as j on q.queue_name = j.queue_name
+left join procrastinate_paused_queues as p on q.queue_name = p.queue_name
+group by q.queue_name, p.queue_name;
 
 comment on view procrastinate_queue_stats is
 'One row per queue: jobs per status, how many are runnable now, the age of the oldest runnable

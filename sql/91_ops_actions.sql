@@ -107,7 +107,7 @@ paused.';
 create function procrastinate_remove_old_jobs(
     max_hours double precision,
     queue_name text default null,
-    statuses text [] default array['succeeded'],
+    statuses text[] default array['succeeded'],
     max_jobs integer default null
 )
 returns integer
@@ -151,7 +151,7 @@ begin
 end;
 $$;
 
-comment on function procrastinate_remove_old_jobs(double precision, text, text [], integer) is
+comment on function procrastinate_remove_old_jobs(double precision, text, text[], integer) is
 'Delete jobs finished more than max_hours ago, of queue_name (null: all) and statuses (default
 succeeded only; also failed, cancelled, aborted), with their events. max_jobs bounds one call
 (null: all): call it repeatedly, each call in its own transaction, to clean a big table

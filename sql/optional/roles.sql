@@ -47,7 +47,7 @@ $$;
 grant execute on function
 procrastinate_defer_job(
     text, jsonb, text, integer, text, text, timestamptz, integer,
-    double precision, double precision, double precision, text []
+    double precision, double precision, double precision, text[]
 ),
 procrastinate_defer_jobs(jsonb),
 procrastinate_defer_jobs_v1(jsonb),
@@ -65,10 +65,10 @@ grant select on procrastinate_paused_queues, procrastinate_migrations
 to procrastinate_worker;
 grant usage on all sequences in schema public to procrastinate_worker;
 grant execute on function
-procrastinate_fetch_jobs_v1(bigint, text [], integer, timestamptz),
+procrastinate_fetch_jobs_v1(bigint, text[], integer, timestamptz),
 procrastinate_finish_jobs_v1(bigint, jsonb, text, timestamptz),
 procrastinate_retry_delay_v1(integer, double precision, double precision, double precision),
-procrastinate_register_worker_v1(text, text [], integer, text, integer, timestamptz),
+procrastinate_register_worker_v1(text, text[], integer, text, integer, timestamptz),
 procrastinate_heartbeat_v1(bigint, timestamptz),
 procrastinate_unregister_worker_v1(bigint),
 procrastinate_jobs_to_abort_v1(bigint),
