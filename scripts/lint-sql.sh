@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Lint the SQL with sqlfluff (.sqlfluff holds the rules): sql/, migrations/
+# and tests/sql/, whichever of them hold .sql files.
+#   scripts/lint-sql.sh [sqlfluff lint options]
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+sqlfluff=${SQLFLUFF:-.venv/bin/sqlfluff}
+dirs=()
+for d in sql migrations tests/sql; do
+    if [[ -d $d ]] && find "$d" -type f -name '*.sql' | grep -q .; then
+        dirs+=("$d")
+    fi
+done
+if (( ${#dirs[@]} == 0 )); then
+    echo "lint: no .sql files to lint yet"
+    exit 0
+fi
+# One process per core; sqlfluff is slow on large files.
+exec "$sqlfluff" lint --processes "$(nproc 2>/dev/null || echo 2)" "$@" "${dirs[@]}"
