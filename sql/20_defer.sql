@@ -217,6 +217,11 @@ exception
     when invalid_datetime_format or datetime_field_overflow then
         raise exception 'invalid scheduled_at: %', sqlerrm
             using errcode = 'PT001';
+    -- validation saw the lock free, but a concurrent defer took it since
+    when unique_violation then
+        raise exception 'queueing lock already taken by a waiting job (%)', sqlerrm
+            using errcode = 'PT002',
+                hint = 'Only one job per queueing lock may wait in todo.';
 end;
 $$;
 

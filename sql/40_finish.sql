@@ -79,10 +79,24 @@ begin
                     || ', expected succeeded, failed or aborted'
             when jsonb_typeof(t.o -> 'error') not in ('object', 'null')
                 or jsonb_typeof(t.o -> 'error' -> 'types') not in ('array', 'null')
-                then 'has an error that is not {"types": [...], "message": ...}'
+                or jsonb_typeof(t.o -> 'error' -> 'message') not in ('string', 'null')
+                or jsonb_path_exists(t.o, 'lax $.error.types[*] ? (@.type() != "string")')
+                then 'has an error that is not {"types": [class names], "message": text}'
             when jsonb_typeof(t.o -> 'retry') not in ('object', 'boolean', 'null')
                 or t.o -> 'retry' = 'true'::jsonb
                 then 'has a retry that is neither false nor a decision object'
+            when jsonb_typeof(t.o -> 'retry') = 'object' and (
+                jsonb_typeof(t.o -> 'retry' -> 'at') not in ('string', 'null')
+                or jsonb_typeof(t.o -> 'retry' -> 'priority') not in ('number', 'null')
+                or (t.o -> 'retry' ->> 'priority') !~ '^-?[0-9]{1,9}$'
+                or jsonb_typeof(t.o -> 'retry' -> 'queue') not in ('string', 'null')
+                or t.o -> 'retry' ->> 'queue' = ''
+                or jsonb_typeof(t.o -> 'retry' -> 'lock') not in ('string', 'null')
+            )
+                then 'has a retry decision that is not {"at": timestamp, "priority": integer, '
+                    || '"queue": text, "lock": text}'
+            when jsonb_typeof(t.o -> 'policy') not in ('object', 'null')
+                then 'has a policy that is not an object'
         end as problem
     ) as problems
     where problems.problem is not null
@@ -110,6 +124,9 @@ begin
                 )
             end as error_types,
             t.o -> 'retry' as retry,
+            -- the task's retry policy as the worker knows it, for a job
+            -- deferred without one (by name, from SQL or another service)
+            t.o -> 'policy' as policy,
             -- a job reported twice in one call is applied once, first report wins
             row_number() over (partition by t.o ->> 'id' order by t.ord) as report_rank
         from jsonb_array_elements(p_outcomes) with ordinality as t (o, ord)
@@ -129,12 +146,12 @@ begin
                 )
                 when o.retry = 'false'::jsonb then null
                 when
-                    j.max_attempts is not null
-                    and (j.max_attempts = 0 or j.attempts < j.max_attempts)
-                    and (j.retry_exceptions is null or j.retry_exceptions && o.error_types)
+                    p.max_attempts is not null
+                    and (p.max_attempts = 0 or j.attempts < p.max_attempts)
+                    and (p.retry_exceptions is null or p.retry_exceptions && o.error_types)
                     then p_now + procrastinate_retry_delay_v1(
-                        j.attempts, j.retry_wait, j.retry_linear_wait,
-                        j.retry_exponential_wait
+                        j.attempts, p.retry_wait, p.retry_linear_wait,
+                        p.retry_exponential_wait
                     )
             end as retry_at,
             (o.retry ->> 'priority')::integer as retry_priority,
@@ -142,6 +159,28 @@ begin
             o.retry ->> 'lock' as retry_lock
         from outcome as o
         inner join procrastinate_jobs as j on j.id = o.id
+        -- the job's own policy, else the one the worker sent
+        cross join lateral (
+            select
+                j.max_attempts,
+                j.retry_wait,
+                j.retry_linear_wait,
+                j.retry_exponential_wait,
+                j.retry_exceptions
+            where j.max_attempts is not null or o.policy is null
+            union all
+            select
+                (o.policy ->> 'max_attempts')::integer,
+                coalesce((o.policy ->> 'retry_wait')::double precision, 0),
+                coalesce((o.policy ->> 'retry_linear_wait')::double precision, 0),
+                coalesce((o.policy ->> 'retry_exponential_wait')::double precision, 0),
+                case jsonb_typeof(o.policy -> 'retry_exceptions')
+                    when 'array' then array(
+                        select jsonb_array_elements_text(o.policy -> 'retry_exceptions')
+                    )
+                end
+            where j.max_attempts is null and o.policy is not null
+        ) as p
         where
             o.report_rank = 1
             and j.status = 'doing'
@@ -213,6 +252,11 @@ begin
     from outcome as o
     left join decided as d on d.ord = o.ord
     order by o.ord;
+exception
+    when invalid_datetime_format or datetime_field_overflow
+        or invalid_text_representation or numeric_value_out_of_range then
+        raise exception 'malformed outcome: %', sqlerrm
+            using errcode = 'PT005';
 end;
 $$;
 
