@@ -1,0 +1,40 @@
+"""procrastinate, SQL-core edition: a PostgreSQL task queue whose logic lives
+in PL/pgSQL, driven from Python with procrastinate 3.x's API."""
+
+from __future__ import annotations
+
+import importlib.metadata as _metadata
+
+from procrastinate.app import App
+from procrastinate.blueprints import Blueprint
+from procrastinate.connector import BaseConnector
+from procrastinate.job_context import JobContext
+from procrastinate.psycopg_connector import PsycopgConnector
+from procrastinate.retry import BaseRetryStrategy, RetryDecision, RetryStrategy
+from procrastinate.sync_psycopg_connector import SyncPsycopgConnector
+from procrastinate.utils import MovedElsewhere as _MovedElsewhere
+
+AiopgConnector = _MovedElsewhere(
+    name="AiopgConnector", new_location="procrastinate.contrib.aiopg.AiopgConnector"
+)
+Psycopg2Connector = _MovedElsewhere(
+    name="Psycopg2Connector",
+    new_location="procrastinate.contrib.psycopg2.Psycopg2Connector",
+)
+
+try:
+    __version__ = _metadata.version("procrastinate")
+except _metadata.PackageNotFoundError:  # running from a source tree
+    __version__ = "0.0.0+unknown"
+
+__all__ = [
+    "App",
+    "BaseConnector",
+    "BaseRetryStrategy",
+    "Blueprint",
+    "JobContext",
+    "PsycopgConnector",
+    "RetryDecision",
+    "RetryStrategy",
+    "SyncPsycopgConnector",
+]

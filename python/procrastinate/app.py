@@ -1,0 +1,204 @@
+"""App: the entry point. Registers tasks, opens the connector, defers jobs
+and runs workers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import difflib
+import logging
+import types
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING, Any
+
+from procrastinate import blueprints, exceptions, jobs, manager, schema, utils
+from procrastinate import connector as connector_module
+
+if TYPE_CHECKING:
+    from procrastinate import worker
+
+logger = logging.getLogger(__name__)
+
+
+class App(blueprints.Blueprint):
+    """Create one App, decorate tasks with ``@app.task``, open it
+    (``async with app.open_async():`` or ``with app.open():``), defer jobs,
+    and run workers with ``app.run_worker()`` or the ``procrastinate`` CLI.
+
+    ``import_paths`` are modules to import so that workers know every task;
+    ``worker_defaults`` are default worker options (see run_worker_async);
+    ``periodic_defaults`` tune the periodic deferrer (``max_delay``, s).
+    """
+
+    @classmethod
+    def from_path(cls, dotted_path: str) -> App:
+        """The App at ``package.module.attribute``."""
+        return utils.load_from_path(dotted_path, cls)
+
+    def __init__(
+        self,
+        *,
+        connector: connector_module.BaseConnector,
+        import_paths: Iterable[str] | None = None,
+        worker_defaults: dict[str, Any] | None = None,
+        periodic_defaults: dict[str, Any] | None = None,
+    ):
+        super().__init__()
+        self.connector = connector
+        self.import_paths = list(import_paths or [])
+        self.worker_defaults = dict(worker_defaults or {})
+        self.periodic_defaults = dict(periodic_defaults or {})
+        self._import_paths_performed = False
+        #: Job operations (JobManager), bound to this app's connector.
+        self.job_manager = manager.JobManager(connector=self.connector)
+        self._register_builtin_tasks()
+
+    def _register_builtin_tasks(self) -> None:
+        from procrastinate import builtin_tasks
+
+        # Each app gets its own Task objects: the module's blueprint is shared.
+        for task in {id(t): t for t in builtin_tasks.builtin.tasks.values()}.values():
+            name = task.name.rpartition(":")[2]
+            self.task(
+                task.func,
+                name=utils.add_namespace(name, "builtin"),
+                aliases=[name],
+                pass_context=task.pass_context,
+                queue=task.queue,
+                priority=task.priority,
+                lock=task.lock,
+                queueing_lock=task.queueing_lock,
+            )
+
+    def get_connector(self) -> connector_module.BaseConnector:
+        """The app's connector."""
+        return self.connector
+
+    def with_connector(self, connector: connector_module.BaseConnector) -> App:
+        """Deprecated: another App sharing this one's tasks, with another
+        connector. Prefer replace_connector."""
+        app = App(
+            connector=connector,
+            import_paths=self.import_paths,
+            worker_defaults=self.worker_defaults,
+            periodic_defaults=self.periodic_defaults,
+        )
+        app.tasks = self.tasks
+        app.periodic_registry = self.periodic_registry
+        return app
+
+    @contextlib.contextmanager
+    def replace_connector(
+        self, connector: connector_module.BaseConnector
+    ) -> Iterator[App]:
+        """Use ``connector`` within the block, then restore the previous one."""
+        previous = self.connector
+        self.connector = self.job_manager.connector = connector
+        try:
+            yield self
+        finally:
+            self.connector = self.job_manager.connector = previous
+
+    def will_configure_task(self) -> None:
+        pass
+
+    def perform_import_paths(self) -> None:
+        """Import the modules of import_paths (once)."""
+        if self._import_paths_performed:
+            return
+        utils.import_all(self.import_paths)
+        logger.debug(
+            "All tasks imported",
+            extra={"action": "imported_tasks", "tasks": list(self.tasks)},
+        )
+        self._import_paths_performed = True
+
+    def configure_task(
+        self, name: str, *, allow_unknown: bool = True, **kwargs: Any
+    ) -> jobs.JobDeferrer:
+        """A JobDeferrer for the task named ``name`` (options as in
+        Task.configure). A name the app does not know is deferred as is,
+        unless ``allow_unknown`` is False: then TaskNotFound."""
+        from procrastinate import tasks
+
+        self.perform_import_paths()
+        task = self.tasks.get(name)
+        if task is not None:
+            return task.configure(**kwargs)
+        if not allow_unknown:
+            close = difflib.get_close_matches(name, list(self.tasks), n=3)
+            hint = f" Did you mean: {', '.join(close)}?" if close else ""
+            raise exceptions.TaskNotFound(f"Task {name!r} is not registered.{hint}")
+        return tasks.configure_task(name=name, job_manager=self.job_manager, **kwargs)
+
+    # --- workers -------------------------------------------------------------------
+
+    def _worker(self, **options: Any) -> worker.Worker:
+        from procrastinate import worker
+
+        return worker.Worker(app=self, **{**self.worker_defaults, **options})
+
+    async def run_worker_async(self, **options: Any) -> None:
+        """Run a worker until it stops (see worker.Worker for the options:
+        queues, name, concurrency, wait, fetch_job_polling_interval,
+        abort_job_polling_interval, shutdown_graceful_timeout, listen_notify,
+        delete_jobs, additional_context, install_signal_handlers,
+        update_heartbeat_interval, stalled_worker_timeout, task_middleware,
+        worker_middleware). ``worker_defaults`` fill the options not given.
+        The app must be open."""
+        self.perform_import_paths()
+        await self._worker(**options).run()
+
+    def run_worker(self, **options: Any) -> None:
+        """Synchronous run_worker_async: opens the app on a new event loop,
+        runs the worker, closes the app."""
+
+        async def run() -> None:
+            async with self.open_async():
+                await self.run_worker_async(**options)
+
+        asyncio.run(run())
+
+    # --- connection ------------------------------------------------------------------
+
+    async def check_connection_async(self) -> bool:
+        return await self.job_manager.check_connection_async()
+
+    def check_connection(self) -> bool:
+        return self.job_manager.check_connection()
+
+    @property
+    def schema_manager(self) -> schema.SchemaManager:
+        return schema.SchemaManager(connector=self.connector)
+
+    def open(self, pool_or_engine: Any = None) -> App:
+        """Open for synchronous use (``with app.open():`` closes on exit).
+        ``pool_or_engine``: an existing pool to use."""
+        self.connector.get_sync_connector().open(pool_or_engine)
+        return self
+
+    def close(self) -> None:
+        self.connector.get_sync_connector().close()
+
+    def open_async(self, pool: Any = None) -> utils.AwaitableContext[App]:
+        """Open asynchronously: ``await app.open_async()``, or ``async with
+        app.open_async():`` which closes on exit. ``pool``: an existing pool."""
+        return utils.AwaitableContext(
+            open_coro=lambda: self.connector.open_async(pool=pool),
+            close_coro=self.connector.close_async,
+            return_value=self,
+        )
+
+    async def close_async(self) -> None:
+        await self.connector.close_async()
+
+    def __enter__(self) -> App:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_value: BaseException | None,
+        traceback: types.TracebackType | None,
+    ) -> None:
+        self.close()

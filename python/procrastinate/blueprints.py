@@ -1,0 +1,151 @@
+"""Blueprint: tasks declared apart from an App, added to it later under a
+namespace (``namespace:task.name``)."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from procrastinate import exceptions, jobs, periodic, utils
+
+if TYPE_CHECKING:
+    from procrastinate import middleware, retry
+    from procrastinate.tasks import Task
+
+logger = logging.getLogger(__name__)
+
+
+class Blueprint:
+    """A set of tasks to register on an App with ``app.add_tasks_from(bp,
+    namespace="ns")``; their names become ``ns:name``. Deferring a task of a
+    blueprint that is not added to an app raises UnboundTaskError."""
+
+    def __init__(self) -> None:
+        #: Registered tasks by name and alias.
+        self.tasks: dict[str, Task] = {}
+        #: Periodic registrations (see periodic.PeriodicRegistry).
+        self.periodic_registry = periodic.PeriodicRegistry()
+        self._warn_if_main()
+
+    def _warn_if_main(self) -> None:
+        try:
+            module = utils.caller_module_name()
+        except exceptions.CallerModuleUnknown:
+            return
+        if module == "__main__":
+            logger.warning(
+                f"{type(self).__name__} is instantiated in the main Python module "
+                f"({sys.argv[0]}): workers importing it by module name will see "
+                "another instance",
+                extra={"action": "app_defined_in___main__"},
+            )
+
+    def _register_task(self, task: Task) -> None:
+        names = [task.name, *task.aliases]
+        taken = [name for name in names if name in self.tasks]
+        if taken or len(set(names)) != len(names):
+            raise exceptions.TaskAlreadyRegistered(
+                f"A task named {(taken or names)[0]} was already registered"
+            )
+        for name in names:
+            self.tasks[name] = task
+
+    def add_task_alias(self, task: Task, alias: str) -> None:
+        """Register ``task`` under another name too (with its namespace, if any)."""
+        if alias in self.tasks:
+            raise exceptions.TaskAlreadyRegistered(
+                f"A task named {alias} was already registered"
+            )
+        self.tasks[alias] = task
+
+    def add_tasks_from(self, blueprint: Blueprint, *, namespace: str) -> None:
+        """Register the tasks (and periodic registrations) of ``blueprint``,
+        their names and aliases prefixed with ``namespace:``."""
+        renamed = {
+            utils.add_namespace(name, namespace): task
+            for name, task in blueprint.tasks.items()
+        }
+        if set(renamed) & set(self.tasks):
+            raise exceptions.TaskAlreadyRegistered(
+                f"A namespace named {namespace} was already registered"
+            )
+        for task in set(blueprint.tasks.values()):
+            task.add_namespace(namespace)
+            task.blueprint = self
+        blueprint.tasks = renamed
+        self.tasks.update(renamed)
+        logger.info(
+            "Adding tasks from blueprint",
+            extra={
+                "action": "loading_blueprint",
+                "namespace": namespace,
+                "tasks": sorted({task.name for task in renamed.values()}),
+            },
+        )
+        for periodic_task in blueprint.periodic_registry.periodic_tasks.values():
+            self.periodic_registry.register_task(
+                task=periodic_task.task,
+                cron=periodic_task.cron,
+                periodic_id=periodic_task.periodic_id,
+                configure_kwargs=periodic_task.configure_kwargs,
+            )
+
+    def task(
+        self,
+        _func: Callable[..., Any] | None = None,
+        *,
+        name: str | None = None,
+        aliases: list[str] | None = None,
+        retry: retry.RetryValue = False,
+        pass_context: bool = False,
+        queue: str = jobs.DEFAULT_QUEUE,
+        priority: int = jobs.DEFAULT_PRIORITY,
+        lock: str | None = None,
+        queueing_lock: str | None = None,
+        task_middleware: list[middleware.TaskMiddleware] | None = None,
+    ) -> Any:
+        """Declare a function as a task: ``@app.task`` or ``@app.task(...)``.
+
+        ``name`` defaults to the function's dotted path; ``aliases`` are other
+        names; ``retry`` is False (no retry), True (no limit), a number of
+        attempts or a RetryStrategy; ``pass_context`` gives the task a
+        JobContext first; ``queue``, ``priority``, ``lock`` and
+        ``queueing_lock`` are defaults of its jobs; ``task_middleware`` wraps
+        its runs.
+        """
+        from procrastinate.tasks import Task
+
+        def wrap(func: Callable[..., Any]) -> Task:
+            task = Task(
+                func,
+                blueprint=self,
+                name=name,
+                aliases=aliases,
+                retry=retry,
+                pass_context=pass_context,
+                queue=queue,
+                priority=priority,
+                lock=lock,
+                queueing_lock=queueing_lock,
+                task_middleware=task_middleware,
+            )
+            self._register_task(task)
+            return functools.update_wrapper(task, func, updated=())
+
+        if _func is None:
+            return wrap
+        return wrap(_func)
+
+    def periodic(self, *, cron: str, periodic_id: str = "", **configure_kwargs: Any):
+        """Mark a task (decorator above ``@app.task``) to be deferred at each
+        tick of ``cron`` (5 fields, or 6 with seconds last). The task receives
+        the tick as ``timestamp``; ``configure_kwargs`` go to Task.configure."""
+        return self.periodic_registry.periodic_decorator(
+            cron=cron, periodic_id=periodic_id, **configure_kwargs
+        )
+
+    def will_configure_task(self) -> None:
+        raise exceptions.UnboundTaskError

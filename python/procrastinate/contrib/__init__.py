@@ -1,0 +1,1 @@
+"""Optional integrations: other database drivers, Django."""

@@ -1,0 +1,1 @@
+"""Django integration (placeholder: to be written in its own issue)."""

@@ -1,0 +1,209 @@
+"""Exceptions raised by procrastinate.
+
+The names of procrastinate 3.x are kept. Errors that the SQL core raises on
+purpose carry their own SQLSTATE (class ``PT``, see docs/sql-api.md);
+:func:`from_database_error` is the one place where a driver error becomes one
+of ours, by SQLSTATE and constraint name, never by message text.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from procrastinate.retry import RetryDecision
+
+# The unique index that keeps one waiting job per queueing lock (sql/10_tables.sql).
+QUEUEING_LOCK_INDEX = "procrastinate_jobs_queueing_lock_idx_v1"
+
+
+class ProcrastinateException(Exception):
+    """Unexpected procrastinate error."""
+
+    def __init__(self, message: str | None = None):
+        super().__init__(message or " ".join((self.__doc__ or "").split()))
+
+
+class TaskNotFound(ProcrastinateException):
+    """No task is registered under this name."""
+
+
+class UnboundTaskError(ProcrastinateException):
+    """The task belongs to a Blueprint that was not added to an App
+    (App.add_tasks_from) before the task was deferred."""
+
+
+class TaskAlreadyRegistered(ProcrastinateException):
+    """A task with this name was already registered."""
+
+
+class MiddlewareKindMismatch(ProcrastinateException):
+    """A sync task was given an async middleware, or an async task a sync one."""
+
+
+class LoadFromPathError(ProcrastinateException, ImportError):
+    """Nothing suitable was found at the given dotted path."""
+
+
+class JobRetry(ProcrastinateException):
+    """The job should be retried (carries the retry decision)."""
+
+    def __init__(self, retry_decision: RetryDecision):
+        self.retry_decision = retry_decision
+        super().__init__()
+
+
+class JobAborted(ProcrastinateException):
+    """The job was aborted."""
+
+
+class AppNotOpen(ProcrastinateException):
+    """The app is not open: call app.open() / await app.open_async(), or use
+    ``with app.open():`` / ``async with app.open_async():``."""
+
+
+class ConnectorException(ProcrastinateException):
+    """Database error (the driver's error is in ``__cause__``)."""
+
+    sqlstate: str | None = None
+
+
+class AlreadyEnqueued(ProcrastinateException):
+    """A job with the same queueing lock is already waiting in the queue."""
+
+    sqlstate: str | None = None
+
+
+class UniqueViolation(ConnectorException):
+    """A unique constraint is violated (see ``constraint_name``)."""
+
+    def __init__(
+        self,
+        *args: Any,
+        constraint_name: str | None = None,
+        queueing_lock: str | None = None,
+    ):
+        super().__init__(*args)
+        self.constraint_name = constraint_name
+        self.queueing_lock = queueing_lock
+
+
+class NoResult(ConnectorException):
+    """The query returned no row."""
+
+
+class MissingApp(ProcrastinateException):
+    """No app given: use --app or the PROCRASTINATE_APP environment variable."""
+
+
+class SyncConnectorConfigurationError(ProcrastinateException):
+    """This operation needs an asynchronous connector, and the app has a
+    synchronous one."""
+
+
+class SyncCallInEventLoop(ProcrastinateException, RuntimeError):
+    """A synchronous API was called from inside the event loop that runs the
+    connector: it would block that loop. Await the ``_async`` form instead."""
+
+
+class CallerModuleUnknown(ProcrastinateException):
+    """The module of the caller could not be determined."""
+
+
+class RunTaskError(ProcrastinateException):
+    """One of the given coroutines ended with an exception."""
+
+
+class InvalidTimestamp(ProcrastinateException):
+    """A periodic job's timestamp argument does not match its defer timestamp."""
+
+
+class FunctionPathError(ProcrastinateException):
+    """No unique name could be derived for this function: pass ``name=``."""
+
+
+class MovedElsewhere(ProcrastinateException):
+    """This object has moved elsewhere."""
+
+
+# --- Errors raised on purpose by the SQL core, one per SQLSTATE ---------------
+
+
+class InvalidJobDefinition(ProcrastinateException, ValueError):
+    """The job definition is invalid (SQLSTATE PT001)."""
+
+    sqlstate: str | None = "PT001"
+
+
+class UnserializableArguments(InvalidJobDefinition, TypeError):
+    """The job's arguments cannot be serialised to JSON (nothing was written)."""
+
+    sqlstate: str | None = None
+
+
+class JobNotFound(ProcrastinateException, LookupError):
+    """No job has this id (SQLSTATE PT003)."""
+
+    sqlstate: str | None = "PT003"
+
+
+class InvalidJobStatus(ProcrastinateException):
+    """The job's status does not allow this operation (SQLSTATE PT004)."""
+
+    sqlstate: str | None = "PT004"
+
+
+class InvalidOutcome(ProcrastinateException, ValueError):
+    """A job outcome reported to the database is malformed (SQLSTATE PT005)."""
+
+    sqlstate: str | None = "PT005"
+
+
+class SchemaNotInstalled(ConnectorException):
+    """The procrastinate schema is not installed in this database: run
+    ``procrastinate schema --apply`` or ``await connector.check()``."""
+
+
+class SchemaVersionMismatch(ConnectorException):
+    """The database holds a procrastinate schema that lacks functions this
+    driver calls: apply the pending migrations."""
+
+
+SQLSTATE_EXCEPTIONS: dict[str, type[ProcrastinateException]] = {
+    "PT001": InvalidJobDefinition,
+    "PT002": AlreadyEnqueued,
+    "PT003": JobNotFound,
+    "PT004": InvalidJobStatus,
+    "PT005": InvalidOutcome,
+}
+
+# SQLSTATEs meaning "a table or function we call is missing".
+SCHEMA_MISSING_SQLSTATES = frozenset({"42P01", "42883", "42704"})
+
+
+def from_database_error(error: BaseException) -> ProcrastinateException:
+    """Turn a driver error (psycopg 3, psycopg2, aiopg) into our exception.
+
+    Chooses by SQLSTATE (``sqlstate`` on psycopg 3, ``pgcode`` on psycopg2)
+    and, for unique violations, by constraint name. The caller raises the
+    result ``from error``.
+    """
+    sqlstate = getattr(error, "sqlstate", None) or getattr(error, "pgcode", None)
+    diag = getattr(error, "diag", None)
+    message = (getattr(diag, "message_primary", None) or str(error)).strip()
+    exception: ProcrastinateException
+    if sqlstate in SQLSTATE_EXCEPTIONS:
+        exception = SQLSTATE_EXCEPTIONS[sqlstate](message)
+    elif sqlstate == "23505":
+        constraint = getattr(diag, "constraint_name", None)
+        if constraint == QUEUEING_LOCK_INDEX:
+            exception = AlreadyEnqueued(
+                "Job cannot be enqueued: a job with the same queueing lock is "
+                "already waiting"
+            )
+        else:
+            exception = UniqueViolation(message, constraint_name=constraint)
+    else:
+        exception = ConnectorException(message or type(error).__name__)
+    exception.sqlstate = sqlstate  # type: ignore[attr-defined]
+    return exception

@@ -1,0 +1,197 @@
+"""Jobs: the Job record, its statuses, and JobDeferrer (what defer calls)."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import functools
+import logging
+from enum import Enum
+from typing import TYPE_CHECKING, Any, Literal, TypedDict, Union
+
+from procrastinate import types
+
+if TYPE_CHECKING:
+    from procrastinate import manager
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_QUEUE = "default"
+DEFAULT_PRIORITY = 0
+
+
+class Status(Enum):
+    """The statuses of a job (``procrastinate_job_status`` in SQL)."""
+
+    TODO = "todo"  #: waiting in its queue
+    DOING = "doing"  #: a worker runs it
+    SUCCEEDED = "succeeded"  #: ended successfully
+    FAILED = "failed"  #: ended with an error
+    CANCELLED = "cancelled"  #: cancelled before it ran
+    ABORTING = "aborting"  #: legacy, never set
+    ABORTED = "aborted"  #: stopped on request while running
+
+
+class DeleteJobCondition(Enum):
+    """When a worker deletes the jobs it finished."""
+
+    NEVER = "never"
+    SUCCESSFUL = "successful"
+    ALWAYS = "always"
+
+
+class JobAvailable(TypedDict):
+    type: Literal["job_available"]
+    queues: list[str] | None
+
+
+class AbortRequested(TypedDict):
+    type: Literal["abort_requested"]
+    job_ids: list[int] | None
+
+
+#: Payloads of the ``procrastinate`` notification channel (docs/sql-api.md).
+Notification = Union[JobAvailable, AbortRequested]
+
+
+class JobId(int):
+    """A job id, as returned by ``defer``: an int that also answers ``.id``."""
+
+    @property
+    def id(self) -> int:
+        return int(self)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Job:
+    """One run of a task with given keyword arguments."""
+
+    #: Unique id, set once the job is in the database.
+    id: int | None = None
+    #: Status (a Status value as a string).
+    status: str | None = None
+    #: Queue the job is deferred to.
+    queue: str
+    #: Higher runs first.
+    priority: int = DEFAULT_PRIORITY
+    #: Jobs sharing a lock run one at a time.
+    lock: str | None
+    #: At most one waiting job per queueing lock.
+    queueing_lock: str | None
+    #: Name of the task to run.
+    task_name: str
+    #: Keyword arguments of the task.
+    task_kwargs: types.JSONDict = dataclasses.field(default_factory=dict)
+    #: Not run before this (timezone-aware) time.
+    scheduled_at: datetime.datetime | None = None
+    #: Runs that ended before this one.
+    attempts: int = 0
+    #: Whether an abort of the running job was requested.
+    abort_requested: bool = False
+    #: Worker running the job.
+    worker_id: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.scheduled_at is not None and self.scheduled_at.utcoffset() is None:
+            raise ValueError("Timezone aware datetime is required")
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> Job:
+        """Build a Job from a row of procrastinate_jobs (or of a function
+        returning its columns)."""
+        status = row["status"]
+        return cls(
+            id=row["id"],
+            status=status.value if isinstance(status, Status) else status,
+            queue=row["queue_name"],
+            priority=row["priority"],
+            lock=row["lock"],
+            queueing_lock=row["queueing_lock"],
+            task_name=row["task_name"],
+            task_kwargs=row["args"] if row["args"] is not None else {},
+            scheduled_at=row["scheduled_at"],
+            attempts=row["attempts"],
+            abort_requested=row.get("abort_requested", False),
+            worker_id=row.get("worker_id"),
+        )
+
+    def asdict(self) -> dict[str, Any]:
+        return {
+            field.name: getattr(self, field.name) for field in dataclasses.fields(self)
+        }
+
+    def evolve(self, **changes: Any) -> Job:
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def evaluated_args(self) -> types.JSONDict:
+        """The keyword arguments the task is called with."""
+        return self.task_kwargs
+
+    @functools.cached_property
+    def call_string(self) -> str:
+        arguments = ", ".join(
+            f"{key}={value!r}" for key, value in self.task_kwargs.items()
+        )
+        return f"{self.task_name}[{self.id}]({arguments})"
+
+    def log_context(self) -> types.JSONDict:
+        context: dict[str, Any] = self.asdict()
+        if self.scheduled_at is not None:
+            context["scheduled_at"] = self.scheduled_at.isoformat()
+        context["call_string"] = self.call_string
+        return context
+
+
+class JobDeferrer:
+    """A configured job waiting for its arguments: ``defer(**kwargs)`` writes
+    it. Returned by ``Task.configure`` and ``App.configure_task``.
+
+    ``retry_policy`` holds the task's retry keys of a job object
+    (see ``retry.sql_retry_policy``); they travel with every job deferred.
+    """
+
+    def __init__(
+        self,
+        job_manager: manager.JobManager,
+        job: Job,
+        retry_policy: dict[str, Any] | None = None,
+    ):
+        self.job_manager = job_manager
+        self.job = job
+        self.retry_policy = retry_policy or {}
+
+    def make_new_job(self, **task_kwargs: types.JSONValue) -> Job:
+        return self.job.evolve(task_kwargs={**self.job.task_kwargs, **task_kwargs})
+
+    def _log_deferred(self, jobs: list[Job]) -> None:
+        count = len(jobs)
+        logger.info(
+            f"Deferred {count} {'job' if count == 1 else 'jobs'}",
+            extra={
+                "action": "jobs_deferred",
+                "jobs": [job.log_context() for job in jobs],
+            },
+        )
+
+    async def defer_async(self, **task_kwargs: types.JSONValue) -> JobId:
+        (job_id,) = await self.batch_defer_async(task_kwargs)
+        return job_id
+
+    async def batch_defer_async(self, *task_kwargs: types.JSONDict) -> list[JobId]:
+        jobs = [self.make_new_job(**kwargs) for kwargs in task_kwargs]
+        jobs = await self.job_manager.batch_defer_jobs_async(
+            jobs, retry_policy=self.retry_policy
+        )
+        self._log_deferred(jobs)
+        return [JobId(job.id) for job in jobs]  # type: ignore[arg-type]
+
+    def defer(self, **task_kwargs: types.JSONValue) -> JobId:
+        (job_id,) = self.batch_defer(task_kwargs)
+        return job_id
+
+    def batch_defer(self, *task_kwargs: types.JSONDict) -> list[JobId]:
+        jobs = [self.make_new_job(**kwargs) for kwargs in task_kwargs]
+        jobs = self.job_manager.batch_defer_jobs(jobs, retry_policy=self.retry_policy)
+        self._log_deferred(jobs)
+        return [JobId(job.id) for job in jobs]  # type: ignore[arg-type]

@@ -1,0 +1,638 @@
+"""JobManager: every job operation of the driver, each one call of the SQL core.
+
+Each operation is written once, as a generator of queries (see
+``connector.Call``); the public ``x_async`` method runs it on the event loop,
+the plain ``x`` method runs the same generator synchronously.
+"""
+
+from __future__ import annotations
+
+import datetime
+import inspect
+import json
+import logging
+import os
+import socket
+import traceback
+import warnings
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+
+from procrastinate import connector as connector_module
+from procrastinate import exceptions, queries, retry
+from procrastinate import jobs as jobs_module
+from procrastinate.connector import Operation, call_all, call_one
+
+logger = logging.getLogger(__name__)
+
+Job = jobs_module.Job
+Status = jobs_module.Status
+
+
+def job_object(job: Job, retry_policy: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The JSON job object of docs/sql-api.md for ``job``; None values are
+    left out (the SQL defaults apply)."""
+    scheduled_at = job.scheduled_at.isoformat() if job.scheduled_at else None
+    values = {
+        "task_name": job.task_name,
+        "args": job.task_kwargs,
+        "queue_name": job.queue,
+        "priority": job.priority,
+        "lock": job.lock,
+        "queueing_lock": job.queueing_lock,
+        "scheduled_at": scheduled_at,
+        **(retry_policy or {}),
+    }
+    return {key: value for key, value in values.items() if value is not None}
+
+
+def error_message(exception: BaseException) -> str:
+    return "".join(traceback.format_exception_only(type(exception), exception)).strip()
+
+
+def build_outcome(
+    job: Job,
+    status: Status | str,
+    *,
+    exception: BaseException | None = None,
+    retry_decision: dict[str, Any] | bool | None = None,
+) -> dict[str, Any]:
+    """An outcome for finish_jobs_async: ``status`` is succeeded, failed or
+    aborted; ``exception`` the error of a failure; ``retry_decision`` None
+    (the job's policy decides), False (never retry) or the dict of
+    ``retry.retry_decision_to_outcome`` (explicit decision)."""
+    outcome: dict[str, Any] = {
+        "id": job.id,
+        "attempt": job.attempts,
+        "status": Status(status).value,
+    }
+    if exception is not None:
+        outcome["error"] = {
+            "types": retry.exception_type_names(exception),
+            "message": error_message(exception),
+        }
+    if retry_decision is not None:
+        outcome["retry"] = retry_decision
+    return outcome
+
+
+def _delete_jobs_value(delete_jobs: str | jobs_module.DeleteJobCondition | None) -> str:
+    if delete_jobs is None:
+        return jobs_module.DeleteJobCondition.NEVER.value
+    return jobs_module.DeleteJobCondition(delete_jobs).value
+
+
+class JobManager:
+    def __init__(self, connector: connector_module.BaseConnector):
+        self.connector = connector
+
+    # --- running operations ------------------------------------------------------
+
+    def _schema_error(self, error: exceptions.ConnectorException) -> Exception:
+        if getattr(error, "sqlstate", None) in exceptions.SCHEMA_MISSING_SQLSTATES:
+            return exceptions.SchemaNotInstalled(
+                f"{error} (is the procrastinate schema installed and up to date?)"
+            )
+        return error
+
+    def _sync(self, operation: Operation[Any], *, transaction: bool = False) -> Any:
+        try:
+            return connector_module.run_operation_sync(
+                self.connector, operation, transaction=transaction
+            )
+        except exceptions.ConnectorException as exc:
+            error = self._schema_error(exc)
+            if error is exc:
+                raise
+            raise error from exc
+
+    async def _async(
+        self, operation: Operation[Any], *, transaction: bool = False
+    ) -> Any:
+        try:
+            return await connector_module.run_operation_async(
+                self.connector, operation, transaction=transaction
+            )
+        except exceptions.ConnectorException as exc:
+            error = self._schema_error(exc)
+            if error is exc:
+                raise
+            raise error from exc
+
+    # --- deferring -------------------------------------------------------------------
+
+    def _defer(self, jobs: list[Job], retry_policy: dict[str, Any] | None) -> Operation:
+        # Serialised here, before any query: bad arguments write nothing.
+        payload = self.connector.dump_json(
+            [job_object(job, retry_policy) for job in jobs]
+        )
+        if not jobs:
+            return []
+        rows = yield call_all(queries.DEFER_JOBS, jobs=payload)
+        return [
+            job.evolve(id=row["id"], status=Status.TODO.value)
+            for job, row in zip(jobs, rows, strict=True)
+        ]
+
+    async def defer_job_async(
+        self, job: Job, *, retry_policy: dict[str, Any] | None = None
+    ) -> Job:
+        """Defer one job; returns it with its id. AlreadyEnqueued when its
+        queueing lock is taken."""
+        (deferred,) = await self._async(self._defer([job], retry_policy))
+        return deferred
+
+    def defer_job(self, job: Job, *, retry_policy: dict[str, Any] | None = None) -> Job:
+        (deferred,) = self._sync(self._defer([job], retry_policy))
+        return deferred
+
+    async def batch_defer_jobs_async(
+        self, jobs: list[Job], *, retry_policy: dict[str, Any] | None = None
+    ) -> list[Job]:
+        """Defer many jobs in one call, all or nothing."""
+        return await self._async(self._defer(list(jobs), retry_policy))
+
+    def batch_defer_jobs(
+        self, jobs: list[Job], *, retry_policy: dict[str, Any] | None = None
+    ) -> list[Job]:
+        return self._sync(self._defer(list(jobs), retry_policy))
+
+    def _defer_periodic(
+        self,
+        job: Job,
+        periodic_id: str,
+        defer_timestamp: int,
+        retry_policy: dict[str, Any] | None,
+    ) -> Operation:
+        if job.task_kwargs.get("timestamp") != defer_timestamp:
+            raise exceptions.InvalidTimestamp
+        payload = self.connector.dump_json(job_object(job, retry_policy))
+        row = yield call_one(
+            queries.DEFER_PERIODIC_JOB,
+            task_name=job.task_name,
+            periodic_id=periodic_id,
+            defer_timestamp=defer_timestamp,
+            job=payload,
+        )
+        return row["id"]
+
+    async def defer_periodic_job(
+        self,
+        job: Job,
+        periodic_id: str,
+        defer_timestamp: int,
+        *,
+        retry_policy: dict[str, Any] | None = None,
+    ) -> int | None:
+        """Defer the job of one periodic tick; None when that tick was
+        already deferred (by this or another worker)."""
+        return await self._async(
+            self._defer_periodic(job, periodic_id, defer_timestamp, retry_policy)
+        )
+
+    def _last_periodic_ticks(self) -> Operation:
+        rows = yield call_all(queries.LAST_PERIODIC_TICKS)
+        return [dict(row) for row in rows]
+
+    async def last_periodic_ticks_async(self) -> list[dict[str, Any]]:
+        """The latest deferred tick of each periodic task (task_name,
+        periodic_id, defer_timestamp)."""
+        return await self._async(self._last_periodic_ticks())
+
+    # --- worker-facing -----------------------------------------------------------------
+
+    def _fetch(
+        self, worker_id: int | None, queues: Iterable[str] | None, limit: int
+    ) -> Operation:
+        rows = yield call_all(
+            queries.FETCH_JOBS,
+            worker_id=worker_id,
+            queues=None if queues is None else list(queues),
+            limit=limit,
+        )
+        return [Job.from_row(row) for row in rows]
+
+    async def fetch_jobs_async(
+        self, worker_id: int | None, queues: list[str] | None, limit: int
+    ) -> list[Job]:
+        """Claim up to ``limit`` runnable jobs of ``queues`` (None: all)."""
+        return await self._async(self._fetch(worker_id, queues, limit))
+
+    def _finish(
+        self, worker_id: int | None, outcomes: list[dict[str, Any]], delete_jobs: Any
+    ) -> Operation:
+        payload = self.connector.dump_json(list(outcomes))
+        rows = yield call_all(
+            queries.FINISH_JOBS,
+            worker_id=worker_id,
+            outcomes=payload,
+            delete_jobs=_delete_jobs_value(delete_jobs),
+        )
+        return [dict(row) for row in rows]
+
+    async def finish_jobs_async(
+        self,
+        worker_id: int | None,
+        outcomes: list[dict[str, Any]],
+        delete_jobs: str | jobs_module.DeleteJobCondition | None = "never",
+    ) -> list[dict[str, Any]]:
+        """Report outcomes (see build_outcome); one dict per outcome with
+        job_id, accepted, status, scheduled_at, reason."""
+        if not outcomes:
+            return []
+        return await self._async(self._finish(worker_id, outcomes, delete_jobs))
+
+    def _register_worker(
+        self, name: str | None, queues: Any, concurrency: int
+    ) -> Operation:
+        row = yield call_one(
+            queries.REGISTER_WORKER,
+            name=name,
+            queues=None if queues is None else list(queues),
+            concurrency=concurrency,
+            host=socket.gethostname(),
+            pid=os.getpid(),
+        )
+        return row["worker_id"]
+
+    async def register_worker_async(
+        self, name: str | None, queues: Iterable[str] | None, concurrency: int
+    ) -> int:
+        return await self._async(self._register_worker(name, queues, concurrency))
+
+    def _heartbeat(self, worker_id: int) -> Operation:
+        row = yield call_one(queries.HEARTBEAT, worker_id=worker_id)
+        return bool(row["alive"])
+
+    async def heartbeat_async(self, worker_id: int) -> bool:
+        """False when the worker's row is gone: stop reporting under that id."""
+        return await self._async(self._heartbeat(worker_id))
+
+    def _unregister_worker(self, worker_id: int) -> Operation:
+        row = yield call_one(queries.UNREGISTER_WORKER, worker_id=worker_id)
+        return row["released"]
+
+    async def unregister_worker_async(self, worker_id: int) -> int:
+        """Remove the worker; returns how many held jobs went back to the queue."""
+        return await self._async(self._unregister_worker(worker_id))
+
+    def _jobs_to_abort(self, worker_id: int) -> Operation:
+        rows = yield call_all(queries.JOBS_TO_ABORT, worker_id=worker_id)
+        return [row["id"] for row in rows]
+
+    async def jobs_to_abort_async(self, worker_id: int) -> list[int]:
+        return await self._async(self._jobs_to_abort(worker_id))
+
+    def _rescue(self, stalled_after: float, max_rescues: int) -> Operation:
+        rows = yield call_all(
+            queries.RESCUE_STALLED_JOBS,
+            stalled_after=stalled_after,
+            max_rescues=max_rescues,
+        )
+        return [dict(row) for row in rows]
+
+    async def rescue_stalled_jobs_async(
+        self, stalled_after: float, max_rescues: int = 3
+    ) -> list[dict[str, Any]]:
+        """Take back the jobs of workers silent for ``stalled_after`` seconds;
+        returns ``{"job_id", "status"}`` per rescued job."""
+        return await self._async(self._rescue(stalled_after, max_rescues))
+
+    async def listen_for_jobs_async(
+        self,
+        on_notification: Callable[[dict[str, Any]], Awaitable[None] | None],
+        *,
+        on_listening: Callable[[], Awaitable[None] | None] | None = None,
+    ) -> None:
+        """LISTEN on the ``procrastinate`` channel until cancelled, calling
+        (and awaiting, if needed) ``on_notification(payload)`` with each
+        payload as a dict. ``on_listening`` is called whenever LISTEN is
+        (re)established: notifications may have been missed before."""
+
+        async def handle(*, channel: str, payload: str) -> None:
+            try:
+                notification = json.loads(payload)
+                if not isinstance(notification, dict):
+                    raise ValueError("not a JSON object")
+            except ValueError:
+                logger.warning(
+                    f"Ignoring malformed notification on {channel}: {payload!r}",
+                    extra={"action": "malformed_notification"},
+                )
+                return
+            logger.debug(
+                f"Received {notification.get('type')} notification",
+                extra={"action": "notification_received", "payload": payload},
+            )
+            result = on_notification(notification)
+            if inspect.isawaitable(result):
+                await result
+
+        extra = {} if on_listening is None else {"on_listening": on_listening}
+        await self.connector.listen_notify(
+            on_notification=handle, channels=[queries.CHANNEL], **extra
+        )
+
+    # --- managing jobs -------------------------------------------------------------------
+
+    def _cancel(self, job_id: int, abort: bool, delete_job: bool) -> Operation:
+        try:
+            row = yield call_one(
+                queries.CANCEL_JOB, job_id=job_id, abort=abort, delete_job=delete_job
+            )
+        except exceptions.JobNotFound:
+            return False
+        return bool(row["cancelled"])
+
+    def cancel_job_by_id(
+        self, job_id: int, abort: bool = False, delete_job: bool = False
+    ) -> bool:
+        """Cancel a waiting job (or delete it), or with ``abort`` ask its
+        worker to stop it. False when nothing was done (unknown job, or a
+        status that allows neither)."""
+        return self._sync(self._cancel(job_id, abort, delete_job))
+
+    async def cancel_job_by_id_async(
+        self, job_id: int, abort: bool = False, delete_job: bool = False
+    ) -> bool:
+        return await self._async(self._cancel(job_id, abort, delete_job))
+
+    def _retry(
+        self, job_id: int, retry_at: Any, priority: Any, queue: Any, lock: Any
+    ) -> Operation:
+        row = yield call_one(
+            queries.RETRY_JOB,
+            job_id=job_id,
+            retry_at=retry_at,
+            priority=priority,
+            queue=queue,
+            lock=lock,
+        )
+        return Status(row["status"])
+
+    def retry_job_by_id(
+        self,
+        job_id: int,
+        retry_at: datetime.datetime | None = None,
+        priority: int | None = None,
+        queue: str | None = None,
+        lock: str | None = None,
+    ) -> Status:
+        """Put a failed (or running) job back in the queue at ``retry_at``
+        (None: now). Returns the new status; JobNotFound / InvalidJobStatus."""
+        return self._sync(self._retry(job_id, retry_at, priority, queue, lock))
+
+    async def retry_job_by_id_async(
+        self,
+        job_id: int,
+        retry_at: datetime.datetime | None = None,
+        priority: int | None = None,
+        queue: str | None = None,
+        lock: str | None = None,
+    ) -> Status:
+        return await self._async(self._retry(job_id, retry_at, priority, queue, lock))
+
+    async def retry_job(
+        self,
+        job: Job,
+        retry_at: datetime.datetime | None = None,
+        priority: int | None = None,
+        queue: str | None = None,
+        lock: str | None = None,
+    ) -> Status:
+        assert job.id is not None
+        return await self.retry_job_by_id_async(job.id, retry_at, priority, queue, lock)
+
+    def _status(self, job_id: int) -> Operation:
+        row = yield call_one(queries.GET_JOB_STATUS, job_id=job_id)
+        return Status(row["status"])
+
+    def get_job_status(self, job_id: int) -> Status:
+        """The job's status; JobNotFound for an unknown id."""
+        return self._sync(self._status(job_id))
+
+    async def get_job_status_async(self, job_id: int) -> Status:
+        return await self._async(self._status(job_id))
+
+    def _delete_old(
+        self, nb_hours: float, queue: str | None, statuses: list[str]
+    ) -> Operation:
+        row = yield call_one(
+            queries.REMOVE_OLD_JOBS, max_hours=nb_hours, queue=queue, statuses=statuses
+        )
+        return row["removed"]
+
+    async def delete_old_jobs(
+        self,
+        nb_hours: float,
+        queue: str | None = None,
+        include_failed: bool | None = False,
+        include_cancelled: bool | None = False,
+        include_aborted: bool | None = False,
+        *,
+        include_error: bool | None = None,
+        should_delete_cancelled: bool | None = None,
+        should_delete_aborted: bool | None = None,
+    ) -> int:
+        """Delete jobs finished more than ``nb_hours`` ago: succeeded ones,
+        and failed / cancelled / aborted ones when asked (older names of these
+        flags are accepted). Returns how many were deleted."""
+        statuses = [Status.SUCCEEDED.value]
+        if include_failed or include_error:
+            statuses.append(Status.FAILED.value)
+        if include_cancelled or should_delete_cancelled:
+            statuses.append(Status.CANCELLED.value)
+        if include_aborted or should_delete_aborted:
+            statuses.append(Status.ABORTED.value)
+        return await self._async(self._delete_old(nb_hours, queue, statuses))
+
+    # --- reads ---------------------------------------------------------------------------
+
+    def _list_jobs(self, **filters: Any) -> Operation:
+        rows = yield call_all(queries.LIST_JOBS, **filters)
+        return [Job.from_row(row) for row in rows]
+
+    def list_jobs(
+        self,
+        id: int | None = None,
+        queue: str | None = None,
+        task: str | None = None,
+        status: str | None = None,
+        lock: str | None = None,
+        queueing_lock: str | None = None,
+        worker_id: int | None = None,
+    ) -> list[Job]:
+        """Jobs matching all the given filters, by id."""
+        return self._sync(
+            self._list_jobs(
+                id=id,
+                queue=queue,
+                task=task,
+                status=_status_value(status),
+                lock=lock,
+                queueing_lock=queueing_lock,
+                worker_id=worker_id,
+            )
+        )
+
+    async def list_jobs_async(
+        self,
+        id: int | None = None,
+        queue: str | None = None,
+        task: str | None = None,
+        status: str | None = None,
+        lock: str | None = None,
+        queueing_lock: str | None = None,
+        worker_id: int | None = None,
+    ) -> list[Job]:
+        return await self._async(
+            self._list_jobs(
+                id=id,
+                queue=queue,
+                task=task,
+                status=_status_value(status),
+                lock=lock,
+                queueing_lock=queueing_lock,
+                worker_id=worker_id,
+            )
+        )
+
+    def _counts(
+        self, query: str, queue: Any, task: Any, status: Any, lock: Any
+    ) -> Operation:
+        rows = yield call_all(
+            query, queue=queue, task=task, status=_status_value(status), lock=lock
+        )
+        return [dict(row) for row in rows]
+
+    def list_queues(
+        self,
+        queue: str | None = None,
+        task: str | None = None,
+        status: str | None = None,
+        lock: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """Per queue: name, jobs_count and the count of each status."""
+        return self._sync(self._counts(queries.LIST_QUEUES, queue, task, status, lock))
+
+    async def list_queues_async(
+        self,
+        queue: str | None = None,
+        task: str | None = None,
+        status: str | None = None,
+        lock: str | None = None,
+    ) -> list[dict[str, Any]]:
+        return await self._async(
+            self._counts(queries.LIST_QUEUES, queue, task, status, lock)
+        )
+
+    def list_tasks(
+        self,
+        queue: str | None = None,
+        task: str | None = None,
+        status: str | None = None,
+        lock: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """Per task name: name, jobs_count and the count of each status."""
+        return self._sync(self._counts(queries.LIST_TASKS, queue, task, status, lock))
+
+    async def list_tasks_async(
+        self,
+        queue: str | None = None,
+        task: str | None = None,
+        status: str | None = None,
+        lock: str | None = None,
+    ) -> list[dict[str, Any]]:
+        return await self._async(
+            self._counts(queries.LIST_TASKS, queue, task, status, lock)
+        )
+
+    def list_locks(
+        self,
+        queue: str | None = None,
+        task: str | None = None,
+        status: str | None = None,
+        lock: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """Per lock: name, jobs_count and the count of each status."""
+        return self._sync(self._counts(queries.LIST_LOCKS, queue, task, status, lock))
+
+    async def list_locks_async(
+        self,
+        queue: str | None = None,
+        task: str | None = None,
+        status: str | None = None,
+        lock: str | None = None,
+    ) -> list[dict[str, Any]]:
+        return await self._async(
+            self._counts(queries.LIST_LOCKS, queue, task, status, lock)
+        )
+
+    def _to_abort(self, queue: str | None) -> Operation:
+        rows = yield call_all(queries.LIST_JOBS_TO_ABORT, queue=queue)
+        return [row["id"] for row in rows]
+
+    def list_jobs_to_abort(self, queue: str | None = None) -> list[int]:
+        """Ids of running jobs whose abort was requested (any worker)."""
+        return self._sync(self._to_abort(queue))
+
+    async def list_jobs_to_abort_async(self, queue: str | None = None) -> list[int]:
+        return await self._async(self._to_abort(queue))
+
+    def _stalled(
+        self,
+        nb_seconds: float | None,
+        queue: Any,
+        task_name: Any,
+        seconds_since_heartbeat: float,
+    ) -> Operation:
+        if nb_seconds is not None:
+            rows = yield call_all(
+                queries.JOBS_RUNNING_SINCE,
+                nb_seconds=nb_seconds,
+                queue=queue,
+                task=task_name,
+            )
+        else:
+            yield call_one(
+                queries.SET_STALLED_WORKER_TIMEOUT, seconds=seconds_since_heartbeat
+            )
+            rows = yield call_all(queries.STALLED_JOBS, queue=queue, task=task_name)
+        return [Job.from_row(row) for row in rows]
+
+    async def get_stalled_jobs(
+        self,
+        nb_seconds: float | None = None,
+        queue: str | None = None,
+        task_name: str | None = None,
+        seconds_since_heartbeat: float = 30,
+    ) -> list[Job]:
+        """Running jobs whose worker is gone or silent for more than
+        ``seconds_since_heartbeat`` (the procrastinate_stalled_jobs view).
+        ``nb_seconds`` (deprecated): running for longer than that instead."""
+        if nb_seconds is not None:
+            warnings.warn(
+                "get_stalled_jobs(nb_seconds=...) is deprecated: stalled jobs are "
+                "found from worker heartbeats",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+        return await self._async(
+            self._stalled(nb_seconds, queue, task_name, seconds_since_heartbeat),
+            transaction=True,
+        )
+
+    def _check_connection(self) -> Operation:
+        row = yield call_one(queries.CHECK_CONNECTION)
+        return bool(row["installed"])
+
+    def check_connection(self) -> bool:
+        """True when the database answers and has the procrastinate schema."""
+        return self._sync(self._check_connection())
+
+    async def check_connection_async(self) -> bool:
+        return await self._async(self._check_connection())
+
+
+def _status_value(status: str | Status | None) -> str | None:
+    return status.value if isinstance(status, Status) else status

@@ -1,0 +1,52 @@
+"""Middlewares: callables wrapped around the run of a task.
+
+A middleware is called as ``middleware(call_next, context, worker)`` and
+returns what ``call_next()`` returns (or awaits it). Task middlewares match
+their task: plain functions wrap sync tasks (in the task's thread), coroutine
+functions wrap async tasks. Worker middlewares are always async and wrap every
+job a worker runs, on its event loop.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Union
+
+from procrastinate import utils
+
+if TYPE_CHECKING:
+    from procrastinate import job_context, worker
+
+SyncCallNext = Callable[[], Any]
+AsyncCallNext = Callable[[], Awaitable[Any]]
+SyncTaskMiddleware = Callable[
+    [SyncCallNext, "job_context.JobContext", "worker.Worker"], Any
+]
+AsyncTaskMiddleware = Callable[
+    [AsyncCallNext, "job_context.JobContext", "worker.Worker"], Awaitable[Any]
+]
+TaskMiddleware = Union[SyncTaskMiddleware, AsyncTaskMiddleware]
+WorkerMiddleware = Callable[
+    [AsyncCallNext, "job_context.JobContext", "worker.Worker"], Awaitable[Any]
+]
+
+
+def is_async_middleware(middleware: Callable[..., Any]) -> bool:
+    """Whether the middleware is async (coroutine function, partial of one,
+    or object with an async ``__call__``)."""
+    return utils.returns_awaitable(middleware)
+
+
+def compose(
+    middlewares: Sequence[Callable[..., Any]],
+    run_task: Callable[[], Any],
+    context: job_context.JobContext | None,
+    worker: worker.Worker | None,
+) -> Callable[[], Any]:
+    """Nest the middlewares around ``run_task``, the first one outermost.
+    Returns a callable without arguments (await its result for async)."""
+    call_next = run_task
+    for middleware in reversed(list(middlewares)):
+        call_next = functools.partial(middleware, call_next, context, worker)
+    return call_next

@@ -1,0 +1,263 @@
+"""PsycopgConnector: the asynchronous connector over psycopg 3's
+``psycopg_pool.AsyncConnectionPool``, with LISTEN on a dedicated connection."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from typing import Any
+
+import psycopg
+import psycopg.rows
+import psycopg.sql
+import psycopg_pool
+
+from procrastinate import connector, exceptions, queries, sync_psycopg_connector, utils
+from procrastinate.sync_psycopg_connector import (
+    PsycopgAdapter,
+    no_result,
+    pool_arguments,
+    wrap_exceptions,
+)
+
+logger = logging.getLogger(__name__)
+
+#: Longest wait between two attempts to reconnect a listening connection.
+MAX_RECONNECT_DELAY = 30.0
+
+
+class _AsyncConnectionExecutor:
+    """Runs queries on one connection (inside PsycopgConnector.transaction_async)."""
+
+    def __init__(self, owner: PsycopgConnector, connection: psycopg.AsyncConnection):
+        self._owner = owner
+        self._connection = connection
+
+    async def execute_query_async(self, query: str, **arguments: Any) -> None:
+        return await self._owner._run(self._connection, query, arguments, "none")
+
+    async def execute_query_one_async(
+        self, query: str, **arguments: Any
+    ) -> dict[str, Any] | None:
+        return await self._owner._run(self._connection, query, arguments, "one")
+
+    async def execute_query_all_async(
+        self, query: str, **arguments: Any
+    ) -> list[dict[str, Any]]:
+        return await self._owner._run(self._connection, query, arguments, "all")
+
+
+async def _resolve(value: Any) -> Any:
+    """psycopg_pool accepts conninfo/kwargs as values or (async) callables."""
+    if callable(value):
+        value = value()
+    if inspect.isawaitable(value):
+        value = await value
+    return value
+
+
+class PsycopgConnector(PsycopgAdapter, connector.BaseAsyncConnector):
+    """Asynchronous PostgreSQL connector over ``AsyncConnectionPool``.
+
+    ``conninfo=`` (or its alias ``dsn=``) and any other keyword arguments go
+    to ``pool_factory`` (default ``AsyncConnectionPool``); without conninfo,
+    libpq's environment variables apply. Used from synchronous code before
+    ``open_async``, it works through a SyncPsycopgConnector built from the
+    same arguments (opened by ``App.open()``).
+    """
+
+    def __init__(
+        self,
+        *,
+        json_dumps: Callable[[Any], Any] | None = None,
+        json_loads: Callable[[Any], Any] | None = None,
+        pool_factory: Callable[
+            ..., psycopg_pool.AsyncConnectionPool
+        ] = psycopg_pool.AsyncConnectionPool,
+        **kwargs: Any,
+    ):
+        self.json_dumps = json_dumps
+        self.json_loads = json_loads
+        self._pool_factory = pool_factory
+        self._pool_args = pool_arguments(kwargs)
+        self._pool: psycopg_pool.AsyncConnectionPool | None = None
+        self._pool_externally_set = False
+        self._sync_connector: sync_psycopg_connector.SyncPsycopgConnector | None = None
+
+    # --- lifecycle -------------------------------------------------------------
+
+    def get_connector(self) -> PsycopgConnector:
+        return self
+
+    def get_sync_connector(self) -> connector.BaseConnector:
+        if self._pool is not None:
+            return self
+        if self._sync_connector is None:
+            self._sync_connector = sync_psycopg_connector.SyncPsycopgConnector(
+                json_dumps=self.json_dumps,
+                json_loads=self.json_loads,
+                **self._pool_args,
+            )
+        return self._sync_connector
+
+    def open(self, pool: Any = None) -> None:
+        """Open for synchronous use (the SyncPsycopgConnector fallback)."""
+        if self._pool is None:
+            self.get_sync_connector().open(pool)
+
+    def close(self) -> None:
+        if self._sync_connector is not None:
+            self._sync_connector.close()
+            self._sync_connector = None
+
+    @property
+    def pool(self) -> psycopg_pool.AsyncConnectionPool:
+        if self._pool is None:
+            raise exceptions.AppNotOpen
+        return self._pool
+
+    async def open_async(
+        self, pool: psycopg_pool.AsyncConnectionPool | None = None
+    ) -> None:
+        """Create and open the pool, or use ``pool`` (left open on close)."""
+        if self._pool is not None:
+            return
+        if self._sync_connector is not None:
+            await asyncio.to_thread(self._sync_connector.close)
+            self._sync_connector = None
+        if pool is not None:
+            self._pool, self._pool_externally_set = pool, True
+        else:
+            arguments = {"check": psycopg_pool.AsyncConnectionPool.check_connection}
+            arguments.update(self._pool_args)
+            with wrap_exceptions():
+                new_pool = self._pool_factory(**arguments, open=False)
+                await new_pool.open(wait=True)
+            self._pool, self._pool_externally_set = new_pool, False
+        self._bind_loop()
+
+    async def close_async(self) -> None:
+        """Close the pool (unless it was given to open_async)."""
+        pool, self._pool = self._pool, None
+        self._unbind_loop()
+        if pool is not None and not self._pool_externally_set:
+            with wrap_exceptions():
+                await pool.close()
+
+    # --- queries -----------------------------------------------------------------
+
+    async def _run(
+        self,
+        connection: psycopg.AsyncConnection,
+        query: str,
+        arguments: dict[str, Any],
+        fetch: str,
+    ) -> Any:
+        with wrap_exceptions():
+            async with connection.cursor(row_factory=psycopg.rows.dict_row) as cursor:
+                self._configure_cursor(cursor)
+                await cursor.execute(query, self._parameters(arguments))  # type: ignore[arg-type]
+                if fetch == "none" or cursor.description is None:
+                    return no_result(fetch)
+                if fetch == "one":
+                    return await cursor.fetchone()
+                return await cursor.fetchall()
+
+    async def _execute(self, query: str, arguments: dict[str, Any], fetch: str) -> Any:
+        with wrap_exceptions():
+            async with self.pool.connection() as connection:
+                return await self._run(connection, query, arguments, fetch)
+
+    async def execute_query_async(self, query: str, **arguments: Any) -> None:
+        return await self._execute(query, arguments, "none")
+
+    async def execute_query_one_async(
+        self, query: str, **arguments: Any
+    ) -> dict[str, Any] | None:
+        return await self._execute(query, arguments, "one")
+
+    async def execute_query_all_async(
+        self, query: str, **arguments: Any
+    ) -> list[dict[str, Any]]:
+        return await self._execute(query, arguments, "all")
+
+    @contextlib.asynccontextmanager
+    async def transaction_async(self) -> AsyncIterator[_AsyncConnectionExecutor]:
+        with wrap_exceptions():
+            async with self.pool.connection() as connection, connection.transaction():
+                yield _AsyncConnectionExecutor(self, connection)
+
+    # --- LISTEN / NOTIFY -------------------------------------------------------------
+
+    async def _connect_standalone(self) -> psycopg.AsyncConnection:
+        """A new autocommit connection outside the pool, with its settings."""
+        pool = self.pool
+        conninfo = await _resolve(pool.conninfo)
+        kwargs = dict(await _resolve(pool.kwargs) or {})
+        kwargs["autocommit"] = True
+        connection = await pool.connection_class.connect(conninfo, **kwargs)
+        configure = self._pool_args.get("configure")
+        if configure is not None:
+            await configure(connection)
+        return connection
+
+    async def listen_notify(
+        self,
+        on_notification: connector.Notify,
+        channels: Iterable[str],
+        *,
+        on_listening: Callable[[], Awaitable[None] | None] | None = None,
+    ) -> None:
+        """LISTEN to ``channels`` on a dedicated connection and await
+        ``on_notification(channel=..., payload=...)`` for each notification,
+        until cancelled. A lost connection is re-established (notifications
+        sent meanwhile are lost: ``on_listening`` is called each time LISTEN
+        is in place, so the caller can catch up)."""
+        channels = list(channels)
+        delay = 1.0
+        while True:
+            try:
+                connection = await self._connect_standalone()
+                async with connection:
+                    for channel in channels:
+                        await connection.execute(
+                            psycopg.sql.SQL(queries.LISTEN).format(
+                                channel=psycopg.sql.Identifier(channel)
+                            )
+                        )
+                    delay = 1.0
+                    if on_listening is not None:
+                        result = on_listening()
+                        if inspect.isawaitable(result):
+                            await result
+                    await self._receive(connection, on_notification)
+            except psycopg.Error as exc:
+                logger.warning(
+                    f"Listening connection lost ({exc}); reconnecting in {delay:.0f} s",
+                    extra={"action": "listen_connection_lost"},
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, MAX_RECONNECT_DELAY)
+
+    async def _receive(
+        self, connection: psycopg.AsyncConnection, on_notification: connector.Notify
+    ) -> None:
+        while True:
+            # utils.gen_with_timeout rather than notifies(timeout=): psycopg 3.1.
+            async for notification in utils.gen_with_timeout(
+                connection.notifies(), connector.LISTEN_TIMEOUT, raise_timeout=False
+            ):
+                try:
+                    await on_notification(
+                        channel=notification.channel, payload=notification.payload
+                    )
+                except Exception:
+                    logger.exception(
+                        "Error while handling a notification",
+                        extra={"action": "notification_handler_error"},
+                    )
+            # Quiet for a while: make sure the connection is still alive.
+            await connection.execute(queries.KEEPALIVE)

@@ -1,0 +1,212 @@
+"""Retry strategies: whether and when a failed job runs again.
+
+A plain :class:`RetryStrategy` is data: it travels with each job to the
+database (``to_sql_policy``) and the SQL core decides retries when the job
+fails. A strategy that overrides ``get_retry_decision`` is code: the worker
+calls it and sends the decision it returns (``retry_decision_to_outcome``)
+with the job's outcome.
+"""
+
+from __future__ import annotations
+
+import builtins
+import dataclasses
+import datetime
+import warnings
+from collections.abc import Iterable
+from typing import Any, Union
+
+from procrastinate import exceptions, types, utils
+from procrastinate.jobs import Job
+
+
+class RetryDecision:
+    """When and how a failed job runs again.
+
+    ``retry_at`` (timezone-aware) or ``retry_in`` (timedelta keyword
+    arguments), not both; neither means now. ``priority``, ``queue`` and
+    ``lock``, when set, replace the job's own for the next run.
+    """
+
+    def __init__(
+        self,
+        *,
+        retry_at: datetime.datetime | None = None,
+        retry_in: types.TimeDeltaParams | None = None,
+        priority: int | None = None,
+        queue: str | None = None,
+        lock: str | None = None,
+    ) -> None:
+        if retry_at and retry_in is not None:
+            raise ValueError("Cannot set both retry_at and retry_in")
+        if retry_in is not None:
+            retry_at = utils.datetime_from_timedelta_params(retry_in)
+        self.retry_at = retry_at
+        self.priority = priority
+        self.queue = queue
+        self.lock = lock
+
+    def __repr__(self) -> str:
+        return (
+            f"RetryDecision(retry_at={self.retry_at!r}, priority={self.priority!r}, "
+            f"queue={self.queue!r}, lock={self.lock!r})"
+        )
+
+
+class BaseRetryStrategy:
+    """Base of retry strategies: subclasses implement ``get_retry_decision``."""
+
+    def get_retry_decision(
+        self, *, exception: BaseException, job: Job
+    ) -> RetryDecision | None:
+        """The decision for ``job`` that failed with ``exception``; None: do
+        not retry. ``job.attempts`` counts the runs before this one."""
+        raise NotImplementedError("Missing implementation of 'get_retry_decision'.")
+
+    def get_schedule_in(self, *, exception: BaseException, attempts: int) -> int | None:
+        """Deprecated: seconds before the next run, or None. Implement
+        ``get_retry_decision`` instead."""
+        raise NotImplementedError
+
+    def get_retry_exception(
+        self, exception: BaseException, job: Job
+    ) -> exceptions.JobRetry | None:
+        """The decision wrapped in JobRetry (or None), falling back on the
+        deprecated ``get_schedule_in``."""
+        try:
+            decision = self.get_retry_decision(exception=exception, job=job)
+        except NotImplementedError as error:
+            try:
+                seconds = self.get_schedule_in(
+                    exception=exception, attempts=job.attempts
+                )
+            except NotImplementedError:
+                raise error from None
+            warnings.warn(
+                "`get_schedule_in` is deprecated, use `get_retry_decision` instead.",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            if seconds is None:
+                return None
+            decision = RetryDecision(retry_in={"seconds": seconds})
+        return None if decision is None else exceptions.JobRetry(decision)
+
+
+@dataclasses.dataclass(kw_only=True)
+class RetryStrategy(BaseRetryStrategy):
+    """The usual retry policy: at most ``max_attempts`` runs (None or 0: no
+    limit), waiting ``wait + linear_wait * attempts + exponential_wait **
+    (attempts + 1)`` seconds, only for ``retry_exceptions`` (None: any)."""
+
+    max_attempts: int | None = None
+    wait: float = 0
+    linear_wait: float = 0
+    exponential_wait: float = 0
+    retry_exceptions: Iterable[type[BaseException]] | None = None
+
+    def to_sql_policy(self) -> dict[str, Any]:
+        """The retry keys of a job object (docs/sql-api.md)."""
+        return {
+            "max_attempts": self.max_attempts or 0,
+            "retry_wait": self.wait,
+            "retry_linear_wait": self.linear_wait,
+            "retry_exponential_wait": self.exponential_wait,
+            "retry_exceptions": (
+                None
+                if self.retry_exceptions is None
+                else [exception_class_name(cls) for cls in self.retry_exceptions]
+            ),
+        }
+
+    def get_retry_decision(
+        self, *, exception: BaseException, job: Job
+    ) -> RetryDecision | None:
+        # Only reached by strategies that cannot travel to SQL (subclasses
+        # calling super()); the same rule as procrastinate_finish_jobs_v1.
+        if self.max_attempts and job.attempts >= self.max_attempts:
+            return None
+        if self.retry_exceptions is not None and not isinstance(
+            exception, tuple(self.retry_exceptions)
+        ):
+            return None
+        seconds = (
+            self.wait
+            + self.linear_wait * job.attempts
+            + (
+                self.exponential_wait ** (job.attempts + 1)
+                if self.exponential_wait
+                else 0
+            )
+        )
+        return RetryDecision(retry_in={"seconds": seconds})
+
+
+RetryValue = Union[bool, int, BaseRetryStrategy]
+
+
+def get_retry_strategy(retry: RetryValue) -> BaseRetryStrategy | None:
+    """The strategy meant by a task's ``retry=``: False: none; True: retry
+    without limit; N: at most N attempts; a strategy: itself."""
+    if not retry:
+        return None
+    if retry is True:
+        return RetryStrategy()
+    if isinstance(retry, int):
+        return RetryStrategy(max_attempts=retry)
+    return retry
+
+
+def is_sql_strategy(strategy: BaseRetryStrategy | None) -> bool:
+    """Whether the database can apply this strategy on its own: a
+    RetryStrategy whose decision logic is not overridden."""
+    return (
+        isinstance(strategy, RetryStrategy)
+        and type(strategy).get_retry_decision is RetryStrategy.get_retry_decision
+        and type(strategy).get_schedule_in is BaseRetryStrategy.get_schedule_in
+    )
+
+
+#: Policy of a job that the database never retries (its worker decides).
+NO_SQL_RETRY: dict[str, Any] = {"max_attempts": None}
+
+
+def sql_retry_policy(strategy: BaseRetryStrategy | None) -> dict[str, Any]:
+    """The retry keys to store with a job of a task having this strategy."""
+    if is_sql_strategy(strategy):
+        return strategy.to_sql_policy()  # type: ignore[union-attr]
+    return dict(NO_SQL_RETRY)
+
+
+def exception_class_name(cls: type[BaseException]) -> str:
+    """``ValueError`` for builtins, ``module.QualName`` otherwise."""
+    if cls.__module__ == builtins.__name__:
+        return cls.__qualname__
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def exception_type_names(exception: BaseException) -> list[str]:
+    """Names of the exception's class and of its bases (along the MRO), in
+    the naming of ``retry_exceptions``: what a failure outcome reports."""
+    return [
+        exception_class_name(cls)
+        for cls in type(exception).__mro__
+        if issubclass(cls, BaseException)
+    ]
+
+
+def retry_decision_to_outcome(decision: RetryDecision | None) -> dict[str, Any] | bool:
+    """The ``retry`` member of a failure outcome for an explicit decision:
+    False for None (do not retry), else ``{"at", "priority", "queue", "lock"}``
+    (``at`` None: now; a naive retry_at is taken as UTC)."""
+    if decision is None:
+        return False
+    at = decision.retry_at
+    if at is not None and at.utcoffset() is None:
+        at = at.replace(tzinfo=datetime.timezone.utc)
+    return {
+        "at": at.isoformat() if at is not None else None,
+        "priority": decision.priority,
+        "queue": decision.queue,
+        "lock": decision.lock,
+    }

@@ -1,0 +1,138 @@
+"""``procrastinate shell``: an interactive administration shell.
+
+Each command is one JobManager call (the async forms, run on the CLI's event
+loop while the shell reads its input in a thread).
+"""
+
+from __future__ import annotations
+
+import cmd
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from procrastinate import jobs, manager, utils
+
+T = TypeVar("T")
+
+COUNT_COLUMNS = ("todo", "doing", "succeeded", "failed", "cancelled", "aborted")
+
+
+class ShellError(Exception):
+    """A command could not be carried out (shown in one line)."""
+
+
+def parse_argument(arg: str) -> dict[str, str]:
+    """``key=value`` words as a dict (a bare word maps to an empty string)."""
+    pairs = (word.partition("=") for word in arg.split())
+    return {key: value for key, _, value in pairs}
+
+
+def format_job(job: jobs.Job, details: bool = False) -> str:
+    line = f"#{job.id} {job.task_name} on {job.queue} - [{job.status}]"
+    if details:
+        line += (
+            f" (attempts={job.attempts}, priority={job.priority}, "
+            f"scheduled_at={job.scheduled_at}, args={job.task_kwargs}, lock={job.lock})"
+        )
+    return line
+
+
+def format_counts(row: dict[str, Any]) -> str:
+    counts = ", ".join(f"{column}: {row[column]}" for column in COUNT_COLUMNS)
+    return f"{row['name']}: {row['jobs_count']} jobs ({counts})"
+
+
+def job_id_argument(arg: str) -> int:
+    try:
+        return int(arg.strip())
+    except ValueError:
+        raise ShellError(f"expected a job id (a number), got {arg.strip()!r}") from None
+
+
+class ProcrastinateShell(cmd.Cmd):
+    intro = "Welcome to the procrastinate shell.   Type help or ? to list commands.\n"
+    prompt = "procrastinate> "
+
+    def __init__(self, job_manager: manager.JobManager):
+        super().__init__()
+        self.job_manager = job_manager
+
+    def call(self, method: Callable[..., Awaitable[T]], **kwargs: Any) -> T:
+        return utils.async_to_sync(method, **kwargs)
+
+    def onecmd(self, line: str) -> bool:
+        try:
+            return super().onecmd(line)
+        except (ShellError, TypeError, ValueError, LookupError) as exc:
+            print(f"Error: {exc}")
+        except Exception as exc:  # noqa: BLE001 - the shell goes on
+            print(f"Error: {type(exc).__name__}: {exc}")
+        return False
+
+    def emptyline(self) -> bool:
+        return False  # do not repeat the last command
+
+    def do_EOF(self, _: str) -> bool:
+        """Leave the shell (end of input, or Ctrl-D)."""
+        return True
+
+    def do_exit(self, _: str) -> bool:
+        """Leave the shell."""
+        return True
+
+    def _show_job(self, job_id: int) -> None:
+        found = self.call(self.job_manager.list_jobs_async, id=job_id)
+        if not found:
+            raise ShellError(f"job {job_id} not found")
+        print(format_job(found[0]))
+
+    def do_list_jobs(self, arg: str) -> None:
+        """List jobs, by id.
+        list_jobs [id=ID] [queue=QUEUE] [task=TASK] [status=STATUS] [lock=LOCK]
+                  [queueing_lock=QUEUEING_LOCK] [details]
+        With details: attempts, priority, schedule, arguments and lock as well.
+        Example: list_jobs queue=default status=failed details
+        """
+        filters: dict[str, Any] = parse_argument(arg)
+        details = filters.pop("details", None) is not None
+        if "id" in filters:
+            filters["id"] = job_id_argument(filters["id"])
+        for job in self.call(self.job_manager.list_jobs_async, **filters):
+            print(format_job(job, details=details))
+
+    def do_list_queues(self, arg: str) -> None:
+        """Count jobs per queue and status.
+        list_queues [queue=QUEUE] [task=TASK] [status=STATUS] [lock=LOCK]
+        """
+        for row in self.call(self.job_manager.list_queues_async, **parse_argument(arg)):
+            print(format_counts(row))
+
+    def do_list_tasks(self, arg: str) -> None:
+        """Count jobs per task and status.
+        list_tasks [queue=QUEUE] [task=TASK] [status=STATUS] [lock=LOCK]
+        """
+        for row in self.call(self.job_manager.list_tasks_async, **parse_argument(arg)):
+            print(format_counts(row))
+
+    def do_list_locks(self, arg: str) -> None:
+        """Count jobs per lock and status.
+        list_locks [queue=QUEUE] [task=TASK] [status=STATUS] [lock=LOCK]
+        """
+        for row in self.call(self.job_manager.list_locks_async, **parse_argument(arg)):
+            print(format_counts(row))
+
+    def do_retry(self, arg: str) -> None:
+        """Put a job back in its queue, to run now.
+        retry JOB_ID
+        """
+        job_id = job_id_argument(arg)
+        self.call(self.job_manager.retry_job_by_id_async, job_id=job_id)
+        self._show_job(job_id)
+
+    def do_cancel(self, arg: str) -> None:
+        """Cancel a job that waits in its queue.
+        cancel JOB_ID
+        """
+        job_id = job_id_argument(arg)
+        self.call(self.job_manager.cancel_job_by_id_async, job_id=job_id)
+        self._show_job(job_id)

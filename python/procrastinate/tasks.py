@@ -1,0 +1,195 @@
+"""Tasks: functions declared with ``@app.task``, and deferring them."""
+
+from __future__ import annotations
+
+import datetime
+import inspect
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Generic, TypedDict, TypeVar
+
+from procrastinate import exceptions, jobs, types, utils
+from procrastinate import middleware as middleware_module
+from procrastinate import retry as retry_module
+
+if TYPE_CHECKING:
+    from procrastinate import blueprints, manager
+
+logger = logging.getLogger(__name__)
+
+R = TypeVar("R")
+
+
+class ConfigureTaskOptions(TypedDict, total=False):
+    lock: str | None
+    queueing_lock: str | None
+    task_kwargs: types.JSONDict | None
+    schedule_at: datetime.datetime | None
+    schedule_in: types.TimeDeltaParams | None
+    queue: str | None
+    priority: int | None
+
+
+def configure_task(
+    *,
+    name: str,
+    job_manager: manager.JobManager,
+    lock: str | None = None,
+    queueing_lock: str | None = None,
+    task_kwargs: types.JSONDict | None = None,
+    schedule_at: datetime.datetime | None = None,
+    schedule_in: types.TimeDeltaParams | None = None,
+    queue: str | None = None,
+    priority: int | None = None,
+    retry_policy: dict[str, Any] | None = None,
+) -> jobs.JobDeferrer:
+    """A JobDeferrer for task ``name`` (known or not) with these options."""
+    if schedule_at and schedule_in is not None:
+        raise ValueError("Cannot set both schedule_at and schedule_in")
+    if schedule_in is not None:
+        schedule_at = utils.datetime_from_timedelta_params(schedule_in)
+    job = jobs.Job(
+        id=None,
+        task_name=name,
+        queue=queue or jobs.DEFAULT_QUEUE,
+        priority=jobs.DEFAULT_PRIORITY if priority is None else priority,
+        lock=lock,
+        queueing_lock=queueing_lock,
+        task_kwargs=dict(task_kwargs or {}),
+        scheduled_at=schedule_at,
+    )
+    return jobs.JobDeferrer(job_manager=job_manager, job=job, retry_policy=retry_policy)
+
+
+class Task(Generic[R]):
+    """A function to be run later, by a worker, with keyword arguments.
+
+    Calling the task calls the function; ``defer`` creates a job.
+    """
+
+    def __init__(
+        self,
+        func: Callable[..., R],
+        *,
+        blueprint: blueprints.Blueprint,
+        name: str | None = None,
+        aliases: list[str] | None = None,
+        retry: retry_module.RetryValue = False,
+        pass_context: bool = False,
+        queue: str = jobs.DEFAULT_QUEUE,
+        priority: int = jobs.DEFAULT_PRIORITY,
+        lock: str | None = None,
+        queueing_lock: str | None = None,
+        task_middleware: list[middleware_module.TaskMiddleware] | None = None,
+    ):
+        self.func = func
+        self.blueprint = blueprint
+        #: Default queue of its jobs.
+        self.queue = queue
+        #: Default priority of its jobs (higher runs first).
+        self.priority = priority
+        #: Other names the task answers to.
+        self.aliases: list[str] = list(aliases or [])
+        #: The strategy deciding retries of failed jobs (None: no retry).
+        self.retry_strategy = retry_module.get_retry_strategy(retry)
+        #: Name of the task: the dotted path of the function by default.
+        self.name: str = name or self.full_path
+        #: Whether the task receives a JobContext as first argument.
+        self.pass_context = pass_context
+        #: Default lock and queueing lock of its jobs.
+        self.lock = lock
+        self.queueing_lock = queueing_lock
+        #: Middlewares around this task's runs (same sync/async kind as the task).
+        self.task_middleware: list[middleware_module.TaskMiddleware] = list(
+            task_middleware or []
+        )
+        self._check_middleware()
+
+    def _check_middleware(self) -> None:
+        task_is_async = inspect.iscoroutinefunction(self.func)
+        for middleware in self.task_middleware:
+            if not callable(middleware):
+                raise TypeError(
+                    f"Task middleware {middleware!r} of task {self.name!r} is not callable."
+                )
+            if middleware_module.is_async_middleware(middleware) != task_is_async:
+                kind = "async" if task_is_async else "sync"
+                other = "sync" if task_is_async else "async"
+                name = getattr(middleware, "__name__", repr(middleware))
+                raise exceptions.MiddlewareKindMismatch(
+                    f"{other} middleware {name!r} cannot wrap {kind} task "
+                    f"{self.name!r}; {kind} tasks require {kind} middleware."
+                )
+
+    def __call__(self, *args: Any, **kwargs: Any) -> R:
+        return self.func(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"<Task {self.name}>"
+
+    @property
+    def full_path(self) -> str:
+        return utils.get_full_path(self.func)
+
+    @property
+    def retry_policy(self) -> dict[str, Any]:
+        """Retry keys stored with each job (see retry.sql_retry_policy)."""
+        return retry_module.sql_retry_policy(self.retry_strategy)
+
+    def add_namespace(self, namespace: str) -> None:
+        """Prefix the name and aliases with ``namespace:``."""
+        self.name = utils.add_namespace(self.name, namespace)
+        self.aliases = [utils.add_namespace(alias, namespace) for alias in self.aliases]
+
+    def configure(self, **options: Any) -> jobs.JobDeferrer:
+        """Options of the jobs to defer: ``lock``, ``queueing_lock``,
+        ``task_kwargs``, ``schedule_at`` or ``schedule_in`` (timedelta keyword
+        arguments), ``queue``, ``priority``. Unset options take the task's
+        defaults. Call ``defer`` on the result."""
+        self.blueprint.will_configure_task()
+        unknown = set(options) - set(ConfigureTaskOptions.__annotations__)
+        if unknown:
+            raise TypeError(f"Unknown configure options: {', '.join(sorted(unknown))}")
+
+        def option(key: str, default: Any) -> Any:
+            value = options.get(key)
+            return default if value is None else value
+
+        from procrastinate import app as app_module
+
+        app = self.blueprint
+        assert isinstance(app, app_module.App)
+        return configure_task(
+            name=self.name,
+            job_manager=app.job_manager,
+            lock=option("lock", self.lock),
+            queueing_lock=option("queueing_lock", self.queueing_lock),
+            task_kwargs=options.get("task_kwargs"),
+            schedule_at=options.get("schedule_at"),
+            schedule_in=options.get("schedule_in"),
+            queue=option("queue", self.queue),
+            priority=option("priority", self.priority),
+            retry_policy=self.retry_policy,
+        )
+
+    def defer(self, **task_kwargs: Any) -> jobs.JobId:
+        """Defer one job with these arguments; returns its id (which also
+        answers ``.id``). AlreadyEnqueued when its queueing lock is taken."""
+        return self.configure().defer(**task_kwargs)
+
+    async def defer_async(self, **task_kwargs: Any) -> jobs.JobId:
+        return await self.configure().defer_async(**task_kwargs)
+
+    def batch_defer(self, *task_kwargs: types.JSONDict) -> list[jobs.JobId]:
+        """Defer one job per dict of arguments, in one call, all or nothing."""
+        return self.configure().batch_defer(*task_kwargs)
+
+    async def batch_defer_async(self, *task_kwargs: types.JSONDict) -> list[jobs.JobId]:
+        return await self.configure().batch_defer_async(*task_kwargs)
+
+    def get_retry_exception(
+        self, exception: BaseException, job: jobs.Job
+    ) -> exceptions.JobRetry | None:
+        if self.retry_strategy is None:
+            return None
+        return self.retry_strategy.get_retry_exception(exception=exception, job=job)

@@ -1,0 +1,368 @@
+"""Small helpers: dotted-path imports, time, and bridging sync and async code."""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import datetime
+import functools
+import importlib
+import inspect
+import logging
+import pathlib
+import re
+import types
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Coroutine,
+    Iterable,
+    Iterator,
+)
+from typing import Any, Generic, NoReturn, TypeVar
+
+from procrastinate import exceptions
+from procrastinate.types import TimeDeltaParams
+
+T = TypeVar("T")
+
+logger = logging.getLogger(__name__)
+
+# --- imports ------------------------------------------------------------------
+
+
+def load_from_path(path: str, allowed_type: type[T] | None = None) -> T:
+    """Import ``package.module.name`` and return ``name``, optionally checking
+    its type. Raises LoadFromPathError."""
+    module_path, _, name = path.rpartition(".")
+    if not module_path:
+        raise exceptions.LoadFromPathError(f"{path} is not a valid dotted path")
+    try:
+        module = importlib.import_module(module_path)
+    except ImportError as exc:
+        raise exceptions.LoadFromPathError(str(exc)) from exc
+    try:
+        found = getattr(module, name)
+    except AttributeError as exc:
+        raise exceptions.LoadFromPathError(str(exc)) from exc
+    if allowed_type is not None and not isinstance(found, allowed_type):
+        raise exceptions.LoadFromPathError(
+            f"Object at {path} is not of type {allowed_type.__name__} "
+            f"but {type(found).__name__}"
+        )
+    return found
+
+
+def import_all(import_paths: Iterable[str]) -> None:
+    """Import every module of ``import_paths`` (so that their tasks register)."""
+    for import_path in import_paths:
+        logger.debug(
+            f"Importing module {import_path}",
+            extra={"action": "import_module", "module_name": import_path},
+        )
+        importlib.import_module(import_path)
+
+
+def import_or_wrapper(*names: str) -> Iterator[Any]:
+    """Import the given modules; if one is missing, yield a stand-in that
+    raises the ImportError as soon as it is used (optional dependencies)."""
+    try:
+        for name in names:
+            yield importlib.import_module(name)
+    except ImportError as exc:
+        error = exc
+
+        class Missing:
+            def __getattr__(self, item: str) -> NoReturn:
+                raise error
+
+        yield Missing()
+
+
+class MovedElsewhere:
+    """Placeholder for a name that moved: using it raises MovedElsewhere."""
+
+    def __init__(self, name: str, new_location: str):
+        self.name = name
+        self.new_location = new_location
+
+    def _moved(self) -> NoReturn:
+        raise exceptions.MovedElsewhere(
+            f"procrastinate.{self.name} has moved to {self.new_location}"
+        )
+
+    def __call__(self, *args: Any, **kwargs: Any) -> NoReturn:
+        self._moved()
+
+    def __getattr__(self, item: str) -> NoReturn:
+        self._moved()
+
+
+def caller_module_name(prefix: str = "procrastinate") -> str:
+    """Name of the first module up the stack that is not under ``prefix``."""
+    try:
+        frame = inspect.currentframe()
+        while frame is not None:
+            name = frame.f_globals["__name__"]
+            if name != prefix and not name.startswith(f"{prefix}."):
+                return name
+            frame = frame.f_back
+        raise ValueError("no caller outside the package")
+    except Exception as exc:
+        raise exceptions.CallerModuleUnknown from exc
+
+
+def _module_name(obj: Any) -> str:
+    name = obj.__module__
+    if name != "__main__":
+        return name
+    # A script run as __main__: name tasks after its relative path, as the
+    # worker will import it under that name.
+    module = inspect.getmodule(obj)
+    filename = getattr(module, "__file__", None)
+    if not filename:
+        return name
+    path = pathlib.Path(filename)
+    if path.is_absolute():
+        return name
+    return ".".join([*path.parts[:-1], path.stem])
+
+
+def get_full_path(obj: Any) -> str:
+    """Dotted path of a function, used as the default task name."""
+    try:
+        name = obj.__name__
+    except AttributeError as exc:
+        raise exceptions.FunctionPathError(
+            f"Couldn't derive a task name for {obj!r}: pass name= to the decorator"
+        ) from exc
+    return f"{_module_name(obj)}.{name}"
+
+
+def add_namespace(name: str, namespace: str) -> str:
+    return f"{namespace}:{name}" if namespace else name
+
+
+def queues_display(queues: Iterable[str] | None) -> str:
+    return f"queues {', '.join(queues)}" if queues else "all queues"
+
+
+def causes(exc: BaseException | None) -> Iterator[BaseException]:
+    """The exception and its chain of causes and contexts."""
+    while exc is not None:
+        yield exc
+        exc = exc.__cause__ or exc.__context__
+
+
+# --- time -----------------------------------------------------------------------
+
+
+def utcnow() -> datetime.datetime:
+    return datetime.datetime.now(tz=datetime.timezone.utc)
+
+
+def utcmax() -> datetime.datetime:
+    return datetime.datetime.max.replace(tzinfo=datetime.timezone.utc)
+
+
+def datetime_from_timedelta_params(params: TimeDeltaParams) -> datetime.datetime:
+    """Now plus ``timedelta(**params)``; the far future if that overflows."""
+    try:
+        return utcnow() + datetime.timedelta(**params)
+    except OverflowError:
+        return utcmax()
+
+
+_DURATION_PART = re.compile(
+    r"(?P<value>\d+(?:\.\d+)?)\s*(?P<unit>ms|w|d|h|m|s)", re.IGNORECASE
+)
+_DURATION_UNITS = {
+    "w": "weeks",
+    "d": "days",
+    "h": "hours",
+    "m": "minutes",
+    "s": "seconds",
+    "ms": "milliseconds",
+}
+
+
+def parse_timedelta_params(text: str) -> TimeDeltaParams:
+    """Parse ``"90"`` (seconds), ``"1h30m"``, ``"2d"``, ``"1w 2d 3h 4m 5s"``
+    into timedelta keyword arguments. Raises ValueError."""
+    text = text.strip()
+    try:
+        return {"seconds": float(text)}
+    except ValueError:
+        pass
+    position, params = 0, {}
+    for match in _DURATION_PART.finditer(text):
+        if text[position : match.start()].strip():
+            break
+        key = _DURATION_UNITS[match["unit"].lower()]
+        params[key] = params.get(key, 0) + float(match["value"])
+        position = match.end()
+    if not params or text[position:].strip():
+        raise ValueError(f"Cannot parse a duration from {text!r} (try 90, 1h30m, 2d)")
+    return params  # type: ignore[return-value]
+
+
+def parse_datetime(raw: str) -> datetime.datetime:
+    """Parse an ISO 8601 date/time; a naive one is taken as UTC."""
+    value = raw.strip()
+    if value.endswith(("Z", "z")):
+        value = value[:-1] + "+00:00"
+    parsed = datetime.datetime.fromisoformat(value)
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=datetime.timezone.utc)
+    return parsed
+
+
+# --- sync / async bridging ---------------------------------------------------
+
+# Set by sync_to_async for the thread it starts: the loop that waits for it, on
+# which async_to_sync runs coroutines from that thread.
+_outer_loop: contextvars.ContextVar[asyncio.AbstractEventLoop | None] = (
+    contextvars.ContextVar("procrastinate_outer_loop", default=None)
+)
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
+async def sync_to_async(func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Run a blocking function in a thread, without blocking the loop. From
+    that thread, async_to_sync runs coroutines back on this loop."""
+    token = _outer_loop.set(asyncio.get_running_loop())
+    try:
+        return await asyncio.to_thread(func, *args, **kwargs)
+    finally:
+        _outer_loop.reset(token)
+
+
+def async_to_sync(
+    awaitable: Callable[..., Awaitable[T]], *args: Any, **kwargs: Any
+) -> T:
+    """Call an async function from sync code and return its result.
+
+    From a thread started by sync_to_async, the coroutine runs on the loop
+    that started the thread (where the app's pool lives); with no loop around,
+    on a new loop. Calling it from inside a running loop would block that loop:
+    SyncCallInEventLoop is raised instead.
+    """
+    outer = _outer_loop.get()
+    current = _running_loop()
+    if current is not None and (outer is None or outer is current):
+        raise exceptions.SyncCallInEventLoop
+    if outer is not None and outer.is_running() and outer is not current:
+        coro = awaitable(*args, **kwargs)
+        return asyncio.run_coroutine_threadsafe(_as_coroutine(coro), outer).result()
+    return asyncio.run(_as_coroutine(awaitable(*args, **kwargs)))
+
+
+async def _as_coroutine(awaitable: Awaitable[T]) -> T:
+    return await awaitable
+
+
+class AwaitableContext(Generic[T]):
+    """Result of ``App.open_async()``: either ``await`` it (opens and returns
+    the value) or use it with ``async with`` (opens, then closes on exit)."""
+
+    def __init__(
+        self,
+        open_coro: Callable[[], Awaitable[Any]],
+        close_coro: Callable[[], Awaitable[Any]],
+        return_value: T,
+    ):
+        self._open_coro = open_coro
+        self._close_coro = close_coro
+        self._return_value = return_value
+
+    async def _open(self) -> T:
+        await self._open_coro()
+        return self._return_value
+
+    def __await__(self):
+        return self._open().__await__()
+
+    async def __aenter__(self) -> T:
+        return await self._open()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_value: BaseException | None,
+        traceback: types.TracebackType | None,
+    ) -> None:
+        await self._close_coro()
+
+
+async def gen_with_timeout(
+    aiterable: AsyncIterator[T], timeout: float, raise_timeout: bool
+) -> AsyncIterator[T]:
+    """Iterate ``aiterable``, giving up (or raising TimeoutError) when one
+    item takes longer than ``timeout`` seconds."""
+    iterator = aiterable.__aiter__()
+    while True:
+        try:
+            yield await asyncio.wait_for(iterator.__anext__(), timeout=timeout)
+        except StopAsyncIteration:
+            return
+        except asyncio.TimeoutError:
+            if raise_timeout:
+                raise
+            return
+
+
+async def wait_any(*aws: Coroutine[Any, Any, Any] | asyncio.Future[Any]) -> None:
+    """Wait until one of the awaitables finishes, then cancel the others."""
+    futures = {asyncio.ensure_future(aw) for aw in aws}
+    _, pending = await asyncio.wait(futures, return_when=asyncio.FIRST_COMPLETED)
+    for future in pending:
+        future.cancel()
+    await asyncio.gather(*pending, return_exceptions=True)
+
+
+async def cancel_and_capture_errors(
+    tasks: list[asyncio.Task[Any]], timeout: float = 5.0
+) -> None:
+    """Cancel tasks, wait for them (at most ``timeout`` seconds, cancelling
+    again each second), and log the errors they ended with, if any."""
+    pending = {task for task in tasks if not task.done()}
+    deadline = asyncio.get_running_loop().time() + timeout
+    while pending:
+        for task in pending:
+            task.cancel()
+        remaining = deadline - asyncio.get_running_loop().time()
+        if remaining <= 0:
+            break
+        _, pending = await asyncio.wait(pending, timeout=min(1.0, remaining))
+    if pending:
+        logger.error(
+            "Abandoning tasks that did not stop when cancelled: "
+            + ", ".join(sorted(task.get_name() for task in pending)),
+            extra={"action": "cancel_tasks_failed"},
+        )
+    for task in tasks:
+        if task.done() and not task.cancelled() and task.exception() is not None:
+            error = task.exception()
+            logger.error(
+                f"{task.get_name()} error: {error!r}",
+                exc_info=error,
+                extra={"action": f"{task.get_name()}_error"},
+            )
+
+
+def returns_awaitable(func: Callable[..., Any]) -> bool:
+    """Whether calling ``func`` gives an awaitable (coroutine functions,
+    partials and callable objects included)."""
+    while isinstance(func, functools.partial):
+        func = func.func
+    if inspect.iscoroutinefunction(func):
+        return True
+    call = getattr(func, "__call__", None)  # noqa: B004
+    return call is not None and inspect.iscoroutinefunction(call)

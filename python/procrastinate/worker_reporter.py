@@ -1,0 +1,169 @@
+"""Reporting outcomes: the worker's executors drop finished runs here, and
+one loop sends them to the database in batches.
+
+Everything waiting is sent in one ``finish_jobs_async`` call: when the worker
+is idle that is one outcome, sent at once; under load the outcomes that
+arrive during a round trip go together in the next one. A batch that cannot
+be sent (connection lost...) is kept and sent again, never dropped; an
+outcome the database refuses as malformed is sent alone, then simplified.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING, Any
+
+from procrastinate import exceptions
+
+if TYPE_CHECKING:
+    from procrastinate import worker
+    from procrastinate.worker_executor import JobRun
+
+logger = logging.getLogger(__name__)
+
+RETRY_DELAY = 0.5  # seconds before sending a failed batch again, doubled up to:
+MAX_RETRY_DELAY = 10.0
+
+_DATA_ERRORS = (
+    exceptions.InvalidOutcome,
+    exceptions.InvalidJobStatus,
+    exceptions.InvalidJobDefinition,
+)
+
+
+def is_data_error(error: BaseException) -> bool:
+    """Whether the database refused the outcomes themselves (sending them
+    again would fail again), rather than failing to receive them."""
+    if isinstance(error, _DATA_ERRORS):
+        return True
+    sqlstate = getattr(error, "sqlstate", None) or ""
+    return sqlstate.startswith("22")
+
+
+class Reporter:
+    def __init__(self, worker: worker.Worker):
+        self.worker = worker
+        self._pending: list[JobRun] = []
+        self._ready = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
+
+    def add(self, run: JobRun) -> None:
+        self._pending.append(run)
+        self._idle.clear()
+        self._ready.set()
+
+    def start(self) -> asyncio.Task[None]:
+        """Start sending, in a task of its own (cancel it to stop)."""
+        self._task = asyncio.create_task(self._run(), name="reporter")
+        return self._task
+
+    async def drain(self, timeout: float | None = None) -> bool:
+        """Wait until everything added was sent (True); False after
+        ``timeout`` or if the reporter stopped."""
+        if self._idle.is_set():
+            return True
+        idle = asyncio.ensure_future(self._idle.wait())
+        waited: set[asyncio.Future[Any]] = {idle}
+        if self._task is not None:
+            waited.add(self._task)
+        try:
+            await asyncio.wait(waited, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            idle.cancel()
+        return self._idle.is_set()
+
+    async def _run(self) -> None:
+        """Send outcomes as they come, until cancelled."""
+        delay = RETRY_DELAY
+        while True:
+            await self._ready.wait()
+            self._ready.clear()
+            while self._pending:
+                batch, self._pending = self._pending, []
+                unsent = await self._send(batch)
+                if not unsent:
+                    delay = RETRY_DELAY
+                    continue
+                self._pending[:0] = unsent
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, MAX_RETRY_DELAY)
+            self._idle.set()
+
+    async def _finish(self, batch: list[JobRun]) -> list[dict[str, Any]]:
+        worker = self.worker
+        return await worker.app.job_manager.finish_jobs_async(
+            worker.worker_id, [run.outcome for run in batch], worker.delete_jobs.value
+        )
+
+    async def _send(self, batch: list[JobRun]) -> list[JobRun]:
+        """Send the batch; returns the runs to send again later."""
+        try:
+            results = await self._finish(batch)
+        except Exception as exc:
+            if not is_data_error(exc):
+                self._log_unsent(batch, exc)
+                return batch
+            unsent = await self._send_separately(batch, exc)
+        else:
+            for run, result in zip(batch, results):
+                self.worker.job_reported(run, result)
+            unsent = []
+        self.worker.outcomes_reported()
+        return unsent
+
+    def _log_unsent(self, batch: list[JobRun], error: BaseException) -> None:
+        logger.warning(
+            f"Could not report {len(batch)} job outcome(s), will try again: {error}",
+            extra={"action": "report_outcomes_error", "exception": repr(error)},
+        )
+
+    async def _send_separately(
+        self, batch: list[JobRun], error: BaseException
+    ) -> list[JobRun]:
+        """One by one, after the database refused a batch as malformed."""
+        for index, run in enumerate(batch):
+            attempts = ["simplified"] if len(batch) == 1 else ["as is", "simplified"]
+            for attempt in attempts:
+                if attempt == "simplified":
+                    run.outcome = simplified(run.outcome or {})
+                try:
+                    (result,) = await self._finish([run])
+                except Exception as exc:
+                    if not is_data_error(exc):
+                        self._log_unsent(batch[index:], exc)
+                        return batch[index:]
+                    error = exc
+                    continue
+                self.worker.job_reported(run, result)
+                break
+            else:
+                logger.error(
+                    f"The database refused the outcome of job {run.job.call_string}: "
+                    f"{error}. The job stays in doing until this worker stops.",
+                    extra={"action": "outcome_refused", "outcome": run.outcome},
+                )
+        return []
+
+
+def simplified(outcome: dict[str, Any]) -> dict[str, Any]:
+    """The outcome without anything unusual: ASCII message, no retry detail."""
+    slim: dict[str, Any] = {
+        key: outcome[key] for key in ("id", "attempt", "status") if key in outcome
+    }
+    error = outcome.get("error")
+    if error:
+        message = str(error.get("message", ""))[:10000]
+        slim["error"] = {
+            "types": [str(name) for name in error.get("types") or []],
+            "message": message.encode("ascii", "backslashreplace").decode("ascii"),
+        }
+    if "retry" in outcome:
+        slim["retry"] = False
+    return slim

@@ -1,0 +1,155 @@
+"""Unit tests of retry strategies and of what they send to SQL."""
+
+from __future__ import annotations
+
+import datetime
+
+import pytest
+from procrastinate import exceptions, jobs, retry
+
+
+class CustomError(ValueError):
+    class Inner(Exception):
+        pass
+
+
+def make_job(attempts=0):
+    return jobs.Job(
+        id=1, queue="q", lock=None, queueing_lock=None, task_name="t", attempts=attempts
+    )
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (False, None),
+        (0, None),
+        (True, retry.RetryStrategy()),
+        (3, retry.RetryStrategy(max_attempts=3)),
+    ],
+)
+def test_get_retry_strategy(value, expected):
+    assert retry.get_retry_strategy(value) == expected
+
+
+def test_get_retry_strategy_keeps_a_strategy():
+    strategy = retry.RetryStrategy(wait=3)
+    assert retry.get_retry_strategy(strategy) is strategy
+
+
+@pytest.mark.parametrize(("value", "max_attempts"), [(False, None), (True, 0), (5, 5)])
+def test_sql_policy_of_retry_values(value, max_attempts):
+    policy = retry.sql_retry_policy(retry.get_retry_strategy(value))
+    assert policy["max_attempts"] == max_attempts
+
+
+def test_to_sql_policy():
+    strategy = retry.RetryStrategy(
+        max_attempts=4,
+        wait=1,
+        linear_wait=2,
+        exponential_wait=3,
+        retry_exceptions=[KeyError, CustomError, CustomError.Inner],
+    )
+    assert strategy.to_sql_policy() == {
+        "max_attempts": 4,
+        "retry_wait": 1,
+        "retry_linear_wait": 2,
+        "retry_exponential_wait": 3,
+        "retry_exceptions": [
+            "KeyError",
+            f"{__name__}.CustomError",
+            f"{__name__}.CustomError.Inner",
+        ],
+    }
+
+
+def test_strategy_overriding_the_decision_does_not_travel_to_sql():
+    class Custom(retry.RetryStrategy):
+        def get_retry_decision(self, *, exception, job):
+            return None
+
+    class Base(retry.BaseRetryStrategy):
+        def get_retry_decision(self, *, exception, job):
+            return None
+
+    class Plain(retry.RetryStrategy):
+        pass
+
+    assert not retry.is_sql_strategy(Custom())
+    assert not retry.is_sql_strategy(Base())
+    assert not retry.is_sql_strategy(None)
+    assert retry.is_sql_strategy(Plain(max_attempts=2))
+    assert retry.sql_retry_policy(Custom(max_attempts=3)) == {"max_attempts": None}
+
+
+def test_exception_type_names_follow_the_mro():
+    assert retry.exception_type_names(CustomError()) == [
+        f"{__name__}.CustomError",
+        "ValueError",
+        "Exception",
+        "BaseException",
+    ]
+    assert retry.exception_type_names(KeyError()) == [
+        "KeyError",
+        "LookupError",
+        "Exception",
+        "BaseException",
+    ]
+
+
+def test_retry_decision_to_outcome():
+    assert retry.retry_decision_to_outcome(None) is False
+    at = datetime.datetime(2030, 1, 2, 3, 4, 5, tzinfo=datetime.timezone.utc)
+    decision = retry.RetryDecision(retry_at=at, priority=3, queue="q", lock="l")
+    assert retry.retry_decision_to_outcome(decision) == {
+        "at": "2030-01-02T03:04:05+00:00",
+        "priority": 3,
+        "queue": "q",
+        "lock": "l",
+    }
+    naive = retry.RetryDecision(retry_at=datetime.datetime(2030, 1, 1))
+    assert retry.retry_decision_to_outcome(naive)["at"] == "2030-01-01T00:00:00+00:00"
+    assert retry.retry_decision_to_outcome(retry.RetryDecision())["at"] is None
+
+
+def test_retry_decision_retry_in():
+    before = datetime.datetime.now(datetime.timezone.utc)
+    decision = retry.RetryDecision(retry_in={"seconds": 10})
+    assert before + datetime.timedelta(seconds=9) < decision.retry_at
+    with pytest.raises(ValueError):
+        retry.RetryDecision(retry_at=before, retry_in={"seconds": 1})
+
+
+@pytest.mark.parametrize(
+    ("attempts", "expected_seconds"), [(0, 1 + 0 + 3), (1, 1 + 2 + 9), (2, 1 + 4 + 27)]
+)
+def test_python_decision_matches_the_sql_formula(attempts, expected_seconds):
+    strategy = retry.RetryStrategy(wait=1, linear_wait=2, exponential_wait=3)
+    before = datetime.datetime.now(datetime.timezone.utc)
+    decision = strategy.get_retry_decision(
+        exception=ValueError(), job=make_job(attempts)
+    )
+    delta = (decision.retry_at - before).total_seconds()
+    assert expected_seconds - 1 < delta < expected_seconds + 1
+
+
+def test_python_decision_limits():
+    strategy = retry.RetryStrategy(max_attempts=2, retry_exceptions=[KeyError])
+    assert strategy.get_retry_decision(exception=KeyError(), job=make_job(1))
+    assert strategy.get_retry_decision(exception=KeyError(), job=make_job(2)) is None
+    assert strategy.get_retry_decision(exception=ValueError(), job=make_job(0)) is None
+
+
+def test_get_retry_exception_and_deprecated_schedule_in():
+    class Old(retry.BaseRetryStrategy):
+        def get_schedule_in(self, *, exception, attempts):
+            return None if attempts else 5
+
+    with pytest.warns(DeprecationWarning):
+        result = Old().get_retry_exception(ValueError(), make_job(0))
+    assert isinstance(result, exceptions.JobRetry)
+    with pytest.warns(DeprecationWarning):
+        assert Old().get_retry_exception(ValueError(), make_job(1)) is None
+    with pytest.raises(NotImplementedError):
+        retry.BaseRetryStrategy().get_retry_exception(ValueError(), make_job(0))
