@@ -3,4 +3,4 @@
 -- it records them as applied (sha256 of each file): `procrastinate schema
 -- --status` then reads the same as on a database migrated step by step.
 insert into procrastinate_migrations (number, name, phase, checksum) values
-(1, 'create_schema', 'pre', '357802074212f00a7779f4de6be7e17eaa2305a8afc663470b890434505ef6da');
+(1, 'create_schema', 'pre', 'ee2b6d527f1fc59e84053c8c167fe0f0e4cc0af71700c4663005061d5d636ef1');

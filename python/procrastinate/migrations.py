@@ -34,8 +34,9 @@ file differs from the file (a released migration was edited).
 
 Everything here is synchronous, over a psycopg 3 connection: it runs from the
 command line (procrastinate schema --migrate / --status, see migrations_cli).
-The worker checks the schema with check_schema_version() (or
-check_schema_version_async()).
+A worker checks, before it starts, that every pre migration its code ships is
+applied: check_schema_version_connector(app.connector) (or
+check_schema_version(conn) / check_schema_version_async(aconn)).
 """
 
 from __future__ import annotations
@@ -381,7 +382,12 @@ def status(conn: Any, directory: pathlib.Path | None = None) -> list[MigrationSt
         if number not in shipped:
             states.append(
                 MigrationState(
-                    number, name, phase, applied_at, None, shipped=False,
+                    number,
+                    name,
+                    phase,
+                    applied_at,
+                    None,
+                    shipped=False,
                     note="not shipped with this version (the database is newer)",
                 )
             )
@@ -433,7 +439,8 @@ def plan(conn: Any, phase: str | None = None, directory: pathlib.Path | None = N
         result.steps = list(main)
         if phase is not None:
             result.notes.append(
-                "empty database: applying every migration, pre and post (no code runs against it yet)"
+                "empty database: applying every migration, pre and post"
+                " (no code runs against it yet)"
             )
         return result
 
@@ -442,13 +449,19 @@ def plan(conn: Any, phase: str | None = None, directory: pathlib.Path | None = N
         if kind == "upstream":
             check_upstream_schema(conn)
         if not main or main[0].number != 1:
-            raise MigrationError("the 3.x conversion needs migration 0001 (migrations/pre/0001_*.sql)")
+            raise MigrationError(
+                "the 3.x conversion needs migration 0001 (migrations/pre/0001_*.sql)"
+            )
         done = set(_recorded(conn, _UPSTREAM_TRACKING))
         up_pre = [m for m in upstream if m.phase == "pre" and m.number not in done]
         up_post = [m for m in upstream if m.phase == "post" and m.number not in done]
         all_pre = [m for m in upstream if m.phase == "pre"]
         all_post = [m for m in upstream if m.phase == "post"]
-        if not all_pre or not all_post or max(m.number for m in all_pre) > min(m.number for m in all_post):
+        if (
+            not all_pre
+            or not all_post
+            or max(m.number for m in all_pre) > min(m.number for m in all_post)
+        ):
             raise MigrationError("migrations/upstream/ must hold pre files, then post files")
         applied_main.add(1)  # 0001 comes with the conversion, never on its own
         if up_pre:
@@ -496,7 +509,9 @@ def plan(conn: Any, phase: str | None = None, directory: pathlib.Path | None = N
     return result
 
 
-def pending(conn: Any, phase: str | None = None, directory: pathlib.Path | None = None) -> list[Migration]:
+def pending(
+    conn: Any, phase: str | None = None, directory: pathlib.Path | None = None
+) -> list[Migration]:
     """The migrations that `migrate(conn, phase)` would apply, in order."""
     return plan(conn, phase, directory).steps
 
@@ -615,7 +630,9 @@ SCHEMA_VERSION_QUERY = (
 )
 
 
-def schema_problem(kind: str, applied: Iterable[int], directory: pathlib.Path | None = None) -> str | None:
+def schema_problem(
+    kind: str, applied: Iterable[int], directory: pathlib.Path | None = None
+) -> str | None:
     """Why code shipping these migrations must not run on that database, or None."""
     if kind == "empty":
         return (
@@ -650,6 +667,25 @@ def check_schema_version(conn: Any, directory: pathlib.Path | None = None) -> No
     kind = database_kind(conn)
     applied = _recorded(conn, "procrastinate_migrations").keys()
     problem = schema_problem(kind if kind != "converting" else "current", applied, directory)
+    if problem:
+        raise SchemaVersionMismatch(problem)
+
+
+async def check_schema_version_connector(
+    connector: Any, directory: pathlib.Path | None = None
+) -> None:
+    """check_schema_version through any opened async connector (the worker's)."""
+    row = await connector.execute_query_one_async(
+        "select to_regclass('procrastinate_jobs') is not null as has_jobs,"
+        " to_regclass('procrastinate_migrations') is not null as has_migrations"
+    )
+    applied: list[int] = []
+    if row["has_migrations"]:
+        rows = await connector.execute_query_all_async(
+            "select number from procrastinate_migrations"
+        )
+        applied = [r["number"] for r in rows]
+    problem = schema_problem(_kind_from(row["has_jobs"], row["has_migrations"]), applied, directory)
     if problem:
         raise SchemaVersionMismatch(problem)
 

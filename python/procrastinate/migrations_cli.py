@@ -46,7 +46,9 @@ def format_status(kind: str, states: Sequence[MigrationState]) -> str:
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(3)]
     lines = [f"Database: {_KIND_TEXT.get(kind, kind)}", ""]
     for r in [header, tuple("-" * w for w in widths) + ("-" * 10,), *rows]:
-        lines.append("  ".join(cell.ljust(widths[i]) if i < 3 else cell for i, cell in enumerate(r)).rstrip())
+        lines.append(
+            "  ".join(cell.ljust(widths[i]) if i < 3 else cell for i, cell in enumerate(r)).rstrip()
+        )
     waiting = [s for s in states if s.applied_at is None]
     edited = [s for s in states if s.checksum_ok is False]
     lines.append("")
@@ -65,7 +67,8 @@ def format_status(kind: str, states: Sequence[MigrationState]) -> str:
     elif any(s.phase == "pre" for s in waiting):
         lines.append(f"Next: {MIGRATE_COMMAND} --phase pre, then deploy, then --phase post.")
     elif waiting:
-        lines.append(f"Next, once no older code runs: {MIGRATE_COMMAND} --phase post.")
+        older = "procrastinate 3.x process" if kind == "converting" else "older code"
+        lines.append(f"Next, once no {older} runs: {MIGRATE_COMMAND} --phase post.")
     else:
         lines.append("The schema is up to date.")
     return "\n".join(lines)
@@ -76,20 +79,30 @@ def add_schema_arguments(parser: argparse.ArgumentParser, actions: Any = None) -
     given), --phase and --dry-run to the `schema` sub-parser."""
     group = actions if actions is not None else parser
     group.add_argument(
-        "--migrate", action="store_const", const="migrate", dest="action",
+        "--migrate",
+        action="store_const",
+        const="migrate",
+        dest="action",
         help="Apply the pending migrations (all, or those of --phase)",
     )
     group.add_argument(
-        "--status", action="store_const", const="status", dest="action",
+        "--status",
+        action="store_const",
+        const="status",
+        dest="action",
         help="List applied and pending migrations",
     )
     parser.add_argument(
-        "--phase", choices=PHASES, default=None,
+        "--phase",
+        choices=PHASES,
+        default=None,
         help="With --migrate: pre (expand, before deploying new code) or post "
         "(contract, once no older code runs); default: both",
     )
     parser.add_argument(
-        "--dry-run", action="store_true", default=False,
+        "--dry-run",
+        action="store_true",
+        default=False,
         help="With --migrate: say what would be applied, apply nothing",
     )
 
@@ -108,10 +121,14 @@ async def run_schema_command_async(
 
     import psycopg
 
-    pool = connector.pool
-    conninfo, kwargs = pool.conninfo, dict(pool.kwargs or {})
-    if callable(conninfo) or callable(kwargs):  # pragma: no cover
-        raise MigrationError("schema commands need a pool configured with plain conninfo and kwargs")
+    pool = getattr(connector, "pool", None)
+    conninfo, kwargs = getattr(pool, "conninfo", None), getattr(pool, "kwargs", None) or {}
+    if not isinstance(conninfo, str) or not isinstance(kwargs, dict):
+        raise MigrationError(
+            "procrastinate schema --migrate/--status need a PsycopgConnector whose pool has a"
+            " plain conninfo (and kwargs)"
+        )
+    kwargs = dict(kwargs)
     kwargs.pop("autocommit", None)
 
     def run() -> int:
@@ -157,7 +174,9 @@ def run_schema_command(
             if not steps_plan.steps:
                 echo("Nothing to apply.")
             for m in steps_plan.steps:
-                echo(f"Would apply {m.label}{'' if m.transactional else ' (outside a transaction)'}")
+                echo(
+                    f"Would apply {m.label}{'' if m.transactional else ' (outside a transaction)'}"
+                )
             return 0
         done = migrate(conn, phase, on_step=lambda m: echo(f"Applying {m.label}..."))
         for note in done.notes:
