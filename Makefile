@@ -28,7 +28,7 @@ INSTALL := $(if $(NO_INSTALL),,install)
 INSTALL_VENV := $(if $(NO_INSTALL),,install/venv)
 
 .PHONY: help install install/system install/venv lint lint/sql lint/migrations \
-	lint/plpgsql test test/sql test/py db/start db/stop db/status db/psql \
+	lint/plpgsql verify/migrations test test/sql test/py db/start db/stop db/status db/psql \
 	demo bench clean
 
 help: ## Show this list of targets
@@ -57,9 +57,12 @@ lint: lint/sql ## Lint the SQL (sqlfluff over sql/, migrations/, tests/sql/)
 lint/sql: $(INSTALL_VENV)
 	@scripts/lint-sql.sh
 
-lint/migrations: install/venv ## Check migrations/ for locking hazards with squawk (not part of make test yet)
-	@files=$$(find migrations -type f -name '*.sql' 2>/dev/null | sort); \
-	if [[ -z $$files ]]; then echo "squawk: no migrations yet"; else $(VENV)/bin/squawk $$files; fi
+lint/migrations: $(INSTALL_VENV) ## Check migrations/ for locking hazards with squawk (exceptions annotated in the files)
+	@$(VENV)/bin/python scripts/migrations.py lint
+
+verify/migrations: $(INSTALL_VENV) ## Generated migration files current; sql/ == migrated == converted procrastinate 3.10
+	@$(VENV)/bin/python scripts/migrations.py check
+	@$(WITH_PG) $(VENV)/bin/python scripts/migrations.py compare
 
 lint/plpgsql: $(INSTALL) ## Check inside every PL/pgSQL function with plpgsql_check (errors fail)
 	@$(WITH_PG) scripts/plpgsql-check.sh
@@ -68,7 +71,7 @@ lint/plpgsql: $(INSTALL) ## Check inside every PL/pgSQL function with plpgsql_ch
 
 # One cluster session for all steps; -k so that a lint failure still lets
 # the tests run and report (the target fails all the same).
-test: install ## Run lint, plpgsql_check, pgTAP and pytest in one private PostgreSQL cluster
+test: install ## Run lint, plpgsql_check, pgTAP and pytest (which also runs squawk and the fresh == migrated check) in one private cluster
 	@$(WITH_PG) $(MAKE) -k NO_INSTALL=1 lint lint/plpgsql test/sql test/py
 
 test/sql: $(INSTALL) ## Run the pgTAP tests (tests/sql/) with pg_prove
