@@ -1,0 +1,84 @@
+-- max_attempts: null never retries; n retries while fewer than n runs ended
+-- before the failing one (procrastinate's meaning: n retries); 0 retries
+-- without limit.
+begin;
+set local client_min_messages = warning;
+create extension if not exists pgtap;
+select plan(8);
+
+-- Worker 7 claims the due job of p_queue at p_now and reports it failed;
+-- returns the new status.
+create function pg_temp.run_and_fail(p_queue text, p_now timestamptz)
+returns procrastinate_job_status
+language plpgsql
+as $$
+declare
+    v_job record;
+    v_status procrastinate_job_status;
+begin
+    select f.id, f.attempts into strict v_job
+    from procrastinate_fetch_jobs_v1(7, array[p_queue], 1, p_now) as f;
+    select r.status into v_status
+    from procrastinate_finish_jobs_v1(
+        7,
+        jsonb_build_array(jsonb_build_object(
+            'id', v_job.id, 'attempt', v_job.attempts, 'status', 'failed'
+        )),
+        'never', p_now
+    ) as r;
+    return v_status;
+end;
+$$;
+
+select procrastinate_defer_job('never', queue_name => 'never') as never \gset
+select procrastinate_defer_job('twice', queue_name => 'twice', max_attempts => 2) as twice \gset
+select procrastinate_defer_job(
+    'forever', queue_name => 'forever', max_attempts => 0
+) as forever \gset
+
+select results_eq(
+    $$select status, scheduled_at
+      from procrastinate_finish_jobs_v1(
+          7,
+          (select jsonb_agg(jsonb_build_object('id', f.id, 'status', 'failed'))
+           from procrastinate_fetch_jobs_v1(7, array['never'], 1, '2030-01-01 00:00:00+00') as f),
+          'never', '2030-01-01 00:00:00+00'
+      )$$,
+    $$values ('failed'::procrastinate_job_status, null::timestamptz)$$,
+    'max_attempts null: the first failure is final'
+);
+
+select is(
+    pg_temp.run_and_fail('twice', '2030-01-01 00:00:00+00'), 'todo'::procrastinate_job_status,
+    'max_attempts 2: the failure at attempts 0 is retried'
+);
+select is(
+    pg_temp.run_and_fail('twice', '2030-01-01 00:00:00+00'), 'todo'::procrastinate_job_status,
+    'max_attempts 2: the failure at attempts 1 is retried'
+);
+select is(
+    pg_temp.run_and_fail('twice', '2030-01-01 00:00:00+00'), 'failed'::procrastinate_job_status,
+    'max_attempts 2: the failure at attempts 2 is final'
+);
+select results_eq(
+    format('select status, attempts, finished_at from procrastinate_jobs where id = %s', :twice),
+    $$values ('failed'::procrastinate_job_status, 3, '2030-01-01 00:00:00+00'::timestamptz)$$,
+    'the job ran three times and is finished'
+);
+
+select is(
+    pg_temp.run_and_fail('forever', '2030-01-01 00:00:00+00'), 'todo'::procrastinate_job_status,
+    'max_attempts 0: the first failure is retried'
+);
+update procrastinate_jobs set attempts = 100000 where id = :forever;
+select is(
+    pg_temp.run_and_fail('forever', '2030-01-01 00:00:00+00'), 'todo'::procrastinate_job_status,
+    'max_attempts 0: a failure after 100000 runs is still retried'
+);
+select is(
+    (select attempts from procrastinate_jobs where id = :forever), 100001,
+    'attempts keeps counting'
+);
+
+select * from finish();
+rollback;

@@ -1,0 +1,102 @@
+-- The statement triggers recording events and sending notifications are in
+-- place, each calling its function. (NOTIFY delivery needs two sessions and
+-- is tested in tests/py/sql/test_notifications.py.)
+begin;
+set local client_min_messages = warning;
+create extension if not exists pgtap;
+select plan(15);
+
+select has_function(
+    'procrastinate_record_insert_events_v1', array[]::text[],
+    'the insert events function exists'
+);
+select has_function(
+    'procrastinate_record_update_events_v1', array[]::text[],
+    'the update events function exists'
+);
+select has_function(
+    'procrastinate_delete_events_v1', array[]::text[],
+    'the delete events function exists'
+);
+select has_function(
+    'procrastinate_notify_inserted_jobs_v1', array[]::text[],
+    'the insert notify function exists'
+);
+select has_function(
+    'procrastinate_notify_updated_jobs_v1', array[]::text[],
+    'the update notify function exists'
+);
+
+select trigger_is(
+    'procrastinate_jobs', 'procrastinate_jobs_insert_events_v1',
+    'procrastinate_record_insert_events_v1',
+    'inserts record their events'
+);
+select trigger_is(
+    'procrastinate_jobs', 'procrastinate_jobs_update_events_v1',
+    'procrastinate_record_update_events_v1',
+    'updates record their events'
+);
+select trigger_is(
+    'procrastinate_jobs', 'procrastinate_jobs_delete_events_v1',
+    'procrastinate_delete_events_v1',
+    'deletes remove the events of the deleted jobs'
+);
+select trigger_is(
+    'procrastinate_jobs', 'procrastinate_jobs_notify_insert_v1',
+    'procrastinate_notify_inserted_jobs_v1',
+    'inserts notify listening workers'
+);
+select trigger_is(
+    'procrastinate_jobs', 'procrastinate_jobs_notify_update_v1',
+    'procrastinate_notify_updated_jobs_v1',
+    'updates notify listening workers'
+);
+select triggers_are(
+    'procrastinate_jobs',
+    array[
+        'procrastinate_jobs_insert_events_v1', 'procrastinate_jobs_update_events_v1',
+        'procrastinate_jobs_delete_events_v1', 'procrastinate_jobs_notify_insert_v1',
+        'procrastinate_jobs_notify_update_v1'
+    ],
+    'procrastinate_jobs has these triggers and no other'
+);
+select is(
+    (
+        select count(*)::integer
+        from pg_trigger as t
+        where
+            t.tgrelid = 'procrastinate_jobs'::regclass
+            and not t.tgisinternal
+            and t.tgtype & 1 = 1
+    ),
+    0,
+    'no trigger of procrastinate_jobs runs per row (one per statement)'
+);
+select is(
+    (
+        select array_agg(t.tgname::text order by t.tgname)
+        from pg_trigger as t
+        where
+            t.tgrelid = 'procrastinate_jobs'::regclass
+            and not t.tgisinternal
+            and t.tgtype & 2 = 0
+    ),
+    array[
+        'procrastinate_jobs_delete_events_v1', 'procrastinate_jobs_insert_events_v1',
+        'procrastinate_jobs_notify_insert_v1', 'procrastinate_jobs_notify_update_v1',
+        'procrastinate_jobs_update_events_v1'
+    ],
+    'every trigger of procrastinate_jobs runs after the statement'
+);
+select function_returns(
+    'procrastinate_record_update_events_v1', array[]::text[], 'trigger',
+    'the events functions are trigger functions'
+);
+select function_returns(
+    'procrastinate_notify_updated_jobs_v1', array[]::text[], 'trigger',
+    'the notify functions are trigger functions'
+);
+
+select * from finish();
+rollback;
