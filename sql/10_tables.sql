@@ -85,8 +85,17 @@ create table procrastinate_paused_queues (
 -- 2.7 kB), so the indexes below key them by md5 and the queries compare both
 -- the hash (to use the index) and the text (to be exact).
 
--- At most one waiting job per queueing lock.
+-- At most one waiting job per queueing lock. Defer checks every waiting job
+-- (procrastinate_validate_jobs_v1); this unique index guards fresh jobs
+-- (attempts = 0) against concurrent defers. A job going back to the queue
+-- for a retry is not in it, so a retry never fails because a job deferred
+-- while it ran took its queueing lock.
 create unique index procrastinate_jobs_queueing_lock_idx_v1
+on procrastinate_jobs (md5(queueing_lock))
+where status = 'todo' and attempts = 0 and queueing_lock is not null;
+
+-- Defer's check of the queueing locks of all waiting jobs, retries included.
+create index procrastinate_jobs_queueing_lock_lookup_idx_v1
 on procrastinate_jobs (md5(queueing_lock))
 where status = 'todo' and queueing_lock is not null;
 

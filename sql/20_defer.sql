@@ -101,11 +101,11 @@ begin
                     'retry_wait', 'retry_linear_wait', 'retry_exponential_wait'
                 ]) as w (key)
                 where case jsonb_typeof(t.job -> w.key)
-                    when 'number' then (t.job ->> w.key)::double precision < 0
+                    when 'number' then (t.job ->> w.key)::numeric not between 0 and 1e9
                     else jsonb_typeof(t.job -> w.key) <> 'null'
                 end
             )
-                then 'has a retry wait that is not a non-negative number of seconds'
+                then 'has a retry wait that is not a number of seconds from 0 to 1e9'
             when jsonb_typeof(t.job -> 'retry_exceptions') not in ('array', 'null')
                 or exists (
                     select 1
@@ -202,10 +202,11 @@ begin
             coalesce((input.job ->> 'retry_wait')::double precision, 0),
             coalesce((input.job ->> 'retry_linear_wait')::double precision, 0),
             coalesce((input.job ->> 'retry_exponential_wait')::double precision, 0),
+            -- an empty list means any exception, as in procrastinate
             case jsonb_typeof(input.job -> 'retry_exceptions')
-                when 'array' then array(
+                when 'array' then nullif(array(
                     select jsonb_array_elements_text(input.job -> 'retry_exceptions')
-                )
+                ), '{}')
             end
         from input
         order by input.ord

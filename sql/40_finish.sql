@@ -17,9 +17,10 @@ language sql
 immutable
 set search_path = pg_catalog, public
 as $$
+    -- each term is capped first, so that no sum or product can overflow
     select make_interval(secs => least(
-        p_wait
-        + p_linear_wait * p_attempts
+        least(p_wait, 1e10)
+        + least(p_linear_wait, 1e10) * p_attempts
         + case
             when p_exponential_wait = 0 then 0
             else exp(least((p_attempts + 1) * ln(p_exponential_wait), 23.0))
@@ -67,8 +68,8 @@ begin
         select case
             when jsonb_typeof(t.o) <> 'object'
                 then 'is not a JSON object'
-            when (t.o ->> 'id') !~ '^[0-9]{1,18}$'
-                or jsonb_typeof(t.o -> 'id') <> 'number'
+            when jsonb_typeof(t.o -> 'id') is distinct from 'number'
+                or (t.o ->> 'id') !~ '^[0-9]{1,18}$'
                 then 'needs an integer id'
             when jsonb_typeof(t.o -> 'attempt') not in ('number', 'null')
                 or (t.o ->> 'attempt') !~ '^[0-9]{1,9}$'
@@ -110,6 +111,22 @@ begin
             end;
     end if;
 
+    -- A policy the worker sends obeys the rules of a job's own policy. The
+    -- block (a subtransaction) is entered only when there is one to check.
+    if jsonb_path_exists(p_outcomes, 'lax $[*].policy ? (@.type() == "object")') then
+        begin
+            perform procrastinate_validate_jobs_v1((
+                select jsonb_agg((t.o -> 'policy') || '{"task_name": "policy"}'::jsonb)
+                from jsonb_array_elements(p_outcomes) as t (o)
+                where jsonb_typeof(t.o -> 'policy') = 'object'
+            ));
+        exception
+            when sqlstate 'PT001' then
+                raise exception 'an outcome carries an invalid retry policy: %', sqlerrm
+                    using errcode = 'PT005';
+        end;
+    end if;
+
     return query
     with outcome as (
         select
@@ -148,7 +165,10 @@ begin
                 when
                     p.max_attempts is not null
                     and (p.max_attempts = 0 or j.attempts < p.max_attempts)
-                    and (p.retry_exceptions is null or p.retry_exceptions && o.error_types)
+                    and (
+                        coalesce(cardinality(p.retry_exceptions), 0) = 0
+                        or p.retry_exceptions && o.error_types
+                    )
                     then p_now + procrastinate_retry_delay_v1(
                         j.attempts, p.retry_wait, p.retry_linear_wait,
                         p.retry_exponential_wait
@@ -225,7 +245,7 @@ begin
             queue_name = coalesce(d.retry_queue, j.queue_name),
             lock = coalesce(d.retry_lock, j.lock),
             last_error = case
-                when d.reported = 'failed' then coalesce(d.error_message, '') else j.last_error
+                when d.reported = 'failed' then d.error_message else j.last_error
             end,
             last_error_types = case
                 when d.reported = 'failed' then d.error_types else j.last_error_types

@@ -20,6 +20,24 @@ declare
     v_defer_id bigint;
     v_job_id bigint;
 begin
+    -- One deferrer at a time per periodic task, so that the check below and
+    -- the insert see the same latest tick.
+    perform pg_advisory_xact_lock(
+        hashtextextended('procrastinate periodic ' || p_task_name || ' ' || coalesce(p_periodic_id, ''), 0)
+    );
+    -- A tick older than the latest one already deferred is a lagging
+    -- worker's: it was handled (or deliberately skipped) by then.
+    if exists (
+        select 1
+        from procrastinate_periodic_defers as p
+        where
+            p.task_name = p_task_name
+            and p.periodic_id = coalesce(p_periodic_id, '')
+            and p.defer_timestamp >= p_defer_timestamp
+    ) then
+        return null;
+    end if;
+
     insert into procrastinate_periodic_defers (task_name, periodic_id, defer_timestamp)
     values (p_task_name, coalesce(p_periodic_id, ''), p_defer_timestamp)
     on conflict do nothing

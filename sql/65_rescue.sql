@@ -5,8 +5,10 @@
 
 -- Takes back the jobs of workers silent for more than p_stalled_after
 -- seconds. A rescued job goes back to todo (its run counted as an attempt)
--- unless it was rescued p_max_rescues times already, its retry policy is
--- exhausted, or its abort was requested; then it ends failed (or aborted).
+-- unless this is its p_max_rescues-th rescue or its retry policy is
+-- exhausted (then it ends failed), or its abort was requested (aborted).
+-- A job with no retry policy is requeued too: a dead worker is not the
+-- job's failure.
 -- Dead workers holding no more jobs are removed. Returns the rescued jobs.
 create function procrastinate_rescue_stalled_jobs_v1(
     p_stalled_after double precision,

@@ -132,8 +132,9 @@ begin
             using errcode = 'PT004';
     end if;
 
-    delete from procrastinate_jobs as j
-    where j.id in (
+    -- The ids are picked once (a materialized CTE): in a semi-join the
+    -- subquery could be rescanned and its limit would then bound nothing.
+    with old as materialized (
         select o.id
         from procrastinate_jobs as o
         where
@@ -145,7 +146,11 @@ begin
         order by o.id
         limit max_jobs
         for update skip locked
-    );
+    )
+
+    delete from procrastinate_jobs as j
+    using old
+    where j.id = old.id;
     get diagnostics v_count = row_count;
     return v_count;
 end;

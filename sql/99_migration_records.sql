@@ -3,4 +3,4 @@
 -- it records them as applied (sha256 of each file): `procrastinate schema
 -- --status` then reads the same as on a database migrated step by step.
 insert into procrastinate_migrations (number, name, phase, checksum) values
-(1, 'create_schema', 'pre', 'ee2b6d527f1fc59e84053c8c167fe0f0e4cc0af71700c4663005061d5d636ef1');
+(1, 'create_schema', 'pre', 'e16cbfb1958edf0e42ea4a5507b9a544f88c1157808805618eddbbe520ad90db');

@@ -12,4 +12,9 @@ drop index concurrently if exists procrastinate_jobs_id_lock_idx_v1;
 drop index concurrently if exists procrastinate_jobs_queueing_lock_idx_v1_new;
 create unique index concurrently if not exists procrastinate_jobs_queueing_lock_idx_v1_new
 on procrastinate_jobs (md5(queueing_lock))
+where status = 'todo' and attempts = 0 and queueing_lock is not null;
+
+drop index concurrently if exists procrastinate_jobs_queueing_lock_lookup_idx_v1;
+create index concurrently if not exists procrastinate_jobs_queueing_lock_lookup_idx_v1
+on procrastinate_jobs (md5(queueing_lock))
 where status = 'todo' and queueing_lock is not null;

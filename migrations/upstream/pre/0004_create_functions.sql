@@ -153,11 +153,11 @@ begin
                     'retry_wait', 'retry_linear_wait', 'retry_exponential_wait'
                 ]) as w (key)
                 where case jsonb_typeof(t.job -> w.key)
-                    when 'number' then (t.job ->> w.key)::double precision < 0
+                    when 'number' then (t.job ->> w.key)::numeric not between 0 and 1e9
                     else jsonb_typeof(t.job -> w.key) <> 'null'
                 end
             )
-                then 'has a retry wait that is not a non-negative number of seconds'
+                then 'has a retry wait that is not a number of seconds from 0 to 1e9'
             when jsonb_typeof(t.job -> 'retry_exceptions') not in ('array', 'null')
                 or exists (
                     select 1
@@ -254,10 +254,11 @@ begin
             coalesce((input.job ->> 'retry_wait')::double precision, 0),
             coalesce((input.job ->> 'retry_linear_wait')::double precision, 0),
             coalesce((input.job ->> 'retry_exponential_wait')::double precision, 0),
+            -- an empty list means any exception, as in procrastinate
             case jsonb_typeof(input.job -> 'retry_exceptions')
-                when 'array' then array(
+                when 'array' then nullif(array(
                     select jsonb_array_elements_text(input.job -> 'retry_exceptions')
-                )
+                ), '{}')
             end
         from input
         order by input.ord
@@ -497,9 +498,10 @@ language sql
 immutable
 set search_path = pg_catalog, public
 as $$
+    -- each term is capped first, so that no sum or product can overflow
     select make_interval(secs => least(
-        p_wait
-        + p_linear_wait * p_attempts
+        least(p_wait, 1e10)
+        + least(p_linear_wait, 1e10) * p_attempts
         + case
             when p_exponential_wait = 0 then 0
             else exp(least((p_attempts + 1) * ln(p_exponential_wait), 23.0))
@@ -547,8 +549,8 @@ begin
         select case
             when jsonb_typeof(t.o) <> 'object'
                 then 'is not a JSON object'
-            when (t.o ->> 'id') !~ '^[0-9]{1,18}$'
-                or jsonb_typeof(t.o -> 'id') <> 'number'
+            when jsonb_typeof(t.o -> 'id') is distinct from 'number'
+                or (t.o ->> 'id') !~ '^[0-9]{1,18}$'
                 then 'needs an integer id'
             when jsonb_typeof(t.o -> 'attempt') not in ('number', 'null')
                 or (t.o ->> 'attempt') !~ '^[0-9]{1,9}$'
@@ -590,6 +592,22 @@ begin
             end;
     end if;
 
+    -- A policy the worker sends obeys the rules of a job's own policy. The
+    -- block (a subtransaction) is entered only when there is one to check.
+    if jsonb_path_exists(p_outcomes, 'lax $[*].policy ? (@.type() == "object")') then
+        begin
+            perform procrastinate_validate_jobs_v1((
+                select jsonb_agg((t.o -> 'policy') || '{"task_name": "policy"}'::jsonb)
+                from jsonb_array_elements(p_outcomes) as t (o)
+                where jsonb_typeof(t.o -> 'policy') = 'object'
+            ));
+        exception
+            when sqlstate 'PT001' then
+                raise exception 'an outcome carries an invalid retry policy: %', sqlerrm
+                    using errcode = 'PT005';
+        end;
+    end if;
+
     return query
     with outcome as (
         select
@@ -628,7 +646,10 @@ begin
                 when
                     p.max_attempts is not null
                     and (p.max_attempts = 0 or j.attempts < p.max_attempts)
-                    and (p.retry_exceptions is null or p.retry_exceptions && o.error_types)
+                    and (
+                        coalesce(cardinality(p.retry_exceptions), 0) = 0
+                        or p.retry_exceptions && o.error_types
+                    )
                     then p_now + procrastinate_retry_delay_v1(
                         j.attempts, p.retry_wait, p.retry_linear_wait,
                         p.retry_exponential_wait
@@ -705,7 +726,7 @@ begin
             queue_name = coalesce(d.retry_queue, j.queue_name),
             lock = coalesce(d.retry_lock, j.lock),
             last_error = case
-                when d.reported = 'failed' then coalesce(d.error_message, '') else j.last_error
+                when d.reported = 'failed' then d.error_message else j.last_error
             end,
             last_error_types = case
                 when d.reported = 'failed' then d.error_types else j.last_error_types
@@ -821,6 +842,24 @@ declare
     v_defer_id bigint;
     v_job_id bigint;
 begin
+    -- One deferrer at a time per periodic task, so that the check below and
+    -- the insert see the same latest tick.
+    perform pg_advisory_xact_lock(
+        hashtextextended('procrastinate periodic ' || p_task_name || ' ' || coalesce(p_periodic_id, ''), 0)
+    );
+    -- A tick older than the latest one already deferred is a lagging
+    -- worker's: it was handled (or deliberately skipped) by then.
+    if exists (
+        select 1
+        from procrastinate_periodic_defers as p
+        where
+            p.task_name = p_task_name
+            and p.periodic_id = coalesce(p_periodic_id, '')
+            and p.defer_timestamp >= p_defer_timestamp
+    ) then
+        return null;
+    end if;
+
     insert into procrastinate_periodic_defers (task_name, periodic_id, defer_timestamp)
     values (p_task_name, coalesce(p_periodic_id, ''), p_defer_timestamp)
     on conflict do nothing
@@ -1100,8 +1139,10 @@ $$;
 
 -- Takes back the jobs of workers silent for more than p_stalled_after
 -- seconds. A rescued job goes back to todo (its run counted as an attempt)
--- unless it was rescued p_max_rescues times already, its retry policy is
--- exhausted, or its abort was requested; then it ends failed (or aborted).
+-- unless this is its p_max_rescues-th rescue or its retry policy is
+-- exhausted (then it ends failed), or its abort was requested (aborted).
+-- A job with no retry policy is requeued too: a dead worker is not the
+-- job's failure.
 -- Dead workers holding no more jobs are removed. Returns the rescued jobs.
 create function procrastinate_rescue_stalled_jobs_v1(
     p_stalled_after double precision,
@@ -1668,8 +1709,9 @@ begin
             using errcode = 'PT004';
     end if;
 
-    delete from procrastinate_jobs as j
-    where j.id in (
+    -- The ids are picked once (a materialized CTE): in a semi-join the
+    -- subquery could be rescanned and its limit would then bound nothing.
+    with old as materialized (
         select o.id
         from procrastinate_jobs as o
         where
@@ -1681,7 +1723,11 @@ begin
         order by o.id
         limit max_jobs
         for update skip locked
-    );
+    )
+
+    delete from procrastinate_jobs as j
+    using old
+    where j.id = old.id;
     get diagnostics v_count = row_count;
     return v_count;
 end;

@@ -83,7 +83,7 @@ select throws_ok(
 select throws_ok(
     $$select * from procrastinate_defer_jobs_v1('[{"task_name": "a", "retry_wait": "10s"}]')$$,
     'PT001',
-    'job #1 of 1 is invalid: it has a retry wait that is not a non-negative number of seconds',
+    'job #1 of 1 is invalid: it has a retry wait that is not a number of seconds from 0 to 1e9',
     'a retry wait that is not a number is refused'
 );
 select throws_ok(

@@ -79,8 +79,8 @@ select results_eq(
         'select status, last_error, last_error_types from procrastinate_jobs where id = %s',
         :silent
     ),
-    $$values ('failed'::procrastinate_job_status, ''::text, null::text[])$$,
-    'a failure reported without an error leaves an empty message (no attempt given: not fenced)'
+    $$values ('failed'::procrastinate_job_status, null::text, null::text[])$$,
+    'a failure reported without an error leaves no message (no attempt given: not fenced)'
 );
 select is(
     (select started_at from procrastinate_jobs where id = :ok),

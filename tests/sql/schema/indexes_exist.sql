@@ -9,6 +9,7 @@ select indexes_are(
     array[
         'procrastinate_jobs_pkey',
         'procrastinate_jobs_queueing_lock_idx_v1',
+        'procrastinate_jobs_queueing_lock_lookup_idx_v1',
         'procrastinate_jobs_lock_idx_v1',
         'procrastinate_jobs_fetch_idx_v1',
         'procrastinate_jobs_lock_order_idx_v1',
@@ -63,8 +64,9 @@ select is(
         select pg_get_expr(i.indpred, i.indrelid) from pg_index as i
         where i.indexrelid = 'procrastinate_jobs_queueing_lock_idx_v1'::regclass
     ),
-    '((status = ''todo''::procrastinate_job_status) AND (queueing_lock IS NOT NULL))',
-    'the queueing lock index covers waiting jobs only'
+    '((status = ''todo''::procrastinate_job_status) AND (attempts = 0) '
+    || 'AND (queueing_lock IS NOT NULL))',
+    'the unique queueing lock index covers fresh waiting jobs only (retries are checked at defer)'
 );
 
 select * from finish();
