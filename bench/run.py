@@ -1,0 +1,797 @@
+#!/usr/bin/env python3
+"""Side-by-side benchmark: ours, procrastinate 3.10, pgqueuer, and a plain-SQL ceiling.
+
+    bench/run.py [--quick] [--systems ours,procrastinate,...] [--metrics ...]
+
+Called by scripts/bench.sh (`make bench`), which prepares one virtualenv per
+system and starts a private PostgreSQL server (PGHOST/PGPORT/PGUSER). This
+runner needs only the standard library and psql: each system runs in its own
+subprocess, with its own python, through its adapter in bench/systems/ (see
+bench/systems/_common.py for the protocol). Every measurement runs in a fresh
+database, cloned from a per-system template holding that system's schema (and,
+for the "1M finished" rows, its finished jobs, vacuumed and analyzed).
+
+For each measurement the systems run in turn, then again (2 rounds in full
+mode, the order reversed in the second), and the table shows the median.
+The table goes to stdout and to .bench/results.md; progress goes to stderr.
+See bench/README.md for what each row means.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime
+import json
+import math
+import os
+import platform
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCH_DIR = ROOT / ".bench"
+SYSTEMS_DIR = ROOT / "bench" / "systems"
+DB_PREFIX = "bench_"
+
+
+# --- sizes --------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Sizes:
+    defer_single: int  # jobs deferred one call each
+    defer_batch: int  # jobs deferred 1,000 per call
+    batch_size: int
+    worker_jobs: int  # jobs queued before a worker run
+    finished: int  # finished jobs already in the table ("1M" rows)
+    latency_probes: int  # probes deferred to an idle worker
+    latency_interval: float  # seconds between two probes
+    rounds: int
+    worker_cap: float  # a worker run is stopped after this many seconds
+
+
+FULL = Sizes(5_000, 100_000, 1_000, 20_000, 1_000_000, 300, 0.05, 2, 30.0)
+QUICK = Sizes(1_000, 20_000, 1_000, 5_000, 100_000, 100, 0.05, 1, 15.0)
+
+
+# --- systems ------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class System:
+    key: str
+    label: str
+    script: str
+    python: str
+    pythonpath: str | None = None
+    version: str = ""
+    broken: str = ""  # why info failed, if it did
+
+    def env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+        if self.pythonpath:
+            env["PYTHONPATH"] = self.pythonpath
+        env["PYTHONUNBUFFERED"] = "1"
+        return env
+
+    def command(self, action: str, dsn: str, **opts: Any) -> list[str]:
+        cmd = [self.python, str(SYSTEMS_DIR / self.script), action, "--dsn", dsn]
+        for name, value in opts.items():
+            cmd += ["--" + name.replace("_", "-"), str(value)]
+        return cmd
+
+    def popen(self, action: str, dsn: str, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+              **opts: Any) -> subprocess.Popen:
+        return subprocess.Popen(
+            self.command(action, dsn, **opts),
+            env=self.env(),
+            stdout=stdout,
+            stderr=stderr,
+            text=True,
+            cwd=ROOT,
+        )
+
+    def run(self, action: str, dsn: str = "", timeout: float = 900, **opts: Any) -> dict:
+        try:
+            proc = subprocess.run(
+                self.command(action, dsn, **opts),
+                env=self.env(),
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                cwd=ROOT,
+            )
+        except subprocess.TimeoutExpired as exc:
+            raise BenchError(f"{self.key} {action}: no answer after {timeout:.0f} s") from exc
+        return parse_result(self.key, action, proc.returncode, proc.stdout, proc.stderr)
+
+
+class BenchError(Exception):
+    pass
+
+
+def parse_result(key: str, action: str, rc: int, out: str, err: str) -> dict:
+    for line in reversed(out.splitlines()):
+        if line.startswith("BENCH_RESULT "):
+            if rc == 0:
+                return json.loads(line[len("BENCH_RESULT ") :])
+            break
+    tail = " | ".join((err or "").strip().splitlines()[-3:])
+    raise BenchError(f"{key} {action} failed (exit {rc}): {tail or 'no output'}")
+
+
+def make_systems(args: argparse.Namespace) -> list[System]:
+    systems = {
+        "ours": System(
+            "ours", "ours", "ours.py", args.python_ours, pythonpath=str(ROOT / "python")
+        ),
+        "procrastinate": System(
+            "procrastinate",
+            "procrastinate",
+            "procrastinate_upstream.py",
+            args.python_procrastinate,
+        ),
+        "pgqueuer": System("pgqueuer", "pgqueuer", "pgqueuer_peer.py", args.python_pgqueuer),
+        "ceiling": System(
+            "ceiling", "SQL ceiling", "sql_ceiling.py", args.python_ours,
+            pythonpath=str(ROOT / "python"),
+        ),
+    }
+    chosen = [systems[k] for k in args.systems]
+    for system in chosen:
+        try:
+            info = system.run("info", timeout=120)
+            system.version = info.get("version", "")
+        except BenchError as exc:
+            system.broken = str(exc)
+            log(f"warning: {exc}")
+    return chosen
+
+
+# --- PostgreSQL administration (through psql) -----------------------------------
+
+
+def psql(sql: str, db: str = "postgres") -> str:
+    proc = subprocess.run(
+        ["psql", "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", "-d", db, "-c", sql],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, PGOPTIONS="-c client_min_messages=warning"),
+    )
+    if proc.returncode != 0:
+        raise BenchError(f"psql: {proc.stderr.strip()}")
+    return proc.stdout.strip()
+
+
+def dsn(db: str) -> str:
+    # Host, port and user come from the PG* environment.
+    return f"dbname={db}"
+
+
+class Databases:
+    """Per-system templates (built once) and fresh databases cloned from them."""
+
+    def __init__(self, sizes: Sizes):
+        self.sizes = sizes
+        self.templates: dict[tuple[str, bool], str] = {}
+        self.file_copy = int(psql("show server_version_num")) >= 150000
+
+    def drop(self, db: str) -> None:
+        psql(f'drop database if exists "{db}" with (force)')
+
+    def drop_all(self) -> None:
+        for db in psql(
+            f"select datname from pg_database where datname like '{DB_PREFIX}%'"
+        ).splitlines():
+            self.drop(db)
+
+    def template(self, system: System, finished: bool) -> str:
+        key = (system.key, finished)
+        if key not in self.templates:
+            db = f"{DB_PREFIX}tpl_{system.key}_{'finished' if finished else 'empty'}"
+            self.drop(db)
+            started = time.time()
+            psql(f'create database "{db}" template template0')
+            system.run("install", dsn(db), timeout=300)
+            if finished:
+                system.run("add-finished", dsn(db), timeout=1800, n=self.sizes.finished)
+            log(f"  template {db} ready in {time.time() - started:.1f} s")
+            self.templates[key] = db
+        return self.templates[key]
+
+    def fresh(self, system: System, finished: bool = False) -> str:
+        template = self.template(system, finished)
+        db = f"{DB_PREFIX}run_{system.key}"
+        self.drop(db)
+        strategy = " strategy file_copy" if self.file_copy else ""
+        psql(f'create database "{db}" template "{template}"{strategy}')
+        # Start every measurement with nothing left to write: no dirty shared
+        # buffers, no page cache being flushed by the kernel under the run.
+        psql("checkpoint")
+        os.sync()
+        return db
+
+
+# --- measurements -----------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class Outcome:
+    value: float | None = None  # the row's number
+    extra: dict[str, float] = dataclasses.field(default_factory=dict)  # other rows filled
+    note: str = ""
+
+
+def measure_defer(system: System, dbs: Databases, n: int, batch_size: int) -> Outcome:
+    db = dbs.fresh(system)
+    try:
+        result = system.run("defer", dsn(db), n=n, batch_size=batch_size)
+    finally:
+        dbs.drop(db)
+    seconds = result["seconds"]
+    return Outcome(n / seconds, note=f"{n} jobs in {seconds:.2f} s")
+
+
+def measure_worker(
+    system: System, dbs: Databases, concurrency: int, finished: bool
+) -> Outcome:
+    sizes = dbs.sizes
+    n = sizes.worker_jobs
+    db = dbs.fresh(system, finished)
+    try:
+        system.run("prefill", dsn(db), n=n)
+        since = time.time()
+        # Output to files, not pipes: nothing is read while the worker runs.
+        with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+            proc = system.popen("work", dsn(db), stdout=out, stderr=err, concurrency=concurrency)
+            polled_kb, capped = watch(proc, sizes.worker_cap)
+            out.seek(0)
+            err.seek(0)
+            reported = {}
+            if not capped:
+                reported = parse_result(system.key, "work", proc.returncode, out.read(), err.read())
+        span = system.run("span", dsn(db), since=since)
+    finally:
+        dbs.drop(db)
+    done = span["finished"]
+    if not done or span["first_start"] is None or span["last_finish"] is None:
+        raise BenchError(f"{system.key} work: no job finished")
+    seconds = max(span["last_finish"] - span["first_start"], 1e-6)
+    rss_kb = max(polled_kb or 0, reported.get("rss_kb") or 0)
+    note = f"{done} jobs in {seconds:.2f} s, peak RSS {rss_kb / 1024:.1f} MB"
+    if capped:
+        note += f" (stopped after {sizes.worker_cap:.0f} s)"
+    elif done < n:
+        raise BenchError(f"{system.key} work: only {done} of {n} jobs finished")
+    return Outcome(done / seconds, extra={"rss_mb": rss_kb / 1024}, note=note)
+
+
+def watch(proc: subprocess.Popen, cap: float) -> tuple[int | None, bool]:
+    """Wait for a worker, following its peak RSS; stop it (SIGTERM) after cap seconds."""
+    peak = None
+    deadline = time.time() + cap
+    capped = False
+    while proc.poll() is None:
+        kb = vm_hwm_kb(proc.pid)
+        if kb is not None:
+            peak = max(peak or 0, kb)
+        if not capped and time.time() > deadline:
+            capped = True
+            proc.send_signal(signal.SIGTERM)
+            deadline = time.time() + 15
+        elif capped and time.time() > deadline:
+            proc.kill()
+        time.sleep(0.05)
+    return peak, capped
+
+
+def vm_hwm_kb(pid: int) -> int | None:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+class ProbeReader(threading.Thread):
+    """Collects the BENCH_JOB lines of a listening worker: probe i -> start time."""
+
+    def __init__(self, proc: subprocess.Popen):
+        super().__init__(daemon=True)
+        self.proc = proc
+        self.started: dict[int, float] = {}
+        self.lock = threading.Lock()
+
+    def run(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            if line.startswith("BENCH_JOB "):
+                _, i, t = line.split()
+                with self.lock:
+                    self.started.setdefault(int(i), float(t))
+
+    def wait_for(self, predicate: Callable[[dict[int, float]], bool], timeout: float) -> bool:
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            with self.lock:
+                if predicate(self.started):
+                    return True
+            if self.proc.poll() is not None:
+                return False
+            time.sleep(0.02)
+        return False
+
+
+def measure_latency(system: System, dbs: Databases) -> Outcome:
+    sizes = dbs.sizes
+    n = sizes.latency_probes
+    db = dbs.fresh(system)
+    listener = system.popen("listen", dsn(db))
+    stderr_chunks: list[str] = []
+    err_thread = threading.Thread(
+        target=lambda: stderr_chunks.append(listener.stderr.read()), daemon=True
+    )
+    err_thread.start()
+    reader = ProbeReader(listener)
+    reader.start()
+    try:
+        # Ready when it has run a first probe (its connection up, its LISTEN on).
+        ready = False
+        for _ in range(3):
+            system.run("produce", dsn(db), n=0, interval=sizes.latency_interval)
+            if reader.wait_for(lambda s: -1 in s, 10):
+                ready = True
+                break
+        if not ready:
+            raise BenchError(
+                f"{system.key} listen: the idle worker ran no probe "
+                f"({' | '.join(''.join(stderr_chunks).strip().splitlines()[-3:])})"
+            )
+        produced = system.run("produce", dsn(db), n=n, interval=sizes.latency_interval)
+        returned = produced["returned"]
+        reader.wait_for(lambda s: all(i in s for i in range(n)), 10)
+    finally:
+        stop(listener)
+        dbs.drop(db)
+    with reader.lock:
+        started = dict(reader.started)
+    latencies = sorted(
+        (started[i] - returned[i]) * 1000 for i in range(len(returned)) if i in started
+    )
+    lost = len(returned) - len(latencies)
+    if not latencies:
+        raise BenchError(f"{system.key} listen: no probe ran")
+    p50, p99 = percentile(latencies, 50), percentile(latencies, 99)
+    note = f"{len(latencies)} probes, p50 {p50:.2f} ms, p99 {p99:.2f} ms, max {latencies[-1]:.2f} ms"
+    if lost:
+        note += f", {lost} never ran within 10 s (counted as missing)"
+        p99 = math.inf if lost > len(returned) / 100 else p99
+    return Outcome(p50, extra={"p99": p99}, note=note)
+
+
+def stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def percentile(sorted_values: list[float], p: float) -> float:
+    """Nearest-rank percentile of an already sorted list."""
+    rank = max(1, math.ceil(p / 100 * len(sorted_values)))
+    return sorted_values[rank - 1]
+
+
+# --- the plan ---------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class Row:
+    key: str
+    label: str
+    unit: str
+    higher_is_better: bool
+    systems: tuple[str, ...]
+
+
+def rows(sizes: Sizes) -> list[Row]:
+    fin = human(sizes.finished)
+    all4 = ("ours", "procrastinate", "pgqueuer", "ceiling")
+    peers = ("ours", "procrastinate", "pgqueuer")
+    return [
+        Row("defer_single", "defer one-by-one", "jobs/s", True, all4),
+        Row("defer_batch", f"batch defer ({sizes.batch_size:,} per call)", "jobs/s", True, all4),
+        Row("worker_c10", "worker, concurrency 10", "jobs/s", True, all4),
+        Row("worker_c100", "worker, concurrency 100", "jobs/s", True, all4),
+        Row("worker_c10_fin", f"worker, concurrency 10, {fin} finished in table", "jobs/s", True, all4),
+        Row("worker_c100_fin", f"worker, concurrency 100, {fin} finished in table", "jobs/s", True, all4),
+        Row("latency_p50", "defer-to-start p50, idle worker", "ms", False, peers),
+        Row("latency_p99", "defer-to-start p99, idle worker", "ms", False, peers),
+        Row("rss_c100", "worker peak RSS, concurrency 100", "MB", False, peers),
+    ]
+
+
+@dataclasses.dataclass
+class Measurement:
+    key: str  # what is run
+    label: str
+    fills: dict[str, str]  # row key -> which value of the Outcome ("value" or an extra)
+    run: Callable[[System, Databases], Outcome]
+
+
+def measurements(sizes: Sizes) -> list[Measurement]:
+    return [
+        Measurement(
+            "defer_single", "defer one-by-one", {"defer_single": "value"},
+            lambda s, d: measure_defer(s, d, sizes.defer_single, 0),
+        ),
+        Measurement(
+            "defer_batch", "batch defer", {"defer_batch": "value"},
+            lambda s, d: measure_defer(s, d, sizes.defer_batch, sizes.batch_size),
+        ),
+        Measurement(
+            "worker_c10", "worker c=10", {"worker_c10": "value"},
+            lambda s, d: measure_worker(s, d, 10, False),
+        ),
+        Measurement(
+            "worker_c100", "worker c=100", {"worker_c100": "value", "rss_c100": "rss_mb"},
+            lambda s, d: measure_worker(s, d, 100, False),
+        ),
+        Measurement(
+            "worker_c10_fin", "worker c=10, finished jobs in table", {"worker_c10_fin": "value"},
+            lambda s, d: measure_worker(s, d, 10, True),
+        ),
+        Measurement(
+            "worker_c100_fin", "worker c=100, finished jobs in table",
+            {"worker_c100_fin": "value"},
+            lambda s, d: measure_worker(s, d, 100, True),
+        ),
+        Measurement(
+            "latency", "defer-to-start latency",
+            {"latency_p50": "value", "latency_p99": "p99"},
+            lambda s, d: measure_latency(s, d),
+        ),
+    ]
+
+
+# --- the report --------------------------------------------------------------------
+
+
+def human(n: int) -> str:
+    if n >= 1_000_000 and n % 1_000_000 == 0:
+        return f"{n // 1_000_000}M"
+    if n >= 1_000 and n % 1_000 == 0:
+        return f"{n // 1_000}k"
+    return f"{n:,}"
+
+
+def fmt(value: float | None, unit: str) -> str:
+    if value is None:
+        return "n/a"
+    if math.isinf(value):
+        return "lost jobs"
+    if unit == "jobs/s":
+        return f"{value:,.0f}"
+    if unit == "ms":
+        return f"{value:.2f}"
+    return f"{value:.1f}"
+
+
+def ratio(a: float | None, b: float | None) -> float | None:
+    if a is None or b is None or b == 0 or math.isinf(a) or math.isinf(b):
+        return None
+    return a / b
+
+
+def fmt_ratio(r: float | None) -> str:
+    return "n/a" if r is None else (f"{r:.1f}x" if r >= 10 else f"{r:.2f}x")
+
+
+def table(sizes: Sizes, systems: list[System], values: dict[str, dict[str, float | None]]) -> str:
+    present = {s.key: s for s in systems}
+
+    def head(key: str, name: str) -> str:
+        s = present.get(key)
+        return name if s is None or not s.version or key == "ours" or key == "ceiling" else f"{name} {s.version}"
+
+    header = [
+        "measure",
+        "unit",
+        head("ours", "ours"),
+        head("procrastinate", "procrastinate"),
+        head("pgqueuer", "pgqueuer"),
+        "SQL ceiling",
+        "ours/procrastinate",
+        "ours/pgqueuer",
+        "ours/ceiling",
+    ]
+    body = []
+    for row in rows(sizes):
+        v = values.get(row.key, {})
+
+        def cell(key: str) -> str:
+            if key not in row.systems:
+                return "—"
+            return fmt(v.get(key), row.unit) if key in present else "not run"
+
+        body.append(
+            [
+                row.label,
+                row.unit,
+                cell("ours"),
+                cell("procrastinate"),
+                cell("pgqueuer"),
+                cell("ceiling"),
+                fmt_ratio(ratio(v.get("ours"), v.get("procrastinate"))),
+                fmt_ratio(ratio(v.get("ours"), v.get("pgqueuer"))),
+                fmt_ratio(ratio(v.get("ours"), v.get("ceiling")))
+                if "ceiling" in row.systems
+                else "—",
+            ]
+        )
+    widths = [max(len(r[i]) for r in [header] + body) for i in range(len(header))]
+    right = [False, False] + [True] * (len(header) - 2)
+
+    def line(cells: list[str]) -> str:
+        return "| " + " | ".join(
+            c.rjust(w) if r else c.ljust(w) for c, w, r in zip(cells, widths, right)
+        ) + " |"
+
+    rule = "|" + "|".join(
+        "-" * (w + 1) + ":" if r else ":" + "-" * (w + 1) for w, r in zip(widths, right)
+    ) + "|"
+    return "\n".join([line(header), rule] + [line(r) for r in body])
+
+
+def targets(values: dict[str, dict[str, float | None]]) -> list[str]:
+    """One line per target of the performance issue: met, not met, or n/a."""
+
+    def get(row: str, system: str) -> float | None:
+        return values.get(row, {}).get(system)
+
+    def check(label: str, pairs: list[tuple[str, float | None, float]], op: str) -> str:
+        parts, verdicts = [], []
+        for name, value, bound in pairs:
+            if value is None or math.isinf(value):
+                parts.append(f"{name} n/a")
+                verdicts.append(None)
+                continue
+            ok = value >= bound if op == ">=" else value <= bound
+            verdicts.append(ok)
+            parts.append(f"{name} {value:.2f}")
+        if any(v is None for v in verdicts):
+            verdict = "n/a" if not any(v is False for v in verdicts) else "NOT MET"
+        else:
+            verdict = "met" if all(verdicts) else "NOT MET"
+        return f"- {label}: **{verdict}** ({', '.join(parts)})"
+
+    workers = ["worker_c10", "worker_c100"]
+    return [
+        check(
+            "worker throughput >= 15x procrastinate",
+            [(w[7:], ratio(get(w, "ours"), get(w, "procrastinate")), 15) for w in workers],
+            ">=",
+        ),
+        check(
+            "worker throughput >= 4x pgqueuer",
+            [(w[7:], ratio(get(w, "ours"), get(w, "pgqueuer")), 4) for w in workers],
+            ">=",
+        ),
+        check(
+            "worker throughput >= 0.5x the SQL ceiling",
+            [(w[7:], ratio(get(w, "ours"), get(w, "ceiling")), 0.5) for w in workers],
+            ">=",
+        ),
+        check(
+            "batch defer >= 3x procrastinate",
+            [("ratio", ratio(get("defer_batch", "ours"), get("defer_batch", "procrastinate")), 3)],
+            ">=",
+        ),
+        check(
+            "one-by-one defer >= 1.5x procrastinate",
+            [("ratio", ratio(get("defer_single", "ours"), get("defer_single", "procrastinate")), 1.5)],
+            ">=",
+        ),
+        check("defer-to-start p50 <= 3 ms", [("ms", get("latency_p50", "ours"), 3)], "<="),
+        check("defer-to-start p99 <= 10 ms", [("ms", get("latency_p99", "ours"), 10)], "<="),
+        check(
+            "with finished jobs in the table >= 80% of empty-table throughput",
+            [
+                (w[7:], ratio(get(w + "_fin", "ours"), get(w, "ours")), 0.8)
+                for w in workers
+            ],
+            ">=",
+        ),
+        check("worker peak RSS at concurrency 100 <= 100 MB", [("MB", get("rss_c100", "ours"), 100)], "<="),
+    ]
+
+
+def machine(sizes: Sizes, quick: bool, systems: list[System]) -> list[str]:
+    mem_kb = 0
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith("MemTotal:"):
+                mem_kb = int(line.split()[1])
+    cpu = ""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    settings = psql(
+        "select string_agg(name || '=' || setting || coalesce(unit, ''), ', ' order by name) "
+        "from pg_settings where name in ('fsync', 'synchronous_commit', 'shared_buffers', "
+        "'full_page_writes', 'max_connections')"
+    )
+    versions = ", ".join(
+        f"{s.label} {s.version}" for s in systems if s.version and s.key != "ceiling"
+    )
+    return [
+        f"- date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M UTC}",
+        f"- machine: {os.cpu_count()} CPUs ({cpu or platform.machine()}), "
+        f"{mem_kb / 1024 / 1024:.1f} GiB memory, {platform.system()} {platform.release()}",
+        f"- PostgreSQL {psql('show server_version')} on the same machine ({settings})",
+        f"- systems: {versions}; Python {platform.python_version()} (runner)",
+        f"- mode: {'quick' if quick else 'full'}: {sizes.rounds} round(s), median shown; "
+        f"defer {sizes.defer_single:,} one-by-one / {sizes.defer_batch:,} in batches of "
+        f"{sizes.batch_size:,}; worker runs of {sizes.worker_jobs:,} no-op jobs (stopped after "
+        f"{sizes.worker_cap:.0f} s); {sizes.finished:,} finished jobs; "
+        f"{sizes.latency_probes} latency probes every {sizes.latency_interval * 1000:.0f} ms",
+    ]
+
+
+# --- main --------------------------------------------------------------------------
+
+
+def log(message: str) -> None:
+    sys.stderr.write(message + "\n")
+    sys.stderr.flush()
+
+
+def parse_args() -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--quick", action="store_true", help="small sizes, one round (development)")
+    p.add_argument(
+        "--systems", default="ours,procrastinate,pgqueuer,ceiling",
+        help="comma-separated subset of ours,procrastinate,pgqueuer,ceiling",
+    )
+    p.add_argument(
+        "--metrics", default="",
+        help="comma-separated subset of defer_single,defer_batch,worker_c10,worker_c100,"
+        "worker_c10_fin,worker_c100_fin,latency",
+    )
+    p.add_argument("--rounds", type=int, default=0, help="override the number of rounds")
+    p.add_argument("--output", default=str(BENCH_DIR / "results.md"))
+    p.add_argument("--python-ours", default=str(ROOT / ".venv" / "bin" / "python"))
+    p.add_argument(
+        "--python-procrastinate", default=str(BENCH_DIR / "venv-procrastinate" / "bin" / "python")
+    )
+    p.add_argument("--python-pgqueuer", default=str(BENCH_DIR / "venv-pgqueuer" / "bin" / "python"))
+    args = p.parse_args()
+    args.systems = [s for s in args.systems.split(",") if s]
+    unknown = set(args.systems) - {"ours", "procrastinate", "pgqueuer", "ceiling"}
+    if unknown:
+        p.error(f"unknown systems: {', '.join(sorted(unknown))}")
+    args.metrics = [m for m in args.metrics.split(",") if m]
+    return args
+
+
+def main() -> int:
+    args = parse_args()
+    if not (os.environ.get("PGHOST") or os.environ.get("PGPORT") or os.environ.get("PGSERVICE")):
+        log("bench: no PostgreSQL server chosen (PGHOST/PGPORT); run `make bench`")
+        return 2
+    sizes = QUICK if args.quick else FULL
+    if args.rounds:
+        sizes = dataclasses.replace(sizes, rounds=args.rounds)
+    started = time.time()
+    systems = make_systems(args)
+    usable = [s for s in systems if not s.broken]
+    plan = [m for m in measurements(sizes) if not args.metrics or m.key in args.metrics]
+    dbs = Databases(sizes)
+    dbs.drop_all()
+    # All templates first, so that building one (a million rows written and
+    # vacuumed) never runs just before some system's measurement only.
+    log("bench: building the template databases")
+    needs_finished = any(m.key.endswith("_fin") for m in plan)
+    for system in usable:
+        for finished in (False, True) if needs_finished else (False,):
+            try:
+                dbs.template(system, finished)
+            except BenchError as exc:
+                log(f"warning: {exc}")
+
+    raw: dict[str, dict[str, list[float]]] = {}
+    problems: list[str] = [f"{s.key}: {s.broken}" for s in systems if s.broken]
+    def row_keys(m: Measurement, system: System) -> list[str]:
+        return [k for k in m.fills if system.key in row_systems(sizes, k)]
+
+    total = sizes.rounds * sum(1 for m in plan for s in usable if row_keys(m, s))
+    done = 0
+    try:
+        for m in plan:
+            for rnd in range(sizes.rounds):
+                order = usable if rnd % 2 == 0 else list(reversed(usable))
+                for system in order:
+                    rows_filled = row_keys(m, system)
+                    if not rows_filled:
+                        continue
+                    done += 1
+                    prefix = f"[{done}/{total}] {m.label} | {system.label} | round {rnd + 1}"
+                    t0 = time.time()
+                    try:
+                        outcome = m.run(system, dbs)
+                    except BenchError as exc:
+                        log(f"{prefix}: ERROR {exc}")
+                        problems.append(f"{m.label}, {system.label}, round {rnd + 1}: {exc}")
+                        continue
+                    for row_key, field in m.fills.items():
+                        value = outcome.value if field == "value" else outcome.extra.get(field)
+                        if value is not None and row_key in rows_filled:
+                            raw.setdefault(row_key, {}).setdefault(system.key, []).append(value)
+                    log(f"{prefix}: {outcome.note} [{time.time() - t0:.1f} s]")
+    except KeyboardInterrupt:
+        log("bench: interrupted, reporting what was measured")
+        problems.append("interrupted before the end")
+    finally:
+        try:
+            dbs.drop_all()
+        except BenchError as exc:
+            log(f"bench: could not drop the benchmark databases: {exc}")
+
+    values = {
+        row: {key: statistics.median(vs) for key, vs in per.items()} for row, per in raw.items()
+    }
+    report = [
+        "# Benchmark: ours vs procrastinate vs pgqueuer",
+        "",
+        *machine(sizes, args.quick, systems),
+        f"- run time: {(time.time() - started) / 60:.1f} min",
+        "",
+        table(sizes, systems, values),
+        "",
+        "jobs/s rows: higher is better; ms and MB rows: lower is better (there a ratio "
+        "below 1 means ours is better).",
+        "",
+        "Targets (ours):",
+        "",
+        *targets(values),
+    ]
+    if problems:
+        report += ["", "Problems:", ""] + [f"- {p}" for p in problems]
+    report += ["", "How to read this table: bench/README.md."]
+    text = "\n".join(report) + "\n"
+    out = Path(args.output)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text)
+    sys.stdout.write(text)
+    log(f"bench: saved to {out}")
+    return 0
+
+
+def row_systems(sizes: Sizes, row_key: str) -> tuple[str, ...]:
+    for row in rows(sizes):
+        if row.key == row_key:
+            return row.systems
+    return ()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

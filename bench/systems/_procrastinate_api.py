@@ -1,0 +1,118 @@
+"""The benchmark written once against procrastinate 3.10's public API.
+
+Ours keeps that API, so ours.py and procrastinate_upstream.py both use these
+functions; they differ only in schema installation and in the SQL that reads
+their tables (finished jobs, timings). Each runs in its own virtualenv, where
+``import procrastinate`` finds that system's package.
+
+Only public API is used: ``App(connector=PsycopgConnector(conninfo=...))``,
+``@app.task``, ``defer_async``, ``batch_defer_async``, ``run_worker_async``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import _common
+
+
+def make_app(dsn: str):
+    import procrastinate
+
+    app = procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=dsn))
+
+    @app.task(name=_common.TASK)
+    async def noop(i: int = 0) -> None:
+        return None
+
+    @app.task(name=_common.PROBE)
+    async def probe(i: int = 0) -> None:
+        _common.probe_started(i)
+
+    return app, noop, probe
+
+
+def info() -> dict[str, Any]:
+    import importlib.metadata
+
+    import procrastinate
+
+    try:
+        version = importlib.metadata.version("procrastinate")
+    except importlib.metadata.PackageNotFoundError:
+        version = "?"
+    return {"version": version, "module": list(procrastinate.__path__)[0]}
+
+
+async def _defer(dsn: str, n: int, batch_size: int) -> dict[str, Any]:
+    app, noop, _ = make_app(dsn)
+    async with app.open_async():
+        await noop.defer_async(i=-1)  # warm-up: pool connected, statements ready
+        start = time.perf_counter()
+        if batch_size <= 0:
+            for i in range(n):
+                await noop.defer_async(i=i)
+        else:
+            for first in range(0, n, batch_size):
+                last = min(first + batch_size, n)
+                await noop.batch_defer_async(*({"i": i} for i in range(first, last)))
+        seconds = time.perf_counter() - start
+    return {"n": n, "seconds": seconds}
+
+
+def defer(args) -> dict[str, Any]:
+    return asyncio.run(_defer(args.dsn, args.n, args.batch_size))
+
+
+async def _prefill(dsn: str, n: int) -> None:
+    app, noop, _ = make_app(dsn)
+    async with app.open_async():
+        for first in range(0, n, 5000):
+            last = min(first + 5000, n)
+            await noop.batch_defer_async(*({"i": i} for i in range(first, last)))
+
+
+def prefill(args) -> dict[str, Any]:
+    asyncio.run(_prefill(args.dsn, args.n))
+    return {"n": args.n}
+
+
+async def _work(dsn: str, concurrency: int) -> None:
+    app, _, _ = make_app(dsn)
+    async with app.open_async():
+        await app.run_worker_async(concurrency=concurrency, wait=False, listen_notify=True)
+
+
+def work(args) -> dict[str, Any]:
+    asyncio.run(_work(args.dsn, args.concurrency))
+    return {"rss_kb": _common.vm_hwm_kb()}
+
+
+async def _listen(dsn: str) -> None:
+    app, _, _ = make_app(dsn)
+    async with app.open_async():
+        # Stopped by run.py with SIGTERM (the worker's own signal handling).
+        await app.run_worker_async(concurrency=1, wait=True, listen_notify=True)
+
+
+def listen(args) -> dict[str, Any]:
+    asyncio.run(_listen(args.dsn))
+    return {"rss_kb": _common.vm_hwm_kb()}
+
+
+async def _produce(dsn: str, n: int, interval: float) -> dict[str, Any]:
+    app, _, probe = make_app(dsn)
+    returned: list[float] = []
+    async with app.open_async():
+        await probe.defer_async(i=_common.WARMUP_PROBE)
+        await asyncio.sleep(_common.WARMUP_PAUSE)
+        async for i in _common.paced(n, interval):
+            await probe.defer_async(i=i)
+            returned.append(time.time())
+    return {"returned": returned}
+
+
+def produce(args) -> dict[str, Any]:
+    return asyncio.run(_produce(args.dsn, args.n, args.interval))

@@ -1,0 +1,130 @@
+"""Benchmark adapter for ours (procrastinate, SQL-core edition).
+
+Run with our virtualenv and PYTHONPATH=<repo>/python (see run.py). The schema
+comes from sql/*.sql, applied in name order with psql, as `make` does. The
+SQL helpers here (install, add_finished, span) are also used by sql_ceiling.py,
+which works on our schema without our driver.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import subprocess
+from typing import Any
+
+import _common
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def connect(dsn: str):
+    import psycopg
+
+    return psycopg.connect(dsn, autocommit=True)
+
+
+def install(args) -> dict[str, Any]:
+    files = sorted(glob.glob(os.path.join(ROOT, "sql", "*.sql")))
+    cmd = ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "--single-transaction", "-d", args.dsn]
+    for f in files:
+        cmd += ["-f", f]
+    env = dict(os.environ, PGOPTIONS="-c client_min_messages=warning")
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise SystemExit(f"psql failed applying sql/: {proc.stderr.strip()[-500:]}")
+    return {"files": len(files)}
+
+
+def add_finished(args) -> dict[str, Any]:
+    """N succeeded jobs, as our worker leaves them (events not included)."""
+    with connect(args.dsn) as conn:
+        # Superuser only: skips the event triggers, so that only job rows go in.
+        conn.execute("set session_replication_role = replica")
+        conn.execute(
+            """
+            insert into procrastinate_jobs (
+                queue_name, task_name, args, status, attempts,
+                created_at, started_at, finished_at
+            )
+            select
+                'default', %s, jsonb_build_object('i', g), 'succeeded', 1,
+                now() - interval '1 day', now() - interval '1 day',
+                now() - interval '1 day'
+            from generate_series(1, %s) as g
+            """,
+            (_common.TASK, args.n),
+        )
+        conn.execute("reset session_replication_role")
+        conn.execute("vacuum analyze")
+    return {"n": args.n}
+
+
+def span(args) -> dict[str, Any]:
+    with connect(args.dsn) as conn:
+        row = conn.execute(
+            """
+            select
+                extract(epoch from min(started_at)),
+                extract(epoch from max(finished_at)),
+                count(*) filter (where status = 'succeeded')
+            from procrastinate_jobs
+            where started_at >= to_timestamp(%s)
+            """,
+            (args.since,),
+        ).fetchone()
+    return {"first_start": _f(row[0]), "last_finish": _f(row[1]), "finished": row[2]}
+
+
+def _f(value):
+    return None if value is None else float(value)
+
+
+def info(args) -> dict[str, Any]:
+    import _procrastinate_api
+
+    result = {"system": "ours"}
+    result.update(_procrastinate_api.info())
+    result["version"] = _revision() or result["version"]
+    module = result["module"]
+    if not os.path.abspath(module).startswith(os.path.join(ROOT, "python")):
+        raise SystemExit(f"ours: imported procrastinate from {module}, not from {ROOT}/python")
+    return result
+
+
+def _revision() -> str:
+    """The commit benchmarked, "+changes" when python/ or sql/ differ from it."""
+    def git(*args: str) -> str:
+        proc = subprocess.run(["git", "-C", ROOT, *args], capture_output=True, text=True)
+        return proc.stdout.strip() if proc.returncode == 0 else ""
+
+    commit = git("rev-parse", "--short", "HEAD")
+    if not commit:
+        return ""
+    changed = git("status", "--porcelain", "--", "python", "sql")
+    return f"git {commit}" + ("+changes" if changed else "")
+
+
+def _api(name):
+    def action(args):
+        import _procrastinate_api
+
+        return getattr(_procrastinate_api, name)(args)
+
+    return action
+
+
+if __name__ == "__main__":
+    _common.main(
+        {
+            "info": info,
+            "install": install,
+            "add-finished": add_finished,
+            "span": span,
+            "defer": _api("defer"),
+            "prefill": _api("prefill"),
+            "work": _api("work"),
+            "listen": _api("listen"),
+            "produce": _api("produce"),
+        }
+    )
