@@ -25,7 +25,7 @@ from typing import Any
 
 import procrastinate
 from procrastinate import connector as connector_module
-from procrastinate import exceptions, jobs, shell, utils
+from procrastinate import exceptions, jobs, migrations_cli, shell, utils
 
 logger = logging.getLogger(__name__)
 
@@ -327,6 +327,8 @@ def configure_schema_parser(subparsers: Any) -> None:
     ):
         actions.add_argument(option, action="store_const", const=action, dest="action",
                              help=text)
+    # --migrate, --status, --phase, --dry-run: the migrations runner's options.
+    migrations_cli.add_schema_arguments(schema_parser, actions)
 
 
 # --- loading the app and running a command ----------------------------------------------
@@ -496,17 +498,37 @@ async def defer(
         print_stderr(f"{exc} (ignored)")
 
 
-async def schema(app: procrastinate.App, action: str) -> None:
-    """Install the schema, or print it or the migrations folder."""
+def _runs_migrations(connector: Any) -> bool:
+    """Whether the migrations runner can reach the database of this
+    connector (it opens a psycopg connection with the pool's conninfo)."""
+    return isinstance(getattr(getattr(connector, "pool", None), "conninfo", None), str)
+
+
+async def schema(
+    app: procrastinate.App, action: str, phase: str | None = None, dry_run: bool = False
+) -> None:
+    """Install the schema, migrate it, show its status, or print the schema
+    or the migrations folder."""
     manager = app.schema_manager
     if action == "read":
         print(manager.get_schema().strip())
     elif action == "migrations_path":
         print(manager.get_migrations_path())
-    else:
+    elif action == "apply" and not _runs_migrations(app.connector):
         print_stderr("Applying schema")
         await manager.apply_schema_async()
         print_stderr("Done")
+    else:
+        if action == "apply":
+            print_stderr("Applying schema")
+        code = await migrations_cli.run_schema_command_async(
+            action, app.connector, phase=phase, dry_run=dry_run,
+            echo=print_stderr if action == "apply" else print,
+        )
+        if code:
+            sys.exit(code)
+        if action == "apply":
+            print_stderr("Done")
 
 
 schema.without_database = lambda action, **_: action in ("read", "migrations_path")  # type: ignore[attr-defined]

@@ -424,8 +424,16 @@ class Plan:
     notes: list[str] = dataclasses.field(default_factory=list)
 
 
-def plan(conn: Any, phase: str | None = None, directory: pathlib.Path | None = None) -> Plan:
-    """The migrations migrate() would apply now, in order (refusing impossible orders)."""
+def plan(
+    conn: Any,
+    phase: str | None = None,
+    directory: pathlib.Path | None = None,
+    target: int | None = None,
+) -> Plan:
+    """The migrations migrate() would apply now, in order (refusing impossible orders).
+
+    `target`: stop after the migration of that number (None: the last one).
+    """
     if phase not in (None, *PHASES):
         raise ValueError(f"phase must be pre, post or None, got {phase!r}")
     kind = database_kind(conn)
@@ -436,7 +444,7 @@ def plan(conn: Any, phase: str | None = None, directory: pathlib.Path | None = N
 
     if kind == "empty":
         # Nothing runs against an empty database: every phase is safe.
-        result.steps = list(main)
+        result.steps = [m for m in main if target is None or m.number <= target]
         if phase is not None:
             result.notes.append(
                 "empty database: applying every migration, pre and post"
@@ -478,7 +486,11 @@ def plan(conn: Any, phase: str | None = None, directory: pathlib.Path | None = N
                 )
             result.steps += up_post
 
-    pending = [m for m in main if m.number not in applied_main]
+    pending = [
+        m
+        for m in main
+        if m.number not in applied_main and (target is None or m.number <= target)
+    ]
     if phase is None:
         result.steps += pending
     elif phase == "pre":
@@ -510,10 +522,13 @@ def plan(conn: Any, phase: str | None = None, directory: pathlib.Path | None = N
 
 
 def pending(
-    conn: Any, phase: str | None = None, directory: pathlib.Path | None = None
+    conn: Any,
+    phase: str | None = None,
+    directory: pathlib.Path | None = None,
+    target: int | None = None,
 ) -> list[Migration]:
-    """The migrations that `migrate(conn, phase)` would apply, in order."""
-    return plan(conn, phase, directory).steps
+    """The migrations that `migrate(conn, phase, target=target)` would apply, in order."""
+    return plan(conn, phase, directory, target).steps
 
 
 # --------------------------------------------------------------------------
@@ -573,16 +588,19 @@ def migrate(
     directory: pathlib.Path | None = None,
     wait: bool = True,
     on_step: Callable[[Migration], None] | None = None,
+    target: int | None = None,
 ) -> Plan:
     """Apply the pending migrations of `phase` (None: all), each in its own transaction.
 
     Returns the plan (its steps are what was applied, or would be with dry_run).
     `conn` is a psycopg 3 connection with no transaction open; it is switched to
     autocommit while this runs. With wait=False, raises MigrationLocked when
-    another process holds the migration lock instead of waiting for it.
+    another process holds the migration lock instead of waiting for it. With
+    `target`, migrations numbered after it are left pending (the Django
+    integration applies one migration per Django migration this way).
     """
     if dry_run:
-        return plan(conn, phase, directory)
+        return plan(conn, phase, directory, target)
     previous_autocommit = conn.autocommit
     conn.autocommit = True
     try:
@@ -594,7 +612,7 @@ def migrate(
             conn.execute("select pg_advisory_lock(%s)", (ADVISORY_LOCK_KEY,))
         try:
             # Planned under the lock: another deployer may just have finished.
-            steps_plan = plan(conn, phase, directory)
+            steps_plan = plan(conn, phase, directory, target)
             main = discover(directory)
             baseline = main[0] if main else None
             for m in steps_plan.steps:

@@ -23,7 +23,15 @@ import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from procrastinate import exceptions, job_context, jobs, middleware, signals, utils
+from procrastinate import (
+    exceptions,
+    job_context,
+    jobs,
+    middleware,
+    migrations,
+    signals,
+    utils,
+)
 from procrastinate import periodic_deferrer as periodic_deferrer_module
 from procrastinate.worker_executor import JobRun, execute
 from procrastinate.worker_reporter import Reporter
@@ -176,6 +184,8 @@ class Worker:
 
     async def _run(self) -> None:
         manager = self.app.job_manager
+        # Refuse to run on a database lacking this code's pre migrations.
+        await migrations.check_schema_version_connector(self.app.connector)
         await self._rescue_stalled_jobs()
         self.worker_id = await manager.register_worker_async(
             self.worker_name, self.queues, self.concurrency
@@ -199,7 +209,7 @@ class Worker:
             try:
                 await self._produce()
             finally:
-                await _cancel(deferrer)
+                await utils.cancel_and_capture_errors([deferrer])
                 await self._shutdown(side_tasks)
 
     def _start_side_tasks(self) -> list[asyncio.Task[Any]]:
@@ -277,7 +287,8 @@ class Worker:
         run.asyncio_task.add_done_callback(lambda _: self._executor_done(run))
 
     def _executor_done(self, run: JobRun) -> None:
-        self._running.pop(run.job.id, None)  # type: ignore[arg-type]
+        if self._running.get(run.job.id) is run:  # type: ignore[arg-type]
+            del self._running[run.job.id]  # type: ignore[arg-type]
         self._job_ended.set()
         if self._last_fetch_full or not self.wait:
             self._wake.set()
@@ -492,7 +503,7 @@ class Worker:
             await self.reporter.drain()
         for task in side_tasks:
             task.remove_done_callback(self._side_task_done)
-        await _cancel(*side_tasks)
+        await utils.cancel_and_capture_errors(side_tasks)
         await self._unregister()
         self.logger.info(
             f"Stopped worker on {utils.queues_display(self.queues)}",
@@ -536,16 +547,3 @@ class Worker:
             extra=self.log_extra("unregister_worker", released=released),
         )
 
-
-async def _cancel(*tasks: asyncio.Task[Any]) -> None:
-    """Cancel tasks and wait for them; errors other than the cancellation
-    are logged."""
-    for task in tasks:
-        task.cancel()
-    for task in tasks:
-        try:
-            await task
-        except asyncio.CancelledError:
-            pass
-        except Exception as exc:
-            logger.exception(f"{task.get_name()} error: {exc!r}")

@@ -188,21 +188,22 @@ def _outcome(run: JobRun) -> dict[str, Any]:
     kind = run.outcome_kind
     if kind == "succeeded":
         return manager.build_outcome(run.job, jobs.Status.SUCCEEDED)
-    assert run.exception is not None
     if kind == "aborted" and not run.aborted_by_shutdown:
         return manager.build_outcome(run.job, jobs.Status.ABORTED, exception=run.exception)
+    strategy = run.task.retry_strategy if run.task else None
     decision = _retry_member(run)
-    if kind == "aborted":
-        # Stopped by a shutdown: not the job's fault, it may run again if its
-        # retry strategy says so (as upstream); otherwise it ends aborted.
-        strategy = run.task.retry_strategy if run.task else None
-        if strategy is None or decision is False:
-            return manager.build_outcome(
-                run.job, jobs.Status.ABORTED, exception=run.exception
-            )
-    return manager.build_outcome(
+    if kind == "aborted" and (strategy is None or decision is False):
+        # Stopped by a shutdown: it runs again only if its retry strategy
+        # says so (as upstream); otherwise it ends aborted.
+        return manager.build_outcome(run.job, jobs.Status.ABORTED, exception=run.exception)
+    outcome = manager.build_outcome(
         run.job, jobs.Status.FAILED, exception=run.exception, retry_decision=decision
     )
+    if decision is None and retry.is_sql_strategy(strategy):
+        # Applied by the database only to a job deferred without a policy
+        # (from SQL, say): the task's policy as this worker knows it.
+        outcome["policy"] = strategy.to_sql_policy()  # type: ignore[union-attr]
+    return outcome
 
 
 async def execute(worker: worker.Worker, run: JobRun) -> None:

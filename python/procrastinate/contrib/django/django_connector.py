@@ -1,0 +1,198 @@
+"""DjangoConnector: the driver's queries on Django's own database connection.
+
+A job deferred inside ``transaction.atomic()`` is written by the same
+connection, in the same transaction: it exists only if that transaction
+commits (and workers are notified at commit). Inside a transaction each query
+runs in a savepoint, so a refused defer (AlreadyEnqueued) can be caught
+without breaking the surrounding transaction.
+
+This connector has no pool and cannot LISTEN: workers use
+``get_worker_connector()``, a PsycopgConnector built from the same DATABASES
+entry (``manage.py procrastinate worker`` does that).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from typing import Any
+
+from procrastinate import connector, exceptions
+
+# Django loads json and jsonb columns as text (its JSONField decodes them).
+_JSON_TYPE_OIDS = frozenset({114, 3802})
+
+
+class DjangoConnector(connector.BaseConnector):
+    """Runs queries on ``django.db.connections[alias]`` (synchronous; the
+    ``_async`` forms run them through ``asgiref.sync.sync_to_async``, in the
+    thread where Django's async ORM runs too)."""
+
+    def __init__(
+        self,
+        alias: str = "default",
+        *,
+        json_dumps: Callable[[Any], Any] | None = None,
+        json_loads: Callable[[Any], Any] | None = None,
+    ):
+        self.alias = alias
+        self.json_dumps = json_dumps
+        self.json_loads = json_loads
+
+    @property
+    def connection(self) -> Any:
+        """Django's connection wrapper (per thread)."""
+        from django.db import connections
+
+        return connections[self.alias]
+
+    # --- lifecycle: Django opens and closes its connections -------------------------
+
+    def open(self, pool: Any = None) -> None:
+        _refuse_pool(pool)
+
+    def close(self) -> None:
+        pass
+
+    async def open_async(self, pool: Any = None) -> None:
+        _refuse_pool(pool)
+
+    async def close_async(self) -> None:
+        pass
+
+    # --- queries -------------------------------------------------------------------------
+
+    def _wrap_value(self, value: Any) -> Any:
+        if isinstance(value, dict):
+            return self.dump_json(value)
+        if isinstance(value, list):
+            return [self._wrap_value(item) for item in value]
+        if isinstance(value, tuple):
+            return tuple(self._wrap_value(item) for item in value)
+        return value
+
+    def _parameters(self, arguments: dict[str, Any]) -> dict[str, Any] | None:
+        # No arguments: no placeholder parsing ("%" stays "%").
+        if not arguments:
+            return None
+        return {key: self._wrap_value(value) for key, value in arguments.items()}
+
+    def _rows(self, cursor: Any) -> list[dict[str, Any]]:
+        loads = self.json_loads or json.loads
+        columns = [(column[0], column[1] in _JSON_TYPE_OIDS) for column in cursor.description]
+        rows = []
+        for values in cursor.fetchall():
+            row = {}
+            for (name, is_json), value in zip(columns, values, strict=True):
+                if is_json and isinstance(value, (str, bytes)):
+                    value = loads(value)
+                row[name] = value
+            rows.append(row)
+        return rows
+
+    @contextlib.contextmanager
+    def _statement(self) -> Iterator[None]:
+        """Django errors become procrastinate exceptions; inside a transaction
+        the statement gets a savepoint, so that its failure leaves the
+        transaction usable."""
+        from django import db
+
+        connection = self.connection
+        savepoint = (
+            db.transaction.atomic(using=self.alias)
+            if connection.in_atomic_block
+            else contextlib.nullcontext()
+        )
+        try:
+            with savepoint:
+                yield
+        except db.Error as exc:
+            cause = exc.__cause__ if exc.__cause__ is not None else exc
+            raise exceptions.from_database_error(cause) from exc
+
+    def _execute(self, query: str, arguments: dict[str, Any], fetch: str) -> Any:
+        with self._statement(), self.connection.cursor() as cursor:
+            cursor.execute(query, self._parameters(arguments))
+            if fetch == "none":
+                return None
+            rows = self._rows(cursor) if cursor.description is not None else []
+            if fetch == "one":
+                return rows[0] if rows else None
+            return rows
+
+    def execute_query(self, query: str, **arguments: Any) -> None:
+        return self._execute(query, arguments, "none")
+
+    def execute_query_one(self, query: str, **arguments: Any) -> dict[str, Any] | None:
+        return self._execute(query, arguments, "one")
+
+    def execute_query_all(self, query: str, **arguments: Any) -> list[dict[str, Any]]:
+        return self._execute(query, arguments, "all")
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[DjangoConnector]:
+        from django.db import transaction
+
+        with transaction.atomic(using=self.alias):
+            yield self
+
+    async def execute_query_async(self, query: str, **arguments: Any) -> None:
+        return await _in_django_thread(self.execute_query, query, **arguments)
+
+    async def execute_query_one_async(self, query: str, **arguments: Any) -> dict[str, Any] | None:
+        return await _in_django_thread(self.execute_query_one, query, **arguments)
+
+    async def execute_query_all_async(self, query: str, **arguments: Any) -> list[dict[str, Any]]:
+        return await _in_django_thread(self.execute_query_all, query, **arguments)
+
+    @contextlib.asynccontextmanager
+    async def transaction_async(self) -> AsyncIterator[DjangoConnector]:
+        # Thread-sensitive sync_to_async calls all run in one thread: the
+        # atomic block and the queries share that thread's connection.
+        from django.db import transaction
+
+        atomic = transaction.atomic(using=self.alias)
+        await _in_django_thread(atomic.__enter__)
+        try:
+            yield self
+        except BaseException as exc:
+            await _in_django_thread(atomic.__exit__, type(exc), exc, exc.__traceback__)
+            raise
+        await _in_django_thread(atomic.__exit__, None, None, None)
+
+    async def listen_notify(
+        self, on_notification: connector.Notify, channels: Iterable[str], **kwargs: Any
+    ) -> None:
+        raise exceptions.ConnectorException(
+            "DjangoConnector cannot LISTEN: run workers with get_worker_connector() "
+            "(manage.py procrastinate worker does), or with listen_notify=False"
+        )
+
+    # --- the worker's connector ---------------------------------------------------------
+
+    def get_worker_connector(self, **pool_kwargs: Any) -> connector.BaseAsyncConnector:
+        """A PsycopgConnector (a pool, with LISTEN) on the same DATABASES
+        entry, for workers. ``pool_kwargs`` go to the pool (min_size, ...)."""
+        from procrastinate import psycopg_connector
+        from procrastinate.contrib.django import utils
+
+        return psycopg_connector.PsycopgConnector(
+            json_dumps=self.json_dumps,
+            json_loads=self.json_loads,
+            kwargs=utils.connector_params(self.alias),
+            **pool_kwargs,
+        )
+
+
+def _refuse_pool(pool: Any) -> None:
+    if pool is not None:
+        from django.core.exceptions import ImproperlyConfigured
+
+        raise ImproperlyConfigured("DjangoConnector uses Django's connection: no pool")
+
+
+async def _in_django_thread(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    from asgiref.sync import sync_to_async
+
+    return await sync_to_async(func, thread_sensitive=True)(*args, **kwargs)

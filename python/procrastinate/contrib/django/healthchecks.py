@@ -1,0 +1,80 @@
+"""``manage.py procrastinate healthchecks``: Django's database, this app's
+Django migrations, the schema version, and the worker's connection."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from asgiref.sync import sync_to_async
+
+from procrastinate import app as app_module
+from procrastinate import exceptions, migrations
+
+from . import procrastinate_app
+from .settings import settings
+
+_SCHEMA_TABLES = (
+    "select to_regclass('procrastinate_jobs') is not null,"
+    " to_regclass('procrastinate_migrations') is not null"
+)
+_APPLIED_MIGRATIONS = "select number from procrastinate_migrations"
+
+
+def check_django_side() -> list[str]:
+    """Checks through Django's connection; raises ConnectorException on the
+    first failure, else returns the lines to print."""
+    from django.db import DatabaseError, connections
+    from django.db.migrations.executor import MigrationExecutor
+
+    alias = settings.DATABASE_ALIAS
+    connection = connections[alias]
+    lines = []
+    try:
+        connection.ensure_connection()
+    except DatabaseError as exc:
+        raise exceptions.ConnectorException(
+            f"Cannot connect to the database {alias!r}: {exc}"
+        ) from exc
+    lines.append(f"Django database {alias!r}: OK")
+
+    executor = MigrationExecutor(connection)
+    pending = [
+        migration.name
+        for migration, _backwards in executor.migration_plan(executor.loader.graph.leaf_nodes())
+        if migration.app_label == "procrastinate"
+    ]
+    if pending:
+        raise exceptions.ConnectorException(
+            f"Django migrations of procrastinate not applied: {', '.join(pending)}. "
+            "Run `manage.py migrate procrastinate`."
+        )
+    lines.append("Django migrations: OK")
+
+    with connection.cursor() as cursor:
+        cursor.execute(_SCHEMA_TABLES)
+        has_jobs, has_migrations = cursor.fetchone()
+        applied: list[int] = []
+        if has_migrations:
+            cursor.execute(_APPLIED_MIGRATIONS)
+            applied = [row[0] for row in cursor.fetchall()]
+    kind = "current" if has_migrations else ("upstream" if has_jobs else "empty")
+    problem = migrations.schema_problem(kind, applied)
+    if problem:
+        raise exceptions.ConnectorException(f"Schema: {problem}")
+    lines.append("Schema version: OK")
+
+    procrastinate_app.app.check_connection()
+    lines.append("Deferring through Django's connection: OK")
+    return lines
+
+
+async def healthchecks(app: app_module.App, **kwargs: Any) -> None:
+    """The healthchecks command of manage.py procrastinate (``app`` has the
+    worker's connector, opened)."""
+    for line in await sync_to_async(check_django_side, thread_sensitive=True)():
+        print(line)
+    if not await app.check_connection_async():
+        raise exceptions.ConnectorException(
+            "The worker's connection works but finds no procrastinate_jobs table"
+        )
+    print("Worker connection: OK")

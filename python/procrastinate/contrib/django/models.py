@@ -1,0 +1,220 @@
+"""Read-only models over the queue's tables (unmanaged: the schema comes
+from the migration files, applied by this app's Django migrations).
+
+Query them like any model (``ProcrastinateJob.objects.filter(status="failed")``);
+change jobs through the job manager (``app.job_manager.retry_job_by_id``,
+``cancel_job_by_id``), which calls the SQL functions: saving, deleting or
+updating through the ORM raises ReadOnlyModel (unless the setting
+PROCRASTINATE_READONLY_MODELS is False).
+
+Jobs keep the id of their worker and events the id of their job without a
+foreign key in SQL (workers and jobs may be deleted): the ForeignKeys below
+have no database constraint and ``job.worker`` may not exist anymore; read
+``job.worker_id`` when in doubt.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NoReturn
+
+from django.contrib.postgres.fields import ArrayField
+from django.db import models
+
+from procrastinate import jobs
+
+from . import exceptions
+from .settings import settings
+
+_EDIT_METHODS = frozenset(
+    {
+        "create",
+        "acreate",
+        "get_or_create",
+        "aget_or_create",
+        "update_or_create",
+        "aupdate_or_create",
+        "bulk_create",
+        "abulk_create",
+        "bulk_update",
+        "abulk_update",
+        "update",
+        "aupdate",
+        "delete",
+        "adelete",
+    }
+)
+
+
+def _read_only(*args: Any, **kwargs: Any) -> NoReturn:
+    raise exceptions.ReadOnlyModel(
+        "The procrastinate models are read-only: change jobs with the job manager "
+        "(app.job_manager.retry_job_by_id, cancel_job_by_id, ...) or the SQL "
+        "functions, which keep the queue's rules"
+    )
+
+
+class ReadOnlyQuerySet(models.QuerySet):
+    def __getattribute__(self, name: str) -> Any:
+        if name in _EDIT_METHODS and settings.READONLY_MODELS:
+            return _read_only
+        return super().__getattribute__(name)
+
+
+ReadOnlyManager = models.Manager.from_queryset(ReadOnlyQuerySet)
+
+
+class ReadOnlyModel(models.Model):
+    objects = ReadOnlyManager()
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if settings.READONLY_MODELS:
+            _read_only()
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> Any:
+        if settings.READONLY_MODELS:
+            _read_only()
+        return super().delete(*args, **kwargs)
+
+
+def _choices(values: list[str]) -> list[tuple[str, str]]:
+    return [(value, value) for value in values]
+
+
+class ProcrastinateWorker(ReadOnlyModel):
+    """A running worker (procrastinate_workers): removed when it stops or
+    when live workers find it silent."""
+
+    id = models.BigAutoField(primary_key=True)
+    name = models.TextField()
+    host = models.TextField(null=True, blank=True)
+    pid = models.IntegerField(null=True, blank=True)
+    queues = ArrayField(models.TextField(), null=True, blank=True)
+    concurrency = models.IntegerField(null=True, blank=True)
+    started_at = models.DateTimeField()
+    last_heartbeat = models.DateTimeField()
+
+    class Meta:
+        managed = False
+        db_table = "procrastinate_workers"
+
+    def __str__(self) -> str:
+        return f"Worker {self.name} #{self.id} (last heartbeat {self.last_heartbeat})"
+
+
+class ProcrastinateJob(ReadOnlyModel):
+    """A job (procrastinate_jobs)."""
+
+    STATUSES = [status.value for status in jobs.Status]
+
+    id = models.BigAutoField(primary_key=True)
+    queue_name = models.TextField()
+    task_name = models.TextField()
+    priority = models.IntegerField()
+    lock = models.TextField(null=True, blank=True)
+    queueing_lock = models.TextField(null=True, blank=True)
+    args = models.JSONField()
+    status = models.CharField(max_length=32, choices=_choices(STATUSES))
+    scheduled_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.IntegerField()
+    abort_requested = models.BooleanField()
+    worker = models.ForeignKey(
+        ProcrastinateWorker,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        null=True,
+        blank=True,
+    )
+    max_attempts = models.IntegerField(null=True, blank=True)
+    retry_wait = models.FloatField()
+    retry_linear_wait = models.FloatField()
+    retry_exponential_wait = models.FloatField()
+    retry_exceptions = ArrayField(models.TextField(), null=True, blank=True)
+    created_at = models.DateTimeField()
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(null=True, blank=True)
+    last_error_types = ArrayField(models.TextField(), null=True, blank=True)
+    rescue_count = models.IntegerField()
+
+    class Meta:
+        managed = False
+        db_table = "procrastinate_jobs"
+
+    @property
+    def procrastinate_job(self) -> jobs.Job:
+        """The driver's Job for this row."""
+        return jobs.Job(
+            id=self.id,
+            queue=self.queue_name,
+            task_name=self.task_name,
+            task_kwargs=self.args,
+            priority=self.priority,
+            lock=self.lock,
+            queueing_lock=self.queueing_lock,
+            status=self.status,
+            scheduled_at=self.scheduled_at,
+            attempts=self.attempts,
+            abort_requested=self.abort_requested,
+            worker_id=self.worker_id,
+        )
+
+    def __str__(self) -> str:
+        return self.procrastinate_job.call_string
+
+
+class ProcrastinateEvent(ReadOnlyModel):
+    """One step of a job's life (procrastinate_events, written by triggers)."""
+
+    TYPES = [
+        "deferred",
+        "started",
+        "deferred_for_retry",
+        "failed",
+        "succeeded",
+        "cancelled",
+        "abort_requested",
+        "aborted",
+        "scheduled",
+        "retried",
+    ]
+
+    id = models.BigAutoField(primary_key=True)
+    job = models.ForeignKey(ProcrastinateJob, on_delete=models.DO_NOTHING, db_constraint=False)
+    type = models.CharField(max_length=32, choices=_choices(TYPES))
+    at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        managed = False
+        db_table = "procrastinate_events"
+        get_latest_by = "at"
+
+    def __str__(self) -> str:
+        return f"Event {self.id} - Job {self.job_id}: {self.type} at {self.at}"
+
+
+class ProcrastinatePeriodicDefer(ReadOnlyModel):
+    """The job deferred for one tick of a periodic task."""
+
+    id = models.BigAutoField(primary_key=True)
+    task_name = models.TextField()
+    defer_timestamp = models.BigIntegerField(null=True, blank=True)
+    job = models.ForeignKey(
+        ProcrastinateJob,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        null=True,
+        blank=True,
+    )
+    periodic_id = models.TextField()
+
+    class Meta:
+        managed = False
+        db_table = "procrastinate_periodic_defers"
+        unique_together = [("task_name", "periodic_id", "defer_timestamp")]
+
+    def __str__(self) -> str:
+        return f"{self.task_name}[{self.periodic_id}] at {self.defer_timestamp}"

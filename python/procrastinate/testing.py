@@ -1,0 +1,355 @@
+"""Testing helpers for projects using procrastinate: a pytest plugin and
+``run_deferred_jobs``.
+
+The plugin (loaded automatically once procrastinate is installed; else
+``-p procrastinate.testing``) gives each test a throwaway PostgreSQL database
+holding the schema, and your app bound to it::
+
+    # conftest.py
+    import pytest
+    from myproject.tasks import app
+
+    @pytest.fixture
+    def procrastinate_base_app():
+        return app
+
+    # test_tasks.py
+    from procrastinate.testing import run_deferred_jobs
+    from myproject.tasks import add
+
+    def test_add(procrastinate_app):
+        add.defer(a=1, b=2)
+        (outcome,) = run_deferred_jobs(procrastinate_app)
+        assert (outcome.status.value, outcome.result) == ("succeeded", 3)
+
+Fixtures:
+
+- ``procrastinate_dsn`` (session): where databases are created: the
+  ``--procrastinate-dsn`` option (or ``procrastinate_dsn`` ini setting), else
+  libpq's environment (PGHOST, PGPORT, PGUSER, PGPASSWORD, PGDATABASE; the
+  ``postgres`` database when none is named). The role must be allowed to
+  create databases.
+- ``procrastinate_template`` (session): a template database holding the
+  shipped schema (sql/ via procrastinate.sql_files), built once and kept
+  (its name carries a hash of the schema, so a new version builds a new one).
+- ``procrastinate_db``: a new database cloned from the template (fast), its
+  conninfo; dropped after the test.
+- ``procrastinate_base_app``: the App your tests use; override it (default: a
+  new, empty App).
+- ``procrastinate_app``: that App with its connector replaced, for the test,
+  by a PsycopgConnector on ``procrastinate_db``, opened for synchronous use
+  (``task.defer()`` works at once). Async tests open it in their loop:
+  ``async with procrastinate_app.open_async(): ...``.
+
+``run_deferred_jobs(app)`` (and ``await run_deferred_jobs_async(app)``) runs a
+real worker until no job is left to run now, and returns one JobOutcome per
+job it ran: id, task name, final status, attempts, the task's return value or
+exception (of its last run), and the error recorded by the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import dataclasses
+import hashlib
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import psycopg
+import psycopg.conninfo
+import psycopg.sql
+
+from procrastinate import app as app_module
+from procrastinate import connector as connector_module
+from procrastinate import jobs, periodic, psycopg_connector, sql_files, sync_psycopg_connector
+
+#: Jobs waiting before the run, and what became of the jobs of a run.
+WAITING_JOBS = "select id from procrastinate_jobs where status = 'todo' order by id"
+JOBS_AFTER_RUN = """
+select j.id, j.task_name, j.status::text as status, j.attempts, j.args, j.last_error
+from procrastinate_jobs as j
+where j.id = any(%(ids)s::bigint[])
+order by j.id
+"""
+
+
+@dataclasses.dataclass
+class JobOutcome:
+    """What became of one job run by run_deferred_jobs."""
+
+    id: int
+    task_name: str
+    #: The job's status after the run (``todo`` again: a retry scheduled later).
+    status: jobs.Status
+    attempts: int
+    args: dict[str, Any]
+    #: What the task returned, in its last run.
+    result: Any = None
+    #: The exception the task raised in its last run (None if it succeeded).
+    exception: BaseException | None = None
+    #: The error recorded in the database (``procrastinate_jobs.last_error``).
+    error: str | None = None
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status is jobs.Status.SUCCEEDED
+
+
+# --- running the deferred jobs -----------------------------------------------------------
+
+
+def _worker_connector(connector: connector_module.BaseConnector) -> Any:
+    """A new async connector on the database of ``connector``, or None when
+    ``connector`` itself must be used (opened on the current loop)."""
+    if isinstance(
+        connector,
+        (psycopg_connector.PsycopgConnector, sync_psycopg_connector.SyncPsycopgConnector),
+    ):
+        # A pool of its own, big enough for the worker's side loops and for
+        # tasks that defer more jobs.
+        arguments = {**connector._pool_args, "min_size": 1, "max_size": 8}
+        return psycopg_connector.PsycopgConnector(
+            json_dumps=connector.json_dumps, json_loads=connector.json_loads, **arguments
+        )
+    get_worker_connector = getattr(connector, "get_worker_connector", None)
+    if get_worker_connector is not None:  # the Django connector
+        return get_worker_connector()
+    return None
+
+
+@contextlib.asynccontextmanager
+async def _worker_app(app: app_module.App) -> AsyncIterator[app_module.App]:
+    """``app``, opened on the running loop: as it is when already open on
+    this loop, else with a connector of its own for the run."""
+    current = app.connector
+    if getattr(current, "_loop", None) is asyncio.get_running_loop():
+        yield app
+        return
+    connector = _worker_connector(current)
+    if connector is None:
+        async with app.open_async():
+            yield app
+        return
+    with app.replace_connector(connector):
+        async with app.open_async():
+            yield app
+
+
+async def run_deferred_jobs_async(app: app_module.App, **worker_options: Any) -> list[JobOutcome]:
+    """Run the jobs that can run now (and those they defer) with a worker of
+    ``app``, until none is left; return one JobOutcome per job run, by id.
+
+    ``worker_options`` go to the worker (``queues=[...]``, ``concurrency``,
+    ...); it runs with ``wait=False``, without signal handlers, LISTEN or the
+    periodic deferrer. Jobs scheduled later are left alone.
+    """
+    captured: dict[int, tuple[Any, BaseException | None]] = {}
+
+    async def capture(call_next: Any, context: Any, worker: Any) -> Any:
+        try:
+            result = await call_next()
+        except BaseException as exc:
+            captured[context.job.id] = (None, exc)
+            raise
+        captured[context.job.id] = (result, None)
+        return result
+
+    options = {**app.worker_defaults, **worker_options}
+    options.update(
+        wait=False,
+        install_signal_handlers=False,
+        listen_notify=False,
+        worker_middleware=[capture, *(options.get("worker_middleware") or [])],
+    )
+    registry = app.periodic_registry
+    async with _worker_app(app) as running:
+        rows = await running.connector.execute_query_all_async(WAITING_JOBS)
+        waiting = [row["id"] for row in rows]
+        running.periodic_registry = periodic.PeriodicRegistry()
+        try:
+            await running.run_worker_async(**options)
+        finally:
+            running.periodic_registry = registry
+        ids = sorted(set(waiting) | set(captured))
+        rows = await running.connector.execute_query_all_async(JOBS_AFTER_RUN, ids=ids)
+
+    outcomes = []
+    for row in rows:
+        if row["id"] not in captured and row["status"] == "todo" and row["attempts"] == 0:
+            continue  # not run: scheduled later, or in another queue
+        result, exception = captured.get(row["id"], (None, None))
+        outcomes.append(
+            JobOutcome(
+                id=row["id"],
+                task_name=row["task_name"],
+                status=jobs.Status(row["status"]),
+                attempts=row["attempts"],
+                args=row["args"],
+                result=result,
+                exception=exception,
+                error=row["last_error"],
+            )
+        )
+    return outcomes
+
+
+def run_deferred_jobs(app: app_module.App, **worker_options: Any) -> list[JobOutcome]:
+    """Synchronous run_deferred_jobs_async (on a new event loop; in a thread
+    of its own when called from a running loop)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(run_deferred_jobs_async(app, **worker_options))
+    with concurrent.futures.ThreadPoolExecutor(1) as executor:
+        return executor.submit(asyncio.run, run_deferred_jobs_async(app, **worker_options)).result()
+
+
+# --- throwaway databases -----------------------------------------------------------------
+
+
+def admin_conninfo(dsn: str = "") -> str:
+    """``dsn`` (libpq's environment fills what it lacks), on the ``postgres``
+    database when neither names one."""
+    if "dbname" in psycopg.conninfo.conninfo_to_dict(dsn) or os.environ.get("PGDATABASE"):
+        return dsn
+    return psycopg.conninfo.make_conninfo(dsn, dbname="postgres")
+
+
+def database_conninfo(dsn: str, dbname: str) -> str:
+    return psycopg.conninfo.make_conninfo(dsn, dbname=dbname)
+
+
+def _execute(dsn: str, statement: psycopg.sql.Composable) -> None:
+    with psycopg.connect(admin_conninfo(dsn), autocommit=True) as connection:
+        connection.execute(statement)
+
+
+def template_name() -> str:
+    digest = hashlib.sha256(sql_files.read_schema().encode()).hexdigest()[:12]
+    return f"procrastinate_testing_{digest}"
+
+
+def ensure_template(dsn: str = "") -> str:
+    """The template database with the schema (built unless it exists)."""
+    name = template_name()
+    with psycopg.connect(admin_conninfo(dsn), autocommit=True) as connection:
+        if connection.execute("select 1 from pg_database where datname = %s", [name]).fetchone():
+            return name
+    # Built under another name, then renamed: concurrent sessions never see
+    # a half-built template.
+    building = f"{name}_{uuid.uuid4().hex[:8]}"
+    create_database(dsn, building, template="template0")
+    try:
+        with psycopg.connect(database_conninfo(dsn, building), autocommit=True) as connection:
+            connection.execute(sql_files.read_schema())  # type: ignore[arg-type]
+        _execute(
+            dsn,
+            psycopg.sql.SQL("alter database {} rename to {}").format(
+                psycopg.sql.Identifier(building), psycopg.sql.Identifier(name)
+            ),
+        )
+    except psycopg.errors.DuplicateDatabase:
+        drop_database(dsn, building)  # another session built it meanwhile
+    except BaseException:
+        drop_database(dsn, building)
+        raise
+    return name
+
+
+def create_database(dsn: str, name: str, template: str) -> None:
+    _execute(
+        dsn,
+        psycopg.sql.SQL("create database {} template {}").format(
+            psycopg.sql.Identifier(name), psycopg.sql.Identifier(template)
+        ),
+    )
+
+
+def drop_database(dsn: str, name: str) -> None:
+    _execute(
+        dsn,
+        psycopg.sql.SQL("drop database if exists {} with (force)").format(
+            psycopg.sql.Identifier(name)
+        ),
+    )
+
+
+@contextlib.contextmanager
+def throwaway_database(dsn: str = "", template: str | None = None) -> Iterator[str]:
+    """A new database cloned from the template; yields its conninfo, drops it."""
+    name = f"procrastinate_test_{uuid.uuid4().hex[:12]}"
+    create_database(dsn, name, template or ensure_template(dsn))
+    try:
+        yield database_conninfo(dsn, name)
+    finally:
+        drop_database(dsn, name)
+
+
+# --- the pytest plugin ----------------------------------------------------------------------
+
+try:
+    import pytest
+except ImportError:  # pragma: no cover - the helpers above work without pytest
+    pytest = None  # type: ignore[assignment]
+
+if pytest is not None:
+
+    def pytest_addoption(parser: Any) -> None:
+        group = parser.getgroup("procrastinate")
+        group.addoption(
+            "--procrastinate-dsn",
+            default=None,
+            help="libpq conninfo of the PostgreSQL server where the procrastinate "
+            "fixtures create their databases (default: libpq's environment)",
+        )
+        parser.addini(
+            "procrastinate_dsn",
+            default="",
+            help="Default of --procrastinate-dsn",
+        )
+
+    @pytest.fixture(scope="session")
+    def procrastinate_dsn(pytestconfig: Any) -> str:
+        """Conninfo of the server (not of a database) the fixtures use."""
+        option = pytestconfig.getoption("procrastinate_dsn")
+        return option if option is not None else pytestconfig.getini("procrastinate_dsn")
+
+    @pytest.fixture(scope="session")
+    def procrastinate_template(procrastinate_dsn: str) -> str:
+        """Name of the template database holding the schema."""
+        return ensure_template(procrastinate_dsn)
+
+    @pytest.fixture
+    def procrastinate_db(procrastinate_dsn: str, procrastinate_template: str) -> Iterator[str]:
+        """Conninfo of a new database holding the schema, dropped after the test."""
+        with throwaway_database(procrastinate_dsn, procrastinate_template) as conninfo:
+            yield conninfo
+
+    @pytest.fixture
+    def procrastinate_base_app() -> app_module.App:
+        """The App under test: override this fixture to return yours."""
+        return app_module.App(connector=psycopg_connector.PsycopgConnector())
+
+    @pytest.fixture
+    def procrastinate_app(
+        procrastinate_base_app: app_module.App, procrastinate_db: str
+    ) -> Iterator[app_module.App]:
+        """procrastinate_base_app bound to procrastinate_db for the test."""
+        base = procrastinate_base_app.connector
+        connector = psycopg_connector.PsycopgConnector(
+            conninfo=procrastinate_db,
+            json_dumps=base.json_dumps,
+            json_loads=base.json_loads,
+            min_size=1,
+            max_size=4,
+        )
+        with procrastinate_base_app.replace_connector(connector) as app:
+            app.open()
+            try:
+                yield app
+            finally:
+                app.close()
