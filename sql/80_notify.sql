@@ -42,8 +42,8 @@ end;
 $$;
 
 -- After an update: wake workers for jobs back in todo and runnable now
--- (retries, manual retries, a resumed queue touches none), and the worker
--- running a job whose abort was just requested.
+-- (retries, manual retries), for jobs waiting on a lock that a job just
+-- released, and the worker running a job whose abort was just requested.
 create function procrastinate_notify_updated_jobs_v1()
 returns trigger
 language plpgsql
@@ -53,18 +53,42 @@ declare
     v_queues jsonb;
     v_job_ids jsonb;
 begin
+    with changed as (
+        select o.status as old_status, o.queue_name as old_queue, o.abort_requested as old_abort, n.*
+        from old_jobs as o
+        inner join new_jobs as n on o.id = n.id
+    ),
+
+    available as (
+        select c.queue_name
+        from changed as c
+        where
+            c.status = 'todo'
+            and (c.scheduled_at is null or c.scheduled_at <= now())
+            and (c.old_status <> 'todo' or c.old_queue <> c.queue_name)
+        union
+        -- the next job of a lock its holder just released
+        select w.queue_name
+        from changed as c
+        inner join procrastinate_jobs as w
+            on md5(w.lock) = md5(c.lock) and w.lock = c.lock
+        where
+            c.old_status = 'doing'
+            and c.status <> 'doing'
+            and c.lock is not null
+            and w.status = 'todo'
+            and w.id <> c.id
+            and (w.scheduled_at is null or w.scheduled_at <= now())
+    )
+
     select
-        jsonb_agg(distinct n.queue_name) filter (
-            where n.status = 'todo'
-            and (n.scheduled_at is null or n.scheduled_at <= now())
-            and (o.status <> 'todo' or o.queue_name <> n.queue_name)
-        ),
-        jsonb_agg(n.id order by n.id) filter (
-            where n.abort_requested and not o.abort_requested
+        (select jsonb_agg(distinct a.queue_name) from available as a),
+        (
+            select jsonb_agg(c.id order by c.id)
+            from changed as c
+            where c.abort_requested and not c.old_abort
         )
-    into v_queues, v_job_ids
-    from old_jobs as o
-    inner join new_jobs as n on o.id = n.id;
+    into v_queues, v_job_ids;
 
     if v_queues is not null then
         perform procrastinate_notify_v1('job_available', 'queues', v_queues);

@@ -89,3 +89,19 @@ def test_notifications_wait_for_commit(connect):
         producer.execute("select procrastinate_defer_job('t')")
         assert received(listener, timeout=0.3) == []
     assert len(received(listener)) == 1
+
+
+def test_releasing_a_lock_wakes_the_workers_of_the_next_job(connect):
+    listener, worker = connect(), connect()
+    first = worker.execute("select procrastinate_defer_job('t', lock => 'L')").fetchone()[0]
+    worker.execute("select procrastinate_defer_job('t', lock => 'L', queue_name => 'other')")
+    worker.execute("select procrastinate_defer_job('t', lock => 'M', queue_name => 'third')")
+    claimed = worker.execute("select id from procrastinate_fetch_jobs_v1(null, '{default}', 1)")
+    assert [r[0] for r in claimed] == [first]
+    listen(listener)
+    worker.execute(
+        "select * from procrastinate_finish_jobs_v1(null, %s::jsonb)",
+        (json.dumps([{"id": first, "attempt": 0, "status": "succeeded"}]),),
+    )
+    # 'other' holds the next job of lock L; 'third' was never blocked.
+    assert received(listener) == [{"type": "job_available", "queues": ["other"]}]
