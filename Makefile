@@ -96,8 +96,7 @@ db/psql: ## Open psql on the dev cluster (start it first)
 
 ## --- demo and bench --------------------------------------------------------
 
-# PLACEHOLDER: scripts/demo.sh is a stub until the demo is written.
-demo: install ## Run the demo (scripts/demo.sh) against a private cluster
+demo: install ## Defer jobs from Python and psql, run a worker, show what ran (private cluster)
 	@$(WITH_PG) scripts/demo.sh
 
 bench: install ## Run the benchmark (scripts/bench.sh) against a private cluster
