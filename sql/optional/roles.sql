@@ -26,22 +26,6 @@ begin
 end;
 $$;
 
--- Nothing for anyone by default.
-do $$
-declare
-    v_function regprocedure;
-begin
-    for v_function in
-        select p.oid::regprocedure
-        from pg_proc as p
-        where p.proname like 'procrastinate\_%'
-            and p.pronamespace = 'public'::regnamespace
-    loop
-        execute format('revoke execute on function %s from public', v_function);
-    end loop;
-end;
-$$;
-
 -- Producer: the defer functions run as their owner (security definer), so no
 -- table privilege is granted at all.
 grant execute on function
@@ -84,7 +68,9 @@ procrastinate_notify_updated_jobs_v1(),
 procrastinate_stalled_worker_timeout_v1()
 to procrastinate_worker;
 
--- Operator: the worker's rights, every function and the ops views.
+-- Operator: the worker's rights, every function and the ops views. The same
+-- loop takes away the default EXECUTE of PUBLIC on every queue function, so
+-- only these roles (and the owner) call them.
 grant procrastinate_worker to procrastinate_operator;
 grant all on all tables in schema public to procrastinate_operator;
 do $$
@@ -97,6 +83,7 @@ begin
         where p.proname like 'procrastinate\_%'
             and p.pronamespace = 'public'::regnamespace
     loop
+        execute format('revoke execute on function %s from public', v_function);
         execute format('grant execute on function %s to procrastinate_operator', v_function);
     end loop;
 end;
