@@ -26,6 +26,11 @@ declare
         nullif(current_setting('procrastinate.max_args_depth', true), '')::integer,
         100
     );
+    v_known_keys text[] := array[
+        'task_name', 'args', 'queue_name', 'priority', 'lock', 'queueing_lock',
+        'scheduled_at', 'max_attempts', 'retry_wait', 'retry_linear_wait',
+        'retry_exponential_wait', 'retry_exceptions'
+    ];
 begin
     if p_jobs is null or jsonb_typeof(p_jobs) <> 'array' then
         raise exception 'jobs must be a JSON array of job objects, got %',
@@ -40,22 +45,11 @@ begin
         select case
             when jsonb_typeof(t.job) <> 'object'
                 then 'is not a JSON object'
-            when exists (
-                select 1 from jsonb_object_keys(t.job) as k (key)
-                where k.key <> all (array[
-                    'task_name', 'args', 'queue_name', 'priority', 'lock',
-                    'queueing_lock', 'scheduled_at', 'max_attempts', 'retry_wait',
-                    'retry_linear_wait', 'retry_exponential_wait', 'retry_exceptions'
-                ])
-            )
+            -- removing the known keys must leave nothing
+            when t.job - v_known_keys <> '{}'::jsonb
                 then 'has unknown keys: ' || (
                     select string_agg(k.key, ', ' order by k.key)
-                    from jsonb_object_keys(t.job) as k (key)
-                    where k.key <> all (array[
-                        'task_name', 'args', 'queue_name', 'priority', 'lock',
-                        'queueing_lock', 'scheduled_at', 'max_attempts', 'retry_wait',
-                        'retry_linear_wait', 'retry_exponential_wait', 'retry_exceptions'
-                    ])
+                    from jsonb_object_keys(t.job - v_known_keys) as k (key)
                 )
             when jsonb_typeof(t.job -> 'task_name') is distinct from 'string'
                 or t.job ->> 'task_name' = ''
@@ -95,27 +89,20 @@ begin
             when (t.job ->> 'max_attempts')::integer < 0
                 then 'has a negative max_attempts ('
                     || (t.job ->> 'max_attempts') || '); use 0 for no limit'
+            -- a wait is null, or a number of seconds from 0 to 1e9
             when exists (
                 select 1
-                from unnest(array[
-                    'retry_wait', 'retry_linear_wait', 'retry_exponential_wait'
-                ]) as w (key)
-                where case jsonb_typeof(t.job -> w.key)
-                    when 'number' then (t.job ->> w.key)::numeric not between 0 and 1e9
-                    else jsonb_typeof(t.job -> w.key) <> 'null'
-                end
+                from jsonb_each(t.job) as w (key, value)
+                where
+                    w.key in ('retry_wait', 'retry_linear_wait', 'retry_exponential_wait')
+                    and jsonb_typeof(w.value) <> 'null'
+                    and not jsonb_path_exists(w.value, '$ ? (@.type() == "number" && @ >= 0 && @ <= 1e9)')
             )
                 then 'has a retry wait that is not a number of seconds from 0 to 1e9'
+            -- silent: a retry_exceptions that is not an array is caught just above
             when jsonb_typeof(t.job -> 'retry_exceptions') not in ('array', 'null')
-                or exists (
-                    select 1
-                    from jsonb_array_elements(
-                        case jsonb_typeof(t.job -> 'retry_exceptions')
-                            when 'array' then t.job -> 'retry_exceptions'
-                            else '[]'::jsonb
-                        end
-                    ) as x (name)
-                    where jsonb_typeof(x.name) <> 'string'
+                or jsonb_path_exists(
+                    t.job, 'strict $.retry_exceptions[*] ? (@.type() != "string")', '{}', true
                 )
                 then 'has retry_exceptions that are not an array of class names'
         end as problem
@@ -128,6 +115,10 @@ begin
         raise exception 'job #% of % is invalid: it %', v_ord, jsonb_array_length(p_jobs), v_problem
             using errcode = 'PT001',
                 hint = 'A job object is {"task_name": ..., "args": {...}, "queue_name": ..., ...}';
+    end if;
+
+    if not jsonb_path_exists(p_jobs, 'lax $[*].queueing_lock ? (@.type() == "string")') then
+        return;
     end if;
 
     -- Queueing locks: one waiting job per lock, within the batch and overall.
@@ -161,19 +152,15 @@ begin
 end;
 $$;
 
--- Inserts a JSON array of job objects, all or nothing, and returns their ids
--- in input order. Called by the Python driver for single and batch defers.
-create function procrastinate_defer_jobs_v1(p_jobs jsonb)
+-- Inserts a JSON array of already validated job objects and returns their
+-- ids in input order. Called by procrastinate_defer_jobs_v1 only. PL/pgSQL
+-- rather than SQL: PL/pgSQL keeps its plans, a SQL function plans every call.
+create function procrastinate_insert_jobs_v1(p_jobs jsonb)
 returns table (id bigint)
 language plpgsql
--- Lets a producer role that may only execute the defer functions insert jobs
--- (see sql/optional/roles.sql); the pinned search_path keeps it safe.
-security definer
 set search_path = pg_catalog, public
 as $$
 begin
-    perform procrastinate_validate_jobs_v1(p_jobs);
-
     return query
     with input as materialized (
         select
@@ -214,15 +201,45 @@ begin
     )
 
     select input.new_id from input order by input.ord;
-exception
-    when invalid_datetime_format or datetime_field_overflow then
-        raise exception 'invalid scheduled_at: %', sqlerrm
-            using errcode = 'PT001';
-    -- validation saw the lock free, but a concurrent defer took it since
-    when unique_violation then
-        raise exception 'queueing lock already taken by a waiting job (%)', sqlerrm
-            using errcode = 'PT002',
-                hint = 'Only one job per queueing lock may wait in todo.';
+end;
+$$;
+
+-- Validates and inserts a JSON array of job objects, all or nothing, and
+-- returns their ids in input order. Called by the Python driver for single
+-- and batch defers, and by the user-facing defer functions.
+create function procrastinate_defer_jobs_v1(p_jobs jsonb)
+returns table (id bigint)
+language plpgsql
+-- Lets a producer role that may only execute the defer functions insert jobs
+-- (see sql/optional/roles.sql); the pinned search_path keeps it safe.
+security definer
+set search_path = pg_catalog, public
+as $$
+begin
+    perform procrastinate_validate_jobs_v1(p_jobs);
+
+    -- An exception block costs a subtransaction on every call: enter one only
+    -- when there is an error to translate, a scheduled_at text to parse or a
+    -- queueing lock that a concurrent defer may take first.
+    if not jsonb_path_exists(
+        p_jobs, 'lax $[*] ? (@.scheduled_at.type() == "string" || @.queueing_lock.type() == "string")'
+    ) then
+        return query select i.id from procrastinate_insert_jobs_v1(p_jobs) as i;
+        return;
+    end if;
+
+    begin
+        return query select i.id from procrastinate_insert_jobs_v1(p_jobs) as i;
+    exception
+        when invalid_datetime_format or datetime_field_overflow then
+            raise exception 'invalid scheduled_at: %', sqlerrm
+                using errcode = 'PT001';
+        -- validation saw the lock free, but a concurrent defer took it since
+        when unique_violation then
+            raise exception 'queueing lock already taken by a waiting job (%)', sqlerrm
+                using errcode = 'PT002',
+                    hint = 'Only one job per queueing lock may wait in todo.';
+    end;
 end;
 $$;
 
@@ -258,26 +275,30 @@ create function procrastinate_defer_job(
     retry_exceptions text[] default null
 )
 returns bigint
-language sql
+language plpgsql
 set search_path = pg_catalog, public
 as $$
-    select d.id
-    from procrastinate_defer_jobs_v1(
-        jsonb_build_array(jsonb_build_object(
-            'task_name', task_name,
-            'args', coalesce(args, '{}'::jsonb),
-            'queue_name', queue_name,
-            'priority', priority,
-            'lock', lock,
-            'queueing_lock', queueing_lock,
-            'scheduled_at', scheduled_at,
-            'max_attempts', max_attempts,
-            'retry_wait', retry_wait,
-            'retry_linear_wait', retry_linear_wait,
-            'retry_exponential_wait', retry_exponential_wait,
-            'retry_exceptions', to_jsonb(retry_exceptions)
-        ))
-    ) as d;
+begin
+    return (
+        select d.id
+        from procrastinate_defer_jobs_v1(
+            jsonb_build_array(jsonb_build_object(
+                'task_name', task_name,
+                'args', coalesce(args, '{}'::jsonb),
+                'queue_name', queue_name,
+                'priority', priority,
+                'lock', lock,
+                'queueing_lock', queueing_lock,
+                'scheduled_at', scheduled_at,
+                'max_attempts', max_attempts,
+                'retry_wait', retry_wait,
+                'retry_linear_wait', retry_linear_wait,
+                'retry_exponential_wait', retry_exponential_wait,
+                'retry_exceptions', to_jsonb(retry_exceptions)
+            ))
+        ) as d
+    );
+end;
 $$;
 
 comment on function procrastinate_defer_job(

@@ -3,4 +3,4 @@
 -- it records them as applied (sha256 of each file): `procrastinate schema
 -- --status` then reads the same as on a database migrated step by step.
 insert into procrastinate_migrations (number, name, phase, checksum) values
-(1, 'create_schema', 'pre', 'f4eb421c97b5021fb5b7920c06b81a3eafcb9e3462dfa369e1db2e491ba7191f');
+(1, 'create_schema', 'pre', '5e1842c7f6d790f52a907ace823e7c546761db535f1b6f0f927502e72c65b1a5');
