@@ -74,11 +74,17 @@ class System:
     pythonpath: str | None = None
     version: str = ""
     broken: str = ""  # why info failed, if it did
+    extra_env: dict[str, str] = dataclasses.field(default_factory=dict)
+    #: Whose template databases it uses (the same schema): default its own.
+    schema: str = ""
+    #: At most this many rounds (0: all of them); for an extra column.
+    max_rounds: int = 0
 
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
         if self.pythonpath:
             env["PYTHONPATH"] = self.pythonpath
+        env.update(self.extra_env)
         env["PYTHONUNBUFFERED"] = "1"
         return env
 
@@ -139,7 +145,16 @@ def make_systems(args: argparse.Namespace) -> list[System]:
             "procrastinate_upstream.py",
             args.python_procrastinate,
         ),
-        "pgqueuer": System("pgqueuer", "pgqueuer", "pgqueuer_peer.py", args.python_pgqueuer),
+        # The issue's reference: pgqueuer on its psycopg driver.
+        "pgqueuer": System(
+            "pgqueuer", "pgqueuer", "pgqueuer_peer.py", args.python_pgqueuer,
+            extra_env={"BENCH_PGQUEUER_DRIVER": "psycopg"},
+        ),
+        # Extra information: pgqueuer on asyncpg, its fastest driver (one round).
+        "pgqueuer_asyncpg": System(
+            "pgqueuer_asyncpg", "pgqueuer [extra]", "pgqueuer_peer.py", args.python_pgqueuer,
+            extra_env={"BENCH_PGQUEUER_DRIVER": "asyncpg"}, schema="pgqueuer", max_rounds=1,
+        ),
         "ceiling": System(
             "ceiling", "SQL ceiling", "sql_ceiling.py", args.python_ours,
             pythonpath=str(ROOT / "python"),
@@ -194,9 +209,9 @@ class Databases:
             self.drop(db)
 
     def template(self, system: System, finished: bool) -> str:
-        key = (system.key, finished)
+        key = (system.schema or system.key, finished)
         if key not in self.templates:
-            db = f"{DB_PREFIX}tpl_{system.key}_{'finished' if finished else 'empty'}"
+            db = f"{DB_PREFIX}tpl_{key[0]}_{'finished' if finished else 'empty'}"
             self.drop(db)
             started = time.time()
             psql(f'create database "{db}" template template0')
@@ -410,8 +425,8 @@ class Row:
 
 def rows(sizes: Sizes) -> list[Row]:
     fin = human(sizes.finished)
-    all4 = ("ours", "procrastinate", "pgqueuer", "ceiling")
-    peers = ("ours", "procrastinate", "pgqueuer")
+    all4 = ("ours", "procrastinate", "pgqueuer", "pgqueuer_asyncpg", "ceiling")
+    peers = ("ours", "procrastinate", "pgqueuer", "pgqueuer_asyncpg")
     return [
         Row("defer_single", "defer one-by-one", "jobs/s", True, all4),
         Row("defer_batch", f"batch defer ({sizes.batch_size:,} per call)", "jobs/s", True, all4),
@@ -518,6 +533,8 @@ def table(sizes: Sizes, systems: list[System], values: dict[str, dict[str, float
         "ours/procrastinate",
         "ours/pgqueuer",
         "ours/ceiling",
+        head("pgqueuer_asyncpg", "extra: pgqueuer"),
+        "extra: ours/pgqueuer (asyncpg)",
     ]
     body = []
     for row in rows(sizes):
@@ -541,6 +558,8 @@ def table(sizes: Sizes, systems: list[System], values: dict[str, dict[str, float
                 fmt_ratio(ratio(v.get("ours"), v.get("ceiling")))
                 if "ceiling" in row.systems
                 else "—",
+                cell("pgqueuer_asyncpg"),
+                fmt_ratio(ratio(v.get("ours"), v.get("pgqueuer_asyncpg"))),
             ]
         )
     widths = [max(len(r[i]) for r in [header] + body) for i in range(len(header))]
@@ -587,9 +606,14 @@ def targets(values: dict[str, dict[str, float | None]]) -> list[str]:
             ">=",
         ),
         check(
-            "worker throughput >= 4x pgqueuer",
+            "worker throughput >= 4x pgqueuer (psycopg driver, the issue's reference)",
             [(w[7:], ratio(get(w, "ours"), get(w, "pgqueuer")), 4) for w in workers],
             ">=",
+        )
+        + " — for information, vs pgqueuer on asyncpg: "
+        + ", ".join(
+            f"{w[7:]} {fmt_ratio(ratio(get(w, 'ours'), get(w, 'pgqueuer_asyncpg')))}"
+            for w in workers
         ),
         check(
             "worker throughput >= 0.5x the SQL ceiling",
@@ -669,8 +693,9 @@ def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="small sizes, one round (development)")
     p.add_argument(
-        "--systems", default="ours,procrastinate,pgqueuer,ceiling",
-        help="comma-separated subset of ours,procrastinate,pgqueuer,ceiling",
+        "--systems", default="ours,procrastinate,pgqueuer,pgqueuer_asyncpg,ceiling",
+        help="comma-separated subset of ours,procrastinate,pgqueuer (its psycopg driver),"
+        "pgqueuer_asyncpg,ceiling",
     )
     p.add_argument(
         "--metrics", default="",
@@ -686,7 +711,9 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--python-pgqueuer", default=str(BENCH_DIR / "venv-pgqueuer" / "bin" / "python"))
     args = p.parse_args()
     args.systems = [s for s in args.systems.split(",") if s]
-    unknown = set(args.systems) - {"ours", "procrastinate", "pgqueuer", "ceiling"}
+    unknown = set(args.systems) - {
+        "ours", "procrastinate", "pgqueuer", "pgqueuer_asyncpg", "ceiling"
+    }
     if unknown:
         p.error(f"unknown systems: {', '.join(sorted(unknown))}")
     args.metrics = [m for m in args.metrics.split(",") if m]
@@ -723,7 +750,10 @@ def main() -> int:
     def row_keys(m: Measurement, system: System) -> list[str]:
         return [k for k in m.fills if system.key in row_systems(sizes, k)]
 
-    total = sizes.rounds * sum(1 for m in plan for s in usable if row_keys(m, s))
+    def rounds_of(system: System) -> int:
+        return min(sizes.rounds, system.max_rounds or sizes.rounds)
+
+    total = sum(rounds_of(s) for m in plan for s in usable if row_keys(m, s))
     done = 0
     try:
         for m in plan:
@@ -731,7 +761,7 @@ def main() -> int:
                 order = usable if rnd % 2 == 0 else list(reversed(usable))
                 for system in order:
                     rows_filled = row_keys(m, system)
-                    if not rows_filled:
+                    if not rows_filled or rnd >= rounds_of(system):
                         continue
                     done += 1
                     prefix = f"[{done}/{total}] {m.label} | {system.label} | round {rnd + 1}"

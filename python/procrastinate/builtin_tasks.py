@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from procrastinate import blueprints, job_context
+from procrastinate import blueprints, job_context, manager
 
 builtin = blueprints.Blueprint()
 
@@ -17,14 +17,18 @@ async def remove_old_jobs(
     remove_failed: bool | None = False,
     remove_cancelled: bool | None = False,
     remove_aborted: bool | None = False,
+    batch_size: int = manager.DELETE_OLD_JOBS_BATCH_SIZE,
 ) -> int:
     """Delete the jobs (and their events) finished more than ``max_hours``
     ago, of ``queue`` (None: all queues): succeeded ones, and failed /
-    cancelled / aborted ones when asked. Returns how many were deleted."""
+    cancelled / aborted ones when asked. Deletion goes by ``batch_size`` jobs,
+    each batch its own transaction, so that a big table is never locked
+    long. Returns how many were deleted."""
     return await context.app.job_manager.delete_old_jobs(
         nb_hours=max_hours,
         queue=queue,
         include_failed=remove_failed,
         include_cancelled=remove_cancelled,
         include_aborted=remove_aborted,
+        batch_size=batch_size,
     )

@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import dataclasses
 import json
+import re
 from collections.abc import (
     AsyncIterator,
     Awaitable,
@@ -56,7 +57,21 @@ def dump_json(value: Any, json_dumps: Callable[[Any], Any] | None = None) -> str
         raise exceptions.UnserializableArguments(
             f"Job arguments are not JSON-serialisable: {exc}"
         ) from exc
-    return dumped.decode() if isinstance(dumped, (bytes, bytearray)) else dumped
+    except RecursionError as exc:
+        raise exceptions.UnserializableArguments(
+            "Job arguments are nested too deeply to be serialised to JSON"
+        ) from exc
+    text = dumped.decode() if isinstance(dumped, (bytes, bytearray)) else dumped
+    if "\\u0000" in text and _JSON_NUL.search(text):  # fast path first
+        raise exceptions.UnserializableArguments(
+            "Job arguments contain a NUL character (\\u0000), which PostgreSQL's "
+            "jsonb cannot store: remove it or encode the value (base64, say)"
+        )
+    return text
+
+
+# A \u0000 escape in JSON text (not an escaped backslash followed by "u0000").
+_JSON_NUL = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
 
 
 class BaseConnector:
@@ -337,6 +352,8 @@ async def run_operation_async(
 ) -> T:
     """Run an operation on a connector, its calls in one transaction or each
     on its own."""
+    if not transaction:  # the common case, without a context manager
+        return await run_async(operation, connector)
     context = (
         connector.transaction_async() if transaction else _no_transaction(connector)
     )

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import threading
 import time
 from collections.abc import Callable, Iterable
 from enum import Enum
@@ -41,25 +40,30 @@ class AbortReason(Enum):
 
 
 class AbortFlag:
-    """Thread-safe, set-once abort flag for one running job."""
+    """Set-once abort flag for one running job, readable from any thread.
+
+    A plain attribute, no threading primitive: one is made per job, and
+    reading or setting an attribute is atomic in CPython; ``set`` is called
+    from the worker's event loop only.
+    """
+
+    __slots__ = ("_reason",)
 
     def __init__(self) -> None:
         self._reason: AbortReason | None = None
-        self._event = threading.Event()
 
     def set(self, reason: AbortReason) -> None:
         if self._reason is None:
             self._reason = reason
-        self._event.set()
 
     def get(self) -> AbortReason | None:
         return self._reason
 
     def is_set(self) -> bool:
-        return self._event.is_set()
+        return self._reason is not None
 
     async def wait(self, poll_interval: float = 0.1) -> AbortReason | None:
-        while not self._event.is_set():
+        while self._reason is None:
             await asyncio.sleep(poll_interval)
         return self._reason
 

@@ -164,8 +164,27 @@ class JobDeferrer:
     def make_new_job(self, **task_kwargs: types.JSONValue) -> Job:
         return self.job.evolve(task_kwargs={**self.job.task_kwargs, **task_kwargs})
 
-    def _log_deferred(self, jobs: list[Job]) -> None:
-        count = len(jobs)
+    def _job_objects(self, task_kwargs: tuple[types.JSONDict, ...]) -> list[dict[str, Any]]:
+        """The JSON job objects to defer, straight from the arguments: the
+        configured job's object with each call's ``args`` (no Job built)."""
+        from procrastinate import manager
+
+        base = manager.job_object(self.job, self.retry_policy)
+        defaults = self.job.task_kwargs
+        if defaults:
+            return [{**base, "args": {**defaults, **kwargs}} for kwargs in task_kwargs]
+        return [{**base, "args": {**kwargs}} for kwargs in task_kwargs]
+
+    def _log_deferred(self, task_kwargs: tuple[types.JSONDict, ...], ids: list[int]) -> None:
+        if not logger.isEnabledFor(logging.INFO):
+            return  # the log context of every job is not built for nothing
+        count = len(ids)
+        jobs = [
+            dataclasses.replace(
+                self.make_new_job(**kwargs), id=job_id, status=Status.TODO.value
+            )
+            for kwargs, job_id in zip(task_kwargs, ids)
+        ]
         logger.info(
             f"Deferred {count} {'job' if count == 1 else 'jobs'}",
             extra={
@@ -179,19 +198,15 @@ class JobDeferrer:
         return job_id
 
     async def batch_defer_async(self, *task_kwargs: types.JSONDict) -> list[JobId]:
-        jobs = [self.make_new_job(**kwargs) for kwargs in task_kwargs]
-        jobs = await self.job_manager.batch_defer_jobs_async(
-            jobs, retry_policy=self.retry_policy
-        )
-        self._log_deferred(jobs)
-        return [JobId(job.id) for job in jobs]  # type: ignore[arg-type]
+        ids = await self.job_manager.defer_job_objects_async(self._job_objects(task_kwargs))
+        self._log_deferred(task_kwargs, ids)
+        return [JobId(job_id) for job_id in ids]
 
     def defer(self, **task_kwargs: types.JSONValue) -> JobId:
         (job_id,) = self.batch_defer(task_kwargs)
         return job_id
 
     def batch_defer(self, *task_kwargs: types.JSONDict) -> list[JobId]:
-        jobs = [self.make_new_job(**kwargs) for kwargs in task_kwargs]
-        jobs = self.job_manager.batch_defer_jobs(jobs, retry_policy=self.retry_policy)
-        self._log_deferred(jobs)
-        return [JobId(job.id) for job in jobs]  # type: ignore[arg-type]
+        ids = self.job_manager.defer_job_objects(self._job_objects(task_kwargs))
+        self._log_deferred(task_kwargs, ids)
+        return [JobId(job_id) for job_id in ids]

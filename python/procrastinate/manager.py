@@ -28,6 +28,9 @@ logger = logging.getLogger(__name__)
 Job = jobs_module.Job
 Status = jobs_module.Status
 
+#: Jobs deleted per call of procrastinate_remove_old_jobs by delete_old_jobs.
+DELETE_OLD_JOBS_BATCH_SIZE = 10_000
+
 
 def job_object(job: Job, retry_policy: dict[str, Any] | None = None) -> dict[str, Any]:
     """The JSON job object of docs/sql-api.md for ``job``; None values are
@@ -47,7 +50,11 @@ def job_object(job: Job, retry_policy: dict[str, Any] | None = None) -> dict[str
 
 
 def error_message(exception: BaseException) -> str:
-    return "".join(traceback.format_exception_only(type(exception), exception)).strip()
+    """The exception as one message for an outcome. jsonb refuses the NUL
+    character (SQLSTATE 22P05): it is escaped, so that no message can make
+    the database refuse a batch of outcomes."""
+    text = "".join(traceback.format_exception_only(type(exception), exception))
+    return text.strip().replace("\x00", "\\x00")
 
 
 def build_outcome(
@@ -133,6 +140,22 @@ class JobManager:
             job.evolve(id=row["id"], status=Status.TODO.value)
             for job, row in zip(jobs, rows, strict=True)
         ]
+
+    def _defer_objects(self, objects: list[dict[str, Any]]) -> Operation:
+        payload = self.connector.dump_json(objects)
+        if not objects:
+            return []
+        rows = yield call_all(queries.DEFER_JOBS, jobs=payload)
+        return [row["id"] for row in rows]
+
+    async def defer_job_objects_async(self, objects: list[dict[str, Any]]) -> list[int]:
+        """Defer job objects (docs/sql-api.md, as built by job_object) in one
+        call, all or nothing; returns their ids. The fast path of
+        JobDeferrer: no Job is built."""
+        return await self._async(self._defer_objects(objects))
+
+    def defer_job_objects(self, objects: list[dict[str, Any]]) -> list[int]:
+        return self._sync(self._defer_objects(objects))
 
     async def defer_job_async(
         self, job: Job, *, retry_policy: dict[str, Any] | None = None
@@ -415,10 +438,18 @@ class JobManager:
         return await self._async(self._status(job_id))
 
     def _delete_old(
-        self, nb_hours: float, queue: str | None, statuses: list[str]
+        self,
+        nb_hours: float,
+        queue: str | None,
+        statuses: list[str],
+        max_jobs: int | None,
     ) -> Operation:
         row = yield call_one(
-            queries.REMOVE_OLD_JOBS, max_hours=nb_hours, queue=queue, statuses=statuses
+            queries.REMOVE_OLD_JOBS,
+            max_hours=nb_hours,
+            queue=queue,
+            statuses=statuses,
+            max_jobs=max_jobs,
         )
         return row["removed"]
 
@@ -433,10 +464,17 @@ class JobManager:
         include_error: bool | None = None,
         should_delete_cancelled: bool | None = None,
         should_delete_aborted: bool | None = None,
+        batch_size: int | None = DELETE_OLD_JOBS_BATCH_SIZE,
     ) -> int:
         """Delete jobs finished more than ``nb_hours`` ago: succeeded ones,
         and failed / cancelled / aborted ones when asked (older names of these
-        flags are accepted). Returns how many were deleted."""
+        flags are accepted). Returns how many were deleted.
+
+        Deletes ``batch_size`` jobs per call of procrastinate_remove_old_jobs,
+        each call its own transaction, until a call deletes fewer: no long
+        lock on a big table (None: everything in one call)."""
+        if batch_size is not None and batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         statuses = [Status.SUCCEEDED.value]
         if include_failed or include_error:
             statuses.append(Status.FAILED.value)
@@ -444,7 +482,39 @@ class JobManager:
             statuses.append(Status.CANCELLED.value)
         if include_aborted or should_delete_aborted:
             statuses.append(Status.ABORTED.value)
-        return await self._async(self._delete_old(nb_hours, queue, statuses))
+        total = 0
+        while True:
+            removed = await self._async(
+                self._delete_old(nb_hours, queue, statuses, batch_size)
+            )
+            total += removed
+            if batch_size is None or removed < batch_size:
+                return total
+
+    delete_old_jobs_async = delete_old_jobs
+
+    # --- queues --------------------------------------------------------------------------
+
+    def _pause(self, queue: str, pause: bool) -> Operation:
+        query = queries.PAUSE_QUEUE if pause else queries.RESUME_QUEUE
+        row = yield call_one(query, queue=queue)
+        return bool(row["changed"])
+
+    def pause_queue(self, queue: str) -> bool:
+        """Stop workers from fetching ``queue`` (running jobs finish). False
+        when it was already paused."""
+        return self._sync(self._pause(queue, True))
+
+    async def pause_queue_async(self, queue: str) -> bool:
+        return await self._async(self._pause(queue, True))
+
+    def resume_queue(self, queue: str) -> bool:
+        """Let workers fetch a paused ``queue`` again (they are woken at
+        once). False when it was not paused."""
+        return self._sync(self._pause(queue, False))
+
+    async def resume_queue_async(self, queue: str) -> bool:
+        return await self._async(self._pause(queue, False))
 
     # --- reads ---------------------------------------------------------------------------
 

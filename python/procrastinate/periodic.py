@@ -1,7 +1,8 @@
 """Periodic tasks: registrations made by ``@app.periodic(cron=...)``.
 
 This module only records them (App.periodic_registry); the worker defers
-their ticks, each tick once across workers thanks to
+their ticks (periodic_deferrer.PeriodicDeferrer, also importable from here as
+in procrastinate), each tick once across workers thanks to
 ``procrastinate_defer_periodic_job_v1`` (JobManager.defer_periodic_job).
 """
 
@@ -108,3 +109,20 @@ class PeriodicRegistry:
         )
         self.periodic_tasks[key] = periodic_task
         return periodic_task
+
+
+# procrastinate keeps the deferrer in this module: same names here.
+from procrastinate.periodic_deferrer import (  # noqa: E402
+    MARGIN,
+    MAX_DELAY,
+    PeriodicDeferrer,
+)
+
+__all__ = [
+    "MARGIN",
+    "MAX_DELAY",
+    "PeriodicDeferrer",
+    "PeriodicRegistry",
+    "PeriodicTask",
+    "validate_cron",
+]

@@ -1,7 +1,20 @@
 """The worker's periodic deferrer: defers one job per tick of each periodic
-task (``@app.periodic``). Every worker runs one; the database keeps each tick
-to one job (``procrastinate_defer_periodic_job_v1``), so any number of
-workers may run side by side.
+task (``@app.periodic``).
+
+Every worker runs one, and the database keeps each tick to one job
+(``procrastinate_defer_periodic_job_v1``: the tick row and its job are written
+in one transaction, so a crash in the middle leaves nothing behind), so any
+number of workers may run side by side.
+
+Which ticks a worker defers, as procrastinate does:
+
+- when it starts, only the latest past tick of each periodic task, unless it
+  is more than ``max_delay`` seconds late (``App(periodic_defaults=
+  {"max_delay": ...})``, 10 minutes by default); older ticks missed while no
+  worker ran are not caught up;
+- then every tick as it comes. A tick whose defer failed on a database error
+  is tried again at the next wake-up (later ticks of that task wait behind
+  it), until it is ``max_delay`` seconds late.
 """
 
 from __future__ import annotations
@@ -12,25 +25,47 @@ import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
+import croniter
+
 from procrastinate import exceptions
 
 if TYPE_CHECKING:
     from procrastinate import periodic
 
-logger = logging.getLogger(__name__)
+# procrastinate's deferrer logs as procrastinate.periodic: so does this one.
+logger = logging.getLogger("procrastinate.periodic")
 
-#: Ticks older than this (seconds) when the deferrer starts are skipped.
-MAX_DELAY = 600.0
+#: Ticks more than this late (seconds) are not deferred.
+MAX_DELAY = 60 * 10
 #: Sleep that much past a tick so as never to wake just before it.
 MARGIN = 0.5
 
 
+def ticks_between(cron: str, since: float, until: float) -> Iterator[int]:
+    """The ticks of ``cron`` after ``since`` up to ``until`` (unix seconds)."""
+    iterator = croniter.croniter(cron, since)
+    while (timestamp := round(iterator.get_next(float))) <= until:
+        yield timestamp
+
+
+def latest_tick(cron: str, at: float) -> int:
+    """The last tick of ``cron`` at or before ``at``."""
+    return round(croniter.croniter(cron, at).get_prev(float))
+
+
+def next_tick(cron: str, at: float) -> float:
+    return croniter.croniter(cron, at).get_next(float)
+
+
 class PeriodicDeferrer:
-    def __init__(self, registry: periodic.PeriodicRegistry, max_delay: float = MAX_DELAY):
+    def __init__(
+        self, registry: periodic.PeriodicRegistry, max_delay: float = MAX_DELAY
+    ):
         self.registry = registry
         self.max_delay = max_delay
-        #: {(task name, periodic_id): timestamp of the last tick deferred}
-        self.last_ticks: dict[tuple[str, str], int] = {}
+        #: {(task name, periodic_id): every tick up to this timestamp is
+        #: handled (deferred by us, found already deferred, or given up)}
+        self.last_defers: dict[tuple[str, str], int] = {}
 
     async def run(self) -> None:
         """Defer ticks as they come, until cancelled."""
@@ -41,54 +76,80 @@ class PeriodicDeferrer:
             )
             return
         while True:
-            now = time.time()
-            for periodic_task, timestamp in list(self.due_ticks(now)):
-                await self.defer_tick(periodic_task, timestamp)
-            wait = self.seconds_to_next_tick(now)
+            await self.defer_due_ticks(now=time.time())
+            await self.wait(self.seconds_to_next_tick(at=time.time()))
+
+    # procrastinate's name of run()
+    worker = run
+
+    def seconds_to_next_tick(self, at: float) -> float:
+        return (
+            min(next_tick(pt.cron, at) for pt in self.registry.periodic_tasks.values())
+            - at
+        )
+
+    async def wait(self, seconds: float) -> None:
+        logger.debug(
+            f"Periodic deferrer waiting for next tasks to defer ({seconds:.0f} s)",
+            extra={"action": "wait_next_tick", "next_tick": seconds},
+        )
+        await asyncio.sleep(seconds + MARGIN)
+
+    def due_ticks(self, periodic_task: periodic.PeriodicTask, now: float) -> list[int]:
+        """The ticks of ``periodic_task`` to defer at ``now``, oldest first."""
+        key = (periodic_task.task.name, periodic_task.periodic_id)
+        since = self.last_defers.get(key)
+        if since is None:
+            candidates = [latest_tick(periodic_task.cron, now)]
+        else:
+            candidates = list(ticks_between(periodic_task.cron, since, now))
+        due = [tick for tick in candidates if now - tick <= self.max_delay]
+        if len(due) < len(candidates):
+            late = candidates[len(candidates) - len(due) - 1]
             logger.debug(
-                f"Periodic deferrer waiting for next tasks to defer ({wait:.0f} s)",
-                extra={"action": "wait_next_tick", "next_tick": wait},
+                f"Ignoring periodic task {periodic_task.task.name} scheduled more "
+                f"than {self.max_delay} s ago ({now - late:.0f} s)",
+                extra={
+                    "action": "ignore_periodic_task",
+                    "task": periodic_task.task.name,
+                    "periodic_id": periodic_task.periodic_id,
+                    "max_delay": self.max_delay,
+                    "delay": now - late,
+                },
             )
-            await asyncio.sleep(wait + MARGIN)
+            if since is not None:
+                self.last_defers[key] = late
+        return due
 
-    def seconds_to_next_tick(self, now: float) -> float:
-        return min(
-            pt.croniter.get_next(float, now) for pt in self.registry.periodic_tasks.values()
-        ) - now
-
-    def due_ticks(self, now: float) -> Iterator[tuple[periodic.PeriodicTask, int]]:
-        """Ticks not deferred yet: every tick since the last one deferred;
-        at start, only the latest past tick, if not older than max_delay."""
+    async def defer_due_ticks(self, now: float) -> None:
+        """Defer every due tick of every periodic task (``now``: unix seconds)."""
         for key, periodic_task in self.registry.periodic_tasks.items():
-            cron = periodic_task.croniter
-            last = self.last_ticks.get(key)
-            if last is None:
-                timestamp = round(cron.get_prev(float, now))
-                if now - timestamp > self.max_delay:
-                    logger.debug(
-                        f"Ignoring periodic task {periodic_task.task.name} scheduled "
-                        f"more than {self.max_delay} s ago ({now - timestamp:.0f} s)",
-                        extra={"action": "ignore_periodic_task", "task": key[0]},
-                    )
-                    continue
-                timestamps = [timestamp]
-            else:
-                timestamps = []
-                cron.set_current(last)
-                while (timestamp := round(cron.get_next(float))) <= now:
-                    timestamps.append(timestamp)
-            for timestamp in timestamps:
-                self.last_ticks[key] = timestamp
-                yield periodic_task, timestamp
+            for timestamp in self.due_ticks(periodic_task, now):
+                if not await self.defer_tick(periodic_task, timestamp):
+                    # Tried again at the next wake-up, with the ticks after it
+                    # (a second never holds two ticks).
+                    self.last_defers.setdefault(key, timestamp - 1)
+                    break
+                self.last_defers[key] = timestamp
 
-    async def defer_tick(self, periodic_task: periodic.PeriodicTask, timestamp: int) -> None:
+    async def defer_tick(
+        self, periodic_task: periodic.PeriodicTask, timestamp: int
+    ) -> bool:
+        """Defer the job of one tick. False when it should be tried again
+        (a database error); True when the tick is done with: deferred, found
+        already deferred, skipped for a taken queueing lock, or impossible
+        to defer (the error is logged)."""
         task = periodic_task.task
         options: dict[str, Any] = dict(periodic_task.configure_kwargs)
-        options["task_kwargs"] = {**(options.get("task_kwargs") or {}), "timestamp": timestamp}
+        options["task_kwargs"] = {
+            **(options.get("task_kwargs") or {}),
+            "timestamp": timestamp,
+        }
         description = {
             "task_name": task.name,
             "periodic_id": periodic_task.periodic_id,
             "defer_timestamp": timestamp,
+            "kwargs": options,
         }
         try:
             deferrer = task.configure(**options)
@@ -101,27 +162,47 @@ class PeriodicDeferrer:
             )
         except exceptions.AlreadyEnqueued:
             logger.debug(
-                f"Periodic job {task.name} cannot be enqueued: there is already a job "
-                f"in the queue with the queueing lock {job.queueing_lock}",
-                extra={"action": "skip_periodic_task_queueing_lock", **description},
+                f"Periodic job {job.call_string} cannot be enqueued: there is already "
+                f"a job in the queue with the queueing lock {job.queueing_lock}",
+                extra={
+                    "action": "skip_periodic_task_queueing_lock",
+                    "queueing_lock": job.queueing_lock,
+                    **description,
+                },
             )
-            return
+            return True
+        except exceptions.ConnectorException:
+            logger.exception(
+                f"Could not defer periodic task {task.name} for timestamp {timestamp}, "
+                "will try again",
+                extra={"action": "periodic_task_defer_error", **description},
+            )
+            return False
         except Exception:
             logger.exception(
                 f"Could not defer periodic task {task.name} for timestamp {timestamp}",
                 extra={"action": "periodic_task_defer_error", **description},
             )
-            return
-        if job_id:
+            return True
+        if job_id is None:
+            logger.debug(
+                f"Periodic job {job.call_string} skipped for timestamp {timestamp}: "
+                "already deferred",
+                extra={
+                    "action": "periodic_task_already_deferred",
+                    "job": job.log_context(),
+                    **description,
+                },
+            )
+        else:
             job = job.evolve(id=job_id)
             logger.info(
                 f"Periodic job {job.call_string} deferred for timestamp "
                 f"{timestamp} with id {job_id}",
-                extra={"action": "periodic_task_deferred", **description},
+                extra={
+                    "action": "periodic_task_deferred",
+                    "job": job.log_context(),
+                    **description,
+                },
             )
-        else:
-            logger.debug(
-                f"Periodic job {job.call_string} skipped for timestamp {timestamp}: "
-                "already deferred",
-                extra={"action": "periodic_task_already_deferred", **description},
-            )
+        return True

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import inspect
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any
 
@@ -15,11 +16,16 @@ import psycopg.rows
 import psycopg.sql
 import psycopg_pool
 
-from procrastinate import connector, exceptions, queries, sync_psycopg_connector, utils
+from procrastinate import connector, exceptions, queries, sync_psycopg_connector
 from procrastinate.sync_psycopg_connector import (
     PsycopgAdapter,
+    in_transaction,
+    mark_returned,
+    needs_check,
     no_result,
     pool_arguments,
+    pool_defaults,
+    retry_on_fresh_connection,
     wrap_exceptions,
 )
 
@@ -131,8 +137,7 @@ class PsycopgConnector(PsycopgAdapter, connector.BaseAsyncConnector):
         if pool is not None:
             self._pool, self._pool_externally_set = pool, True
         else:
-            arguments = {"check": psycopg_pool.AsyncConnectionPool.check_connection}
-            arguments.update(self._pool_args)
+            arguments = pool_defaults(self._pool_args, self._check_idle_connection)
             with wrap_exceptions():
                 new_pool = self._pool_factory(**arguments, open=False)
                 await new_pool.open(wait=True)
@@ -167,9 +172,42 @@ class PsycopgConnector(PsycopgAdapter, connector.BaseAsyncConnector):
                 return await cursor.fetchall()
 
     async def _execute(self, query: str, arguments: dict[str, Any], fetch: str) -> Any:
-        with wrap_exceptions():
-            async with self.pool.connection() as connection:
-                return await self._run(connection, query, arguments, fetch)
+        pool = self.pool
+        retry = False
+        while True:
+            try:
+                connection = await pool.getconn()
+            except psycopg.Error as exc:
+                raise exceptions.from_database_error(exc) from exc
+            try:
+                result = await self._run(connection, query, arguments, fetch)
+                if not connection.autocommit:  # a pool given by the user
+                    with wrap_exceptions():
+                        await connection.commit()
+                return result
+            except exceptions.ConnectorException as exc:
+                # A read whose connection was found dead (closed while idle
+                # in the pool) runs once more, on a fresh connection.
+                if retry or not retry_on_fresh_connection(query, exc, connection):
+                    raise
+                retry = True
+                # Its idle siblings likely died with it (server restart):
+                # the pool checks them all and replaces the dead ones.
+                with contextlib.suppress(psycopg.Error):
+                    await pool.check()
+            finally:
+                if not connection.autocommit and in_transaction(connection):
+                    with contextlib.suppress(psycopg.Error):
+                        await connection.rollback()
+                mark_returned(connection)
+                await pool.putconn(connection)
+
+    @staticmethod
+    async def _check_idle_connection(connection: psycopg.AsyncConnection) -> None:
+        """The pool's check at checkout: only for a connection idle long
+        enough to have been dropped (busy ones are used as they come)."""
+        if needs_check(connection):
+            await psycopg_pool.AsyncConnectionPool.check_connection(connection)
 
     async def execute_query_async(self, query: str, **arguments: Any) -> None:
         return await self._execute(query, arguments, "none")
@@ -187,8 +225,12 @@ class PsycopgConnector(PsycopgAdapter, connector.BaseAsyncConnector):
     @contextlib.asynccontextmanager
     async def transaction_async(self) -> AsyncIterator[_AsyncConnectionExecutor]:
         with wrap_exceptions():
-            async with self.pool.connection() as connection, connection.transaction():
-                yield _AsyncConnectionExecutor(self, connection)
+            async with self.pool.connection() as connection:
+                try:
+                    async with connection.transaction():
+                        yield _AsyncConnectionExecutor(self, connection)
+                finally:
+                    mark_returned(connection)
 
     # --- LISTEN / NOTIFY -------------------------------------------------------------
 
@@ -213,43 +255,62 @@ class PsycopgConnector(PsycopgAdapter, connector.BaseAsyncConnector):
     ) -> None:
         """LISTEN to ``channels`` on a dedicated connection and await
         ``on_notification(channel=..., payload=...)`` for each notification,
-        until cancelled. A lost connection is re-established (notifications
-        sent meanwhile are lost: ``on_listening`` is called each time LISTEN
-        is in place, so the caller can catch up)."""
+        until cancelled. A lost connection (terminated backend, server
+        restart, half-open socket caught by the keepalive deadline) is closed
+        and re-established with backoff; notifications sent meanwhile are
+        lost: ``on_listening`` is called each time LISTEN is in place, so the
+        caller can catch up."""
         channels = list(channels)
         delay = 1.0
+        lost_since: float | None = None
         while True:
+            connection: psycopg.AsyncConnection | None = None
             try:
-                connection = await self._connect_standalone()
-                async with connection:
-                    for channel in channels:
-                        await connection.execute(
+                connection = await asyncio.wait_for(
+                    self._connect_standalone(), connector.LISTEN_TIMEOUT
+                )
+                for channel in channels:
+                    await asyncio.wait_for(
+                        connection.execute(
                             psycopg.sql.SQL(queries.LISTEN).format(
                                 channel=psycopg.sql.Identifier(channel)
                             )
-                        )
-                    delay = 1.0
-                    if on_listening is not None:
-                        result = on_listening()
-                        if inspect.isawaitable(result):
-                            await result
-                    await self._receive(connection, on_notification)
-            except psycopg.Error as exc:
+                        ),
+                        connector.LISTEN_TIMEOUT,
+                    )
+                delay = 1.0
+                if lost_since is not None:
+                    logger.warning(
+                        "Listening again for notifications, "
+                        f"{time.monotonic() - lost_since:.1f} s after the connection was lost",
+                        extra={"action": "listen_connection_restored"},
+                    )
+                    lost_since = None
+                if on_listening is not None:
+                    result = on_listening()
+                    if inspect.isawaitable(result):
+                        await result
+                await self._receive(connection, on_notification)
+            except (psycopg.Error, OSError, asyncio.TimeoutError) as exc:
+                if lost_since is None:
+                    lost_since = time.monotonic()
                 logger.warning(
-                    f"Listening connection lost ({exc}); reconnecting in {delay:.0f} s",
+                    f"Listening connection lost ({exc!r}); reconnecting in {delay:.0f} s",
                     extra={"action": "listen_connection_lost"},
                 )
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, MAX_RECONNECT_DELAY)
+            finally:
+                if connection is not None:
+                    await _close_quietly(connection)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, MAX_RECONNECT_DELAY)
 
     async def _receive(
         self, connection: psycopg.AsyncConnection, on_notification: connector.Notify
     ) -> None:
         while True:
-            # utils.gen_with_timeout rather than notifies(timeout=): psycopg 3.1.
-            async for notification in utils.gen_with_timeout(
-                connection.notifies(), connector.LISTEN_TIMEOUT, raise_timeout=False
-            ):
+            # Returns after LISTEN_TIMEOUT seconds (psycopg >= 3.2), so that a
+            # quiet connection gets checked; no wait_for around a generator.
+            async for notification in connection.notifies(timeout=connector.LISTEN_TIMEOUT):
                 try:
                     await on_notification(
                         channel=notification.channel, payload=notification.payload
@@ -259,5 +320,15 @@ class PsycopgConnector(PsycopgAdapter, connector.BaseAsyncConnector):
                         "Error while handling a notification",
                         extra={"action": "notification_handler_error"},
                     )
-            # Quiet for a while: make sure the connection is still alive.
-            await connection.execute(queries.KEEPALIVE)
+            # Quiet for a while: make sure the connection is still alive (a
+            # half-open socket would hang: hence the deadline).
+            await asyncio.wait_for(
+                connection.execute(queries.KEEPALIVE), connector.LISTEN_TIMEOUT
+            )
+
+
+async def _close_quietly(connection: psycopg.AsyncConnection) -> None:
+    """Close a listening connection, broken or not, never raising (a close
+    cancelled by a stopping worker is finished in the background)."""
+    with contextlib.suppress(Exception):
+        await asyncio.shield(connection.close())

@@ -60,8 +60,19 @@ select procrastinate_get_job_status(%(job_id)s::bigint)::text as status
 
 REMOVE_OLD_JOBS = """
 select procrastinate_remove_old_jobs(
-    %(max_hours)s::double precision, %(queue)s::text, %(statuses)s::text[]
+    %(max_hours)s::double precision, %(queue)s::text, %(statuses)s::text[],
+    %(max_jobs)s::integer
 ) as removed
+"""
+
+# --- queues ------------------------------------------------------------------
+
+PAUSE_QUEUE = """
+select procrastinate_pause_queue(%(queue)s::text) as changed
+"""
+
+RESUME_QUEUE = """
+select procrastinate_resume_queue(%(queue)s::text) as changed
 """
 
 # --- workers -----------------------------------------------------------------
@@ -208,6 +219,8 @@ REQUIRED_FUNCTIONS = (
     "procrastinate_retry_job(bigint, timestamptz, integer, text, text)",
     "procrastinate_get_job_status(bigint)",
     "procrastinate_remove_old_jobs(double precision, text, text[], integer)",
+    "procrastinate_pause_queue(text)",
+    "procrastinate_resume_queue(text)",
     "procrastinate_register_worker_v1(text, text[], integer, text, integer, timestamptz)",
     "procrastinate_heartbeat_v1(bigint, timestamptz)",
     "procrastinate_unregister_worker_v1(bigint)",
@@ -230,3 +243,28 @@ KEEPALIVE = "select 1"
 BEGIN = "begin"
 COMMIT = "commit"
 ROLLBACK = "rollback"
+
+# --- retries ------------------------------------------------------------------------
+
+#: Queries that only read (or whose repetition changes nothing): run once more
+#: on a fresh connection when their pooled connection turns out to be dead.
+#: Never defer (not idempotent), fetch (claims jobs) or finish (fenced: a
+#: second report of an outcome is refused, and would be logged as lost).
+RETRYABLE = frozenset(
+    {
+        LAST_PERIODIC_TICKS,
+        GET_JOB_STATUS,
+        HEARTBEAT,
+        JOBS_TO_ABORT,
+        LIST_JOBS,
+        STALLED_JOBS,
+        JOBS_RUNNING_SINCE,
+        LIST_JOBS_TO_ABORT,
+        LIST_QUEUES,
+        LIST_TASKS,
+        LIST_LOCKS,
+        CHECK_CONNECTION,
+        MISSING_FUNCTIONS,
+        KEEPALIVE,
+    }
+)

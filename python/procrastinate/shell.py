@@ -1,7 +1,8 @@
 """``procrastinate shell``: an interactive administration shell.
 
-Each command is one JobManager call (the async forms, run on the CLI's event
-loop while the shell reads its input in a thread).
+Each command is one JobManager call, so one call of the SQL core (the async
+forms, run on the CLI's event loop while the shell reads its input in a
+thread). Output lines are procrastinate's; ``pause`` and ``resume`` are ours.
 """
 
 from __future__ import annotations
@@ -47,6 +48,13 @@ def job_id_argument(arg: str) -> int:
         return int(arg.strip())
     except ValueError:
         raise ShellError(f"expected a job id (a number), got {arg.strip()!r}") from None
+
+
+def queue_argument(arg: str) -> str:
+    words = arg.split()
+    if len(words) != 1:
+        raise ShellError(f"expected one queue name, got {arg.strip()!r}")
+    return words[0]
 
 
 class ProcrastinateShell(cmd.Cmd):
@@ -122,11 +130,15 @@ class ProcrastinateShell(cmd.Cmd):
             print(format_counts(row))
 
     def do_retry(self, arg: str) -> None:
-        """Put a job back in its queue, to run now.
+        """Put a failed job back in its queue, to run now.
         retry JOB_ID
         """
         job_id = job_id_argument(arg)
-        self.call(self.job_manager.retry_job_by_id_async, job_id=job_id)
+        # Scheduled now, to the second, as procrastinate's shell does.
+        retry_at = utils.utcnow().replace(microsecond=0)
+        self.call(
+            self.job_manager.retry_job_by_id_async, job_id=job_id, retry_at=retry_at
+        )
         self._show_job(job_id)
 
     def do_cancel(self, arg: str) -> None:
@@ -136,3 +148,24 @@ class ProcrastinateShell(cmd.Cmd):
         job_id = job_id_argument(arg)
         self.call(self.job_manager.cancel_job_by_id_async, job_id=job_id)
         self._show_job(job_id)
+
+    def do_pause(self, arg: str) -> None:
+        """Stop workers from fetching a queue's jobs; running jobs finish and
+        deferring still works.
+        pause QUEUE
+        """
+        queue = queue_argument(arg)
+        if self.call(self.job_manager.pause_queue_async, queue=queue):
+            print(f"Queue {queue} paused")
+        else:
+            print(f"Queue {queue} was already paused")
+
+    def do_resume(self, arg: str) -> None:
+        """Let workers fetch a paused queue again (they are woken at once).
+        resume QUEUE
+        """
+        queue = queue_argument(arg)
+        if self.call(self.job_manager.resume_queue_async, queue=queue):
+            print(f"Queue {queue} resumed")
+        else:
+            print(f"Queue {queue} was not paused")

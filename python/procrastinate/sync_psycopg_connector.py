@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -13,7 +14,7 @@ import psycopg.rows
 import psycopg.types.json
 import psycopg_pool
 
-from procrastinate import connector, exceptions
+from procrastinate import connector, exceptions, queries
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +37,55 @@ def pool_arguments(kwargs: dict[str, Any]) -> dict[str, Any]:
             raise TypeError("Pass conninfo or dsn, not both")
         arguments["conninfo"] = arguments.pop("dsn")
     return arguments
+
+
+#: A pooled connection idle for longer than this (seconds) is checked by the
+#: pool before use; one in use more recently is not (one round trip saved per
+#: call). A dead connection is still detected: its query fails, the pool
+#: replaces it, and reads (queries.RETRYABLE) run once more on a fresh one.
+IDLE_CHECK_AFTER = 2.0
+
+_RETURNED_AT = "_procrastinate_returned_at"
+
+
+def pool_defaults(pool_args: dict[str, Any], check: Any) -> dict[str, Any]:
+    """The arguments of a pool we create: connections in autocommit mode
+    (each driver call is one atomic SQL function call; transaction() opens
+    an explicit one) and checked at checkout only after being idle. Both
+    can be overridden (``kwargs={"autocommit": False}``, ``check=...``)."""
+    arguments = {"check": check, **pool_args}
+    kwargs = arguments.get("kwargs")
+    if kwargs is None or isinstance(kwargs, dict):
+        arguments["kwargs"] = {"autocommit": True, **(kwargs or {})}
+    return arguments
+
+
+def mark_returned(connection: Any) -> None:
+    """Record when a connection goes back to the pool (see needs_check)."""
+    try:
+        setattr(connection, _RETURNED_AT, time.monotonic())
+    except AttributeError:  # a connection class with __slots__: always checked
+        pass
+
+
+def needs_check(connection: Any) -> bool:
+    returned = getattr(connection, _RETURNED_AT, None)
+    return returned is None or time.monotonic() - returned > IDLE_CHECK_AFTER
+
+
+def in_transaction(connection: Any) -> bool:
+    status = connection.info.transaction_status
+    return status in (psycopg.pq.TransactionStatus.INTRANS, psycopg.pq.TransactionStatus.INERROR)
+
+
+def retry_on_fresh_connection(query: str, error: BaseException, connection: Any) -> bool:
+    """Whether a query that failed may run once more on another connection:
+    a read (queries.RETRYABLE) whose connection is broken."""
+    return (
+        query in queries.RETRYABLE
+        and isinstance(error.__cause__, psycopg.OperationalError)
+        and bool(connection.closed)
+    )
 
 
 class PsycopgAdapter:
@@ -126,8 +176,7 @@ class SyncPsycopgConnector(PsycopgAdapter, connector.BaseConnector):
         if pool is not None:
             self._pool, self._pool_externally_set = pool, True
             return
-        arguments = {"check": psycopg_pool.ConnectionPool.check_connection}
-        arguments.update(self._pool_args)
+        arguments = pool_defaults(self._pool_args, self._check_idle_connection)
         with wrap_exceptions():
             new_pool = psycopg_pool.ConnectionPool(**arguments, open=False)
             new_pool.open(wait=True)
@@ -155,9 +204,42 @@ class SyncPsycopgConnector(PsycopgAdapter, connector.BaseConnector):
                 return cursor.fetchone() if fetch == "one" else cursor.fetchall()
 
     def _execute(self, query: str, arguments: dict[str, Any], fetch: str) -> Any:
-        with wrap_exceptions():
-            with self.pool.connection() as connection:
-                return self._run(connection, query, arguments, fetch)
+        pool = self.pool
+        retry = False
+        while True:
+            try:
+                connection = pool.getconn()
+            except psycopg.Error as exc:
+                raise exceptions.from_database_error(exc) from exc
+            try:
+                result = self._run(connection, query, arguments, fetch)
+                if not connection.autocommit:  # a pool given by the user
+                    with wrap_exceptions():
+                        connection.commit()
+                return result
+            except exceptions.ConnectorException as exc:
+                # A read whose connection was found dead (closed while idle
+                # in the pool) runs once more, on a fresh connection.
+                if retry or not retry_on_fresh_connection(query, exc, connection):
+                    raise
+                retry = True
+                # Its idle siblings likely died with it (server restart):
+                # the pool checks them all and replaces the dead ones.
+                with contextlib.suppress(psycopg.Error):
+                    pool.check()
+            finally:
+                if not connection.autocommit and in_transaction(connection):
+                    with contextlib.suppress(psycopg.Error):
+                        connection.rollback()
+                mark_returned(connection)
+                pool.putconn(connection)
+
+    @staticmethod
+    def _check_idle_connection(connection: psycopg.Connection) -> None:
+        """The pool's check at checkout: only for a connection idle long
+        enough to have been dropped (busy ones are used as they come)."""
+        if needs_check(connection):
+            psycopg_pool.ConnectionPool.check_connection(connection)
 
     def execute_query(self, query: str, **arguments: Any) -> None:
         return self._execute(query, arguments, "none")
@@ -171,5 +253,9 @@ class SyncPsycopgConnector(PsycopgAdapter, connector.BaseConnector):
     @contextlib.contextmanager
     def transaction(self) -> Iterator[_ConnectionExecutor]:
         with wrap_exceptions():
-            with self.pool.connection() as connection, connection.transaction():
-                yield _ConnectionExecutor(self, connection)
+            with self.pool.connection() as connection:
+                try:
+                    with connection.transaction():
+                        yield _ConnectionExecutor(self, connection)
+                finally:
+                    mark_returned(connection)

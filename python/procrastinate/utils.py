@@ -13,7 +13,6 @@ import pathlib
 import re
 import types
 from collections.abc import (
-    AsyncIterator,
     Awaitable,
     Callable,
     Coroutine,
@@ -301,23 +300,6 @@ class AwaitableContext(Generic[T]):
         await self._close_coro()
 
 
-async def gen_with_timeout(
-    aiterable: AsyncIterator[T], timeout: float, raise_timeout: bool
-) -> AsyncIterator[T]:
-    """Iterate ``aiterable``, giving up (or raising TimeoutError) when one
-    item takes longer than ``timeout`` seconds."""
-    iterator = aiterable.__aiter__()
-    while True:
-        try:
-            yield await asyncio.wait_for(iterator.__anext__(), timeout=timeout)
-        except StopAsyncIteration:
-            return
-        except asyncio.TimeoutError:
-            if raise_timeout:
-                raise
-            return
-
-
 async def wait_any(*aws: Coroutine[Any, Any, Any] | asyncio.Future[Any]) -> None:
     """Wait until one of the awaitables finishes, then cancel the others."""
     futures = {asyncio.ensure_future(aw) for aw in aws}
@@ -330,17 +312,14 @@ async def wait_any(*aws: Coroutine[Any, Any, Any] | asyncio.Future[Any]) -> None
 async def cancel_and_capture_errors(
     tasks: list[asyncio.Task[Any]], timeout: float = 5.0
 ) -> None:
-    """Cancel tasks, wait for them (at most ``timeout`` seconds, cancelling
-    again each second), and log the errors they ended with, if any."""
+    """Cancel tasks, wait for them (at most ``timeout`` seconds), and log the
+    errors they ended with, if any. A task still running after ``timeout``
+    swallowed its cancellation: it is named in an error log and abandoned."""
     pending = {task for task in tasks if not task.done()}
-    deadline = asyncio.get_running_loop().time() + timeout
-    while pending:
-        for task in pending:
-            task.cancel()
-        remaining = deadline - asyncio.get_running_loop().time()
-        if remaining <= 0:
-            break
-        _, pending = await asyncio.wait(pending, timeout=min(1.0, remaining))
+    for task in pending:
+        task.cancel()
+    if pending:
+        _, pending = await asyncio.wait(pending, timeout=timeout)
     if pending:
         logger.error(
             "Abandoning tasks that did not stop when cancelled: "

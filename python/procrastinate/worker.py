@@ -47,6 +47,9 @@ FETCH_JOB_POLLING_INTERVAL = 5.0
 ABORT_JOB_POLLING_INTERVAL = 5.0
 #: On an immediate stop, how long outcomes already known may take to be sent.
 IMMEDIATE_STOP_REPORT_TIMEOUT = 3.0
+#: Deadline of every database call of the worker (seconds): a call hung on
+#: a half-open connection fails instead of stalling the worker.
+DATABASE_TIMEOUT = 30.0
 
 AbortReason = job_context.AbortReason
 
@@ -96,6 +99,7 @@ class Worker:
         self._check_middleware()
         self.logger = logger.getChild(name) if name else logger
         self.worker_id: int | None = None
+        self.database_timeout = DATABASE_TIMEOUT
         self._loop: asyncio.AbstractEventLoop | None = None
         self._reset()
 
@@ -118,6 +122,11 @@ class Worker:
         self._stopping = asyncio.Event()
         self._stop_now = asyncio.Event()
         self._last_fetch_full = False
+        # Database outage tracking: when calls started failing (None: they
+        # work) and since when the heartbeat has worked without a break.
+        self._db_down_since: float | None = None
+        self._fetch_uncertain = False
+        self._heartbeat_ok_since: float | None = None
         self.reporter = Reporter(self)
 
     # --- stopping ----------------------------------------------------------------
@@ -187,9 +196,10 @@ class Worker:
         # Refuse to run on a database lacking this code's pre migrations.
         await migrations.check_schema_version_connector(self.app.connector)
         await self._rescue_stalled_jobs()
-        self.worker_id = await manager.register_worker_async(
-            self.worker_name, self.queues, self.concurrency
+        self.worker_id = await self.db_call(
+            manager.register_worker_async(self.worker_name, self.queues, self.concurrency)
         )
+        self._heartbeat_ok_since = time.monotonic()
         self.logger.debug(
             f"Registered worker {self.worker_id} in the database",
             extra=self.log_extra("register_worker"),
@@ -238,25 +248,34 @@ class Worker:
         while not self._stopping.is_set():
             free = self.concurrency - len(self._running)
             if free > 0:
-                if not self.wait and not self._running:
-                    # Retries due now become visible once outcomes are in.
-                    await self.reporter.drain()
                 self._wake.clear()
+                # Before the fetch: an outcome committed during it is unseen.
+                reported_all = self.reporter.idle
                 try:
-                    fetched = await manager.fetch_jobs_async(self.worker_id, self.queues, free)
-                except Exception as exc:
-                    self.logger.exception(
-                        f"Could not fetch jobs: {exc}", extra=self.log_extra("fetch_error")
+                    if self._fetch_uncertain:
+                        await self._adopt_unreceived_jobs()
+                    fetched = await self.db_call(
+                        manager.fetch_jobs_async(self.worker_id, self.queues, free)
                     )
+                except Exception as exc:
+                    # The fetch may have been committed with its answer lost.
+                    self._fetch_uncertain = True
+                    self.database_failed("fetch jobs", exc)
                     with contextlib.suppress(asyncio.TimeoutError):
                         await asyncio.wait_for(
                             self._stopping.wait(), self.fetch_job_polling_interval
                         )
                     continue
+                self.database_works()
                 for job in fetched:
                     self._start_job(job)
                 self._last_fetch_full = bool(fetched) and len(fetched) == free
                 if not fetched and not self.wait and not self._running:
+                    # Retries due now become visible once outcomes are in:
+                    # look again once they are (not before each fetch: the
+                    # fetch would wait for the report's round trip).
+                    if not reported_all and await self.reporter.drain():
+                        continue
                     self.logger.info(
                         "No job found. Stopping worker because wait=False",
                         extra=self.log_extra("stop_worker"),
@@ -266,6 +285,24 @@ class Worker:
                     continue
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.fetch_job_polling_interval)
+
+    async def _adopt_unreceived_jobs(self) -> None:
+        """After a failed fetch: the database may have given us jobs whose
+        answer never arrived (connection lost after the commit). Nobody
+        would run them (we heartbeat, so no rescue): run them now."""
+        held = await self.db_call(
+            self.app.job_manager.list_jobs_async(worker_id=self.worker_id, status="doing")
+        )
+        self._fetch_uncertain = False
+        unreported = self.reporter.unreported_job_ids()
+        for job in held:
+            if job.id not in self._running and job.id not in unreported:
+                self.logger.warning(
+                    f"Job {job.call_string} was fetched by this worker but the answer "
+                    "was lost with the connection: running it now",
+                    extra=self.log_extra("adopt_unreceived_job", job_id=job.id),
+                )
+                self._start_job(job)
 
     def _start_job(self, job: jobs.Job) -> None:
         assert job.id is not None
@@ -304,6 +341,48 @@ class Worker:
         available (a lock freed, a retry due now)."""
         self._wake.set()
 
+    # --- database calls ------------------------------------------------------------
+
+    async def db_call(self, awaitable: Any) -> Any:
+        """Await a database call with the worker's deadline."""
+        return await asyncio.wait_for(awaitable, self.database_timeout)
+
+    def database_failed(self, what: str, error: BaseException, log: bool = True) -> None:
+        """Log a failed database call; the first one of an outage says so
+        (``log=False``: the caller logged it)."""
+        if isinstance(error, asyncio.TimeoutError):
+            error = TimeoutError(f"no answer within {self.database_timeout:g} s")
+        if not log:
+            if self._db_down_since is None:
+                self._db_down_since = time.monotonic()
+            return
+        if self._db_down_since is None:
+            self._db_down_since = time.monotonic()
+            self.logger.error(
+                f"Database unavailable: could not {what} ({error!r}); "
+                "will retry; outcomes are kept until they can be reported",
+                extra=self.log_extra("database_unavailable", exception=repr(error)),
+            )
+        else:
+            self.logger.warning(
+                f"Database still unavailable: could not {what} ({error!r})",
+                extra=self.log_extra("database_still_unavailable", exception=repr(error)),
+            )
+
+    def database_works(self) -> None:
+        """A database call succeeded: end the outage, if any, and say so."""
+        if self._db_down_since is None:
+            return
+        lasted = time.monotonic() - self._db_down_since
+        self._db_down_since = None
+        self.logger.warning(
+            f"Database available again after {lasted:.1f} s: service resumed",
+            extra=self.log_extra("database_available", outage_seconds=lasted),
+        )
+        # What was missed meanwhile (notifications, aborts): look now.
+        self._wake.set()
+        self._check_aborts.set()
+
     # --- logging -------------------------------------------------------------------
 
     def log_extra(self, action: str, run: JobRun | None = None, **kwargs: Any) -> dict[str, Any]:
@@ -341,56 +420,90 @@ class Worker:
                 "succeeded": ("Success", "job_success"),
                 "aborted": ("Aborted", "job_aborted"),
             }.get(status, ("Error", "job_error"))
-        text = f"Job {run.job.call_string} ended with status: {title}, "
-        if run.end_timestamp is not None:
-            text += f"lasted {run.end_timestamp - run.context.start_timestamp:.3f} s"
-        if run.result:
-            text += f" - Result: {run.result}"[:250]
         level = logging.ERROR if status == "failed" else logging.INFO
-        logger.log(
-            level,
-            text,
-            exc_info=run.exception or False,
-            extra=self.log_extra(action, run, status=status),
-        )
-        self.logger.debug(
-            f"Acknowledged job completion {run.job.call_string}",
-            extra=self.log_extra("finish_task", run, status=status),
-        )
+        # Guarded: building these records costs more than a no-op job.
+        if logger.isEnabledFor(level):
+            text = f"Job {run.job.call_string} ended with status: {title}, "
+            if run.end_timestamp is not None:
+                text += f"lasted {run.end_timestamp - run.context.start_timestamp:.3f} s"
+            if run.result:
+                text += f" - Result: {run.result}"[:250]
+            logger.log(
+                level,
+                text,
+                exc_info=run.exception or False,
+                extra=self.log_extra(action, run, status=status),
+            )
+        if self.logger.isEnabledFor(logging.DEBUG):
+            self.logger.debug(
+                f"Acknowledged job completion {run.job.call_string}",
+                extra=self.log_extra("finish_task", run, status=status),
+            )
 
     # --- side loops ------------------------------------------------------------------
 
     async def _rescue_stalled_jobs(self) -> None:
-        rescued = await self.app.job_manager.rescue_stalled_jobs_async(
-            self.stalled_worker_timeout
+        rescued = await self.db_call(
+            self.app.job_manager.rescue_stalled_jobs_async(self.stalled_worker_timeout)
         )
         for row in rescued:
-            self.logger.info(
+            self.logger.warning(
                 f"Took back job {row['job_id']} from a stalled worker: now {row['status']}",
                 extra=self.log_extra("rescued_stalled_job", **row),
             )
 
+    def _may_rescue(self) -> bool:
+        """Rescue others only once our own heartbeat has worked without a
+        break for stalled_worker_timeout: after an outage that hit every
+        worker, the live ones get that long to beat again before anyone
+        takes their jobs."""
+        since = self._heartbeat_ok_since
+        return since is not None and time.monotonic() - since >= self.stalled_worker_timeout
+
     async def _heartbeat_loop(self) -> None:
+        """Beat every update_heartbeat_interval, until cancelled (after the
+        drain at shutdown), then rescue the jobs of stalled workers."""
         manager = self.app.job_manager
         while True:
             await asyncio.sleep(self.update_heartbeat_interval)
             try:
                 assert self.worker_id is not None
-                if not await manager.heartbeat_async(self.worker_id):
-                    old_id = self.worker_id
-                    self.worker_id = await manager.register_worker_async(
-                        self.worker_name, self.queues, self.concurrency
-                    )
-                    self.logger.warning(
-                        f"Worker {old_id} was removed from the database as stalled; "
-                        f"registered again as {self.worker_id}",
-                        extra=self.log_extra("register_worker_again", old_worker_id=old_id),
-                    )
+                alive = await self.db_call(manager.heartbeat_async(self.worker_id))
+                if not alive:
+                    await self._register_again()
+                if self._heartbeat_ok_since is None:
+                    self._heartbeat_ok_since = time.monotonic()
+                self.database_works()
+            except Exception as exc:
+                self._heartbeat_ok_since = None
+                self.database_failed("send a heartbeat", exc)
+                continue
+            if not self._may_rescue():
+                continue
+            try:
                 await self._rescue_stalled_jobs()
             except Exception as exc:
-                self.logger.exception(
-                    f"Heartbeat failed: {exc}", extra=self.log_extra("heartbeat_error")
-                )
+                self.database_failed("rescue stalled jobs", exc)
+
+    async def _register_again(self) -> None:
+        """We were declared dead (silent past stalled_worker_timeout) and our
+        jobs were taken back: register anew, and abort the runs we still
+        hold, whose outcomes the database will refuse anyway."""
+        old_id = self.worker_id
+        self.worker_id = await self.db_call(
+            self.app.job_manager.register_worker_async(
+                self.worker_name, self.queues, self.concurrency
+            )
+        )
+        self.logger.warning(
+            f"Worker {old_id} was removed from the database as stalled; "
+            f"registered again as {self.worker_id}; "
+            f"{len(self._running)} job(s) it held were taken back and are aborted here",
+            extra=self.log_extra("register_worker_again", old_worker_id=old_id),
+        )
+        for run in list(self._running.values()):
+            if not run.flag.is_set():
+                self._abort(run, AbortReason.SHUTDOWN)
 
     async def _abort_loop(self) -> None:
         while True:
@@ -403,12 +516,11 @@ class Worker:
                 continue
             try:
                 assert self.worker_id is not None
-                job_ids = await self.app.job_manager.jobs_to_abort_async(self.worker_id)
-            except Exception as exc:
-                self.logger.exception(
-                    f"Could not check for jobs to abort: {exc}",
-                    extra=self.log_extra("poll_jobs_to_abort_error"),
+                job_ids = await self.db_call(
+                    self.app.job_manager.jobs_to_abort_async(self.worker_id)
                 )
+            except Exception as exc:
+                self.database_failed("check for jobs to abort", exc)
                 continue
             for job_id in job_ids:
                 run = self._running.get(job_id)
@@ -450,14 +562,23 @@ class Worker:
         self._check_aborts.set()
 
     def _on_notification(self, notification: dict[str, Any]) -> None:
+        """A hint, never an order: anyone allowed to NOTIFY can send one (a
+        forged payload of any shape at worst wakes a loop). Jobs are fetched,
+        and aborts confirmed, in the database."""
         kind = notification.get("type")
         if kind == "job_available":
             queues = notification.get("queues")
-            if queues is None or self.queues is None or set(queues) & set(self.queues):
+            if (
+                self.queues is None
+                or not isinstance(queues, list)
+                or set(map(str, queues)) & set(self.queues)
+            ):
                 self._wake.set()
         elif kind == "abort_requested":
             job_ids = notification.get("job_ids")
-            if job_ids is None or set(job_ids) & set(self._running):
+            if not isinstance(job_ids, list) or any(
+                isinstance(job_id, int) and job_id in self._running for job_id in job_ids
+            ):
                 self._check_aborts.set()
 
     async def _run_periodic_deferrer(self) -> None:
@@ -534,7 +655,9 @@ class Worker:
         if worker_id is None:
             return
         try:
-            released = await self.app.job_manager.unregister_worker_async(worker_id)
+            released = await self.db_call(
+                self.app.job_manager.unregister_worker_async(worker_id)
+            )
         except Exception as exc:
             self.logger.exception(
                 f"Could not unregister worker {worker_id}: {exc}",

@@ -13,8 +13,12 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import dataclasses
+import functools
 import inspect
+import itertools
 import logging
+import os
+import queue
 import threading
 import time
 from collections.abc import Callable
@@ -48,9 +52,9 @@ class JobRun:
     end_timestamp: float | None = None
     outcome: dict[str, Any] | None = None
 
-    @property
+    @functools.cached_property
     def is_async(self) -> bool:
-        return self.task is not None and inspect.iscoroutinefunction(self.task.func)
+        return self.task is not None and is_coroutine_function(self.task.func)
 
     @property
     def aborted_by_shutdown(self) -> bool:
@@ -73,13 +77,58 @@ class JobRun:
         )
 
 
-async def run_in_thread(func: Callable[[], T], name: str) -> T:
-    """Run ``func`` in a new daemon thread and await its result.
+#: Seconds an idle thread of the sync-task pool waits for work before it ends.
+THREAD_IDLE_TIMEOUT = 60.0
 
-    Daemon threads, not an executor: a worker stopped at once must be able to
-    exit while a sync task that ignores ``should_abort`` still runs (its job
-    is then released to the queue by the database when the worker unregisters).
+
+class DaemonThreadPool:
+    """Reusable daemon threads for sync tasks: one is started only when none
+    is idle, so there are never more than the worker's concurrency, and a
+    job costs no thread creation.
+
+    Daemon threads, not concurrent.futures (whose threads are joined at
+    interpreter exit): a worker stopped at once must be able to exit while a
+    sync task that ignores ``should_abort`` still runs (its job is then
+    released to the queue by the database when the worker unregisters).
     """
+
+    def __init__(self, idle_timeout: float = THREAD_IDLE_TIMEOUT):
+        self.idle_timeout = idle_timeout
+        self._reset()
+
+    def _reset(self) -> None:
+        self._queue: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
+        self._idle = threading.Semaphore(0)  # one token per idle thread
+        self._count = itertools.count(1)
+
+    def submit(self, work: Callable[[], None]) -> None:
+        self._queue.put(work)
+        if not self._idle.acquire(blocking=False):
+            name = f"procrastinate sync task {next(self._count)}"
+            threading.Thread(target=self._serve, name=name, daemon=True).start()
+
+    def _serve(self) -> None:
+        get, idle = self._queue.get, self._idle
+        while True:
+            try:
+                work = get(timeout=self.idle_timeout)
+            except queue.Empty:
+                if idle.acquire(blocking=False):
+                    return  # no submitter counts on this thread any more
+                continue  # one does: its work is in the queue
+            work()
+            del work
+            idle.release()
+
+
+_THREADS = DaemonThreadPool()
+if hasattr(os, "register_at_fork"):  # threads do not survive a fork
+    os.register_at_fork(after_in_child=_THREADS._reset)
+
+
+async def run_in_thread(func: Callable[[], T], name: str) -> T:
+    """Run ``func`` in a daemon thread of the pool and await its result.
+    The thread carries ``name`` while it runs ``func``."""
     loop = asyncio.get_running_loop()
     future: asyncio.Future[T] = loop.create_future()
     context = contextvars.copy_context()
@@ -95,17 +144,34 @@ async def run_in_thread(func: Callable[[], T], name: str) -> T:
     def target() -> None:
         value: Any = None
         error: BaseException | None = None
+        thread = threading.current_thread()
+        pool_name, thread.name = thread.name, name
         try:
             value = context.run(func)
         except BaseException as exc:  # noqa: BLE001 - handed to the awaiting side
             error = exc
+        finally:
+            thread.name = pool_name
         try:
             loop.call_soon_threadsafe(settle, value, error)
         except RuntimeError:  # the loop is gone: the worker stopped at once
             pass
 
-    threading.Thread(target=target, name=name, daemon=True).start()
+    _THREADS.submit(target)
     return await future
+
+
+@functools.lru_cache(maxsize=1024)
+def _is_coroutine_function(func: Callable[..., Any]) -> bool:
+    return inspect.iscoroutinefunction(func)
+
+
+def is_coroutine_function(func: Callable[..., Any]) -> bool:
+    """inspect.iscoroutinefunction, remembered per function (asked per job)."""
+    try:
+        return _is_coroutine_function(func)
+    except TypeError:  # unhashable callable
+        return inspect.iscoroutinefunction(func)
 
 
 def task_middlewares(
@@ -113,6 +179,8 @@ def task_middlewares(
 ) -> list[Any]:
     """The worker-wide task middlewares of the task's kind (outermost), then
     the task's own."""
+    if not worker.task_middleware:
+        return list(task.task_middleware)
     chosen = []
     for mw in worker.task_middleware:
         if middleware.is_async_middleware(mw) == task_is_async:
@@ -132,10 +200,12 @@ async def _call_task(worker: worker.Worker, run: JobRun) -> Any:
     assert task is not None
     context, job = run.context, run.job
     args = [context] if task.pass_context else []
-    task_is_async = inspect.iscoroutinefunction(task.func)
+    task_is_async = run.is_async
     chain = task_middlewares(worker, task, task_is_async)
 
-    if task_is_async:
+    if task_is_async and not chain:
+        result = await task(*args, **job.task_kwargs)
+    elif task_is_async:
 
         async def call_async() -> Any:
             return await task(*args, **job.task_kwargs)
@@ -175,16 +245,8 @@ def _retry_member(run: JobRun) -> dict[str, Any] | bool | None:
 
 
 def build_outcome(run: JobRun) -> dict[str, Any]:
-    """The outcome to report for a run that ended."""
-    outcome = _outcome(run)
-    if "error" in outcome:
-        # jsonb refuses the NUL character.
-        message = outcome["error"]["message"]
-        outcome["error"]["message"] = message.replace("\x00", "\\x00")
-    return outcome
-
-
-def _outcome(run: JobRun) -> dict[str, Any]:
+    """The outcome to report for a run that ended (its error message is
+    jsonb-safe: manager.error_message escapes NUL)."""
     kind = run.outcome_kind
     if kind == "succeeded":
         return manager.build_outcome(run.job, jobs.Status.SUCCEEDED)
@@ -210,21 +272,31 @@ async def execute(worker: worker.Worker, run: JobRun) -> None:
     """Run the job, then hand the run (with its outcome) to the reporter."""
     job, context = run.job, run.context
     extra = worker.log_extra
+    log = worker.logger
     try:
         if run.task is None:
             raise exceptions.TaskNotFound(
                 f"Task {job.task_name!r} is not registered in this worker's app"
             )
-        worker.logger.debug(
-            f"Loaded job info, about to start job {job.call_string}",
-            extra=extra("loaded_job_info", run),
-        )
-        worker.logger.info(f"Starting job {job.call_string}", extra=extra("start_job", run))
+        # Guarded: the log records (and their extra) cost more than a no-op job.
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug(
+                f"Loaded job info, about to start job {job.call_string}",
+                extra=extra("loaded_job_info", run),
+            )
+        if log.isEnabledFor(logging.INFO):
+            log.info(f"Starting job {job.call_string}", extra=extra("start_job", run))
 
-        async def run_job() -> Any:
-            return await _call_task(worker, run)
+        if worker.worker_middleware:
 
-        run.result = await middleware.compose(worker.worker_middleware, run_job, context, worker)()
+            async def run_job() -> Any:
+                return await _call_task(worker, run)
+
+            run.result = await middleware.compose(
+                worker.worker_middleware, run_job, context, worker
+            )()
+        else:
+            run.result = await _call_task(worker, run)
     except BaseException as exc:  # noqa: BLE001 - every end of a job is reported
         run.exception = exc
         if isinstance(exc, asyncio.CancelledError):

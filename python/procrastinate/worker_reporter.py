@@ -45,6 +45,7 @@ class Reporter:
     def __init__(self, worker: worker.Worker):
         self.worker = worker
         self._pending: list[JobRun] = []
+        self._sending: list[JobRun] = []
         self._ready = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
@@ -53,6 +54,15 @@ class Reporter:
     @property
     def pending(self) -> int:
         return len(self._pending)
+
+    @property
+    def idle(self) -> bool:
+        """Whether everything added was sent."""
+        return self._idle.is_set()
+
+    def unreported_job_ids(self) -> set[int]:
+        """Jobs whose run ended here but whose outcome is not recorded yet."""
+        return {run.job.id for run in [*self._pending, *self._sending]}  # type: ignore[misc]
 
     def add(self, run: JobRun) -> None:
         self._pending.append(run)
@@ -87,7 +97,11 @@ class Reporter:
             self._ready.clear()
             while self._pending:
                 batch, self._pending = self._pending, []
-                unsent = await self._send(batch)
+                self._sending = batch
+                try:
+                    unsent = await self._send(batch)
+                finally:
+                    self._sending = []
                 if not unsent:
                     delay = RETRY_DELAY
                     continue
@@ -98,8 +112,10 @@ class Reporter:
 
     async def _finish(self, batch: list[JobRun]) -> list[dict[str, Any]]:
         worker = self.worker
-        return await worker.app.job_manager.finish_jobs_async(
-            worker.worker_id, [run.outcome for run in batch], worker.delete_jobs.value
+        return await worker.db_call(
+            worker.app.job_manager.finish_jobs_async(
+                worker.worker_id, [run.outcome for run in batch], worker.delete_jobs.value
+            )
         )
 
     async def _send(self, batch: list[JobRun]) -> list[JobRun]:
@@ -112,6 +128,7 @@ class Reporter:
                 return batch
             unsent = await self._send_separately(batch, exc)
         else:
+            self.worker.database_works()
             for run, result in zip(batch, results):
                 self.worker.job_reported(run, result)
             unsent = []
@@ -120,9 +137,11 @@ class Reporter:
 
     def _log_unsent(self, batch: list[JobRun], error: BaseException) -> None:
         logger.warning(
-            f"Could not report {len(batch)} job outcome(s), will try again: {error}",
+            f"Could not report {len(batch)} job outcome(s), will try again: {error!r}",
             extra={"action": "report_outcomes_error", "exception": repr(error)},
         )
+        # Part of the worker's database outage (its end is logged once).
+        self.worker.database_failed("report job outcomes", error, log=False)
 
     async def _send_separately(
         self, batch: list[JobRun], error: BaseException
