@@ -1,0 +1,96 @@
+"""The app the chaos workers run (real subprocesses, see chaos_harness.py).
+
+Its one task, ``work``, records each run (job id, lock, pid, start, end) in
+the ``chaos_runs`` table over a connection of its own, retried until the
+database answers, so that the test can compute duplicates and overlaps.
+Settings come from the environment (CHAOS_DSN, CHAOS_HEARTBEAT,
+CHAOS_STALLED).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+
+import psycopg
+
+import procrastinate
+from procrastinate import connector, worker
+
+DSN = os.environ.get("CHAOS_DSN", "")
+# The run records go straight to the server (the workers' DSN may go
+# through a faulty proxy).
+RECORD_DSN = os.environ.get("CHAOS_RECORD_DSN", DSN)
+if os.environ.get("CHAOS_DB_TIMEOUT"):
+    # Short deadlines, so that a half-open connection is noticed quickly.
+    worker.DATABASE_TIMEOUT = float(os.environ["CHAOS_DB_TIMEOUT"])
+    connector.LISTEN_TIMEOUT = float(os.environ["CHAOS_DB_TIMEOUT"])
+
+app = procrastinate.App(
+    connector=procrastinate.PsycopgConnector(
+        conninfo=DSN + " application_name=chaos_worker", min_size=1, max_size=4
+    ),
+    worker_defaults={
+        "update_heartbeat_interval": float(os.environ.get("CHAOS_HEARTBEAT", "0.5")),
+        "stalled_worker_timeout": float(os.environ.get("CHAOS_STALLED", "2")),
+        "fetch_job_polling_interval": 0.5,
+        "abort_job_polling_interval": 0.5,
+    },
+)
+
+
+class Recorder:
+    """One autocommit connection per worker process, reconnected as needed."""
+
+    def __init__(self) -> None:
+        self.connection: psycopg.AsyncConnection | None = None
+        self.lock = asyncio.Lock()
+
+    async def execute(self, query: str, params: list) -> None:
+        async with self.lock:
+            for _ in range(600):  # a minute at most
+                try:
+                    if self.connection is None or self.connection.closed:
+                        self.connection = await psycopg.AsyncConnection.connect(
+                            RECORD_DSN + " application_name=chaos_recorder",
+                            autocommit=True,
+                            connect_timeout=2,
+                        )
+                    await self.connection.execute(query, params)
+                    return
+                except psycopg.Error:
+                    if self.connection is not None:
+                        await self.connection.close()
+                    self.connection = None
+                    await asyncio.sleep(0.1)
+            raise RuntimeError("could not record a run for a minute")
+
+
+recorder = Recorder()
+
+
+@app.task(name="work", pass_context=True)
+async def work(
+    context: procrastinate.JobContext, seconds: float, fail_first_attempt: bool = False
+) -> None:
+    run_id = str(uuid.uuid4())
+    job = context.job
+    # Idempotent: a retry after a lost answer does not record a second run.
+    await recorder.execute(
+        "insert into chaos_runs (run_id, job_id, lock, pid, started_at) "
+        "values (%s, %s, %s, %s, clock_timestamp()) on conflict do nothing",
+        [run_id, job.id, job.lock, os.getpid()],
+    )
+    try:
+        await asyncio.sleep(seconds)
+        if fail_first_attempt and job.attempts == 0:
+            raise RuntimeError(f"first run of job {job.id} fails (pid {os.getpid()})")
+    finally:
+        # Recorded before the outcome is reported: the lock is still held.
+        await asyncio.shield(
+            recorder.execute(
+                "update chaos_runs set ended_at = clock_timestamp() where run_id = %s",
+                [run_id],
+            )
+        )

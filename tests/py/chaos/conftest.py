@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from chaos_harness import OUT, Chaos
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _fresh_summary() -> None:
+    """.chaos/summary.txt holds the summary lines of this session only."""
+    OUT.mkdir(exist_ok=True)
+    (OUT / "summary.txt").write_text("")
+
+
+@pytest.fixture
+def chaos(request: pytest.FixtureRequest, db_dsn: str) -> Iterator[Chaos]:
+    """A Chaos harness on a fresh database; workers left are killed, and
+    their logs shown when the test failed (also kept in .chaos/NAME/)."""
+    harness = Chaos(request.node.name, db_dsn)
+    yield harness
+    harness.kill_all()
+    report = getattr(request.node, "rep_call", None)
+    if report is not None and report.failed:
+        print(harness.log_text())
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[None]:
+    outcome = yield
+    report = outcome.get_result()
+    if report.when == "call":
+        item.rep_call = report  # type: ignore[attr-defined]
