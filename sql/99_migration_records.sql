@@ -3,4 +3,4 @@
 -- it records them as applied (sha256 of each file): `procrastinate schema
 -- --status` then reads the same as on a database migrated step by step.
 insert into procrastinate_migrations (number, name, phase, checksum) values
-(1, 'create_schema', 'pre', '5e1842c7f6d790f52a907ace823e7c546761db535f1b6f0f927502e72c65b1a5');
+(1, 'create_schema', 'pre', '9208e14cfeeb7178bd86c16be663ff9be04748392d48e7462d1796093db03290');

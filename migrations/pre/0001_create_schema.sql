@@ -680,14 +680,14 @@ as $$
     ));
 $$;
 
--- Applies a JSON array of outcomes ({"id", "attempt", "status", "error",
--- "retry"}) reported by p_worker_id; one result row per outcome.
--- Called by the Python worker (and procrastinate_finish_job).
-create function procrastinate_finish_jobs_v1(
+-- Applies outcomes already validated by procrastinate_finish_jobs_v1: the
+-- fenced update, the retry decision and the deletes, one result row per
+-- outcome. Called by procrastinate_finish_jobs_v1 only.
+create function procrastinate_apply_outcomes_v1(
     p_worker_id bigint,
     p_outcomes jsonb,
-    p_delete_jobs text default 'never',
-    p_now timestamptz default now()
+    p_delete_jobs text,
+    p_now timestamptz
 )
 returns table (
     job_id bigint,
@@ -699,85 +699,7 @@ returns table (
 language plpgsql
 set search_path = pg_catalog, public
 as $$
-declare
-    v_problem text;
 begin
-    if p_delete_jobs is null or p_delete_jobs not in ('never', 'successful', 'always') then
-        raise exception 'p_delete_jobs must be never, successful or always, got %',
-            coalesce(p_delete_jobs, 'null')
-            using errcode = 'PT001';
-    end if;
-    if p_outcomes is null or jsonb_typeof(p_outcomes) <> 'array' then
-        raise exception 'outcomes must be a JSON array, got %',
-            coalesce(jsonb_typeof(p_outcomes), 'null')
-            using errcode = 'PT005';
-    end if;
-
-    select format('outcome #%s %s', t.ord, problems.problem) into v_problem
-    from jsonb_array_elements(p_outcomes) with ordinality as t (o, ord)
-    cross join lateral (
-        select case
-            when jsonb_typeof(t.o) <> 'object'
-                then 'is not a JSON object'
-            when jsonb_typeof(t.o -> 'id') is distinct from 'number'
-                or (t.o ->> 'id') !~ '^[0-9]{1,18}$'
-                then 'needs an integer id'
-            when jsonb_typeof(t.o -> 'attempt') not in ('number', 'null')
-                or (t.o ->> 'attempt') !~ '^[0-9]{1,9}$'
-                then 'has an attempt that is not an integer'
-            when jsonb_typeof(t.o -> 'status') is distinct from 'string'
-                or t.o ->> 'status' not in ('succeeded', 'failed', 'aborted')
-                then 'has status ' || coalesce(t.o ->> 'status', 'null')
-                    || ', expected succeeded, failed or aborted'
-            when jsonb_typeof(t.o -> 'error') not in ('object', 'null')
-                or jsonb_typeof(t.o -> 'error' -> 'types') not in ('array', 'null')
-                or jsonb_typeof(t.o -> 'error' -> 'message') not in ('string', 'null')
-                or jsonb_path_exists(t.o, 'lax $.error.types[*] ? (@.type() != "string")')
-                then 'has an error that is not {"types": [class names], "message": text}'
-            when jsonb_typeof(t.o -> 'retry') not in ('object', 'boolean', 'null')
-                or t.o -> 'retry' = 'true'::jsonb
-                then 'has a retry that is neither false nor a decision object'
-            when jsonb_typeof(t.o -> 'retry') = 'object' and (
-                jsonb_typeof(t.o -> 'retry' -> 'at') not in ('string', 'null')
-                or jsonb_typeof(t.o -> 'retry' -> 'priority') not in ('number', 'null')
-                or (t.o -> 'retry' ->> 'priority') !~ '^-?[0-9]{1,9}$'
-                or jsonb_typeof(t.o -> 'retry' -> 'queue') not in ('string', 'null')
-                or t.o -> 'retry' ->> 'queue' = ''
-                or jsonb_typeof(t.o -> 'retry' -> 'lock') not in ('string', 'null')
-            )
-                then 'has a retry decision that is not {"at": timestamp, "priority": integer, '
-                    || '"queue": text, "lock": text}'
-            when jsonb_typeof(t.o -> 'policy') not in ('object', 'null')
-                then 'has a policy that is not an object'
-        end as problem
-    ) as problems
-    where problems.problem is not null
-    order by t.ord
-    limit 1;
-
-    if v_problem is not null then
-        raise exception '%', v_problem
-            using errcode = case
-                when v_problem like '%has status%' then 'PT004' else 'PT005'
-            end;
-    end if;
-
-    -- A policy the worker sends obeys the rules of a job's own policy. The
-    -- block (a subtransaction) is entered only when there is one to check.
-    if jsonb_path_exists(p_outcomes, 'lax $[*].policy ? (@.type() == "object")') then
-        begin
-            perform procrastinate_validate_jobs_v1((
-                select jsonb_agg((t.o -> 'policy') || '{"task_name": "policy"}'::jsonb)
-                from jsonb_array_elements(p_outcomes) as t (o)
-                where jsonb_typeof(t.o -> 'policy') = 'object'
-            ));
-        exception
-            when sqlstate 'PT001' then
-                raise exception 'an outcome carries an invalid retry policy: %', sqlerrm
-                    using errcode = 'PT005';
-        end;
-    end if;
-
     return query
     with outcome as (
         select
@@ -923,11 +845,128 @@ begin
     from outcome as o
     left join decided as d on d.ord = o.ord
     order by o.ord;
-exception
-    when invalid_datetime_format or datetime_field_overflow
-        or invalid_text_representation or numeric_value_out_of_range then
-        raise exception 'malformed outcome: %', sqlerrm
+end;
+$$;
+
+-- Applies a JSON array of outcomes ({"id", "attempt", "status", "error",
+-- "retry"}) reported by p_worker_id; one result row per outcome.
+-- Called by the Python worker (and procrastinate_finish_job).
+create function procrastinate_finish_jobs_v1(
+    p_worker_id bigint,
+    p_outcomes jsonb,
+    p_delete_jobs text default 'never',
+    p_now timestamptz default now()
+)
+returns table (
+    job_id bigint,
+    accepted boolean,
+    status procrastinate_job_status,
+    scheduled_at timestamptz,
+    reason text
+)
+language plpgsql
+set search_path = pg_catalog, public
+as $$
+declare
+    v_problem text;
+begin
+    if p_delete_jobs is null or p_delete_jobs not in ('never', 'successful', 'always') then
+        raise exception 'p_delete_jobs must be never, successful or always, got %',
+            coalesce(p_delete_jobs, 'null')
+            using errcode = 'PT001';
+    end if;
+    if p_outcomes is null or jsonb_typeof(p_outcomes) <> 'array' then
+        raise exception 'outcomes must be a JSON array, got %',
+            coalesce(jsonb_typeof(p_outcomes), 'null')
             using errcode = 'PT005';
+    end if;
+
+    select format('outcome #%s %s', t.ord, problems.problem) into v_problem
+    from jsonb_array_elements(p_outcomes) with ordinality as t (o, ord)
+    cross join lateral (
+        select case
+            when jsonb_typeof(t.o) <> 'object'
+                then 'is not a JSON object'
+            when jsonb_typeof(t.o -> 'id') is distinct from 'number'
+                or (t.o ->> 'id') !~ '^[0-9]{1,18}$'
+                then 'needs an integer id'
+            when jsonb_typeof(t.o -> 'attempt') not in ('number', 'null')
+                or (t.o ->> 'attempt') !~ '^[0-9]{1,9}$'
+                then 'has an attempt that is not an integer'
+            when jsonb_typeof(t.o -> 'status') is distinct from 'string'
+                or t.o ->> 'status' not in ('succeeded', 'failed', 'aborted')
+                then 'has status ' || coalesce(t.o ->> 'status', 'null')
+                    || ', expected succeeded, failed or aborted'
+            when jsonb_typeof(t.o -> 'error') not in ('object', 'null')
+                or jsonb_typeof(t.o -> 'error' -> 'types') not in ('array', 'null')
+                or jsonb_typeof(t.o -> 'error' -> 'message') not in ('string', 'null')
+                or jsonb_path_exists(t.o, 'lax $.error.types[*] ? (@.type() != "string")')
+                then 'has an error that is not {"types": [class names], "message": text}'
+            when jsonb_typeof(t.o -> 'retry') not in ('object', 'boolean', 'null')
+                or t.o -> 'retry' = 'true'::jsonb
+                then 'has a retry that is neither false nor a decision object'
+            when jsonb_typeof(t.o -> 'retry') = 'object' and (
+                jsonb_typeof(t.o -> 'retry' -> 'at') not in ('string', 'null')
+                or jsonb_typeof(t.o -> 'retry' -> 'priority') not in ('number', 'null')
+                or (t.o -> 'retry' ->> 'priority') !~ '^-?[0-9]{1,9}$'
+                or jsonb_typeof(t.o -> 'retry' -> 'queue') not in ('string', 'null')
+                or t.o -> 'retry' ->> 'queue' = ''
+                or jsonb_typeof(t.o -> 'retry' -> 'lock') not in ('string', 'null')
+            )
+                then 'has a retry decision that is not {"at": timestamp, "priority": integer, '
+                    || '"queue": text, "lock": text}'
+            when jsonb_typeof(t.o -> 'policy') not in ('object', 'null')
+                then 'has a policy that is not an object'
+        end as problem
+    ) as problems
+    where problems.problem is not null
+    order by t.ord
+    limit 1;
+
+    if v_problem is not null then
+        raise exception '%', v_problem
+            using errcode = case
+                when v_problem like '%has status%' then 'PT004' else 'PT005'
+            end;
+    end if;
+
+    -- A policy the worker sends obeys the rules of a job's own policy. The
+    -- block (a subtransaction) is entered only when there is one to check.
+    if jsonb_path_exists(p_outcomes, 'lax $[*].policy ? (@.type() == "object")') then
+        begin
+            perform procrastinate_validate_jobs_v1((
+                select jsonb_agg((t.o -> 'policy') || '{"task_name": "policy"}'::jsonb)
+                from jsonb_array_elements(p_outcomes) as t (o)
+                where jsonb_typeof(t.o -> 'policy') = 'object'
+            ));
+        exception
+            when sqlstate 'PT001' then
+                raise exception 'an outcome carries an invalid retry policy: %', sqlerrm
+                    using errcode = 'PT005';
+        end;
+    end if;
+
+    -- An exception block costs a subtransaction on every call: enter one only
+    -- when a cast can fail (a retry time to parse, a policy to read).
+    if not jsonb_path_exists(
+        p_outcomes, 'lax $[*] ? (@.retry.at.type() == "string" || @.policy.type() == "object")'
+    ) then
+        return query select * from procrastinate_apply_outcomes_v1(
+            p_worker_id, p_outcomes, p_delete_jobs, p_now
+        );
+        return;
+    end if;
+
+    begin
+        return query select * from procrastinate_apply_outcomes_v1(
+            p_worker_id, p_outcomes, p_delete_jobs, p_now
+        );
+    exception
+        when invalid_datetime_format or datetime_field_overflow
+            or invalid_text_representation or numeric_value_out_of_range then
+            raise exception 'malformed outcome: %', sqlerrm
+                using errcode = 'PT005';
+    end;
 end;
 $$;
 
