@@ -51,6 +51,7 @@ grant usage on all sequences in schema public to procrastinate_worker;
 grant execute on function
 procrastinate_fetch_jobs_v1(bigint, text[], integer, timestamptz),
 procrastinate_finish_jobs_v1(bigint, jsonb, text, timestamptz),
+procrastinate_apply_outcomes_v1(bigint, jsonb, text, timestamptz),
 procrastinate_retry_delay_v1(integer, double precision, double precision, double precision),
 procrastinate_register_worker_v1(text, text[], integer, text, integer, timestamptz),
 procrastinate_heartbeat_v1(bigint, timestamptz),
