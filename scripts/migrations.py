@@ -154,8 +154,10 @@ def records_text() -> str:
     migrations = runner.discover(MIGRATIONS_DIR)
     if not migrations:
         return RECORDS_HEADER + "-- (no migration yet)\n"
+    # One value per line: a long migration name stays within the line limit.
     values = ",\n".join(
-        f"({m.number}, '{m.name}', '{m.phase}', '{m.checksum}')" for m in migrations
+        f"(\n    {m.number},\n    '{m.name}',\n    '{m.phase}',\n    '{m.checksum}'\n)"
+        for m in migrations
     )
     return (
         RECORDS_HEADER

@@ -89,15 +89,16 @@ begin
             when (t.job ->> 'max_attempts')::integer < 0
                 then 'has a negative max_attempts ('
                     || (t.job ->> 'max_attempts') || '); use 0 for no limit'
-            -- a wait is null, or a number of seconds from 0 to 1e9
-            when exists (
-                select 1
-                from jsonb_each(t.job) as w (key, value)
-                where
-                    w.key in ('retry_wait', 'retry_linear_wait', 'retry_exponential_wait')
-                    and jsonb_typeof(w.value) <> 'null'
-                    and not jsonb_path_exists(w.value, '$ ? (@.type() == "number" && @ >= 0 && @ <= 1e9)')
-            )
+            -- a wait is null, or a number of seconds from 0 to 1e9; one key at
+            -- a time (walking the object with jsonb_each was 40% of a defer),
+            -- the type first, so that the cast only meets numbers
+            when jsonb_typeof(t.job -> 'retry_wait') not in ('number', 'null')
+                or jsonb_typeof(t.job -> 'retry_linear_wait') not in ('number', 'null')
+                or jsonb_typeof(t.job -> 'retry_exponential_wait') not in ('number', 'null')
+                then 'has a retry wait that is not a number of seconds from 0 to 1e9'
+            when (t.job ->> 'retry_wait')::numeric not between 0 and 1e9
+                or (t.job ->> 'retry_linear_wait')::numeric not between 0 and 1e9
+                or (t.job ->> 'retry_exponential_wait')::numeric not between 0 and 1e9
                 then 'has a retry wait that is not a number of seconds from 0 to 1e9'
             -- silent: a retry_exceptions that is not an array is caught just above
             when jsonb_typeof(t.job -> 'retry_exceptions') not in ('array', 'null')

@@ -69,6 +69,31 @@ begin
 end;
 $$;
 
+-- Gives back jobs a worker claimed ahead (its prefetch buffer) and never
+-- started, when it stops or when their abort is requested: back to todo as
+-- they were, no attempt counted; a job whose abort was requested ends
+-- cancelled, as a waiting job would. Jobs of other workers, or no longer in
+-- doing, are left alone. Returns the ids released.
+create function procrastinate_release_jobs_v1(p_worker_id bigint, p_job_ids bigint[])
+returns setof bigint
+language sql
+set search_path = pg_catalog, public
+as $$
+    update procrastinate_jobs as j
+    set
+        status = case when j.abort_requested then 'cancelled' else 'todo' end
+        ::procrastinate_job_status,
+        worker_id = null,
+        started_at = null,
+        finished_at = case when j.abort_requested then now() end,
+        abort_requested = false
+    where
+        j.id = any(p_job_ids)
+        and j.worker_id = p_worker_id
+        and j.status = 'doing'
+    returning j.id;
+$$;
+
 -- Running jobs of a worker whose abort was requested: workers confirm an
 -- abort notification here before acting on it.
 create function procrastinate_jobs_to_abort_v1(p_worker_id bigint)

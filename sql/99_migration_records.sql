@@ -3,4 +3,21 @@
 -- it records them as applied (sha256 of each file): `procrastinate schema
 -- --status` then reads the same as on a database migrated step by step.
 insert into procrastinate_migrations (number, name, phase, checksum) values
-(1, 'create_schema', 'pre', '9208e14cfeeb7178bd86c16be663ff9be04748392d48e7462d1796093db03290');
+(
+    1,
+    'create_schema',
+    'pre',
+    '9208e14cfeeb7178bd86c16be663ff9be04748392d48e7462d1796093db03290'
+),
+(
+    2,
+    'create_release_jobs',
+    'pre',
+    '41b992a9b24904fbda8f3f5e0875e39d960c183958d0366c11596a4086acddc7'
+),
+(
+    3,
+    'replace_validate_jobs',
+    'pre',
+    'fa4eac4c03c9c7bc8249705e9656233cf89d72ef2fa929d46bbfdb56393d7e09'
+);

@@ -144,7 +144,7 @@ class App(blueprints.Blueprint):
         abort_job_polling_interval, shutdown_graceful_timeout, listen_notify,
         delete_jobs, additional_context, install_signal_handlers,
         update_heartbeat_interval, stalled_worker_timeout, task_middleware,
-        worker_middleware). ``worker_defaults`` fill the options not given.
+        worker_middleware, prefetch). ``worker_defaults`` fill the options not given.
         The app must be open."""
         self.perform_import_paths()
         await self._worker(**options).run()

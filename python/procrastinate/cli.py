@@ -230,6 +230,11 @@ def configure_worker_parser(subparsers: Any) -> None:
         help="How many jobs to run at once",
     )
     add_argument(
+        worker, "--prefetch", type=int, envvar="WORKER_PREFETCH",
+        help="Jobs to claim ahead of free slots while jobs are short "
+        "(default: 10 per slot, at most 100; 0: never)",
+    )
+    add_argument(
         worker, "-p", "--fetch-job-polling-interval", type=float,
         envvar="WORKER_FETCH_JOB_POLLING_INTERVAL",
         help="Seconds between looks for jobs when no notification comes",

@@ -299,6 +299,18 @@ class JobManager:
         """Remove the worker; returns how many held jobs went back to the queue."""
         return await self._async(self._unregister_worker(worker_id))
 
+    def _release_jobs(self, worker_id: int, job_ids: list[int]) -> Operation:
+        rows = yield call_all(queries.RELEASE_JOBS, worker_id=worker_id, job_ids=job_ids)
+        return [row["id"] for row in rows]
+
+    async def release_jobs_async(self, worker_id: int, job_ids: list[int]) -> list[int]:
+        """Give back jobs claimed ahead and never started (back to todo, no
+        attempt counted; cancelled if their abort was requested); returns
+        the ids released."""
+        if not job_ids:
+            return []
+        return await self._async(self._release_jobs(worker_id, job_ids))
+
     def _jobs_to_abort(self, worker_id: int) -> Operation:
         rows = yield call_all(queries.JOBS_TO_ABORT, worker_id=worker_id)
         return [row["id"] for row in rows]

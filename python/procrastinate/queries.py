@@ -92,6 +92,12 @@ UNREGISTER_WORKER = """
 select procrastinate_unregister_worker_v1(%(worker_id)s::bigint) as released
 """
 
+RELEASE_JOBS = """
+select t.id from procrastinate_release_jobs_v1(
+    %(worker_id)s::bigint, %(job_ids)s::bigint[]
+) as t (id)
+"""
+
 JOBS_TO_ABORT = """
 select t.id from procrastinate_jobs_to_abort_v1(%(worker_id)s::bigint) as t (id)
 """
@@ -224,6 +230,7 @@ REQUIRED_FUNCTIONS = (
     "procrastinate_register_worker_v1(text, text[], integer, text, integer, timestamptz)",
     "procrastinate_heartbeat_v1(bigint, timestamptz)",
     "procrastinate_unregister_worker_v1(bigint)",
+    "procrastinate_release_jobs_v1(bigint, bigint[])",
     "procrastinate_jobs_to_abort_v1(bigint)",
     "procrastinate_rescue_stalled_jobs_v1(double precision, integer, timestamptz)",
 )

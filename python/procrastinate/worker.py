@@ -1,7 +1,8 @@
 """The worker: fetch jobs, run them, report how they ended.
 
 One loop (the producer) turns free slots into one fetch call for that many
-jobs and starts an executor per job (worker_executor). Executors hand their
+jobs, plus a few claimed ahead while jobs are short (worker_prefetch), and
+starts an executor per job (worker_executor). Executors hand their
 outcome to the reporter (worker_reporter), which sends outcomes in batches.
 The producer wakes on a ``job_available`` notification for our queues, when
 outcomes were reported (a lock or a retry may have freed a job), when a slot
@@ -34,6 +35,7 @@ from procrastinate import (
 )
 from procrastinate import periodic_deferrer as periodic_deferrer_module
 from procrastinate.worker_executor import JobRun, execute
+from procrastinate.worker_prefetch import PrefetchBuffer
 from procrastinate.worker_reporter import Reporter
 
 if TYPE_CHECKING:
@@ -43,6 +45,11 @@ logger = logging.getLogger(__name__)
 
 WORKER_NAME = "worker"
 WORKER_CONCURRENCY = 1
+#: Jobs claimed ahead of free slots, per slot, while jobs are short
+#: (worker_prefetch): the default of the ``prefetch`` option is this times
+#: the concurrency, at most MAX_DEFAULT_PREFETCH.
+PREFETCH_PER_SLOT = 10
+MAX_DEFAULT_PREFETCH = 100
 FETCH_JOB_POLLING_INTERVAL = 5.0
 ABORT_JOB_POLLING_INTERVAL = 5.0
 #: On an immediate stop, how long outcomes already known may take to be sent.
@@ -75,9 +82,15 @@ class Worker:
         stalled_worker_timeout: float = 30.0,
         task_middleware: list[middleware.TaskMiddleware] | None = None,
         worker_middleware: list[middleware.WorkerMiddleware] | None = None,
+        prefetch: int | None = None,
     ):
         if concurrency < 1:
             raise ValueError(f"concurrency must be at least 1, got {concurrency}")
+        if prefetch is None:
+            prefetch = min(concurrency * PREFETCH_PER_SLOT, MAX_DEFAULT_PREFETCH)
+        if prefetch < 0:
+            raise ValueError(f"prefetch must be zero or more jobs, got {prefetch}")
+        self.prefetch = prefetch
         self.app = app
         self.queues = list(queues) if queues else None
         self.worker_name = name
@@ -116,6 +129,7 @@ class Worker:
 
     def _reset(self) -> None:
         self._running: dict[int, JobRun] = {}
+        self._buffer = PrefetchBuffer(self.prefetch)
         self._wake = asyncio.Event()  # the producer should look for jobs
         self._check_aborts = asyncio.Event()
         self._job_ended = asyncio.Event()
@@ -246,16 +260,18 @@ class Worker:
     async def _produce(self) -> None:
         manager = self.app.job_manager
         while not self._stopping.is_set():
-            free = self.concurrency - len(self._running)
-            if free > 0:
-                self._wake.clear()
-                # Before the fetch: an outcome committed during it is unseen.
-                reported_all = self.reporter.idle
+            self._wake.clear()
+            self._start_buffered()
+            size = self._buffer.fetch_size(self.concurrency - len(self._running))
+            if size > 0:
+                # Before the fetch: an outcome committed during it is unseen,
+                # and so is the outcome of a job still running at its start.
+                settled = self.reporter.idle and not self._running
                 try:
                     if self._fetch_uncertain:
                         await self._adopt_unreceived_jobs()
                     fetched = await self.db_call(
-                        manager.fetch_jobs_async(self.worker_id, self.queues, free)
+                        manager.fetch_jobs_async(self.worker_id, self.queues, size)
                     )
                 except Exception as exc:
                     # The fetch may have been committed with its answer lost.
@@ -267,14 +283,16 @@ class Worker:
                         )
                     continue
                 self.database_works()
-                for job in fetched:
-                    self._start_job(job)
-                self._last_fetch_full = bool(fetched) and len(fetched) == free
-                if not fetched and not self.wait and not self._running:
+                self._buffer.add(fetched)
+                if self._stopping.is_set():
+                    break  # _shutdown releases them
+                self._start_buffered()
+                self._last_fetch_full = bool(fetched) and len(fetched) == size
+                if not fetched and not self.wait and not self._running and not self._buffer:
                     # Retries due now become visible once outcomes are in:
                     # look again once they are (not before each fetch: the
                     # fetch would wait for the report's round trip).
-                    if not reported_all and await self.reporter.drain():
+                    if not settled and await self.reporter.drain():
                         continue
                     self.logger.info(
                         "No job found. Stopping worker because wait=False",
@@ -286,6 +304,14 @@ class Worker:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.fetch_job_polling_interval)
 
+    def _start_buffered(self) -> None:
+        """Fill the free slots with claimed jobs (not once stopping)."""
+        buffer = self._buffer
+        while buffer and len(self._running) < self.concurrency:
+            if self._stopping.is_set():
+                return
+            self._start_job(buffer.pop())
+
     async def _adopt_unreceived_jobs(self) -> None:
         """After a failed fetch: the database may have given us jobs whose
         answer never arrived (connection lost after the commit). Nobody
@@ -296,7 +322,11 @@ class Worker:
         self._fetch_uncertain = False
         unreported = self.reporter.unreported_job_ids()
         for job in held:
-            if job.id not in self._running and job.id not in unreported:
+            if (
+                job.id not in self._running
+                and job.id not in unreported
+                and job.id not in self._buffer
+            ):
                 self.logger.warning(
                     f"Job {job.call_string} was fetched by this worker but the answer "
                     "was lost with the connection: running it now",
@@ -327,6 +357,10 @@ class Worker:
         if self._running.get(run.job.id) is run:  # type: ignore[arg-type]
             del self._running[run.job.id]  # type: ignore[arg-type]
         self._job_ended.set()
+        if run.end_timestamp is not None:
+            self._buffer.job_lasted(run.end_timestamp - run.context.start_timestamp)
+        # The freed slot takes a claimed job now, not after a loop turn.
+        self._start_buffered()
         if self._last_fetch_full or not self.wait:
             self._wake.set()
 
@@ -504,6 +538,7 @@ class Worker:
         for run in list(self._running.values()):
             if not run.flag.is_set():
                 self._abort(run, AbortReason.SHUTDOWN)
+        self._buffer.clear()  # taken back with the rest
 
     async def _abort_loop(self) -> None:
         while True:
@@ -512,7 +547,7 @@ class Worker:
                     self._check_aborts.wait(), self.abort_job_polling_interval
                 )
             self._check_aborts.clear()
-            if not self._running:
+            if not self._running and not self._buffer:
                 continue
             try:
                 assert self.worker_id is not None
@@ -526,6 +561,8 @@ class Worker:
                 run = self._running.get(job_id)
                 if run is not None and not run.flag.is_set():
                     self._abort(run, AbortReason.USER_REQUEST)
+            # Claimed ahead, never started: given back (they end cancelled).
+            await self._release_buffered(self._buffer.remove(job_ids), "abort requested")
 
     def _abort(self, run: JobRun, reason: AbortReason) -> None:
         run.flag.set(reason)
@@ -577,7 +614,8 @@ class Worker:
         elif kind == "abort_requested":
             job_ids = notification.get("job_ids")
             if not isinstance(job_ids, list) or any(
-                isinstance(job_id, int) and job_id in self._running for job_id in job_ids
+                isinstance(job_id, int) and (job_id in self._running or job_id in self._buffer)
+                for job_id in job_ids
             ):
                 self._check_aborts.set()
 
@@ -600,7 +638,34 @@ class Worker:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._job_ended.wait(), remaining)
 
+    async def _release_buffered(self, claimed: list[jobs.Job], why: str) -> None:
+        """Give back claimed jobs that never started. If that fails, they stay
+        ours: unregistering (or the stalled-worker rescue) puts them back."""
+        if not claimed or self.worker_id is None:
+            return
+        timeout = (
+            IMMEDIATE_STOP_REPORT_TIMEOUT if self._stop_now.is_set() else self.database_timeout
+        )
+        job_ids = [job.id for job in claimed if job.id is not None]
+        try:
+            released = await asyncio.wait_for(
+                self.app.job_manager.release_jobs_async(self.worker_id, job_ids), timeout
+            )
+        except Exception as exc:
+            self.logger.warning(
+                f"Could not give back {len(job_ids)} job(s) claimed ahead ({why}): {exc!r}; "
+                "they go back to the queue when this worker unregisters",
+                extra=self.log_extra("release_jobs_error", exception=repr(exc)),
+            )
+            return
+        self.logger.debug(
+            f"Gave back {len(released)} job(s) claimed ahead and not started ({why})",
+            extra=self.log_extra("release_jobs", job_ids=released, reason=why),
+        )
+
     async def _shutdown(self, side_tasks: list[asyncio.Task[Any]]) -> None:
+        # Jobs claimed ahead go back first: other workers may run them now.
+        await self._release_buffered(self._buffer.clear(), "worker stopping")
         now = time.time()
         for run in self._running.values():
             self.logger.info(

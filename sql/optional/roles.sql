@@ -56,6 +56,7 @@ procrastinate_retry_delay_v1(integer, double precision, double precision, double
 procrastinate_register_worker_v1(text, text[], integer, text, integer, timestamptz),
 procrastinate_heartbeat_v1(bigint, timestamptz),
 procrastinate_unregister_worker_v1(bigint),
+procrastinate_release_jobs_v1(bigint, bigint[]),
 procrastinate_jobs_to_abort_v1(bigint),
 procrastinate_rescue_stalled_jobs_v1(double precision, integer, timestamptz),
 procrastinate_defer_periodic_job_v1(text, text, bigint, jsonb),
