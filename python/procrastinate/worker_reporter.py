@@ -41,6 +41,18 @@ def is_data_error(error: BaseException) -> bool:
     return sqlstate.startswith("22")
 
 
+#: SQLSTATE classes that sending again does not cure until someone acts:
+#: 42 (a missing right, function or table), 28 (authorization), 3F (schema).
+_CONFIGURATION_ERROR_CLASSES = ("42", "28", "3F")
+
+
+def is_configuration_error(error: BaseException) -> bool:
+    """Whether the database refuses the worker itself (its role's rights, a
+    schema not migrated): outcomes stay kept, but a person must act."""
+    sqlstate = getattr(error, "sqlstate", None) or ""
+    return sqlstate[:2] in _CONFIGURATION_ERROR_CLASSES
+
+
 class Reporter:
     def __init__(self, worker: worker.Worker):
         self.worker = worker
@@ -136,10 +148,21 @@ class Reporter:
         return unsent
 
     def _log_unsent(self, batch: list[JobRun], error: BaseException) -> None:
-        logger.warning(
-            f"Could not report {len(batch)} job outcome(s), will try again: {error!r}",
-            extra={"action": "report_outcomes_error", "exception": repr(error)},
-        )
+        if is_configuration_error(error):
+            logger.error(
+                f"The database refuses this worker's reports: {error} "
+                f"(SQLSTATE {getattr(error, 'sqlstate', '?')}). Check the rights of its "
+                "role (docs/security.md) and that the schema is migrated. "
+                f"{len(batch)} job outcome(s) are kept and sent again; a worker "
+                "asked to stop waits for them (stop it twice to exit now: its "
+                "jobs are then rescued and run again)",
+                extra={"action": "report_outcomes_refused", "exception": repr(error)},
+            )
+        else:
+            logger.warning(
+                f"Could not report {len(batch)} job outcome(s), will try again: {error!r}",
+                extra={"action": "report_outcomes_error", "exception": repr(error)},
+            )
         # Part of the worker's database outage (its end is logged once).
         self.worker.database_failed("report job outcomes", error, log=False)
 

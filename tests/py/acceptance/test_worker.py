@@ -529,6 +529,44 @@ async def test_outcome_is_sent_again_after_a_failed_report(app, db, caplog, monk
     assert "Could not report 1 job outcome(s), will try again" in caplog.text
 
 
+async def test_a_report_refused_for_lack_of_rights_is_logged_as_an_error(
+    app, db, caplog, monkeypatch
+):
+    """42501 (permission denied) will not cure itself: say so, keep the
+    outcome, send it again once the right is there."""
+    manager = app.job_manager
+    real_finish = manager.finish_jobs_async
+    refusals = []
+
+    async def refused_once(*args, **kwargs):
+        if not refusals:
+            refusals.append(1)
+            error = exceptions.ConnectorException(
+                "permission denied for function procrastinate_finish_jobs_v1"
+            )
+            error.sqlstate = "42501"  # type: ignore[attr-defined]
+            raise error
+        return await real_finish(*args, **kwargs)
+
+    monkeypatch.setattr(manager, "finish_jobs_async", refused_once)
+
+    @app.task(name="reported")
+    def reported():
+        return 1
+
+    await reported.defer_async()
+    await one_shot(app)
+
+    assert statuses(db) == [(1, "succeeded")]
+    errors = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert any(
+        "refuses this worker's reports" in r.getMessage()
+        and "SQLSTATE 42501" in r.getMessage()
+        and "docs/security.md" in r.getMessage()
+        for r in errors
+    ), [r.getMessage() for r in errors]
+
+
 async def test_periodic_task_is_deferred_and_run(app, db):
     ran = []
 
