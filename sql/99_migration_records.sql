@@ -13,7 +13,7 @@ insert into procrastinate_migrations (number, name, phase, checksum) values
     2,
     'create_release_jobs',
     'pre',
-    '41b992a9b24904fbda8f3f5e0875e39d960c183958d0366c11596a4086acddc7'
+    '5469e632f5f88794cb37b233c57364d5cb1fe99138566028b5715626d8f1af35'
 ),
 (
     3,

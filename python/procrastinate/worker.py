@@ -662,6 +662,15 @@ class Worker:
             f"Gave back {len(released)} job(s) claimed ahead and not started ({why})",
             extra=self.log_extra("release_jobs", job_ids=released, reason=why),
         )
+        kept = sorted(set(job_ids) - set(released))
+        if kept:
+            # Their queueing lock is taken by a waiting job: they go back to
+            # the queue as retries when this worker unregisters.
+            self.logger.info(
+                f"{len(kept)} job(s) claimed ahead stay with this worker until it "
+                f"unregisters, their queueing lock being taken by a waiting job: {kept}",
+                extra=self.log_extra("release_jobs_kept", job_ids=kept, reason=why),
+            )
 
     async def _shutdown(self, side_tasks: list[asyncio.Task[Any]]) -> None:
         # Jobs claimed ahead go back first: other workers may run them now.
