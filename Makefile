@@ -29,7 +29,7 @@ INSTALL_VENV := $(if $(NO_INSTALL),,install/venv)
 
 .PHONY: help install install/system install/venv lint lint/sql lint/migrations \
 	lint/plpgsql verify/migrations test test/sql test/py db/start db/stop db/status db/psql \
-	demo bench clean
+	demo bench bench/triggers clean
 
 help: ## Show this list of targets
 	@echo "Usage: make TARGET"
@@ -101,6 +101,9 @@ demo: install ## Defer jobs from Python and psql, run a worker, show what ran (p
 
 bench: install ## Run the benchmark (scripts/bench.sh) against a private cluster
 	@$(WITH_PG) scripts/bench.sh
+
+bench/triggers: install ## Measure what each trigger costs per job on the fast path (bench/trigger_costs.py)
+	@$(WITH_PG) $(VENV)/bin/python bench/trigger_costs.py
 
 ## --- clean -----------------------------------------------------------------
 

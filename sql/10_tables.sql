@@ -117,10 +117,15 @@ where status in ('todo', 'doing') and lock is not null;
 create index procrastinate_jobs_worker_idx_v1
 on procrastinate_jobs (worker_id) where status = 'doing';
 
--- Fetching from a few queues among many; partial so that claiming a job
--- (todo -> doing) adds no entry here.
-create index procrastinate_jobs_queue_name_idx_v1
-on procrastinate_jobs using hash (queue_name) where status = 'todo';
+-- Fetching from some queues: each queue's waiting jobs in fetch order
+-- (priority, then id). Keyed by md5, as a queue name may be longer than a
+-- b-tree entry allows. Not a hash index: all the jobs of a queue share one
+-- key, and a hash index walks the whole bucket of a key on every insert (a
+-- defer slowed down with each job waiting in its queue). Partial, so that
+-- claiming a job (todo -> doing) adds no entry here.
+create index procrastinate_jobs_queue_idx_v1
+on procrastinate_jobs (md5(queue_name), priority desc, id asc)
+where status = 'todo';
 
 create index procrastinate_events_job_id_idx_v1
 on procrastinate_events (job_id);

@@ -36,6 +36,8 @@ set enable_seqscan = off
 as $$
 declare
     v_paused text[];
+    -- the keys of procrastinate_jobs_queue_idx_v1
+    v_queue_keys text[] := array(select md5(q.name) from unnest(p_queues) as q (name));
 begin
     if p_limit is null or p_limit < 1 then
         raise exception 'p_limit must be a positive number of jobs, got %', p_limit
@@ -51,7 +53,10 @@ begin
         from procrastinate_jobs as j
         where
             j.status = 'todo'
-            and (p_queues is null or j.queue_name = any(p_queues))
+            and (
+                p_queues is null
+                or (md5(j.queue_name) = any(v_queue_keys) and j.queue_name = any(p_queues))
+            )
             and j.queue_name <> all(v_paused)
             and (j.scheduled_at is null or j.scheduled_at <= p_now)
             and (

@@ -20,4 +20,10 @@ insert into procrastinate_migrations (number, name, phase, checksum) values
     'replace_validate_jobs',
     'pre',
     'fa4eac4c03c9c7bc8249705e9656233cf89d72ef2fa929d46bbfdb56393d7e09'
+),
+(
+    4,
+    'replace_queue_index',
+    'pre',
+    '43320757050558e267477b5b74f2de986a645ac46c5f02b50407cb46a214975f'
 );

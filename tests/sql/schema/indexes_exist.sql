@@ -2,7 +2,7 @@
 begin;
 set local client_min_messages = warning;
 create extension if not exists pgtap;
-select plan(7);
+select plan(8);
 
 select indexes_are(
     'procrastinate_jobs',
@@ -14,7 +14,7 @@ select indexes_are(
         'procrastinate_jobs_fetch_idx_v1',
         'procrastinate_jobs_lock_order_idx_v1',
         'procrastinate_jobs_worker_idx_v1',
-        'procrastinate_jobs_queue_name_idx_v1'
+        'procrastinate_jobs_queue_idx_v1'
     ],
     'procrastinate_jobs has its fetch, lock, worker and queue indexes'
 );
@@ -67,6 +67,15 @@ select is(
     '((status = ''todo''::procrastinate_job_status) AND (attempts = 0) '
     || 'AND (queueing_lock IS NOT NULL))',
     'the unique queueing lock index covers fresh waiting jobs only (retries are checked at defer)'
+);
+select is_empty(
+    $$select c.relname
+      from pg_index as i
+      inner join pg_class as c on i.indexrelid = c.oid
+      inner join pg_am as am on c.relam = am.oid
+      where i.indrelid = 'procrastinate_jobs'::regclass and am.amname <> 'btree'$$,
+    'every index of procrastinate_jobs is a b-tree (a hash index on a key shared by '
+    || 'many jobs makes each insert walk them all)'
 );
 
 select * from finish();
