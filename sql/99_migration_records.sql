@@ -26,4 +26,10 @@ insert into procrastinate_migrations (number, name, phase, checksum) values
     'replace_queue_index',
     'pre',
     '43320757050558e267477b5b74f2de986a645ac46c5f02b50407cb46a214975f'
+),
+(
+    5,
+    'replace_notify_updated_jobs',
+    'pre',
+    '5b19800f1c6ec008e08b521fe8a5392c264d4b68e57bc6d82ab11ec3cf6744f8'
 );
