@@ -6,8 +6,13 @@ table when it ends and logs every transition in pgqueuer_log (queued, picked,
 successful ...): finished jobs live in that log, and the timings come from it.
 
 Concurrency C maps to ``QueueManager.run(max_concurrent_tasks=C,
-batch_size=C // 2)``: max_concurrent_tasks is pgqueuer's hard cap on the jobs
-one worker holds, and it must be at least twice the batch size.
+batch_size=B)``: max_concurrent_tasks is pgqueuer's hard cap on the jobs one
+worker holds, and it must be at least twice the batch size. B is pgqueuer's
+default batch size (10), lowered to C // 2 where that rule requires it: like
+procrastinate and ours, pgqueuer runs at its defaults, concurrency being the
+only knob. BENCH_PGQUEUER_BATCH=half sets B = C // 2 at every concurrency,
+the largest batches pgqueuer allows (50 at concurrency 100: a tuning the
+other systems do not get; see bench/README.md).
 """
 
 from __future__ import annotations
@@ -22,6 +27,18 @@ import time
 from typing import Any
 
 import _common
+
+
+#: pgqueuer's own default (QueueManager.run's batch_size).
+DEFAULT_BATCH_SIZE = 10
+BATCH = os.environ.get("BENCH_PGQUEUER_BATCH", "default")
+if BATCH not in ("default", "half"):
+    raise SystemExit(f"BENCH_PGQUEUER_BATCH must be default or half, got {BATCH!r}")
+
+
+def batch_size(concurrency: int) -> int:
+    half = max(1, concurrency // 2)
+    return half if BATCH == "half" else min(DEFAULT_BATCH_SIZE, half)
 
 
 # Which of its drivers pgqueuer runs on: asyncpg (the default here: its CLI
@@ -123,7 +140,8 @@ def info(args) -> dict[str, Any]:
 
     return {
         "system": "pgqueuer",
-        "version": importlib.metadata.version("pgqueuer") + f" ({DRIVER})",
+        "version": importlib.metadata.version("pgqueuer")
+        + (f" ({DRIVER}, batch_size C/2)" if BATCH == "half" else f" ({DRIVER})"),
         "module": os.path.dirname(pgqueuer.__file__),
     }
 
@@ -189,7 +207,7 @@ async def _work(dsn: str, concurrency: int) -> None:
     qm = _queue_manager(conn)
     _stop_on_signals(qm)
     await qm.run(
-        batch_size=max(1, concurrency // 2),
+        batch_size=batch_size(concurrency),
         max_concurrent_tasks=max(2, concurrency),
         mode=QueueExecutionMode.drain,
     )
