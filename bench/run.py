@@ -11,8 +11,9 @@ bench/systems/_common.py for the protocol). Every measurement runs in a fresh
 database, cloned from a per-system template holding that system's schema (and,
 for the "1M finished" rows, its finished jobs, vacuumed and analyzed).
 
-For each measurement the systems run in turn, then again (2 rounds in full
-mode, the order reversed in the second), and the table shows the median.
+For each measurement the systems run in turn, then again (3 rounds in full
+mode, the order reversed every other round), and the table shows the median:
+one run disturbed by the machine (a shared VM) does not move it.
 The table goes to stdout and to .bench/results.md; progress goes to stderr.
 See bench/README.md for what each row means.
 """
@@ -58,7 +59,7 @@ class Sizes:
     worker_cap: float  # a worker run is stopped after this many seconds
 
 
-FULL = Sizes(5_000, 100_000, 1_000, 20_000, 1_000_000, 300, 0.05, 2, 30.0)
+FULL = Sizes(5_000, 100_000, 1_000, 20_000, 1_000_000, 300, 0.05, 3, 30.0)
 QUICK = Sizes(1_000, 20_000, 1_000, 5_000, 100_000, 100, 0.05, 1, 15.0)
 
 

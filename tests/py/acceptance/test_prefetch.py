@@ -144,25 +144,13 @@ async def test_short_jobs_are_claimed_ahead_of_free_slots(app, db, tasks):
     assert all(job_row(db, job_id)["attempts"] == 1 for job_id in queued)
 
 
-async def test_prefetch_zero_never_claims_more_than_the_concurrency(app, db, tasks):
-    running = Running(app, concurrency=1, prefetch=0, fetch_job_polling_interval=POLLING)
-    await tasks.warm_up(db)
-    blocker_id = await tasks.block()
-    queued = await tasks.queue()
-
-    assert await most_doing_during(db, WATCH_SECONDS) == 1
-    assert doing(db) == [blocker_id]
-
-    tasks.unblock.set()
-    await wait_for(lambda: not doing(db), "every job ended")
-    await running.stop()
-    assert all(status == "succeeded" for _, status in statuses(db))
-    assert [tasks.ran(tag) for tag in queued.values()] == [1] * QUEUED
-
-
-async def test_long_jobs_are_not_claimed_ahead(app, db, tasks):
-    running = Running(app, concurrency=1, fetch_job_polling_interval=POLLING)
-    await tasks.warm_up(db, task=tasks.slow)
+@pytest.mark.parametrize(
+    "case", ["prefetch=0", "long jobs"], ids=["prefetch_zero", "long_jobs"]
+)
+async def test_no_job_is_claimed_ahead_with_prefetch_zero_or_long_jobs(app, db, tasks, case):
+    options = {"prefetch": 0} if case == "prefetch=0" else {}
+    running = Running(app, concurrency=1, fetch_job_polling_interval=POLLING, **options)
+    await tasks.warm_up(db, task=tasks.slow if case == "long jobs" else None)
     blocker_id = await tasks.block()
     queued = await tasks.queue()
 

@@ -451,18 +451,32 @@ def test_sync_worker_middleware_is_refused(app):
         worker.Worker(app=app, worker_middleware=[not_async])
 
 
-async def test_outcome_is_sent_again_after_a_failed_report(app, db, caplog, monkeypatch):
+def _report_error(kind: str) -> exceptions.ConnectorException:
+    if kind == "connection lost":
+        return exceptions.ConnectorException("connection lost (simulated)")
+    error = exceptions.ConnectorException(
+        "permission denied for function procrastinate_finish_jobs_v1"
+    )
+    error.sqlstate = "42501"  # type: ignore[attr-defined]
+    return error
+
+
+@pytest.mark.parametrize("kind", ["connection lost", "permission denied"])
+async def test_outcome_is_sent_again_after_a_failed_report(app, db, caplog, monkeypatch, kind):
+    """The outcome is kept and sent again. A refusal that will not cure
+    itself (42501, permission denied) is logged as an error saying what to
+    check; a lost connection, as a warning."""
     manager = app.job_manager
     real_finish = manager.finish_jobs_async
     failures = []
 
-    async def flaky_finish(*args, **kwargs):
+    async def fails_once(*args, **kwargs):
         if not failures:
             failures.append(1)
-            raise exceptions.ConnectorException("connection lost (simulated)")
+            raise _report_error(kind)
         return await real_finish(*args, **kwargs)
 
-    monkeypatch.setattr(manager, "finish_jobs_async", flaky_finish)
+    monkeypatch.setattr(manager, "finish_jobs_async", fails_once)
 
     @app.task(name="reported")
     def reported():
@@ -473,45 +487,17 @@ async def test_outcome_is_sent_again_after_a_failed_report(app, db, caplog, monk
 
     assert failures == [1]
     assert statuses(db) == [(1, "succeeded")]
-    assert "Could not report 1 job outcome(s), will try again" in caplog.text
-
-
-async def test_a_report_refused_for_lack_of_rights_is_logged_as_an_error(
-    app, db, caplog, monkeypatch
-):
-    """42501 (permission denied) will not cure itself: say so, keep the
-    outcome, send it again once the right is there."""
-    manager = app.job_manager
-    real_finish = manager.finish_jobs_async
-    refusals = []
-
-    async def refused_once(*args, **kwargs):
-        if not refusals:
-            refusals.append(1)
-            error = exceptions.ConnectorException(
-                "permission denied for function procrastinate_finish_jobs_v1"
-            )
-            error.sqlstate = "42501"  # type: ignore[attr-defined]
-            raise error
-        return await real_finish(*args, **kwargs)
-
-    monkeypatch.setattr(manager, "finish_jobs_async", refused_once)
-
-    @app.task(name="reported")
-    def reported():
-        return 1
-
-    await reported.defer_async()
-    await one_shot(app)
-
-    assert statuses(db) == [(1, "succeeded")]
-    errors = [r for r in caplog.records if r.levelno == logging.ERROR]
-    assert any(
-        "refuses this worker's reports" in r.getMessage()
-        and "SQLSTATE 42501" in r.getMessage()
-        and "docs/security.md" in r.getMessage()
-        for r in errors
-    ), [r.getMessage() for r in errors]
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    if kind == "connection lost":
+        assert "Could not report 1 job outcome(s), will try again" in caplog.text
+        assert errors == []
+    else:
+        assert any(
+            "refuses this worker's reports" in m
+            and "SQLSTATE 42501" in m
+            and "docs/security.md" in m
+            for m in errors
+        ), errors
 
 
 async def test_periodic_task_is_deferred_and_run(app, db):
