@@ -32,4 +32,10 @@ insert into procrastinate_migrations (number, name, phase, checksum) values
     'replace_notify_updated_jobs',
     'pre',
     '5b19800f1c6ec008e08b521fe8a5392c264d4b68e57bc6d82ab11ec3cf6744f8'
+),
+(
+    6,
+    'replace_record_update_events',
+    'pre',
+    '75580284120300c371acc9e974d35ee291041c72d2ac7e5f91c76d467d7d929b'
 );
