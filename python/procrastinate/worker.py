@@ -1,12 +1,14 @@
 """The worker: fetch jobs, run them, report how they ended.
 
 One loop (the producer) turns free slots into one fetch call for that many
-jobs, plus a few claimed ahead while jobs are short (worker_prefetch), and
-starts an executor per job (worker_executor). Executors hand their
-outcome to the reporter (worker_reporter), which sends outcomes in batches.
-The producer wakes on a ``job_available`` notification for our queues, when
-outcomes were reported (a lock or a retry may have freed a job), when a slot
-frees after a full fetch, or every ``fetch_job_polling_interval`` seconds.
+jobs, plus a few claimed ahead while jobs are short (worker_prefetch). The
+fetched jobs wait in the prefetch buffer for a slot (worker_slots: a
+long-lived task running jobs one after another, through the executor,
+worker_executor). Executors hand their outcome to the reporter
+(worker_reporter), which sends outcomes in batches. The producer wakes on a
+``job_available`` notification for our queues, when outcomes were reported
+(a lock or a retry may have freed a job), when a job ends after a full
+fetch, or every ``fetch_job_polling_interval`` seconds.
 
 Side loops: heartbeat (plus the stalled-job rescue the SQL core asks every
 live worker to run, and the tracking of database outages: worker_health),
@@ -43,16 +45,17 @@ from procrastinate import (
 from procrastinate import periodic_deferrer as periodic_deferrer_module
 from procrastinate import worker_logging
 from procrastinate.worker_aborts import Aborts
-from procrastinate.worker_executor import JobRun, execute
+from procrastinate.worker_executor import JobRun
 from procrastinate.worker_health import Health
 from procrastinate.worker_listener import Listener
 from procrastinate.worker_prefetch import PrefetchBuffer
 from procrastinate.worker_release import (
-    IMMEDIATE_STOP_REPORT_TIMEOUT,  # noqa: F401  (kept importable from here)
+    IMMEDIATE_STOP_REPORT_TIMEOUT,
     release_buffered,
     unregister,
 )
 from procrastinate.worker_reporter import Reporter
+from procrastinate.worker_slots import Slots
 
 if TYPE_CHECKING:
     from procrastinate import app as app_module
@@ -158,6 +161,7 @@ class Worker:
         self.health = Health(self)
         self.aborts = Aborts(self)
         self.listener = Listener(self)
+        self.slots = Slots(self)
 
     # --- stopping ----------------------------------------------------------------
 
@@ -249,8 +253,11 @@ class Worker:
             try:
                 await self._produce()
             finally:
-                await utils.cancel_and_capture_errors([deferrer])
-                await self._shutdown(side_tasks)
+                try:
+                    await utils.cancel_and_capture_errors([deferrer])
+                    await self._shutdown(side_tasks)
+                finally:
+                    await self.slots.close(IMMEDIATE_STOP_REPORT_TIMEOUT)
 
     def _start_side_tasks(self) -> list[asyncio.Task[Any]]:
         tasks = [
@@ -277,8 +284,9 @@ class Worker:
         manager = self.app.job_manager
         while not self._stopping.is_set():
             self._wake.clear()
-            self._start_buffered()
-            size = self._buffer.fetch_size(self.concurrency - len(self._running))
+            # Claimed jobs not yet running are on their way to free slots.
+            free = self.concurrency - len(self._running) - len(self._buffer)
+            size = self._buffer.fetch_size(free)
             if size > 0:
                 # Before the fetch: an outcome committed during it is unseen,
                 # and so is the outcome of a job still running at its start.
@@ -302,7 +310,7 @@ class Worker:
                 self._buffer.add(fetched)
                 if self._stopping.is_set():
                     break  # _shutdown releases them
-                self._start_buffered()
+                self.slots.offer()
                 self._last_fetch_full = bool(fetched) and len(fetched) == size
                 if not fetched and not self.wait and not self._running and not self._buffer:
                     # Retries due now become visible once outcomes are in:
@@ -319,14 +327,6 @@ class Worker:
                     continue
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.fetch_job_polling_interval)
-
-    def _start_buffered(self) -> None:
-        """Fill the free slots with claimed jobs (not once stopping)."""
-        buffer = self._buffer
-        while buffer and len(self._running) < self.concurrency:
-            if self._stopping.is_set():
-                return
-            self._start_job(buffer.pop())
 
     async def _adopt_unreceived_jobs(self) -> None:
         """After a failed fetch: the database may have given us jobs whose
@@ -348,9 +348,14 @@ class Worker:
                     "was lost with the connection: running it now",
                     extra=self.log_extra("adopt_unreceived_job", job_id=job.id),
                 )
-                self._start_job(job)
+                self._buffer.add([job])
 
-    def _start_job(self, job: jobs.Job) -> None:
+    def take_run(self) -> JobRun | None:
+        """For a free slot: the next claimed job, now running (None when
+        there is none, or once stopping)."""
+        if not self._buffer or self._stopping.is_set():
+            return None
+        job = self._buffer.pop()
         assert job.id is not None
         flag = job_context.AbortFlag()
         context = job_context.JobContext(
@@ -364,19 +369,15 @@ class Worker:
         )
         run = JobRun(job=job, task=self.app.tasks.get(job.task_name), context=context, flag=flag)
         self._running[job.id] = run
-        run.asyncio_task = asyncio.create_task(
-            execute(self, run), name=f"process job {job.task_name}[{job.id}]"
-        )
-        run.asyncio_task.add_done_callback(lambda _: self._executor_done(run))
+        return run
 
-    def _executor_done(self, run: JobRun) -> None:
+    def run_ended(self, run: JobRun) -> None:
+        """Called by the slot once the run is over (its outcome handed on)."""
         if self._running.get(run.job.id) is run:  # type: ignore[arg-type]
             del self._running[run.job.id]  # type: ignore[arg-type]
         self._job_ended.set()
         if run.end_timestamp is not None:
             self._buffer.job_lasted(run.end_timestamp - run.context.start_timestamp)
-        # The freed slot takes a claimed job now, not after a loop turn.
-        self._start_buffered()
         if self._last_fetch_full or not self.wait:
             self._wake.set()
 
@@ -416,8 +417,15 @@ class Worker:
 
     async def _wait_for_jobs(self, timeout: float | None) -> None:
         """Until no job runs, ``timeout`` passes or an immediate stop."""
+        await self.wait_until(
+            lambda: not self._running or self._stop_now.is_set(), timeout
+        )
+
+    async def wait_until(self, condition: Any, timeout: float | None) -> None:
+        """Until ``condition()`` holds (looked at each time a job ends) or
+        ``timeout`` passes."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        while self._running and not self._stop_now.is_set():
+        while not condition():
             self._job_ended.clear()
             remaining = None if deadline is None else deadline - time.monotonic()
             if remaining is not None and remaining <= 0:

@@ -67,8 +67,9 @@ class Aborts:
             )
         else:
             message = "an asynchronous job. Cancelling asyncio task"
-            assert run.asyncio_task is not None
-            run.asyncio_task.cancel()
+            # The slot running the job: set while the job runs, and only then.
+            if run.asyncio_task is not None:
+                run.asyncio_task.cancel()
         self.worker.logger.debug(
             f"Received a request to abort {message}",
             extra=self.worker.log_extra("abort_job", run, reason=reason.value),
@@ -80,9 +81,12 @@ class Aborts:
         for run in runs:
             if not run.flag.is_set() or run.is_async:
                 self.abort(run, AbortReason.SHUTDOWN)
-        cancelled = [run.asyncio_task for run in runs if run.is_async and run.asyncio_task]
+        cancelled = [run.job.id for run in runs if run.is_async]
         if cancelled:
-            await asyncio.wait(cancelled, timeout=IMMEDIATE_STOP_REPORT_TIMEOUT)
+            await worker.wait_until(
+                lambda: not any(job_id in worker._running for job_id in cancelled),
+                IMMEDIATE_STOP_REPORT_TIMEOUT,
+            )
         if not await worker.reporter.drain(IMMEDIATE_STOP_REPORT_TIMEOUT):
             worker.logger.warning(
                 f"{worker.reporter.pending} job outcome(s) could not be reported",

@@ -44,7 +44,7 @@ class JobRun:
     task: tasks.Task | None
     context: job_context.JobContext
     flag: job_context.AbortFlag
-    #: The asyncio task running ``execute`` (set by the worker).
+    #: The slot (worker_slots) running the job: set while it runs, only then.
     asyncio_task: asyncio.Task[None] | None = None
     #: Filled when the run ends.
     result: Any = None

@@ -80,11 +80,13 @@ class PrefetchBuffer:
         return self.size
 
     def fetch_size(self, free_slots: int) -> int:
-        """How many jobs to fetch now (0: none). With free slots: those and
-        the buffer's target. With every slot busy: refill the buffer only
-        once half of it is gone, so that fetches stay large."""
+        """How many jobs to fetch now (0: none). ``free_slots``: slots that
+        no running or claimed job will fill (negative: claimed jobs beyond
+        the slots, waiting here). With free slots: those and the buffer's
+        target. Otherwise: refill the buffer only once half of it is gone,
+        so that fetches stay large."""
         target = self.target
-        room = target - len(self._jobs)
         if free_slots > 0:
-            return free_slots + max(room, 0)
+            return free_slots + target
+        room = target + free_slots
         return room if room > 0 and room >= (target + 1) // 2 else 0
