@@ -6,12 +6,16 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import sys
 
 import pytest
 
-from worker_helpers import Running, TIMEOUT, job_row, one_shot, statuses, wait_for
+from worker_helpers import TIMEOUT, Running, job_row, one_shot, statuses, wait_for
 
 VAR: contextvars.ContextVar[str] = contextvars.ContextVar("VAR", default="unset")
+
+#: asyncio.timeout and Task.cancelling came with Python 3.11.
+needs_311 = pytest.mark.skipif(sys.version_info < (3, 11), reason="asyncio.timeout: 3.11+")
 
 
 async def test_a_contextvar_a_job_sets_does_not_reach_the_next_job(app, db):
@@ -41,6 +45,7 @@ async def test_a_contextvar_a_job_sets_does_not_reach_the_next_job(app, db):
     assert [status for _, status in statuses(db)] == ["succeeded"] * 4
 
 
+@needs_311
 async def test_asyncio_timeout_in_a_job_fails_that_job_only(app, db):
     seen = []
 
@@ -64,6 +69,7 @@ async def test_asyncio_timeout_in_a_job_fails_that_job_only(app, db):
     assert seen == [0]
 
 
+@needs_311
 async def test_an_abort_the_job_swallows_does_not_reach_the_next_job(app, db):
     started = asyncio.Event()
     seen = []
