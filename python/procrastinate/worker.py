@@ -30,7 +30,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from procrastinate import (
@@ -349,6 +349,7 @@ class Worker:
                     extra=self.log_extra("adopt_unreceived_job", job_id=job.id),
                 )
                 self._buffer.add([job])
+        self.slots.offer()  # now, even if the fetch that follows fails
 
     def take_run(self) -> JobRun | None:
         """For a free slot: the next claimed job, now running (None when
@@ -421,7 +422,7 @@ class Worker:
             lambda: not self._running or self._stop_now.is_set(), timeout
         )
 
-    async def wait_until(self, condition: Any, timeout: float | None) -> None:
+    async def wait_until(self, condition: Callable[[], bool], timeout: float | None) -> None:
         """Until ``condition()`` holds (looked at each time a job ends) or
         ``timeout`` passes."""
         deadline = None if timeout is None else time.monotonic() + timeout

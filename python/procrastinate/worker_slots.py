@@ -123,11 +123,14 @@ class Slots:
                 self._waking -= 1
                 continue
             run.asyncio_task = me
-            await InContext(execute(worker, run), contextvars.copy_context(), self.offer)
-            run.asyncio_task = None
-            if uncancel_all is not None:
-                uncancel_all(me)
-            worker.run_ended(run)
+            try:
+                await InContext(execute(worker, run), contextvars.copy_context(), self.offer)
+            finally:
+                # Even if this slot fails (a bug): the run must not stay "running".
+                run.asyncio_task = None
+                if uncancel_all is not None:
+                    uncancel_all(me)
+                worker.run_ended(run)
             streak += 1
             if streak >= JOBS_BETWEEN_YIELDS:
                 streak = 0
