@@ -10,7 +10,16 @@ create table procrastinate_workers (
     queues text[],
     concurrency integer,
     started_at timestamptz not null default now(),
-    last_heartbeat timestamptz not null default now()
+    last_heartbeat timestamptz not null default now(),
+    -- the login role that registered the worker: only it (or the queue's
+    -- owner and operators) may fetch, report and beat for this worker
+    registered_by text,
+    -- seconds of silence after which its jobs may be rescued (its lease);
+    -- null: procrastinate_settings.stalled_worker_timeout
+    stalled_after double precision,
+    -- since when its heartbeat has had no gap longer than its lease: it may
+    -- rescue others once that is a lease old (see 65_rescue.sql)
+    alive_since timestamptz
 );
 
 create table procrastinate_jobs (
@@ -42,6 +51,11 @@ create table procrastinate_jobs (
     last_error_types text[],
     -- times the job was taken back from a worker found dead (see 65_rescue.sql)
     rescue_count integer not null default 0,
+    -- the login role that deferred the job: a producer sees only its own jobs
+    deferred_by text,
+    -- the claim that took the job (procrastinate_fetch_jobs_v2): a fetch
+    -- retried after its answer was lost gets the same jobs back
+    claim_token uuid,
     constraint procrastinate_jobs_task_name_not_empty check (task_name <> ''),
     constraint procrastinate_jobs_queue_name_not_empty check (queue_name <> ''),
     constraint procrastinate_jobs_args_is_object check (jsonb_typeof(args) = 'object'),
@@ -74,6 +88,39 @@ create table procrastinate_events (
     type procrastinate_job_event_type,
     at timestamptz default now()
 );
+
+-- Limits and defaults that callers must not change: one row, written by the
+-- owner of the schema only (no role is granted anything on it). The checks
+-- are hard caps that even the owner cannot pass.
+create table procrastinate_settings (
+    singleton boolean primary key default true,
+    -- args of a job: workers must be able to load every job they fetch
+    -- (Python's json module gives up around 1000 levels of nesting)
+    max_args_bytes bigint not null default 10485760,
+    max_args_depth integer not null default 100,
+    -- seconds without a heartbeat after which a worker's jobs are rescued,
+    -- for workers that register without their own
+    stalled_worker_timeout double precision not null default 30,
+    -- rescues of one job before it ends failed
+    max_rescues integer not null default 3,
+    constraint procrastinate_settings_one_row check (singleton),
+    constraint procrastinate_settings_max_args_bytes check (
+        max_args_bytes between 1 and 268435456
+    ),
+    constraint procrastinate_settings_max_args_depth check (max_args_depth between 1 and 500),
+    constraint procrastinate_settings_stalled_worker_timeout check (
+        stalled_worker_timeout > 0
+    ),
+    constraint procrastinate_settings_max_rescues check (max_rescues >= 1)
+);
+
+insert into procrastinate_settings default values;
+
+comment on table procrastinate_settings is
+'Limits and defaults of the queue (one row): max_args_bytes and max_args_depth bound the args
+of a deferred job; stalled_worker_timeout (seconds) is the lease of workers that register
+without their own; max_rescues bounds how often one job is rescued. Only the schema owner
+may change them (update procrastinate_settings set ...); the checks are hard caps.';
 
 -- Paused queues are not fetched from (see procrastinate_fetch_jobs_v1).
 create table procrastinate_paused_queues (

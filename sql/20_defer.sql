@@ -1,45 +1,26 @@
 -- Deferring: the one insert path of the queue. Every way of creating jobs
 -- (procrastinate_defer_job, procrastinate_defer_jobs, the Python driver)
--- goes through procrastinate_defer_jobs_v1, so validation lives in one place.
+-- goes through procrastinate_defer_jobs_v2, so validation lives in one place.
+-- Validation is a few small checks, each returning the first problem of a
+-- JSON array as (ord, message); the callers choose the SQLSTATE.
 
--- Raises PT001 naming the first invalid job object of a JSON array, PT002 for
--- a queueing lock that is taken. Called by procrastinate_defer_jobs_v1.
-create function procrastinate_validate_jobs_v1(p_jobs jsonb)
-returns void
+-- The first job object of p_jobs with a problem of shape or type (any key but
+-- the retry policy and the size of args).
+create function _procrastinate_job_problem(p_jobs jsonb)
+returns table (ord bigint, message text)
 language plpgsql
 stable
-set search_path = pg_catalog, public
+set search_path = pg_catalog, public, pg_temp
 as $$
 declare
-    v_ord bigint;
-    v_problem text;
-    v_lock text;
-    v_job_id bigint;
-    -- Limits on args, settable per database or role (alter database ... set):
-    -- workers must be able to load every job they fetch (Python's json module
-    -- gives up around 1000 levels of nesting).
-    v_max_bytes bigint := coalesce(
-        nullif(current_setting('procrastinate.max_args_bytes', true), '')::bigint,
-        10485760
-    );
-    v_max_depth integer := coalesce(
-        nullif(current_setting('procrastinate.max_args_depth', true), '')::integer,
-        100
-    );
     v_known_keys text[] := array[
         'task_name', 'args', 'queue_name', 'priority', 'lock', 'queueing_lock',
-        'scheduled_at', 'max_attempts', 'retry_wait', 'retry_linear_wait',
+        'scheduled_at', 'scheduled_in', 'max_attempts', 'retry_wait', 'retry_linear_wait',
         'retry_exponential_wait', 'retry_exceptions'
     ];
 begin
-    if p_jobs is null or jsonb_typeof(p_jobs) <> 'array' then
-        raise exception 'jobs must be a JSON array of job objects, got %',
-            coalesce(jsonb_typeof(p_jobs), 'null')
-            using errcode = 'PT001';
-    end if;
-
-    select t.ord, problems.problem
-    into v_ord, v_problem
+    return query
+    select t.ord, p.message
     from jsonb_array_elements(p_jobs) with ordinality as t (job, ord)
     cross join lateral (
         select case
@@ -57,20 +38,6 @@ begin
             when jsonb_typeof(t.job -> 'args') not in ('object', 'null')
                 then 'has args that are not a JSON object (got '
                     || jsonb_typeof(t.job -> 'args') || ')'
-            when pg_column_size(t.job -> 'args') > v_max_bytes
-                then format(
-                    'has args of %s bytes, over the limit of %s (setting procrastinate.max_args_bytes)',
-                    pg_column_size(t.job -> 'args'), v_max_bytes
-                )
-            -- nesting deeper than n needs at least 2n bytes: skip the walk for small args
-            when pg_column_size(t.job -> 'args') > 2 * v_max_depth
-                and jsonb_path_exists(
-                    t.job -> 'args', format('strict $.**{%s}', v_max_depth)::jsonpath
-                )
-                then format(
-                    'has args nested %s levels deep or more (setting procrastinate.max_args_depth)',
-                    v_max_depth
-                )
             when jsonb_typeof(t.job -> 'queue_name') not in ('string', 'null')
                 or t.job ->> 'queue_name' = ''
                 then 'has a queue_name that is not a non-empty string'
@@ -83,46 +50,118 @@ begin
                 then 'has a queueing_lock that is not a string'
             when jsonb_typeof(t.job -> 'scheduled_at') not in ('string', 'null')
                 then 'has a scheduled_at that is not a timestamp string'
-            when jsonb_typeof(t.job -> 'max_attempts') not in ('number', 'null')
-                or (t.job ->> 'max_attempts') !~ '^-?[0-9]{1,9}$'
+            when jsonb_typeof(t.job -> 'scheduled_in') not in ('number', 'null')
+                or (t.job ->> 'scheduled_in')::numeric not between 0 and 1e10
+                then 'has a scheduled_in that is not a number of seconds from 0 to 1e10'
+            when t.job ? 'scheduled_at' and t.job ? 'scheduled_in'
+                and t.job -> 'scheduled_at' <> 'null' and t.job -> 'scheduled_in' <> 'null'
+                then 'has both scheduled_at and scheduled_in'
+        end as message
+    ) as p
+    where p.message is not null
+    order by t.ord
+    limit 1;
+end;
+$$;
+
+-- The first object of p_items whose retry policy (max_attempts, the waits,
+-- retry_exceptions) is invalid: job objects, or the policies workers send.
+create function _procrastinate_policy_problem(p_items jsonb)
+returns table (ord bigint, message text)
+language plpgsql
+stable
+set search_path = pg_catalog, public, pg_temp
+as $$
+begin
+    return query
+    select t.ord, p.message
+    from jsonb_array_elements(p_items) with ordinality as t (item, ord)
+    cross join lateral (
+        select case
+            when jsonb_typeof(t.item -> 'max_attempts') not in ('number', 'null')
+                or (t.item ->> 'max_attempts') !~ '^-?[0-9]{1,9}$'
                 then 'has a max_attempts that is not an integer'
-            when (t.job ->> 'max_attempts')::integer < 0
+            when (t.item ->> 'max_attempts')::integer < 0
                 then 'has a negative max_attempts ('
-                    || (t.job ->> 'max_attempts') || '); use 0 for no limit'
+                    || (t.item ->> 'max_attempts') || '); use 0 for no limit'
             -- a wait is null, or a number of seconds from 0 to 1e9; one key at
             -- a time (walking the object with jsonb_each was 40% of a defer),
             -- the type first, so that the cast only meets numbers
-            when jsonb_typeof(t.job -> 'retry_wait') not in ('number', 'null')
-                or jsonb_typeof(t.job -> 'retry_linear_wait') not in ('number', 'null')
-                or jsonb_typeof(t.job -> 'retry_exponential_wait') not in ('number', 'null')
+            when jsonb_typeof(t.item -> 'retry_wait') not in ('number', 'null')
+                or jsonb_typeof(t.item -> 'retry_linear_wait') not in ('number', 'null')
+                or jsonb_typeof(t.item -> 'retry_exponential_wait') not in ('number', 'null')
                 then 'has a retry wait that is not a number of seconds from 0 to 1e9'
-            when (t.job ->> 'retry_wait')::numeric not between 0 and 1e9
-                or (t.job ->> 'retry_linear_wait')::numeric not between 0 and 1e9
-                or (t.job ->> 'retry_exponential_wait')::numeric not between 0 and 1e9
+            when (t.item ->> 'retry_wait')::numeric not between 0 and 1e9
+                or (t.item ->> 'retry_linear_wait')::numeric not between 0 and 1e9
+                or (t.item ->> 'retry_exponential_wait')::numeric not between 0 and 1e9
                 then 'has a retry wait that is not a number of seconds from 0 to 1e9'
             -- silent: a retry_exceptions that is not an array is caught just above
-            when jsonb_typeof(t.job -> 'retry_exceptions') not in ('array', 'null')
+            when jsonb_typeof(t.item -> 'retry_exceptions') not in ('array', 'null')
                 or jsonb_path_exists(
-                    t.job, 'strict $.retry_exceptions[*] ? (@.type() != "string")', '{}', true
+                    t.item, 'strict $.retry_exceptions[*] ? (@.type() != "string")', '{}', true
                 )
                 then 'has retry_exceptions that are not an array of class names'
-        end as problem
-    ) as problems
-    where problems.problem is not null
+        end as message
+    ) as p
+    where p.message is not null
     order by t.ord
     limit 1;
+end;
+$$;
 
-    if v_problem is not null then
-        raise exception 'job #% of % is invalid: it %', v_ord, jsonb_array_length(p_jobs), v_problem
-            using errcode = 'PT001',
-                hint = 'A job object is {"task_name": ..., "args": {...}, "queue_name": ..., ...}';
-    end if;
+-- The first job of p_jobs whose args are over the limits of
+-- procrastinate_settings (size in bytes, depth of nesting).
+create function _procrastinate_args_problem(p_jobs jsonb)
+returns table (ord bigint, message text)
+language plpgsql
+stable
+set search_path = pg_catalog, public, pg_temp
+as $$
+declare
+    v_max_bytes bigint;
+    v_max_depth integer;
+begin
+    select s.max_args_bytes, s.max_args_depth into v_max_bytes, v_max_depth
+    from procrastinate_settings as s;
+    return query
+    select t.ord, p.message
+    from jsonb_array_elements(p_jobs) with ordinality as t (job, ord)
+    cross join lateral (
+        select case
+            when pg_column_size(t.job -> 'args') > v_max_bytes
+                then format(
+                    'has args of %s bytes, over the limit of %s (procrastinate_settings.max_args_bytes)',
+                    pg_column_size(t.job -> 'args'), v_max_bytes
+                )
+            -- nesting deeper than n needs at least 2n bytes: skip the walk for small args
+            when pg_column_size(t.job -> 'args') > 2 * v_max_depth
+                and jsonb_path_exists(
+                    t.job -> 'args', format('strict $.**{%s}', v_max_depth)::jsonpath
+                )
+                then format(
+                    'has args nested %s levels deep or more (procrastinate_settings.max_args_depth)',
+                    v_max_depth
+                )
+        end as message
+    ) as p
+    where p.message is not null
+    order by t.ord
+    limit 1;
+end;
+$$;
 
-    if not jsonb_path_exists(p_jobs, 'lax $[*].queueing_lock ? (@.type() == "string")') then
-        return;
-    end if;
-
-    -- Queueing locks: one waiting job per lock, within the batch and overall.
+-- A queueing lock of p_jobs that cannot be taken: used twice in the batch, or
+-- held by a waiting job. Null when all are free. The message never names the
+-- job that holds it (it may be another producer's).
+create function _procrastinate_queueing_lock_problem(p_jobs jsonb)
+returns text
+language plpgsql
+stable
+set search_path = pg_catalog, public, pg_temp
+as $$
+declare
+    v_lock text;
+begin
     select q.lock into v_lock
     from (
         select t.job ->> 'queueing_lock' as lock
@@ -133,11 +172,10 @@ begin
     having count(*) > 1
     limit 1;
     if v_lock is not null then
-        raise exception 'queueing lock "%" is used by several jobs of this batch', v_lock
-            using errcode = 'PT002';
+        return format('queueing lock "%s" is used by several jobs of this batch', v_lock);
     end if;
 
-    select j.queueing_lock, j.id into v_lock, v_job_id
+    select j.queueing_lock into v_lock
     from jsonb_array_elements(p_jobs) as t (job)
     inner join procrastinate_jobs as j
         on
@@ -146,20 +184,68 @@ begin
     where j.status = 'todo'
     limit 1;
     if v_lock is not null then
-        raise exception 'queueing lock "%" is already taken by waiting job %', v_lock, v_job_id
-            using errcode = 'PT002',
-                hint = 'Only one job per queueing lock may wait in todo.';
+        return format('queueing lock "%s" is already taken by a waiting job', v_lock);
+    end if;
+    return null;
+end;
+$$;
+
+-- Raises PT001 naming the first invalid job object of a JSON array, PT002 for
+-- a queueing lock that is taken. Called by procrastinate_defer_jobs_v2.
+create function _procrastinate_validate_jobs(p_jobs jsonb)
+returns void
+language plpgsql
+stable
+set search_path = pg_catalog, public, pg_temp
+as $$
+declare
+    v_ord bigint;
+    v_message text;
+begin
+    if p_jobs is null or jsonb_typeof(p_jobs) <> 'array' then
+        raise exception 'jobs must be a JSON array of job objects, got %',
+            coalesce(jsonb_typeof(p_jobs), 'null')
+            using errcode = 'PT001';
+    end if;
+
+    select p.ord, p.message into v_ord, v_message from _procrastinate_job_problem(p_jobs) as p;
+    if v_message is null then
+        select p.ord, p.message into v_ord, v_message
+        from _procrastinate_args_problem(p_jobs) as p;
+    end if;
+    if v_message is null and jsonb_path_exists(
+        p_jobs, 'lax $[*] ? (exists(@.max_attempts) || exists(@.retry_wait)
+            || exists(@.retry_linear_wait) || exists(@.retry_exponential_wait)
+            || exists(@.retry_exceptions))'
+    ) then
+        select p.ord, p.message into v_ord, v_message
+        from _procrastinate_policy_problem(p_jobs) as p;
+    end if;
+    if v_message is not null then
+        raise exception 'job #% of % is invalid: it %', v_ord, jsonb_array_length(p_jobs), v_message
+            using errcode = 'PT001',
+                hint = 'A job object is {"task_name": ..., "args": {...}, "queue_name": ..., ...}';
+    end if;
+
+    if jsonb_path_exists(p_jobs, 'lax $[*].queueing_lock ? (@.type() == "string")') then
+        v_message := _procrastinate_queueing_lock_problem(p_jobs);
+        if v_message is not null then
+            raise exception '%', v_message
+                using errcode = 'PT002',
+                    hint = 'Only one job per queueing lock may wait in todo.';
+        end if;
     end if;
 end;
 $$;
 
--- Inserts a JSON array of already validated job objects and returns their
--- ids in input order. Called by procrastinate_defer_jobs_v1 only. PL/pgSQL
--- rather than SQL: PL/pgSQL keeps its plans, a SQL function plans every call.
-create function procrastinate_insert_jobs_v1(p_jobs jsonb)
+-- Inserts a JSON array of already validated job objects at p_now and returns
+-- their ids in input order. Called by procrastinate_defer_jobs_v2 only.
+-- PL/pgSQL rather than SQL: PL/pgSQL keeps its plans, a SQL function plans
+-- every call.
+create function _procrastinate_insert_jobs(p_jobs jsonb, p_now timestamptz)
 returns table (id bigint)
 language plpgsql
-set search_path = pg_catalog, public
+set search_path = pg_catalog, public, pg_temp
 as $$
 begin
     return query
@@ -175,7 +261,7 @@ begin
         insert into procrastinate_jobs (
             id, queue_name, task_name, priority, lock, queueing_lock, args,
             scheduled_at, max_attempts, retry_wait, retry_linear_wait,
-            retry_exponential_wait, retry_exceptions
+            retry_exponential_wait, retry_exceptions, created_at, deferred_by
         )
         select
             input.new_id,
@@ -185,7 +271,11 @@ begin
             input.job ->> 'lock',
             input.job ->> 'queueing_lock',
             coalesce(nullif(input.job -> 'args', 'null'::jsonb), '{}'::jsonb),
-            (input.job ->> 'scheduled_at')::timestamptz,
+            coalesce(
+                (input.job ->> 'scheduled_at')::timestamptz,
+                -- relative times are added to the database's clock, not the caller's
+                p_now + make_interval(secs => (input.job ->> 'scheduled_in')::double precision)
+            ),
             (input.job ->> 'max_attempts')::integer,
             coalesce((input.job ->> 'retry_wait')::double precision, 0),
             coalesce((input.job ->> 'retry_linear_wait')::double precision, 0),
@@ -195,7 +285,9 @@ begin
                 when 'array' then nullif(array(
                     select jsonb_array_elements_text(input.job -> 'retry_exceptions')
                 ), '{}')
-            end
+            end,
+            p_now,
+            session_user
         from input
         order by input.ord
         returning 1
@@ -208,16 +300,18 @@ $$;
 -- Validates and inserts a JSON array of job objects, all or nothing, and
 -- returns their ids in input order. Called by the Python driver for single
 -- and batch defers, and by the user-facing defer functions.
-create function procrastinate_defer_jobs_v1(p_jobs jsonb)
+create function procrastinate_defer_jobs_v2(p_jobs jsonb, p_now timestamptz default null)
 returns table (id bigint)
 language plpgsql
 -- Lets a producer role that may only execute the defer functions insert jobs
 -- (see sql/optional/roles.sql); the pinned search_path keeps it safe.
 security definer
-set search_path = pg_catalog, public
+set search_path = pg_catalog, public, pg_temp
 as $$
+declare
+    v_now timestamptz := _procrastinate_now(p_now);
 begin
-    perform procrastinate_validate_jobs_v1(p_jobs);
+    perform _procrastinate_validate_jobs(p_jobs);
 
     -- An exception block costs a subtransaction on every call: enter one only
     -- when there is an error to translate, a scheduled_at text to parse or a
@@ -225,19 +319,19 @@ begin
     if not jsonb_path_exists(
         p_jobs, 'lax $[*] ? (@.scheduled_at.type() == "string" || @.queueing_lock.type() == "string")'
     ) then
-        return query select i.id from procrastinate_insert_jobs_v1(p_jobs) as i;
+        return query select i.id from _procrastinate_insert_jobs(p_jobs, v_now) as i;
         return;
     end if;
 
     begin
-        return query select i.id from procrastinate_insert_jobs_v1(p_jobs) as i;
+        return query select i.id from _procrastinate_insert_jobs(p_jobs, v_now) as i;
     exception
         when invalid_datetime_format or datetime_field_overflow then
             raise exception 'invalid scheduled_at: %', sqlerrm
                 using errcode = 'PT001';
         -- validation saw the lock free, but a concurrent defer took it since
         when unique_violation then
-            raise exception 'queueing lock already taken by a waiting job (%)', sqlerrm
+            raise exception 'queueing lock already taken by a waiting job'
                 using errcode = 'PT002',
                     hint = 'Only one job per queueing lock may wait in todo.';
     end;
@@ -249,14 +343,15 @@ $$;
 create function procrastinate_defer_jobs(jobs jsonb)
 returns setof bigint
 language sql
-set search_path = pg_catalog, public
+set search_path = pg_catalog, public, pg_temp
 as $$
-    select d.id from procrastinate_defer_jobs_v1(jobs) as d;
+    select d.id from procrastinate_defer_jobs_v2(jobs) as d;
 $$;
 
 comment on function procrastinate_defer_jobs(jsonb) is
 'Defer many jobs in one call, all or nothing. jobs is a JSON array of objects with the keys
-of procrastinate_defer_job (task_name required). Returns the new ids in input order.
+of procrastinate_defer_job (task_name required), plus scheduled_in (seconds from now, on the
+database''s clock). Returns the new ids in input order.
 Example: select * from procrastinate_defer_jobs(''[{"task_name": "a"}, {"task_name": "b",
 "args": {"x": 1}, "queue_name": "mail"}]'');';
 
@@ -277,12 +372,12 @@ create function procrastinate_defer_job(
 )
 returns bigint
 language plpgsql
-set search_path = pg_catalog, public
+set search_path = pg_catalog, public, pg_temp
 as $$
 begin
     return (
         select d.id
-        from procrastinate_defer_jobs_v1(
+        from procrastinate_defer_jobs_v2(
             jsonb_build_array(jsonb_build_object(
                 'task_name', task_name,
                 'args', coalesce(args, '{}'::jsonb),

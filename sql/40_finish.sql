@@ -15,7 +15,7 @@ create function procrastinate_retry_delay_v1(
 returns interval
 language sql
 immutable
-set search_path = pg_catalog, public
+set search_path = pg_catalog, public, pg_temp
 as $$
     -- each term is capped first, so that no sum or product can overflow
     select make_interval(secs => least(
@@ -31,8 +31,10 @@ $$;
 
 -- Applies outcomes already validated by procrastinate_finish_jobs_v1: the
 -- fenced update, the retry decision and the deletes, one result row per
--- outcome. Called by procrastinate_finish_jobs_v1 only.
-create function procrastinate_apply_outcomes_v1(
+-- outcome. A failure, or a run interrupted by its worker's shutdown, goes
+-- back to todo when the explicit decision or the retry policy says so.
+-- Called by procrastinate_finish_jobs_v1 only.
+create function _procrastinate_apply_outcomes(
     p_worker_id bigint,
     p_outcomes jsonb,
     p_delete_jobs text,
@@ -46,7 +48,7 @@ returns table (
     reason text
 )
 language plpgsql
-set search_path = pg_catalog, public
+set search_path = pg_catalog, public, pg_temp
 as $$
 begin
     return query
@@ -63,6 +65,7 @@ begin
                 )
             end as error_types,
             t.o -> 'retry' as retry,
+            coalesce((t.o ->> 'interrupted')::boolean, false) as interrupted,
             -- the task's retry policy as the worker knows it, for a job
             -- deferred without one (by name, from SQL or another service)
             t.o -> 'policy' as policy,
@@ -79,9 +82,14 @@ begin
             o.error_message,
             o.error_types,
             case
-                when o.status <> 'failed' or j.abort_requested then null
+                when j.abort_requested then null
+                when o.status <> 'failed' and not (o.status = 'aborted' and o.interrupted)
+                    then null
                 when jsonb_typeof(o.retry) = 'object' then coalesce(
-                    (o.retry ->> 'at')::timestamptz, p_now
+                    (o.retry ->> 'at')::timestamptz,
+                    -- relative times are added to the database's clock
+                    p_now + make_interval(secs => (o.retry ->> 'in')::double precision),
+                    p_now
                 )
                 when o.retry = 'false'::jsonb then null
                 when
@@ -197,14 +205,75 @@ begin
 end;
 $$;
 
+-- The first outcome of p_outcomes with a problem, as (ord, sqlstate,
+-- message): PT004 for a status a worker cannot report, PT005 for any other
+-- malformed member. The retry policy an outcome carries is checked apart
+-- (_procrastinate_policy_problem), like a job's.
+create function _procrastinate_outcome_problem(p_outcomes jsonb)
+returns table (ord bigint, sqlstate text, message text)
+language plpgsql
+stable
+set search_path = pg_catalog, public, pg_temp
+as $$
+begin
+    return query
+    select t.ord, p.problem[1], format('outcome #%s %s', t.ord, p.problem[2])
+    from jsonb_array_elements(p_outcomes) with ordinality as t (o, ord)
+    cross join lateral (
+        select case
+            when jsonb_typeof(t.o) <> 'object'
+                then array['PT005', 'is not a JSON object']
+            when jsonb_typeof(t.o -> 'id') is distinct from 'number'
+                or (t.o ->> 'id') !~ '^[0-9]{1,18}$'
+                then array['PT005', 'needs an integer id']
+            when jsonb_typeof(t.o -> 'attempt') not in ('number', 'null')
+                or (t.o ->> 'attempt') !~ '^[0-9]{1,9}$'
+                then array['PT005', 'has an attempt that is not an integer']
+            when jsonb_typeof(t.o -> 'status') is distinct from 'string'
+                or t.o ->> 'status' not in ('succeeded', 'failed', 'aborted')
+                then array['PT004', 'has status ' || coalesce(t.o ->> 'status', 'null')
+                    || ', expected succeeded, failed or aborted']
+            when jsonb_typeof(t.o -> 'error') not in ('object', 'null')
+                or jsonb_typeof(t.o -> 'error' -> 'types') not in ('array', 'null')
+                or jsonb_typeof(t.o -> 'error' -> 'message') not in ('string', 'null')
+                or jsonb_path_exists(t.o, 'lax $.error.types[*] ? (@.type() != "string")')
+                then array['PT005',
+                    'has an error that is not {"types": [class names], "message": text}']
+            when jsonb_typeof(t.o -> 'interrupted') not in ('boolean', 'null')
+                then array['PT005', 'has an interrupted that is not a boolean']
+            when jsonb_typeof(t.o -> 'retry') not in ('object', 'boolean', 'null')
+                or t.o -> 'retry' = 'true'::jsonb
+                then array['PT005', 'has a retry that is neither false nor a decision object']
+            when jsonb_typeof(t.o -> 'retry') = 'object' and (
+                jsonb_typeof(t.o -> 'retry' -> 'at') not in ('string', 'null')
+                or jsonb_typeof(t.o -> 'retry' -> 'in') not in ('number', 'null')
+                or (t.o -> 'retry' ->> 'in')::numeric not between 0 and 1e10
+                or jsonb_typeof(t.o -> 'retry' -> 'priority') not in ('number', 'null')
+                or (t.o -> 'retry' ->> 'priority') !~ '^-?[0-9]{1,9}$'
+                or jsonb_typeof(t.o -> 'retry' -> 'queue') not in ('string', 'null')
+                or t.o -> 'retry' ->> 'queue' = ''
+                or jsonb_typeof(t.o -> 'retry' -> 'lock') not in ('string', 'null')
+            )
+                then array['PT005', 'has a retry decision that is not {"at": timestamp, '
+                    || '"in": seconds, "priority": integer, "queue": text, "lock": text}']
+            when jsonb_typeof(t.o -> 'policy') not in ('object', 'null')
+                then array['PT005', 'has a policy that is not an object']
+        end as problem
+    ) as p
+    where p.problem is not null
+    order by t.ord
+    limit 1;
+end;
+$$;
+
 -- Applies a JSON array of outcomes ({"id", "attempt", "status", "error",
--- "retry"}) reported by p_worker_id; one result row per outcome.
--- Called by the Python worker (and procrastinate_finish_job).
+-- "interrupted", "retry", "policy"}) reported by p_worker_id; one result row
+-- per outcome. Called by the Python worker (and procrastinate_finish_job).
 create function procrastinate_finish_jobs_v1(
     p_worker_id bigint,
     p_outcomes jsonb,
     p_delete_jobs text default 'never',
-    p_now timestamptz default now()
+    p_now timestamptz default null
 )
 returns table (
     job_id bigint,
@@ -214,10 +283,13 @@ returns table (
     reason text
 )
 language plpgsql
-set search_path = pg_catalog, public
+-- Lets a worker role report without any right on the tables.
+security definer
+set search_path = pg_catalog, public, pg_temp
 as $$
 declare
-    v_problem text;
+    v_now timestamptz := _procrastinate_now(p_now);
+    v_problem record;
 begin
     if p_delete_jobs is null or p_delete_jobs not in ('never', 'successful', 'always') then
         raise exception 'p_delete_jobs must be never, successful or always, got %',
@@ -229,90 +301,40 @@ begin
             coalesce(jsonb_typeof(p_outcomes), 'null')
             using errcode = 'PT005';
     end if;
+    perform _procrastinate_check_worker(p_worker_id);
 
-    select format('outcome #%s %s', t.ord, problems.problem) into v_problem
-    from jsonb_array_elements(p_outcomes) with ordinality as t (o, ord)
-    cross join lateral (
-        select case
-            when jsonb_typeof(t.o) <> 'object'
-                then 'is not a JSON object'
-            when jsonb_typeof(t.o -> 'id') is distinct from 'number'
-                or (t.o ->> 'id') !~ '^[0-9]{1,18}$'
-                then 'needs an integer id'
-            when jsonb_typeof(t.o -> 'attempt') not in ('number', 'null')
-                or (t.o ->> 'attempt') !~ '^[0-9]{1,9}$'
-                then 'has an attempt that is not an integer'
-            when jsonb_typeof(t.o -> 'status') is distinct from 'string'
-                or t.o ->> 'status' not in ('succeeded', 'failed', 'aborted')
-                then 'has status ' || coalesce(t.o ->> 'status', 'null')
-                    || ', expected succeeded, failed or aborted'
-            when jsonb_typeof(t.o -> 'error') not in ('object', 'null')
-                or jsonb_typeof(t.o -> 'error' -> 'types') not in ('array', 'null')
-                or jsonb_typeof(t.o -> 'error' -> 'message') not in ('string', 'null')
-                or jsonb_path_exists(t.o, 'lax $.error.types[*] ? (@.type() != "string")')
-                then 'has an error that is not {"types": [class names], "message": text}'
-            when jsonb_typeof(t.o -> 'retry') not in ('object', 'boolean', 'null')
-                or t.o -> 'retry' = 'true'::jsonb
-                then 'has a retry that is neither false nor a decision object'
-            when jsonb_typeof(t.o -> 'retry') = 'object' and (
-                jsonb_typeof(t.o -> 'retry' -> 'at') not in ('string', 'null')
-                or jsonb_typeof(t.o -> 'retry' -> 'priority') not in ('number', 'null')
-                or (t.o -> 'retry' ->> 'priority') !~ '^-?[0-9]{1,9}$'
-                or jsonb_typeof(t.o -> 'retry' -> 'queue') not in ('string', 'null')
-                or t.o -> 'retry' ->> 'queue' = ''
-                or jsonb_typeof(t.o -> 'retry' -> 'lock') not in ('string', 'null')
-            )
-                then 'has a retry decision that is not {"at": timestamp, "priority": integer, '
-                    || '"queue": text, "lock": text}'
-            when jsonb_typeof(t.o -> 'policy') not in ('object', 'null')
-                then 'has a policy that is not an object'
-        end as problem
-    ) as problems
-    where problems.problem is not null
-    order by t.ord
-    limit 1;
-
-    if v_problem is not null then
-        raise exception '%', v_problem
-            using errcode = case
-                when v_problem like '%has status%' then 'PT004' else 'PT005'
-            end;
+    select p.sqlstate, p.message into v_problem from _procrastinate_outcome_problem(p_outcomes) as p;
+    if v_problem.message is not null then
+        raise exception '%', v_problem.message using errcode = v_problem.sqlstate;
     end if;
-
-    -- A policy the worker sends obeys the rules of a job's own policy. The
-    -- block (a subtransaction) is entered only when there is one to check.
+    -- A policy the worker sends obeys the rules of a job's own policy.
     if jsonb_path_exists(p_outcomes, 'lax $[*].policy ? (@.type() == "object")') then
-        begin
-            perform procrastinate_validate_jobs_v1((
-                select jsonb_agg((t.o -> 'policy') || '{"task_name": "policy"}'::jsonb)
-                from jsonb_array_elements(p_outcomes) as t (o)
-                where jsonb_typeof(t.o -> 'policy') = 'object'
-            ));
-        exception
-            when sqlstate 'PT001' then
-                raise exception 'an outcome carries an invalid retry policy: %', sqlerrm
-                    using errcode = 'PT005';
-        end;
+        select p.message into v_problem
+        from _procrastinate_policy_problem((
+            select jsonb_agg(t.o -> 'policy' order by t.ord)
+            from jsonb_array_elements(p_outcomes) with ordinality as t (o, ord)
+            where jsonb_typeof(t.o -> 'policy') = 'object'
+        )) as p;
+        if v_problem.message is not null then
+            raise exception 'an outcome carries an invalid retry policy: it %', v_problem.message
+                using errcode = 'PT005';
+        end if;
     end if;
 
     -- An exception block costs a subtransaction on every call: enter one only
-    -- when a cast can fail (a retry time to parse, a policy to read).
-    if not jsonb_path_exists(
-        p_outcomes, 'lax $[*] ? (@.retry.at.type() == "string" || @.policy.type() == "object")'
-    ) then
-        return query select * from procrastinate_apply_outcomes_v1(
-            p_worker_id, p_outcomes, p_delete_jobs, p_now
+    -- when a cast can fail (a retry time to parse).
+    if not jsonb_path_exists(p_outcomes, 'lax $[*] ? (@.retry.at.type() == "string")') then
+        return query select * from _procrastinate_apply_outcomes(
+            p_worker_id, p_outcomes, p_delete_jobs, v_now
         );
         return;
     end if;
-
     begin
-        return query select * from procrastinate_apply_outcomes_v1(
-            p_worker_id, p_outcomes, p_delete_jobs, p_now
+        return query select * from _procrastinate_apply_outcomes(
+            p_worker_id, p_outcomes, p_delete_jobs, v_now
         );
     exception
-        when invalid_datetime_format or datetime_field_overflow
-            or invalid_text_representation or numeric_value_out_of_range then
+        when invalid_datetime_format or datetime_field_overflow then
             raise exception 'malformed outcome: %', sqlerrm
                 using errcode = 'PT005';
     end;
@@ -331,11 +353,10 @@ create function procrastinate_finish_job(
 )
 returns procrastinate_job_status
 language plpgsql
-set search_path = pg_catalog, public
+set search_path = pg_catalog, public, pg_temp
 as $$
 declare
     v_result record;
-    v_current record;
 begin
     select f.* into v_result
     from procrastinate_finish_jobs_v1(
@@ -357,12 +378,9 @@ begin
         raise exception 'job % does not exist', job_id
             using errcode = 'PT003';
     elsif v_result.reason = 'not_held' then
-        select j.status, j.worker_id, j.attempts into v_current
-        from procrastinate_jobs as j
-        where j.id = job_id;
-        raise exception 'job % is not held by worker % at attempt %: its status is %, worker %, attempts %',
+        raise exception 'job % is not held by worker % at attempt %: its status is %',
             job_id, coalesce(worker_id::text, 'null'), coalesce(attempt::text, 'any'),
-            v_current.status, coalesce(v_current.worker_id::text, 'null'), v_current.attempts
+            procrastinate_get_job_status_v1(job_id)
             using errcode = 'PT004',
                 hint = 'Only the worker that fetched a job (and at that attempt) can finish it.';
     end if;

@@ -3,7 +3,7 @@
 -- try. The tick row and its job are written in one transaction, so a crash
 -- in the middle leaves nothing behind and blocks no later tick.
 
--- Defers p_job (a job object, see procrastinate_defer_jobs_v1) for tick
+-- Defers p_job (a job object, see procrastinate_defer_jobs_v2) for tick
 -- p_defer_timestamp (unix seconds) of periodic task p_task_name/p_periodic_id.
 -- Returns the job id, or null when that tick was already deferred.
 create function procrastinate_defer_periodic_job_v1(
@@ -14,7 +14,8 @@ create function procrastinate_defer_periodic_job_v1(
 )
 returns bigint
 language plpgsql
-set search_path = pg_catalog, public
+security definer
+set search_path = pg_catalog, public, pg_temp
 as $$
 declare
     v_defer_id bigint;
@@ -47,7 +48,7 @@ begin
         return null;
     end if;
 
-    select d.id into v_job_id from procrastinate_defer_jobs_v1(jsonb_build_array(p_job)) as d;
+    select d.id into v_job_id from procrastinate_defer_jobs_v2(jsonb_build_array(p_job)) as d;
 
     update procrastinate_periodic_defers as p
     set job_id = v_job_id
@@ -70,7 +71,8 @@ create function procrastinate_last_periodic_ticks_v1()
 returns table (task_name text, periodic_id text, defer_timestamp bigint)
 language sql
 stable
-set search_path = pg_catalog, public
+security definer
+set search_path = pg_catalog, public, pg_temp
 as $$
     select p.task_name, p.periodic_id, max(p.defer_timestamp)
     from procrastinate_periodic_defers as p

@@ -1,18 +1,22 @@
--- Managing single jobs: cancel, abort, manual retry, status. User-facing,
--- and called by the Python driver's JobManager.
+-- Managing single jobs: cancel, abort, manual retry, status. The _v1
+-- functions are what the Python driver's JobManager calls; the user-facing
+-- functions without a version are one-line wrappers over them.
 
 -- Cancels a waiting job (todo -> cancelled, or deleted with delete_job), or
 -- with abort asks the worker running it to stop. True when something changed.
-create function procrastinate_cancel_job(
+create function procrastinate_cancel_job_v1(
     job_id bigint,
     abort boolean default false,
-    delete_job boolean default false
+    delete_job boolean default false,
+    p_now timestamptz default null
 )
 returns boolean
 language plpgsql
-set search_path = pg_catalog, public
+security definer
+set search_path = pg_catalog, public, pg_temp
 as $$
 declare
+    v_now timestamptz := _procrastinate_now(p_now);
     v_status procrastinate_job_status;
 begin
     select j.status into v_status
@@ -29,7 +33,7 @@ begin
         delete from procrastinate_jobs as j where j.id = job_id;
     elsif v_status = 'todo' then
         update procrastinate_jobs as j
-        set status = 'cancelled', finished_at = now()
+        set status = 'cancelled', finished_at = v_now
         where j.id = job_id;
     elsif v_status = 'doing' and abort then
         update procrastinate_jobs as j
@@ -42,6 +46,20 @@ begin
 end;
 $$;
 
+create function procrastinate_cancel_job(
+    job_id bigint,
+    abort boolean default false,
+    delete_job boolean default false
+)
+returns boolean
+language sql
+set search_path = pg_catalog, public, pg_temp
+as $$
+    -- every argument given: during a conversion from procrastinate 3.x, its
+    -- procrastinate_cancel_job_v1(bigint, boolean, boolean) exists too
+    select procrastinate_cancel_job_v1(job_id, abort, delete_job, null);
+$$;
+
 comment on function procrastinate_cancel_job(bigint, boolean, boolean) is
 'Cancel a job. A waiting job (todo) becomes cancelled, or is deleted when delete_job is true.
 A running job (doing) is only touched when abort is true: abort_requested is set and the
@@ -52,18 +70,21 @@ abort is false). An unknown job_id raises SQLSTATE PT003.';
 -- Puts a failed job (or a running one, ending its run) back in the queue.
 -- Returns the new status: todo, or failed for a running job whose abort was
 -- requested (procrastinate's rule).
-create function procrastinate_retry_job(
+create function procrastinate_retry_job_v1(
     job_id bigint,
     retry_at timestamptz default null,
     priority integer default null,
     queue_name text default null,
-    lock text default null
+    lock text default null,
+    p_now timestamptz default null
 )
 returns procrastinate_job_status
 language plpgsql
-set search_path = pg_catalog, public
+security definer
+set search_path = pg_catalog, public, pg_temp
 as $$
 declare
+    v_now timestamptz := _procrastinate_now(p_now);
     v_job record;
 begin
     select j.status, j.abort_requested into v_job
@@ -91,7 +112,7 @@ begin
             status = 'failed',
             attempts = j.attempts + 1,
             abort_requested = false,
-            finished_at = now()
+            finished_at = v_now
         where j.id = job_id;
         return 'failed';
     end if;
@@ -104,12 +125,28 @@ begin
         worker_id = null,
         scheduled_at = retry_at,
         finished_at = null,
-        priority = coalesce(procrastinate_retry_job.priority, j.priority),
-        queue_name = coalesce(procrastinate_retry_job.queue_name, j.queue_name),
-        lock = coalesce(procrastinate_retry_job.lock, j.lock)
+        priority = coalesce(procrastinate_retry_job_v1.priority, j.priority),
+        queue_name = coalesce(procrastinate_retry_job_v1.queue_name, j.queue_name),
+        lock = coalesce(procrastinate_retry_job_v1.lock, j.lock)
     where j.id = job_id;
     return 'todo';
 end;
+$$;
+
+create function procrastinate_retry_job(
+    job_id bigint,
+    retry_at timestamptz default null,
+    priority integer default null,
+    queue_name text default null,
+    lock text default null
+)
+returns procrastinate_job_status
+language sql
+set search_path = pg_catalog, public, pg_temp
+as $$
+    -- every argument given: during a conversion from procrastinate 3.x, its
+    -- procrastinate_retry_job_v1 with five arguments exists too
+    select procrastinate_retry_job_v1(job_id, retry_at, priority, queue_name, lock, null);
 $$;
 
 comment on function procrastinate_retry_job(bigint, timestamptz, integer, text, text) is
@@ -118,19 +155,24 @@ a new priority, queue_name or lock. A running job may be retried too (its run en
 as an attempt), except one whose abort was requested: it ends failed. Returns the new status.
 Unknown job: SQLSTATE PT003; a job in another status: PT004.';
 
--- The status of one job; PT003 when it does not exist.
-create function procrastinate_get_job_status(job_id bigint)
+-- The status of one job; PT003 when it does not exist, or when a producer
+-- asks for a job its login role did not defer (it cannot tell the two apart).
+create function procrastinate_get_job_status_v1(job_id bigint)
 returns procrastinate_job_status
 language plpgsql
 stable
--- Producers may read the status of a job without reading the jobs table.
+-- Producers may read the status of their jobs without reading the jobs table.
 security definer
-set search_path = pg_catalog, public
+set search_path = pg_catalog, public, pg_temp
 as $$
 declare
     v_status procrastinate_job_status;
 begin
-    select j.status into v_status from procrastinate_jobs as j where j.id = job_id;
+    select j.status into v_status
+    from procrastinate_jobs as j
+    where
+        j.id = job_id
+        and (j.deferred_by = session_user or _procrastinate_sees_all_jobs());
     if not found then
         raise exception 'job % does not exist', job_id
             using errcode = 'PT003';
@@ -139,6 +181,16 @@ begin
 end;
 $$;
 
+create function procrastinate_get_job_status(job_id bigint)
+returns procrastinate_job_status
+language sql
+stable
+set search_path = pg_catalog, public, pg_temp
+as $$
+    select procrastinate_get_job_status_v1(job_id);
+$$;
+
 comment on function procrastinate_get_job_status(bigint) is
 'The status of a job (todo, doing, succeeded, failed, cancelled, aborted). Unknown job:
-SQLSTATE PT003.';
+SQLSTATE PT003. A producer role sees only the jobs its login role deferred; other jobs read
+as unknown.';

@@ -1,65 +1,105 @@
 -- Workers: registration, heartbeats, abort confirmation. Called by the
--- Python worker; rows are readable from psql (who runs what, since when).
+-- Python worker (and by workers in other languages: docs/sql-api.md); rows
+-- are readable from psql (who runs what, since when). A worker id belongs to
+-- the login role that registered it (_procrastinate_check_worker).
 
--- Registers a starting worker and returns its id.
-create function procrastinate_register_worker_v1(
+-- Registers a starting worker and returns its id. p_stalled_after is its
+-- lease: seconds of silence after which its jobs may be rescued (null: the
+-- setting procrastinate_settings.stalled_worker_timeout).
+create function procrastinate_register_worker_v2(
     p_name text,
     p_queues text[],
     p_concurrency integer,
     p_host text,
     p_pid integer,
-    p_now timestamptz default now()
+    p_stalled_after double precision default null,
+    p_now timestamptz default null
 )
 returns bigint
-language sql
-set search_path = pg_catalog, public
+language plpgsql
+security definer
+set search_path = pg_catalog, public, pg_temp
 as $$
+declare
+    v_now timestamptz := _procrastinate_now(p_now);
+    v_id bigint;
+begin
+    if p_stalled_after <= 0 then
+        raise exception 'p_stalled_after must be a positive number of seconds, got %',
+            p_stalled_after
+            using errcode = 'PT001';
+    end if;
     insert into procrastinate_workers (
-        name, queues, concurrency, host, pid, started_at, last_heartbeat
+        name, queues, concurrency, host, pid, started_at, last_heartbeat,
+        registered_by, stalled_after, alive_since
     )
-    values (coalesce(p_name, 'worker'), p_queues, p_concurrency, p_host, p_pid, p_now, p_now)
-    returning id;
+    values (
+        coalesce(p_name, 'worker'), p_queues, p_concurrency, p_host, p_pid, v_now, v_now,
+        session_user, p_stalled_after, v_now
+    )
+    returning id into v_id;
+    return v_id;
+end;
 $$;
 
 -- Records that a worker is alive. False when its row is gone (it was pruned
--- as dead): the worker must stop reporting under that id.
+-- as dead): the worker must stop reporting under that id. A beat that comes
+-- after a silence longer than the worker's lease restarts alive_since: the
+-- worker may rescue others only a lease after that (65_rescue.sql).
 create function procrastinate_heartbeat_v1(
     p_worker_id bigint,
-    p_now timestamptz default now()
+    p_now timestamptz default null
 )
 returns boolean
-language sql
-set search_path = pg_catalog, public
+language plpgsql
+security definer
+set search_path = pg_catalog, public, pg_temp
 as $$
-    with beat as (
-        update procrastinate_workers as w
-        set last_heartbeat = p_now
-        where w.id = p_worker_id
-        returning 1
-    )
-
-    select exists (select 1 from beat);
+declare
+    v_now timestamptz := _procrastinate_now(p_now);
+begin
+    perform _procrastinate_check_worker(p_worker_id);
+    update procrastinate_workers as w
+    set
+        last_heartbeat = v_now,
+        alive_since = case
+            when w.last_heartbeat < v_now - make_interval(secs => coalesce(
+                w.stalled_after,
+                (select s.stalled_worker_timeout from procrastinate_settings as s)
+            ))
+                then v_now
+            else coalesce(w.alive_since, w.started_at)
+        end
+    where w.id = p_worker_id;
+    return found;
+end;
 $$;
 
 -- Removes a stopping worker. Jobs it still holds (their outcome could not be
 -- reported) go back to the queue, their run counted as an attempt, so that
 -- nothing stays in doing without a worker; those whose abort was requested
 -- end aborted. Returns how many jobs were released.
-create function procrastinate_unregister_worker_v1(p_worker_id bigint)
+create function procrastinate_unregister_worker_v2(
+    p_worker_id bigint,
+    p_now timestamptz default null
+)
 returns integer
 language plpgsql
-set search_path = pg_catalog, public
+security definer
+set search_path = pg_catalog, public, pg_temp
 as $$
 declare
+    v_now timestamptz := _procrastinate_now(p_now);
     v_released integer;
 begin
+    perform _procrastinate_check_worker(p_worker_id);
     update procrastinate_jobs as j
     set
         status = case when j.abort_requested then 'aborted' else 'todo' end
         ::procrastinate_job_status,
         attempts = j.attempts + 1,
         worker_id = case when j.abort_requested then j.worker_id end,
-        finished_at = case when j.abort_requested then now() end,
+        finished_at = case when j.abort_requested then v_now end,
         abort_requested = false
     where j.worker_id = p_worker_id and j.status = 'doing';
     get diagnostics v_released = row_count;
@@ -71,18 +111,29 @@ $$;
 
 -- Gives back jobs a worker claimed ahead (its prefetch buffer) and never
 -- started, when it stops or when their abort is requested: back to todo as
--- they were, no attempt counted; a job whose abort was requested ends
--- cancelled, as a waiting job would. Jobs of other workers, or no longer in
--- doing, are left alone. Returns the ids released.
+-- they were, no attempt counted (their event is released: they never ran);
+-- a job whose abort was requested ends aborted, like any pending abort.
+-- Jobs of other workers, or no longer in doing, are left alone. Returns the
+-- ids released.
 -- One fresh job (attempts 0) per queueing lock may wait: a claimed job whose
 -- lock a waiting fresh job took meanwhile (or another of the same call, the
 -- oldest being released) is not released here; it stays with the worker,
 -- which unregistering gives back as a retry, like any job it held.
-create function procrastinate_release_jobs_v1(p_worker_id bigint, p_job_ids bigint[])
+create function procrastinate_release_jobs_v2(
+    p_worker_id bigint,
+    p_job_ids bigint[],
+    p_now timestamptz default null
+)
 returns setof bigint
-language sql
-set search_path = pg_catalog, public
+language plpgsql
+security definer
+set search_path = pg_catalog, public, pg_temp
 as $$
+declare
+    v_now timestamptz := _procrastinate_now(p_now);
+begin
+    perform _procrastinate_check_worker(p_worker_id);
+    return query
     with asked as (
         select j.id, j.queueing_lock, j.attempts, j.abort_requested
         from procrastinate_jobs as j
@@ -123,25 +174,31 @@ as $$
 
     update procrastinate_jobs as j
     set
-        status = case when j.abort_requested then 'cancelled' else 'todo' end
+        status = case when j.abort_requested then 'aborted' else 'todo' end
         ::procrastinate_job_status,
-        worker_id = null,
-        started_at = null,
-        finished_at = case when j.abort_requested then now() end,
+        worker_id = case when j.abort_requested then j.worker_id end,
+        started_at = case when j.abort_requested then j.started_at end,
+        finished_at = case when j.abort_requested then v_now end,
+        claim_token = null,
         abort_requested = false
     from releasable as r
     where j.id = r.id
     returning j.id;
+end;
 $$;
 
 -- Running jobs of a worker whose abort was requested: workers confirm an
 -- abort notification here before acting on it.
 create function procrastinate_jobs_to_abort_v1(p_worker_id bigint)
 returns setof bigint
-language sql
+language plpgsql
 stable
-set search_path = pg_catalog, public
+security definer
+set search_path = pg_catalog, public, pg_temp
 as $$
+begin
+    perform _procrastinate_check_worker(p_worker_id);
+    return query
     select j.id
     from procrastinate_jobs as j
     where
@@ -149,4 +206,5 @@ as $$
         and j.status = 'doing'
         and j.abort_requested
     order by j.id;
+end;
 $$;

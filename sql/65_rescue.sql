@@ -1,36 +1,63 @@
 -- Rescue: jobs held by a worker that stopped heartbeating are taken back
 -- automatically. Live workers call this on each heartbeat tick; no user code
 -- and no periodic task is needed. SKIP LOCKED lets many workers call it at
--- once without waiting on each other.
+-- once without waiting on each other. Every rule of the stall protocol is
+-- here: the lease of each worker (its stalled_after, or the setting
+-- stalled_worker_timeout), the rescue limit (setting max_rescues), and who
+-- may rescue.
 
--- Takes back the jobs of workers silent for more than p_stalled_after
--- seconds. A rescued job goes back to todo (its run counted as an attempt)
--- unless this is its p_max_rescues-th rescue or its retry policy is
--- exhausted (then it ends failed), or its abort was requested (aborted).
--- A job with no retry policy is requeued too: a dead worker is not the
--- job's failure.
--- Dead workers holding no more jobs are removed. Returns the rescued jobs.
-create function procrastinate_rescue_stalled_jobs_v1(
-    p_stalled_after double precision,
-    p_max_rescues integer default 3,
-    p_now timestamptz default now()
+-- Takes back the jobs of workers silent for longer than their lease. A
+-- rescued job goes back to todo (its run counted as an attempt) unless this
+-- is its max_rescues-th rescue or its retry policy is exhausted (then it ends
+-- failed), or its abort was requested (aborted). A job with no retry policy
+-- is requeued too: a dead worker is not the job's failure.
+-- Only a worker whose own heartbeat has had no gap for a lease may rescue
+-- (p_worker_id): after an outage that silenced every worker, the live ones
+-- get a lease to beat again before anyone takes their jobs. A trusted
+-- session (an operator, when no worker is alive) may call it with a null
+-- p_worker_id. Dead workers holding no more jobs are removed. Returns the
+-- rescued jobs.
+create function procrastinate_rescue_stalled_jobs_v2(
+    p_worker_id bigint,
+    p_now timestamptz default null
 )
 returns table (job_id bigint, status procrastinate_job_status)
 language plpgsql
-set search_path = pg_catalog, public
+security definer
+set search_path = pg_catalog, public, pg_temp
 as $$
+declare
+    v_now timestamptz := _procrastinate_now(p_now);
+    v_settings procrastinate_settings;
 begin
-    if p_stalled_after is null or p_stalled_after <= 0 then
-        raise exception 'p_stalled_after must be a positive number of seconds, got %',
-            p_stalled_after
-            using errcode = 'PT001';
+    select s.* into v_settings from procrastinate_settings as s;
+    if p_worker_id is null then
+        if not _procrastinate_trusted() then
+            raise exception 'only the owner of the queue or an operator may rescue without a worker id'
+                using errcode = '42501';
+        end if;
+    else
+        perform _procrastinate_check_worker(p_worker_id);
+        if not exists (
+            select 1
+            from procrastinate_workers as w
+            where
+                w.id = p_worker_id
+                and coalesce(w.alive_since, w.started_at) <= v_now - make_interval(
+                    secs => coalesce(w.stalled_after, v_settings.stalled_worker_timeout)
+                )
+        ) then
+            return;
+        end if;
     end if;
 
     return query
-    with dead as (
+    with silent as (
         select w.id
         from procrastinate_workers as w
-        where w.last_heartbeat < p_now - make_interval(secs => p_stalled_after)
+        where w.last_heartbeat < v_now - make_interval(
+            secs => coalesce(w.stalled_after, v_settings.stalled_worker_timeout)
+        )
     ),
 
     -- held by a silent worker, or by one whose row is gone altogether
@@ -41,10 +68,7 @@ begin
         where
             j.status = 'doing'
             and j.worker_id is not null
-            and (
-                w.id is null
-                or w.last_heartbeat < p_now - make_interval(secs => p_stalled_after)
-            )
+            and (w.id is null or w.id in (select s.id from silent as s))
         order by j.id
         for update of j skip locked
     ),
@@ -55,7 +79,7 @@ begin
             status = case
                 when j.abort_requested then 'aborted'
                 when
-                    j.rescue_count + 1 >= p_max_rescues
+                    j.rescue_count + 1 >= v_settings.max_rescues
                     or (j.max_attempts > 0 and j.attempts + 1 > j.max_attempts)
                     then 'failed'
                 else 'todo'
@@ -63,14 +87,15 @@ begin
             attempts = j.attempts + 1,
             rescue_count = j.rescue_count + 1,
             worker_id = null,
+            claim_token = null,
             abort_requested = false,
             finished_at = case
-                when j.abort_requested or j.rescue_count + 1 >= p_max_rescues then p_now
-                when j.max_attempts > 0 and j.attempts + 1 > j.max_attempts then p_now
+                when j.abort_requested or j.rescue_count + 1 >= v_settings.max_rescues then v_now
+                when j.max_attempts > 0 and j.attempts + 1 > j.max_attempts then v_now
             end,
             last_error = format(
                 'worker %s stopped heartbeating while running this job (rescue %s of at most %s)',
-                j.worker_id, j.rescue_count + 1, p_max_rescues
+                j.worker_id, j.rescue_count + 1, v_settings.max_rescues
             ),
             last_error_types = array['WorkerStalled']
         from stalled as s
@@ -80,7 +105,7 @@ begin
 
     removed as (
         delete from procrastinate_workers as w
-        using dead as d
+        using silent as d
         where
             w.id = d.id
             and not exists (

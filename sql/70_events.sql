@@ -2,11 +2,16 @@
 -- that history is one query away in psql. Statement-level triggers with
 -- transition tables: one insert per statement, however many jobs it touched.
 
+-- Every event takes its time from the job row when the row has it (created_at,
+-- started_at, finished_at, scheduled_at), so that a clock pinned by a
+-- function's p_now reaches the history; now() only for the moves that have
+-- no time column (retries, releases, abort requests).
+
 -- Records deferred (and scheduled) events for inserted jobs.
-create function procrastinate_record_insert_events_v1()
+create function _procrastinate_record_insert_events()
 returns trigger
 language plpgsql
-set search_path = pg_catalog, public
+set search_path = pg_catalog, public, pg_temp
 as $$
 begin
     insert into procrastinate_events (job_id, type, at)
@@ -14,7 +19,7 @@ begin
     from new_jobs as n
     cross join lateral (
         values
-        ('deferred'::procrastinate_job_event_type, now()),
+        ('deferred'::procrastinate_job_event_type, n.created_at),
         ('scheduled'::procrastinate_job_event_type, n.scheduled_at)
     ) as e (type, at)
     where e.type = 'deferred' or n.scheduled_at is not null;
@@ -28,10 +33,10 @@ $$;
 -- insert, entered only when some job may have one (per job, the status event
 -- still comes first). One query for all three kinds was 23% of the time of
 -- a fetch + finish; this shape saves about a fifth of that.
-create function procrastinate_record_update_events_v1()
+create function _procrastinate_record_update_events()
 returns trigger
 language plpgsql
-set search_path = pg_catalog, public
+set search_path = pg_catalog, public, pg_temp
 as $$
 begin
     insert into procrastinate_events (job_id, type, at)
@@ -39,11 +44,18 @@ begin
         n.id,
         case
             when n.status = 'doing' then 'started'
+            -- given back unstarted (prefetch): no attempt was counted
+            when n.status = 'todo' and o.status = 'doing' and n.attempts = o.attempts
+                then 'released'
             when n.status = 'todo' and o.status = 'doing' then 'deferred_for_retry'
             when n.status = 'todo' then 'retried'
             else n.status::text
         end::procrastinate_job_event_type,
-        now()
+        case
+            when n.status = 'doing' then coalesce(n.started_at, now())
+            when n.status = 'todo' then now()
+            else coalesce(n.finished_at, now())
+        end
     from old_jobs as o
     inner join new_jobs as n on o.id = n.id
     where o.status <> n.status;
@@ -85,10 +97,10 @@ $$;
 
 -- Deletes the history of deleted jobs (what a cascading foreign key would do,
 -- once per statement instead of once per event row).
-create function procrastinate_delete_events_v1()
+create function _procrastinate_delete_events()
 returns trigger
 language plpgsql
-set search_path = pg_catalog, public
+set search_path = pg_catalog, public, pg_temp
 as $$
 begin
     delete from procrastinate_events as e
@@ -102,16 +114,16 @@ create trigger procrastinate_jobs_insert_events_v1
 after insert on procrastinate_jobs
 referencing new table as new_jobs
 for each statement
-execute function procrastinate_record_insert_events_v1();
+execute function _procrastinate_record_insert_events();
 
 create trigger procrastinate_jobs_update_events_v1
 after update on procrastinate_jobs
 referencing old table as old_jobs new table as new_jobs
 for each statement
-execute function procrastinate_record_update_events_v1();
+execute function _procrastinate_record_update_events();
 
 create trigger procrastinate_jobs_delete_events_v1
 after delete on procrastinate_jobs
 referencing old table as old_jobs
 for each statement
-execute function procrastinate_delete_events_v1();
+execute function _procrastinate_delete_events();

@@ -6,10 +6,10 @@
 -- Sends one notification: the payload keeps its list (queues or job ids) only
 -- while it fits PostgreSQL's 8000-byte limit, else the list is null, which
 -- listeners read as "check the database".
-create function procrastinate_notify_v1(p_type text, p_key text, p_list jsonb)
+create function _procrastinate_notify(p_type text, p_key text, p_list jsonb)
 returns void
 language plpgsql
-set search_path = pg_catalog, public
+set search_path = pg_catalog, public, pg_temp
 as $$
 declare
     v_payload text;
@@ -23,10 +23,10 @@ end;
 $$;
 
 -- After an insert: wake workers of the queues that got jobs runnable now.
-create function procrastinate_notify_inserted_jobs_v1()
+create function _procrastinate_notify_inserted_jobs()
 returns trigger
 language plpgsql
-set search_path = pg_catalog, public
+set search_path = pg_catalog, public, pg_temp
 as $$
 declare
     v_queues jsonb;
@@ -35,7 +35,7 @@ begin
     from new_jobs as n
     where n.status = 'todo' and (n.scheduled_at is null or n.scheduled_at <= now());
     if v_queues is not null then
-        perform procrastinate_notify_v1('job_available', 'queues', v_queues);
+        perform _procrastinate_notify('job_available', 'queues', v_queues);
     end if;
     return null;
 end;
@@ -44,10 +44,10 @@ $$;
 -- After an update: wake workers for jobs back in todo and runnable now
 -- (retries, manual retries), for jobs waiting on a lock that a job just
 -- released, and the worker running a job whose abort was just requested.
-create function procrastinate_notify_updated_jobs_v1()
+create function _procrastinate_notify_updated_jobs()
 returns trigger
 language plpgsql
-set search_path = pg_catalog, public
+set search_path = pg_catalog, public, pg_temp
 as $$
 declare
     v_queues jsonb;
@@ -100,10 +100,10 @@ begin
     into v_queues, v_job_ids;
 
     if v_queues is not null then
-        perform procrastinate_notify_v1('job_available', 'queues', v_queues);
+        perform _procrastinate_notify('job_available', 'queues', v_queues);
     end if;
     if v_job_ids is not null then
-        perform procrastinate_notify_v1('abort_requested', 'job_ids', v_job_ids);
+        perform _procrastinate_notify('abort_requested', 'job_ids', v_job_ids);
     end if;
     return null;
 end;
@@ -113,10 +113,10 @@ create trigger procrastinate_jobs_notify_insert_v1
 after insert on procrastinate_jobs
 referencing new table as new_jobs
 for each statement
-execute function procrastinate_notify_inserted_jobs_v1();
+execute function _procrastinate_notify_inserted_jobs();
 
 create trigger procrastinate_jobs_notify_update_v1
 after update on procrastinate_jobs
 referencing old table as old_jobs new table as new_jobs
 for each statement
-execute function procrastinate_notify_updated_jobs_v1();
+execute function _procrastinate_notify_updated_jobs();

@@ -1,21 +1,8 @@
 -- Views for the person on call: what waits, what runs, what failed, who is
 -- alive. Each is documented with comment on view, so \d+ explains it.
--- A worker counts as alive while its last heartbeat is younger than the
--- setting procrastinate.stalled_worker_timeout (seconds, default 30).
-
--- The stall threshold the views use.
-create function procrastinate_stalled_worker_timeout_v1()
-returns interval
-language sql
-stable
-set search_path = pg_catalog, public
-as $$
-    select make_interval(secs => coalesce(
-        nullif(current_setting('procrastinate.stalled_worker_timeout', true), '')
-        ::double precision,
-        30
-    ));
-$$;
+-- A worker counts as alive while its last heartbeat is younger than its
+-- lease: its own stalled_after, or procrastinate_settings.stalled_worker_timeout
+-- (the rule procrastinate_rescue_stalled_jobs_v2 applies).
 
 create view procrastinate_queue_stats as
 with queues as (
@@ -95,16 +82,19 @@ select
     count(j.id) as running_jobs,
     w.started_at,
     w.last_heartbeat,
-    w.last_heartbeat >= now() - procrastinate_stalled_worker_timeout_v1() as alive
+    w.last_heartbeat >= now() - make_interval(
+        secs => coalesce(w.stalled_after, s.stalled_worker_timeout)
+    ) as alive
 from procrastinate_workers as w
+cross join procrastinate_settings as s
 left join procrastinate_jobs as j on j.worker_id = w.id and j.status = 'doing'
-group by w.id;
+group by w.id, s.stalled_worker_timeout;
 
 comment on view procrastinate_worker_stats is
 'One row per registered worker: name, host, pid, queues (null: all), concurrency, jobs it
-runs now, last heartbeat, and whether it is alive (heartbeat younger than the setting
-procrastinate.stalled_worker_timeout, 30 s by default). Dead workers'' jobs are rescued by
-the live ones.';
+runs now, last heartbeat, and whether it is alive (heartbeat younger than its lease: the
+stalled_after it registered with, else procrastinate_settings.stalled_worker_timeout, 30 s by
+default). Dead workers'' jobs are rescued by the live ones.';
 
 create view procrastinate_failed_jobs as
 select
@@ -137,15 +127,18 @@ select
     j.attempts,
     j.rescue_count
 from procrastinate_jobs as j
+cross join procrastinate_settings as s
 left join procrastinate_workers as w on j.worker_id = w.id
 where
     j.status = 'doing'
     and (
         w.id is null
-        or w.last_heartbeat < now() - procrastinate_stalled_worker_timeout_v1()
+        or w.last_heartbeat < now() - make_interval(
+            secs => coalesce(w.stalled_after, s.stalled_worker_timeout)
+        )
     );
 
 comment on view procrastinate_stalled_jobs is
-'Running jobs whose worker is gone or silent for longer than
-procrastinate.stalled_worker_timeout. Live workers rescue them on their next heartbeat; jobs
+'Running jobs whose worker is gone or silent for longer than its lease (see
+procrastinate_worker_stats). Live workers rescue them on their next heartbeat; jobs
 with no worker_id (fetched anonymously) are listed but never rescued automatically.';

@@ -1,4 +1,5 @@
--- Bulk actions for the person on call, and retention. User-facing.
+-- Bulk actions for the person on call, and retention. User-facing; the ones
+-- the Python driver calls are one-line wrappers over their _v1.
 
 -- Puts every failed job of a queue and/or task back in the queue.
 create function procrastinate_retry_failed_jobs(
@@ -7,7 +8,9 @@ create function procrastinate_retry_failed_jobs(
 )
 returns integer
 language plpgsql
-set search_path = pg_catalog, public
+-- an operator role has no right on the tables
+security definer
+set search_path = pg_catalog, public, pg_temp
 as $$
 declare
     v_count integer;
@@ -30,12 +33,19 @@ comment on function procrastinate_retry_failed_jobs(text, text) is
 Returns how many. Example: select procrastinate_retry_failed_jobs(task_name => ''send_mail'');';
 
 -- Cancels every waiting job of a queue and/or task.
-create function procrastinate_cancel_jobs(queue_name text, task_name text)
+create function procrastinate_cancel_jobs(
+    queue_name text,
+    task_name text,
+    p_now timestamptz default null
+)
 returns integer
 language plpgsql
-set search_path = pg_catalog, public
+-- an operator role has no right on the tables
+security definer
+set search_path = pg_catalog, public, pg_temp
 as $$
 declare
+    v_now timestamptz := _procrastinate_now(p_now);
     v_count integer;
 begin
     if queue_name is null and task_name is null then
@@ -43,7 +53,7 @@ begin
             using errcode = 'PT001';
     end if;
     update procrastinate_jobs as j
-    set status = 'cancelled', finished_at = now()
+    set status = 'cancelled', finished_at = v_now
     where
         j.status = 'todo'
         and (procrastinate_cancel_jobs.queue_name is null
@@ -55,25 +65,38 @@ begin
 end;
 $$;
 
-comment on function procrastinate_cancel_jobs(text, text) is
+comment on function procrastinate_cancel_jobs(text, text, timestamptz) is
 'Cancel every waiting (todo) job of queue_name and/or task_name; null matches any, but not
 both. Running jobs are left alone (abort them one by one with procrastinate_cancel_job).
 Returns how many were cancelled.';
 
 -- Stops workers from fetching a queue; running jobs finish.
+create function procrastinate_pause_queue_v1(
+    p_queue_name text,
+    p_now timestamptz default null
+)
+returns boolean
+language plpgsql
+security definer
+set search_path = pg_catalog, public, pg_temp
+as $$
+begin
+    if p_queue_name is null or p_queue_name = '' then
+        raise exception 'queue_name must be a non-empty string' using errcode = 'PT001';
+    end if;
+    insert into procrastinate_paused_queues (queue_name, paused_at)
+    values (p_queue_name, _procrastinate_now(p_now))
+    on conflict do nothing;
+    return found;
+end;
+$$;
+
 create function procrastinate_pause_queue(queue_name text)
 returns boolean
 language sql
-set search_path = pg_catalog, public
+set search_path = pg_catalog, public, pg_temp
 as $$
-    with paused as (
-        insert into procrastinate_paused_queues (queue_name)
-        values (queue_name)
-        on conflict do nothing
-        returning 1
-    )
-
-    select exists (select 1 from paused);
+    select procrastinate_pause_queue_v1(queue_name);
 $$;
 
 comment on function procrastinate_pause_queue(text) is
@@ -81,22 +104,29 @@ comment on function procrastinate_pause_queue(text) is
 Returns false if it was already paused. Undo with procrastinate_resume_queue.';
 
 -- Lets workers fetch a paused queue again, waking them at once.
-create function procrastinate_resume_queue(queue_name text)
+create function procrastinate_resume_queue_v1(p_queue_name text)
 returns boolean
 language plpgsql
-set search_path = pg_catalog, public
+security definer
+set search_path = pg_catalog, public, pg_temp
 as $$
 begin
     delete from procrastinate_paused_queues as p
-    where p.queue_name = procrastinate_resume_queue.queue_name;
+    where p.queue_name = p_queue_name;
     if not found then
         return false;
     end if;
-    perform procrastinate_notify_v1(
-        'job_available', 'queues', jsonb_build_array(procrastinate_resume_queue.queue_name)
-    );
+    perform _procrastinate_notify('job_available', 'queues', jsonb_build_array(p_queue_name));
     return true;
 end;
+$$;
+
+create function procrastinate_resume_queue(queue_name text)
+returns boolean
+language sql
+set search_path = pg_catalog, public, pg_temp
+as $$
+    select procrastinate_resume_queue_v1(queue_name);
 $$;
 
 comment on function procrastinate_resume_queue(text) is
@@ -104,17 +134,20 @@ comment on function procrastinate_resume_queue(text) is
 paused.';
 
 -- Deletes finished jobs older than max_hours, at most max_jobs of them.
-create function procrastinate_remove_old_jobs(
+create function procrastinate_remove_old_jobs_v1(
     max_hours double precision,
     queue_name text default null,
     statuses text[] default array['succeeded'],
-    max_jobs integer default null
+    max_jobs integer default null,
+    p_now timestamptz default null
 )
 returns integer
 language plpgsql
-set search_path = pg_catalog, public
+security definer
+set search_path = pg_catalog, public, pg_temp
 as $$
 declare
+    v_now timestamptz := _procrastinate_now(p_now);
     v_count integer;
     v_bad text;
 begin
@@ -127,9 +160,9 @@ begin
     where s not in ('succeeded', 'failed', 'cancelled', 'aborted')
     limit 1;
     if v_bad is not null then
-        raise exception 'cannot remove jobs of status %: only succeeded, failed, cancelled or aborted',
+        raise exception 'statuses: cannot remove jobs of status %: only succeeded, failed, cancelled or aborted',
             v_bad
-            using errcode = 'PT004';
+            using errcode = 'PT001';
     end if;
 
     -- The ids are picked once (a materialized CTE): in a semi-join the
@@ -139,10 +172,10 @@ begin
         from procrastinate_jobs as o
         where
             o.status::text = any(statuses)
-            and (procrastinate_remove_old_jobs.queue_name is null
-                or o.queue_name = procrastinate_remove_old_jobs.queue_name)
+            and (procrastinate_remove_old_jobs_v1.queue_name is null
+                or o.queue_name = procrastinate_remove_old_jobs_v1.queue_name)
             and coalesce(o.finished_at, o.created_at)
-            < now() - make_interval(secs => max_hours * 3600)
+            < v_now - make_interval(secs => max_hours * 3600)
         order by o.id
         limit max_jobs
         for update skip locked
@@ -154,6 +187,19 @@ begin
     get diagnostics v_count = row_count;
     return v_count;
 end;
+$$;
+
+create function procrastinate_remove_old_jobs(
+    max_hours double precision,
+    queue_name text default null,
+    statuses text[] default array['succeeded'],
+    max_jobs integer default null
+)
+returns integer
+language sql
+set search_path = pg_catalog, public, pg_temp
+as $$
+    select procrastinate_remove_old_jobs_v1(max_hours, queue_name, statuses, max_jobs);
 $$;
 
 comment on function procrastinate_remove_old_jobs(double precision, text, text[], integer) is

@@ -38,4 +38,22 @@ insert into procrastinate_migrations (number, name, phase, checksum) values
     'replace_record_update_events',
     'pre',
     '75580284120300c371acc9e974d35ee291041c72d2ac7e5f91c76d467d7d929b'
+),
+(
+    7,
+    'add_released_event',
+    'pre',
+    '962ad55c714b518a20244929e21957d2f447c5a67d3cd5802913796f04a417b3'
+),
+(
+    8,
+    'sql_contract',
+    'pre',
+    '094e75ef53b8a716e122a93c1eb95f40df322af11ff0f8795a820f2ea9fdbffb'
+),
+(
+    20,
+    'drop_superseded_functions',
+    'post',
+    'e2713053d6b0ed11d653f40e08a8bd62e2b43226177f2f4c27a2695271dba31d'
 );

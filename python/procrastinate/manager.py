@@ -14,6 +14,7 @@ import logging
 import os
 import socket
 import traceback
+import uuid
 import warnings
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
@@ -225,21 +226,39 @@ class JobManager:
     # --- worker-facing -----------------------------------------------------------------
 
     def _fetch(
-        self, worker_id: int | None, queues: Iterable[str] | None, limit: int
+        self,
+        worker_id: int | None,
+        queues: Iterable[str] | None,
+        limit: int,
+        claim_token: uuid.UUID | None,
+        resume: bool,
     ) -> Operation:
         rows = yield call_all(
             queries.FETCH_JOBS,
             worker_id=worker_id,
             queues=None if queues is None else list(queues),
             limit=limit,
+            claim_token=None if claim_token is None else str(claim_token),
+            resume=resume,
         )
         return [Job.from_row(row) for row in rows]
 
     async def fetch_jobs_async(
-        self, worker_id: int | None, queues: list[str] | None, limit: int
+        self,
+        worker_id: int | None,
+        queues: list[str] | None,
+        limit: int,
+        *,
+        claim_token: uuid.UUID | None = None,
+        resume: bool = False,
     ) -> list[Job]:
-        """Claim up to ``limit`` runnable jobs of ``queues`` (None: all)."""
-        return await self._async(self._fetch(worker_id, queues, limit))
+        """Claim up to ``limit`` runnable jobs of ``queues`` (None: all)
+        under ``claim_token``. ``resume``: this call retries one whose answer
+        was lost, with the same token: the jobs that call claimed come back
+        first (the database decides, procrastinate_fetch_jobs_v2)."""
+        return await self._async(
+            self._fetch(worker_id, queues, limit, claim_token, resume)
+        )
 
     def _finish(
         self, worker_id: int | None, outcomes: list[dict[str, Any]], delete_jobs: Any
@@ -266,7 +285,11 @@ class JobManager:
         return await self._async(self._finish(worker_id, outcomes, delete_jobs))
 
     def _register_worker(
-        self, name: str | None, queues: Any, concurrency: int
+        self,
+        name: str | None,
+        queues: Any,
+        concurrency: int,
+        stalled_after: float | None,
     ) -> Operation:
         row = yield call_one(
             queries.REGISTER_WORKER,
@@ -275,13 +298,23 @@ class JobManager:
             concurrency=concurrency,
             host=socket.gethostname(),
             pid=os.getpid(),
+            stalled_after=stalled_after,
         )
         return row["worker_id"]
 
     async def register_worker_async(
-        self, name: str | None, queues: Iterable[str] | None, concurrency: int
+        self,
+        name: str | None,
+        queues: Iterable[str] | None,
+        concurrency: int,
+        stalled_after: float | None = None,
     ) -> int:
-        return await self._async(self._register_worker(name, queues, concurrency))
+        """Register a worker; ``stalled_after`` is its lease, the seconds of
+        silence after which its jobs may be rescued (None: the database's
+        setting procrastinate_settings.stalled_worker_timeout)."""
+        return await self._async(
+            self._register_worker(name, queues, concurrency, stalled_after)
+        )
 
     def _heartbeat(self, worker_id: int) -> Operation:
         row = yield call_one(queries.HEARTBEAT, worker_id=worker_id)
@@ -305,7 +338,7 @@ class JobManager:
 
     async def release_jobs_async(self, worker_id: int, job_ids: list[int]) -> list[int]:
         """Give back jobs claimed ahead and never started (back to todo, no
-        attempt counted; cancelled if their abort was requested); returns
+        attempt counted; aborted if their abort was requested); returns
         the ids released."""
         if not job_ids:
             return []
@@ -318,20 +351,17 @@ class JobManager:
     async def jobs_to_abort_async(self, worker_id: int) -> list[int]:
         return await self._async(self._jobs_to_abort(worker_id))
 
-    def _rescue(self, stalled_after: float, max_rescues: int) -> Operation:
-        rows = yield call_all(
-            queries.RESCUE_STALLED_JOBS,
-            stalled_after=stalled_after,
-            max_rescues=max_rescues,
-        )
+    def _rescue(self, worker_id: int | None) -> Operation:
+        rows = yield call_all(queries.RESCUE_STALLED_JOBS, worker_id=worker_id)
         return [dict(row) for row in rows]
 
-    async def rescue_stalled_jobs_async(
-        self, stalled_after: float, max_rescues: int = 3
-    ) -> list[dict[str, Any]]:
-        """Take back the jobs of workers silent for ``stalled_after`` seconds;
-        returns ``{"job_id", "status"}`` per rescued job."""
-        return await self._async(self._rescue(stalled_after, max_rescues))
+    async def rescue_stalled_jobs_async(self, worker_id: int | None) -> list[dict[str, Any]]:
+        """Take back the jobs of workers silent for longer than their lease;
+        returns ``{"job_id", "status"}`` per rescued job. The database
+        decides everything: the leases, the rescue limit, and whether
+        ``worker_id`` may rescue yet (its own heartbeat unbroken for a lease).
+        None: an operator's rescue, when no worker is alive."""
+        return await self._async(self._rescue(worker_id))
 
     async def listen_for_jobs_async(
         self,
@@ -676,10 +706,12 @@ class JobManager:
                 task=task_name,
             )
         else:
-            yield call_one(
-                queries.SET_STALLED_WORKER_TIMEOUT, seconds=seconds_since_heartbeat
+            rows = yield call_all(
+                queries.STALLED_JOBS,
+                queue=queue,
+                task=task_name,
+                silent_for=seconds_since_heartbeat,
             )
-            rows = yield call_all(queries.STALLED_JOBS, queue=queue, task=task_name)
         return [Job.from_row(row) for row in rows]
 
     async def get_stalled_jobs(
@@ -690,7 +722,7 @@ class JobManager:
         seconds_since_heartbeat: float = 30,
     ) -> list[Job]:
         """Running jobs whose worker is gone or silent for more than
-        ``seconds_since_heartbeat`` (the procrastinate_stalled_jobs view).
+        ``seconds_since_heartbeat`` (procrastinate_list_jobs_v1).
         ``nb_seconds`` (deprecated): running for longer than that instead."""
         if nb_seconds is not None:
             warnings.warn(
@@ -700,8 +732,7 @@ class JobManager:
                 stacklevel=2,
             )
         return await self._async(
-            self._stalled(nb_seconds, queue, task_name, seconds_since_heartbeat),
-            transaction=True,
+            self._stalled(nb_seconds, queue, task_name, seconds_since_heartbeat)
         )
 
     def _check_connection(self) -> Operation:

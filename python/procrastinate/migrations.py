@@ -674,6 +674,21 @@ def schema_problem(
     return None
 
 
+_KIND_QUERY = (
+    "select to_regclass('procrastinate_jobs') is not null as has_jobs,"
+    " to_regclass('procrastinate_migrations') is not null as has_migrations,"
+    " to_regprocedure('procrastinate_applied_migrations_v1()') is not null as has_reader"
+)
+
+
+def _applied_query(has_reader: bool) -> str:
+    """The applied migration numbers: through the function when the schema has
+    it (worker roles have no right on the tables), else from the table."""
+    if has_reader:
+        return "select m as number from procrastinate_applied_migrations_v1() as m"
+    return "select number from procrastinate_migrations"
+
+
 def _kind_from(has_jobs: bool, has_migrations: bool) -> str:
     if has_migrations:
         return "current"
@@ -693,15 +708,10 @@ async def check_schema_version_connector(
     connector: Any, directory: pathlib.Path | None = None
 ) -> None:
     """check_schema_version through any opened async connector (the worker's)."""
-    row = await connector.execute_query_one_async(
-        "select to_regclass('procrastinate_jobs') is not null as has_jobs,"
-        " to_regclass('procrastinate_migrations') is not null as has_migrations"
-    )
+    row = await connector.execute_query_one_async(_KIND_QUERY)
     applied: list[int] = []
     if row["has_migrations"]:
-        rows = await connector.execute_query_all_async(
-            "select number from procrastinate_migrations"
-        )
+        rows = await connector.execute_query_all_async(_applied_query(row["has_reader"]))
         applied = [r["number"] for r in rows]
     problem = schema_problem(_kind_from(row["has_jobs"], row["has_migrations"]), applied, directory)
     if problem:
@@ -710,14 +720,11 @@ async def check_schema_version_connector(
 
 async def check_schema_version_async(conn: Any, directory: pathlib.Path | None = None) -> None:
     """check_schema_version over a psycopg AsyncConnection."""
-    cursor = await conn.execute(
-        "select to_regclass('procrastinate_jobs') is not null,"
-        " to_regclass('procrastinate_migrations') is not null"
-    )
-    has_jobs, has_migrations = await cursor.fetchone()
+    cursor = await conn.execute(_KIND_QUERY)
+    has_jobs, has_migrations, has_reader = await cursor.fetchone()
     applied: list[int] = []
     if has_migrations:
-        cursor = await conn.execute("select number from procrastinate_migrations")
+        cursor = await conn.execute(_applied_query(has_reader))
         applied = [row[0] for row in await cursor.fetchall()]
     problem = schema_problem(_kind_from(has_jobs, has_migrations), applied, directory)
     if problem:

@@ -11,7 +11,7 @@ from __future__ import annotations
 # --- jobs: defer, fetch, finish ------------------------------------------
 
 DEFER_JOBS = """
-select d.id from procrastinate_defer_jobs_v1(%(jobs)s::jsonb) as d
+select d.id from procrastinate_defer_jobs_v2(%(jobs)s::jsonb) as d
 """
 
 DEFER_PERIODIC_JOB = """
@@ -27,8 +27,9 @@ from procrastinate_last_periodic_ticks_v1() as t
 """
 
 FETCH_JOBS = """
-select f.* from procrastinate_fetch_jobs_v1(
-    %(worker_id)s::bigint, %(queues)s::text[], %(limit)s::integer
+select f.* from procrastinate_fetch_jobs_v2(
+    %(worker_id)s::bigint, %(queues)s::text[], %(limit)s::integer,
+    %(claim_token)s::uuid, %(resume)s::boolean
 ) as f
 """
 
@@ -40,26 +41,29 @@ from procrastinate_finish_jobs_v1(
 """
 
 # --- managing single jobs --------------------------------------------------
+# Every argument is given: while a procrastinate 3.x database is converted, 3.x's
+# procrastinate_cancel_job_v1 and procrastinate_retry_job_v1 (fewer arguments)
+# exist beside ours.
 
 CANCEL_JOB = """
-select procrastinate_cancel_job(
-    %(job_id)s::bigint, %(abort)s::boolean, %(delete_job)s::boolean
+select procrastinate_cancel_job_v1(
+    %(job_id)s::bigint, %(abort)s::boolean, %(delete_job)s::boolean, null::timestamptz
 ) as cancelled
 """
 
 RETRY_JOB = """
-select procrastinate_retry_job(
+select procrastinate_retry_job_v1(
     %(job_id)s::bigint, %(retry_at)s::timestamptz, %(priority)s::integer,
-    %(queue)s::text, %(lock)s::text
+    %(queue)s::text, %(lock)s::text, null::timestamptz
 )::text as status
 """
 
 GET_JOB_STATUS = """
-select procrastinate_get_job_status(%(job_id)s::bigint)::text as status
+select procrastinate_get_job_status_v1(%(job_id)s::bigint)::text as status
 """
 
 REMOVE_OLD_JOBS = """
-select procrastinate_remove_old_jobs(
+select procrastinate_remove_old_jobs_v1(
     %(max_hours)s::double precision, %(queue)s::text, %(statuses)s::text[],
     %(max_jobs)s::integer
 ) as removed
@@ -68,19 +72,19 @@ select procrastinate_remove_old_jobs(
 # --- queues ------------------------------------------------------------------
 
 PAUSE_QUEUE = """
-select procrastinate_pause_queue(%(queue)s::text) as changed
+select procrastinate_pause_queue_v1(%(queue)s::text) as changed
 """
 
 RESUME_QUEUE = """
-select procrastinate_resume_queue(%(queue)s::text) as changed
+select procrastinate_resume_queue_v1(%(queue)s::text) as changed
 """
 
 # --- workers -----------------------------------------------------------------
 
 REGISTER_WORKER = """
-select procrastinate_register_worker_v1(
+select procrastinate_register_worker_v2(
     %(name)s::text, %(queues)s::text[], %(concurrency)s::integer, %(host)s::text,
-    %(pid)s::integer
+    %(pid)s::integer, %(stalled_after)s::double precision
 ) as worker_id
 """
 
@@ -89,11 +93,11 @@ select procrastinate_heartbeat_v1(%(worker_id)s::bigint) as alive
 """
 
 UNREGISTER_WORKER = """
-select procrastinate_unregister_worker_v1(%(worker_id)s::bigint) as released
+select procrastinate_unregister_worker_v2(%(worker_id)s::bigint) as released
 """
 
 RELEASE_JOBS = """
-select t.id from procrastinate_release_jobs_v1(
+select t.id from procrastinate_release_jobs_v2(
     %(worker_id)s::bigint, %(job_ids)s::bigint[]
 ) as t (id)
 """
@@ -104,18 +108,10 @@ select t.id from procrastinate_jobs_to_abort_v1(%(worker_id)s::bigint) as t (id)
 
 RESCUE_STALLED_JOBS = """
 select r.job_id, r.status::text as status
-from procrastinate_rescue_stalled_jobs_v1(
-    %(stalled_after)s::double precision, %(max_rescues)s::integer
-) as r
+from procrastinate_rescue_stalled_jobs_v2(%(worker_id)s::bigint) as r
 """
 
-# The procrastinate_stalled_jobs view reads its threshold from this setting;
-# set for the current transaction only.
-SET_STALLED_WORKER_TIMEOUT = """
-select set_config('procrastinate.stalled_worker_timeout', %(seconds)s::text, true)
-"""
-
-# --- reads --------------------------------------------------------------------
+# --- reads (the roles have no right on the tables: functions read for them) ---
 
 _JOB_COLUMNS = """
     j.id, j.queue_name, j.task_name, j.priority, j.lock, j.queueing_lock, j.args,
@@ -125,75 +121,49 @@ _JOB_COLUMNS = """
 
 LIST_JOBS = f"""
 select {_JOB_COLUMNS}
-from procrastinate_jobs as j
-where
-    (%(id)s::bigint is null or j.id = %(id)s::bigint)
-    and (%(queue)s::text is null or j.queue_name = %(queue)s::text)
-    and (%(task)s::text is null or j.task_name = %(task)s::text)
-    and (%(status)s::text is null or j.status::text = %(status)s::text)
-    and (%(lock)s::text is null or j.lock = %(lock)s::text)
-    and (%(queueing_lock)s::text is null or j.queueing_lock = %(queueing_lock)s::text)
-    and (%(worker_id)s::bigint is null or j.worker_id = %(worker_id)s::bigint)
-order by j.id
+from procrastinate_list_jobs_v1(
+    p_id => %(id)s::bigint, p_queue => %(queue)s::text, p_task => %(task)s::text,
+    p_status => %(status)s::text, p_lock => %(lock)s::text,
+    p_queueing_lock => %(queueing_lock)s::text, p_worker_id => %(worker_id)s::bigint
+) as j
 """
 
+# Running jobs whose worker is gone or silent for more than silent_for seconds.
 STALLED_JOBS = f"""
 select {_JOB_COLUMNS}
-from procrastinate_stalled_jobs as s
-inner join procrastinate_jobs as j on j.id = s.id
-where
-    (%(queue)s::text is null or j.queue_name = %(queue)s::text)
-    and (%(task)s::text is null or j.task_name = %(task)s::text)
-order by j.id
+from procrastinate_list_jobs_v1(
+    p_queue => %(queue)s::text, p_task => %(task)s::text,
+    p_silent_for => %(silent_for)s::double precision
+) as j
 """
 
 # Deprecated form of get_stalled_jobs: running for longer than nb_seconds.
 JOBS_RUNNING_SINCE = f"""
 select {_JOB_COLUMNS}
-from procrastinate_jobs as j
-where
-    j.status = 'doing'
-    and j.started_at < now() - make_interval(secs => %(nb_seconds)s::double precision)
-    and (%(queue)s::text is null or j.queue_name = %(queue)s::text)
-    and (%(task)s::text is null or j.task_name = %(task)s::text)
-order by j.id
+from procrastinate_list_jobs_v1(
+    p_queue => %(queue)s::text, p_task => %(task)s::text,
+    p_running_for => %(nb_seconds)s::double precision
+) as j
 """
 
 LIST_JOBS_TO_ABORT = """
 select j.id
-from procrastinate_jobs as j
-where
-    j.status = 'doing'
-    and j.abort_requested
-    and (%(queue)s::text is null or j.queue_name = %(queue)s::text)
-order by j.id
+from procrastinate_list_jobs_v1(
+    p_queue => %(queue)s::text, p_status => 'doing', p_abort_requested => true
+) as j
 """
 
 # Jobs per status of each queue / task / lock, with the filters of the shell.
 _COUNTS_BY = """
-select
-    {key} as name,
-    count(*) as jobs_count,
-    count(*) filter (where j.status = 'todo') as todo,
-    count(*) filter (where j.status = 'doing') as doing,
-    count(*) filter (where j.status = 'succeeded') as succeeded,
-    count(*) filter (where j.status = 'failed') as failed,
-    count(*) filter (where j.status = 'cancelled') as cancelled,
-    count(*) filter (where j.status = 'aborted') as aborted
-from procrastinate_jobs as j
-where
-    (%(queue)s::text is null or j.queue_name = %(queue)s::text)
-    and (%(task)s::text is null or j.task_name = %(task)s::text)
-    and (%(status)s::text is null or j.status::text = %(status)s::text)
-    and (%(lock)s::text is null or j.lock = %(lock)s::text)
-    {extra}
-group by {key}
-order by {key}
+select c.*
+from procrastinate_job_counts_v1(
+    '{key}', %(queue)s::text, %(task)s::text, %(status)s::text, %(lock)s::text
+) as c
 """
 
-LIST_QUEUES = _COUNTS_BY.format(key="j.queue_name", extra="")
-LIST_TASKS = _COUNTS_BY.format(key="j.task_name", extra="")
-LIST_LOCKS = _COUNTS_BY.format(key="j.lock", extra="and j.lock is not null")
+LIST_QUEUES = _COUNTS_BY.format(key="queue")
+LIST_TASKS = _COUNTS_BY.format(key="task")
+LIST_LOCKS = _COUNTS_BY.format(key="lock")
 
 # --- connection and schema ------------------------------------------------
 
@@ -216,23 +186,28 @@ order by s.ord
 
 #: The functions this driver calls, checked by ``check()`` on an installed schema.
 REQUIRED_FUNCTIONS = (
-    "procrastinate_defer_jobs_v1(jsonb)",
+    "procrastinate_defer_jobs_v2(jsonb, timestamptz)",
     "procrastinate_defer_periodic_job_v1(text, text, bigint, jsonb)",
     "procrastinate_last_periodic_ticks_v1()",
-    "procrastinate_fetch_jobs_v1(bigint, text[], integer, timestamptz)",
+    "procrastinate_fetch_jobs_v2(bigint, text[], integer, uuid, boolean, timestamptz)",
     "procrastinate_finish_jobs_v1(bigint, jsonb, text, timestamptz)",
-    "procrastinate_cancel_job(bigint, boolean, boolean)",
-    "procrastinate_retry_job(bigint, timestamptz, integer, text, text)",
-    "procrastinate_get_job_status(bigint)",
-    "procrastinate_remove_old_jobs(double precision, text, text[], integer)",
-    "procrastinate_pause_queue(text)",
-    "procrastinate_resume_queue(text)",
-    "procrastinate_register_worker_v1(text, text[], integer, text, integer, timestamptz)",
+    "procrastinate_cancel_job_v1(bigint, boolean, boolean, timestamptz)",
+    "procrastinate_retry_job_v1(bigint, timestamptz, integer, text, text, timestamptz)",
+    "procrastinate_get_job_status_v1(bigint)",
+    "procrastinate_remove_old_jobs_v1(double precision, text, text[], integer, timestamptz)",
+    "procrastinate_pause_queue_v1(text, timestamptz)",
+    "procrastinate_resume_queue_v1(text)",
+    "procrastinate_register_worker_v2("
+    "text, text[], integer, text, integer, double precision, timestamptz)",
     "procrastinate_heartbeat_v1(bigint, timestamptz)",
-    "procrastinate_unregister_worker_v1(bigint)",
-    "procrastinate_release_jobs_v1(bigint, bigint[])",
+    "procrastinate_unregister_worker_v2(bigint, timestamptz)",
+    "procrastinate_release_jobs_v2(bigint, bigint[], timestamptz)",
     "procrastinate_jobs_to_abort_v1(bigint)",
-    "procrastinate_rescue_stalled_jobs_v1(double precision, integer, timestamptz)",
+    "procrastinate_rescue_stalled_jobs_v2(bigint, timestamptz)",
+    "procrastinate_list_jobs_v1(bigint, text, text, text, text, text, bigint, boolean,"
+    " double precision, double precision)",
+    "procrastinate_job_counts_v1(text, text, text, text, text)",
+    "procrastinate_applied_migrations_v1()",
 )
 
 # --- notifications ---------------------------------------------------------------

@@ -30,6 +30,7 @@ import asyncio
 import contextlib
 import logging
 import time
+import uuid
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -100,7 +101,7 @@ class Worker:
         additional_context: dict[str, Any] | None = None,
         install_signal_handlers: bool = True,
         update_heartbeat_interval: float = 10.0,
-        stalled_worker_timeout: float = 30.0,
+        stalled_worker_timeout: float | None = None,
         task_middleware: list[middleware.TaskMiddleware] | None = None,
         worker_middleware: list[middleware.WorkerMiddleware] | None = None,
         prefetch: int | None = None,
@@ -157,6 +158,7 @@ class Worker:
         self._stop_now = asyncio.Event()
         self._last_fetch_full = False
         self._fetch_uncertain = False
+        self._claim_token = uuid.uuid4()
         self.reporter = Reporter(self)
         self.health = Health(self)
         self.aborts = Aborts(self)
@@ -229,11 +231,11 @@ class Worker:
         manager = self.app.job_manager
         # Refuse to run on a database lacking this code's pre migrations.
         await migrations.check_schema_version_connector(self.app.connector)
-        await self.health.rescue_stalled_jobs()
         self.worker_id = await self.db_call(
-            manager.register_worker_async(self.worker_name, self.queues, self.concurrency)
+            manager.register_worker_async(
+                self.worker_name, self.queues, self.concurrency, self.stalled_worker_timeout
+            )
         )
-        self.health.heartbeat_ok_since = time.monotonic()
         self.logger.debug(
             f"Registered worker {self.worker_id} in the database",
             extra=self.log_extra("register_worker"),
@@ -292,13 +294,19 @@ class Worker:
                 # and so is the outcome of a job still running at its start.
                 settled = self.reporter.idle and not self._running
                 try:
-                    if self._fetch_uncertain:
-                        await self._adopt_unreceived_jobs()
                     fetched = await self.db_call(
-                        manager.fetch_jobs_async(self.worker_id, self.queues, size)
+                        manager.fetch_jobs_async(
+                            self.worker_id,
+                            self.queues,
+                            size,
+                            claim_token=self._claim_token,
+                            resume=self._fetch_uncertain,
+                        )
                     )
                 except Exception as exc:
-                    # The fetch may have been committed with its answer lost.
+                    # The fetch may have been committed with its answer lost:
+                    # the next one resumes its claim (same token), and the
+                    # database hands back what it claimed.
                     self._fetch_uncertain = True
                     self.health.database_failed("fetch jobs", exc)
                     with contextlib.suppress(asyncio.TimeoutError):
@@ -307,6 +315,14 @@ class Worker:
                         )
                     continue
                 self.health.database_works()
+                if self._fetch_uncertain and fetched:
+                    self.logger.warning(
+                        f"Resumed a fetch whose answer was lost: {len(fetched)} job(s) "
+                        "claimed then are run now",
+                        extra=self.log_extra("resume_lost_fetch", job_count=len(fetched)),
+                    )
+                self._fetch_uncertain = False
+                self._claim_token = uuid.uuid4()
                 self._buffer.add(fetched)
                 if self._stopping.is_set():
                     break  # _shutdown releases them
@@ -327,29 +343,6 @@ class Worker:
                     continue
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.fetch_job_polling_interval)
-
-    async def _adopt_unreceived_jobs(self) -> None:
-        """After a failed fetch: the database may have given us jobs whose
-        answer never arrived (connection lost after the commit). Nobody
-        would run them (we heartbeat, so no rescue): run them now."""
-        held = await self.db_call(
-            self.app.job_manager.list_jobs_async(worker_id=self.worker_id, status="doing")
-        )
-        self._fetch_uncertain = False
-        unreported = self.reporter.unreported_job_ids()
-        for job in held:
-            if (
-                job.id not in self._running
-                and job.id not in unreported
-                and job.id not in self._buffer
-            ):
-                self.logger.warning(
-                    f"Job {job.call_string} was fetched by this worker but the answer "
-                    "was lost with the connection: running it now",
-                    extra=self.log_extra("adopt_unreceived_job", job_id=job.id),
-                )
-                self._buffer.add([job])
-        self.slots.offer()  # now, even if the fetch that follows fails
 
     def take_run(self) -> JobRun | None:
         """For a free slot: the next claimed job, now running (None when

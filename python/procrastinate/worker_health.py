@@ -24,10 +24,8 @@ AbortReason = job_context.AbortReason
 class Health:
     def __init__(self, worker: worker.Worker):
         self.worker = worker
-        # Database outage tracking: when calls started failing (None: they
-        # work) and since when the heartbeat has worked without a break.
+        # Database outage tracking: when calls started failing (None: they work).
         self.db_down_since: float | None = None
-        self.heartbeat_ok_since: float | None = None
 
     # --- outages -------------------------------------------------------------------
 
@@ -73,25 +71,18 @@ class Health:
 
     async def rescue_stalled_jobs(self) -> None:
         worker = self.worker
+        # The database decides who is stalled (each worker's lease) and
+        # whether this worker may rescue yet (its own heartbeat unbroken for
+        # a lease, so that after an outage that silenced every worker the
+        # live ones get that long to beat again).
         rescued = await worker.db_call(
-            worker.app.job_manager.rescue_stalled_jobs_async(worker.stalled_worker_timeout)
+            worker.app.job_manager.rescue_stalled_jobs_async(worker.worker_id)
         )
         for row in rescued:
             worker.logger.warning(
                 f"Took back job {row['job_id']} from a stalled worker: now {row['status']}",
                 extra=worker.log_extra("rescued_stalled_job", **row),
             )
-
-    def may_rescue(self) -> bool:
-        """Rescue others only once our own heartbeat has worked without a
-        break for stalled_worker_timeout: after an outage that hit every
-        worker, the live ones get that long to beat again before anyone
-        takes their jobs."""
-        since = self.heartbeat_ok_since
-        return (
-            since is not None
-            and time.monotonic() - since >= self.worker.stalled_worker_timeout
-        )
 
     async def heartbeat_loop(self) -> None:
         """Beat every update_heartbeat_interval, until cancelled (after the
@@ -105,14 +96,9 @@ class Health:
                 alive = await worker.db_call(manager.heartbeat_async(worker.worker_id))
                 if not alive:
                     await self.register_again()
-                if self.heartbeat_ok_since is None:
-                    self.heartbeat_ok_since = time.monotonic()
                 self.database_works()
             except Exception as exc:
-                self.heartbeat_ok_since = None
                 self.database_failed("send a heartbeat", exc)
-                continue
-            if not self.may_rescue():
                 continue
             try:
                 await self.rescue_stalled_jobs()
@@ -127,7 +113,10 @@ class Health:
         old_id = worker.worker_id
         worker.worker_id = await worker.db_call(
             worker.app.job_manager.register_worker_async(
-                worker.worker_name, worker.queues, worker.concurrency
+                worker.worker_name,
+                worker.queues,
+                worker.concurrency,
+                worker.stalled_worker_timeout,
             )
         )
         worker.logger.warning(

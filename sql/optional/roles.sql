@@ -1,16 +1,26 @@
--- Least privilege: three group roles for the three kinds of users.
--- Not part of the schema: run it once per database after installing, as the
--- owner of the schema (psql -f sql/optional/roles.sql), then grant the roles
--- to login roles: grant procrastinate_producer to web_app;
+-- Least privilege: three group roles for the three kinds of users (what each
+-- may and may not do: docs/security.md). Not part of the schema: run it once
+-- per database after installing, as the owner of the schema
+-- (psql -f sql/optional/roles.sql), then grant the roles to login roles:
+-- grant procrastinate_producer to web_app;
 --
---   procrastinate_producer  defers jobs and reads the status of a job by id;
---                           cannot read jobs (their args), cancel or change them
---   procrastinate_worker    what the Python worker needs: fetch, finish,
---                           heartbeat, rescue, periodic defers, listings
---   procrastinate_operator  everything, including the ops views and actions
+--   procrastinate_producer  defers jobs and reads the status of the jobs its
+--                           login role deferred; nothing else
+--   procrastinate_worker    what a worker needs: fetch, finish, heartbeat,
+--                           rescue, periodic defers, listings, retention
+--   procrastinate_operator  a worker's rights, every user-facing function and
+--                           the ops views
+--
+-- No role gets any right on the tables: every function a role may call runs
+-- as the owner (security definer, search_path pinned with pg_temp last) and
+-- enforces its own rules (fencing, a worker id used only by the login role
+-- that registered it, a clock only the owner may pin). Internal helpers
+-- (_procrastinate_*) are granted to nobody.
 --
 -- Re-running it is harmless. It revokes the default EXECUTE of PUBLIC on the
--- queue's functions, so roles outside these three lose access to them.
+-- queue's functions, so roles outside these three lose access to them, and
+-- CREATE on schema public from PUBLIC (PostgreSQL 15's default), so that no
+-- caller can plant a function or operator that our functions would find.
 
 do $$
 declare
@@ -26,55 +36,32 @@ begin
 end;
 $$;
 
--- Producer: the defer functions run as their owner (security definer), so no
--- table privilege is granted at all.
-grant execute on function
-procrastinate_defer_job(
-    text, jsonb, text, integer, text, text, timestamptz, integer,
-    double precision, double precision, double precision, text[]
-),
-procrastinate_defer_jobs(jsonb),
-procrastinate_defer_jobs_v1(jsonb),
-procrastinate_validate_jobs_v1(jsonb),
-procrastinate_get_job_status(bigint)
-to procrastinate_producer;
+revoke create on schema public from public;
 
--- Worker: a producer that also runs jobs.
-grant procrastinate_producer to procrastinate_worker;
-grant select, insert, update, delete on
-procrastinate_jobs, procrastinate_events, procrastinate_workers,
-procrastinate_periodic_defers
-to procrastinate_worker;
-grant select on procrastinate_paused_queues, procrastinate_migrations
-to procrastinate_worker;
-grant usage on all sequences in schema public to procrastinate_worker;
-grant execute on function
-procrastinate_fetch_jobs_v1(bigint, text[], integer, timestamptz),
-procrastinate_finish_jobs_v1(bigint, jsonb, text, timestamptz),
-procrastinate_apply_outcomes_v1(bigint, jsonb, text, timestamptz),
-procrastinate_retry_delay_v1(integer, double precision, double precision, double precision),
-procrastinate_register_worker_v1(text, text[], integer, text, integer, timestamptz),
-procrastinate_heartbeat_v1(bigint, timestamptz),
-procrastinate_unregister_worker_v1(bigint),
-procrastinate_release_jobs_v1(bigint, bigint[]),
-procrastinate_jobs_to_abort_v1(bigint),
-procrastinate_rescue_stalled_jobs_v1(double precision, integer, timestamptz),
-procrastinate_defer_periodic_job_v1(text, text, bigint, jsonb),
-procrastinate_last_periodic_ticks_v1(),
-procrastinate_notify_v1(text, text, jsonb),
-procrastinate_record_insert_events_v1(),
-procrastinate_record_update_events_v1(),
-procrastinate_delete_events_v1(),
-procrastinate_notify_inserted_jobs_v1(),
-procrastinate_notify_updated_jobs_v1(),
-procrastinate_stalled_worker_timeout_v1()
-to procrastinate_worker;
+-- No right on the tables, views or sequences (an older roles.sql granted
+-- some: re-running this one takes them back).
+do $$
+declare
+    v_relation regclass;
+begin
+    for v_relation in
+        select c.oid::regclass
+        from pg_class as c
+        where
+            c.relname like 'procrastinate\_%'
+            and c.relnamespace = 'public'::regnamespace
+            and c.relkind in ('r', 'v', 'S', 'p')
+    loop
+        execute format(
+            'revoke all on %s from procrastinate_producer, procrastinate_worker, '
+            'procrastinate_operator',
+            v_relation
+        );
+    end loop;
+end;
+$$;
 
--- Operator: the worker's rights, every function and the ops views. The same
--- loop takes away the default EXECUTE of PUBLIC on every queue function, so
--- only these roles (and the owner) call them.
-grant procrastinate_worker to procrastinate_operator;
-grant all on all tables in schema public to procrastinate_operator;
+-- Nobody but the owner calls a queue function unless granted below.
 do $$
 declare
     v_function regprocedure;
@@ -82,11 +69,74 @@ begin
     for v_function in
         select p.oid::regprocedure
         from pg_proc as p
-        where p.proname like 'procrastinate\_%'
+        where
+            (p.proname like 'procrastinate\_%' or p.proname like '\_procrastinate\_%')
             and p.pronamespace = 'public'::regnamespace
     loop
         execute format('revoke execute on function %s from public', v_function);
+    end loop;
+end;
+$$;
+
+-- Producer: defers and reads the status of its own jobs.
+grant execute on function
+procrastinate_defer_job(
+    text, jsonb, text, integer, text, text, timestamptz, integer,
+    double precision, double precision, double precision, text[]
+),
+procrastinate_defer_jobs(jsonb),
+procrastinate_defer_jobs_v2(jsonb, timestamptz),
+procrastinate_get_job_status(bigint),
+procrastinate_get_job_status_v1(bigint),
+procrastinate_applied_migrations_v1()
+to procrastinate_producer;
+
+-- Worker: a producer that also runs jobs.
+grant procrastinate_producer to procrastinate_worker;
+grant execute on function
+procrastinate_fetch_jobs_v2(bigint, text[], integer, uuid, boolean, timestamptz),
+procrastinate_fetch_jobs(text[], integer, bigint),
+procrastinate_finish_jobs_v1(bigint, jsonb, text, timestamptz),
+procrastinate_finish_job(bigint, text, text, text[], bigint, integer),
+procrastinate_retry_delay_v1(integer, double precision, double precision, double precision),
+procrastinate_register_worker_v2(
+    text, text[], integer, text, integer, double precision, timestamptz
+),
+procrastinate_heartbeat_v1(bigint, timestamptz),
+procrastinate_unregister_worker_v2(bigint, timestamptz),
+procrastinate_release_jobs_v2(bigint, bigint[], timestamptz),
+procrastinate_jobs_to_abort_v1(bigint),
+procrastinate_rescue_stalled_jobs_v2(bigint, timestamptz),
+procrastinate_defer_periodic_job_v1(text, text, bigint, jsonb),
+procrastinate_last_periodic_ticks_v1(),
+procrastinate_list_jobs_v1(
+    bigint, text, text, text, text, text, bigint, boolean, double precision, double precision
+),
+procrastinate_job_counts_v1(text, text, text, text, text),
+-- the builtin task procrastinate.builtin_tasks.remove_old_jobs runs on workers
+procrastinate_remove_old_jobs_v1(double precision, text, text[], integer, timestamptz)
+to procrastinate_worker;
+
+-- Operator: the worker's rights, every other procrastinate_ function (never
+-- the _procrastinate_ helpers) and the ops views.
+grant procrastinate_worker to procrastinate_operator;
+do $$
+declare
+    v_function regprocedure;
+begin
+    for v_function in
+        select p.oid::regprocedure
+        from pg_proc as p
+        where
+            p.proname like 'procrastinate\_%'
+            and p.pronamespace = 'public'::regnamespace
+    loop
         execute format('grant execute on function %s to procrastinate_operator', v_function);
     end loop;
 end;
 $$;
+grant select on
+procrastinate_queue_stats, procrastinate_task_stats, procrastinate_lock_stats,
+procrastinate_worker_stats, procrastinate_failed_jobs, procrastinate_stalled_jobs,
+procrastinate_job_transitions
+to procrastinate_operator;
