@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install the Debian packages the tests need, and only the missing ones:
 #   a PostgreSQL server, pgTAP for that major, pg_prove, plpgsql_check (when
-#   the archive has it), and python3-venv if `python3 -m venv` cannot work.
+#   the archive has it), python3-venv if `python3 -m venv` cannot work, and
+#   Node.js with npm (for examples/node-worker and its test).
 # When everything is already installed (checked with dpkg), apt is not touched
 # at all, so this is cheap to run before every test run.
 set -euo pipefail
@@ -83,6 +84,11 @@ have_pkg libtap-parser-sourcehandler-pgtap-perl || missing+=(libtap-parser-sourc
 if ! "$PYTHON" -c 'import venv, ensurepip' 2>/dev/null; then
     missing+=(python3-venv)
 fi
+# Node.js and npm: the example worker in another language and its test
+# (tests/py/examples/test_node_worker.py runs `npm ci`). A Node.js installed
+# another way (NodeSource's nodejs package bundles npm) counts as present.
+command -v node >/dev/null || have_pkg nodejs || missing+=(nodejs)
+command -v npm >/dev/null || have_pkg npm || missing+=(npm)
 
 if (( ${#missing[@]} )); then
     # plpgsql_check is optional (not every archive has it for every major):
@@ -99,4 +105,4 @@ if (( ${#missing[@]} )); then
     apt_install "${missing[@]}"
 fi
 
-echo "install-system-deps: PostgreSQL $major server, pgTAP and pg_prove present" >&2
+echo "install-system-deps: PostgreSQL $major server, pgTAP, pg_prove, Node.js and npm present" >&2
