@@ -17,8 +17,8 @@ create table procrastinate_workers (
     -- seconds of silence after which its jobs may be rescued (its lease);
     -- null: procrastinate_settings.stalled_worker_timeout
     stalled_after double precision,
-    -- since when its heartbeat has had no gap longer than its lease: it may
-    -- rescue others once that is a lease old (see 65_rescue.sql)
+    -- since when its heartbeat has had no gap longer than its lease (its
+    -- start, when it never had one): see 65_rescue.sql for who may rescue
     alive_since timestamptz
 );
 

@@ -11,9 +11,12 @@
 -- is its max_rescues-th rescue or its retry policy is exhausted (then it ends
 -- failed), or its abort was requested (aborted). A job with no retry policy
 -- is requeued too: a dead worker is not the job's failure.
--- Only a worker whose own heartbeat has had no gap for a lease may rescue
--- (p_worker_id): after an outage that silenced every worker, the live ones
--- get a lease to beat again before anyone takes their jobs. A trusted
+-- The caller (p_worker_id) may rescue unless its own heartbeat had a gap
+-- longer than its lease less than a lease ago: after an outage that silenced
+-- every worker, the live ones get a lease to beat again before anyone takes
+-- their jobs. A worker whose heartbeat never broke since it registered may
+-- rescue at once (a worker started after a crash takes the dead's jobs). A
+-- trusted
 -- session (an operator, when no worker is alive) may call it with a null
 -- p_worker_id. Dead workers holding no more jobs are removed. Returns the
 -- rescued jobs.
@@ -43,8 +46,11 @@ begin
             from procrastinate_workers as w
             where
                 w.id = p_worker_id
-                and coalesce(w.alive_since, w.started_at) <= v_now - make_interval(
-                    secs => coalesce(w.stalled_after, v_settings.stalled_worker_timeout)
+                and (
+                    coalesce(w.alive_since, w.started_at) <= w.started_at
+                    or w.alive_since <= v_now - make_interval(
+                        secs => coalesce(w.stalled_after, v_settings.stalled_worker_timeout)
+                    )
                 )
         ) then
             return;

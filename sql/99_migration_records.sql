@@ -49,7 +49,7 @@ insert into procrastinate_migrations (number, name, phase, checksum) values
     8,
     'sql_contract',
     'pre',
-    '094e75ef53b8a716e122a93c1eb95f40df322af11ff0f8795a820f2ea9fdbffb'
+    '13124a65fb294092581655ebd5565d65267cd14858f35b0b6973717c071c8bd1'
 ),
 (
     20,

@@ -236,6 +236,9 @@ class Worker:
                 self.worker_name, self.queues, self.concurrency, self.stalled_worker_timeout
             )
         )
+        # Jobs of workers that died before we started are ours to take now
+        # (the database refuses while the server or our link just came back).
+        await self.health.rescue_stalled_jobs()
         self.logger.debug(
             f"Registered worker {self.worker_id} in the database",
             extra=self.log_extra("register_worker"),

@@ -238,7 +238,7 @@ async def test_immediate_stop_gives_back_claimed_jobs(app, db, tasks):
 
 
 @pytest.mark.parametrize("listen_notify", [True, False])
-async def test_abort_of_a_claimed_job_cancels_it_unrun(app, db, tasks, listen_notify):
+async def test_abort_of_a_claimed_job_ends_it_aborted_unrun(app, db, tasks, listen_notify):
     # Without notifications, the abort is found by polling.
     running = Running(
         app, concurrency=1, listen_notify=listen_notify,
@@ -253,9 +253,12 @@ async def test_abort_of_a_claimed_job_cancels_it_unrun(app, db, tasks, listen_no
 
     assert await app.job_manager.cancel_job_by_id_async(target, abort=True)
 
-    await wait_for(lambda: job_row(db, target)["status"] == "cancelled", "cancelled")
+    # A pending abort always ends aborted (sql/00_types.sql), run or not.
+    await wait_for(lambda: job_row(db, target)["status"] == "aborted", "aborted")
     job = job_row(db, target)
-    assert (job["attempts"], job["worker_id"], job["abort_requested"]) == (0, None, False)
+    assert (job["attempts"], job["worker_id"], job["abort_requested"]) == (
+        0, running.worker_id, False
+    )
     assert job["finished_at"] is not None
     # The others stay claimed; the running job goes on.
     assert doing(db, running.worker_id) == [blocker_id, *(i for i in queued if i != target)]
@@ -267,9 +270,9 @@ async def test_abort_of_a_claimed_job_cancels_it_unrun(app, db, tasks, listen_no
     assert tasks.ran(queued[target]) == 0
     assert [tasks.ran(tag) for i, tag in queued.items() if i != target] == [1] * (QUEUED - 1)
     assert statuses(db)[-QUEUED:] == [
-        (i, "cancelled" if i == target else "succeeded") for i in queued
+        (i, "aborted" if i == target else "succeeded") for i in queued
     ]
-    assert job_row(db, target)["status"] == "cancelled"
+    assert job_row(db, target)["status"] == "aborted"
 
 
 async def test_graceful_stop_gives_back_claimed_jobs_holding_a_queueing_lock(

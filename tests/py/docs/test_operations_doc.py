@@ -42,9 +42,9 @@ select procrastinate_defer_job('report', queue_name => 'stuck');
 # A live worker runs 41 and 42, fails 42; jobs 1 to 10 succeeded days ago;
 # 11 to 15 are cancelled; a dead worker holds 46.
 SEED_WORK = """
-select procrastinate_register_worker_v1('live', null, 4, 'host-a', 100) as live,
-       procrastinate_register_worker_v1('dead', '{stuck}', 1, 'host-b', 200,
-                                        now() - interval '1 hour') as dead
+select procrastinate_register_worker_v2('live', null, 4, 'host-a', 100) as live,
+       procrastinate_register_worker_v2('dead', '{stuck}', 1, 'host-b', 200,
+                                        p_now => now() - interval '1 hour') as dead
 """
 
 
@@ -91,7 +91,7 @@ def seeded(db, db_name):
     workers = db.execute(SEED_WORK).fetchone()
     live, dead = workers["live"], workers["dead"]
     fetched = db.execute(
-        "select id from procrastinate_fetch_jobs_v1(%s, '{emails}', 2)", [live]
+        "select id from procrastinate_fetch_jobs_v2(%s, '{emails}', 2)", [live]
     ).fetchall()
     assert [row["id"] for row in fetched] == [41, 42]
     db.execute(
@@ -99,7 +99,7 @@ def seeded(db, db_name):
         [live, '[{"id": 42, "attempt": 0, "status": "failed", '
                '"error": {"types": ["ConnectionError", "OSError"], "message": "smtp down"}}]'],
     )
-    db.execute("select * from procrastinate_fetch_jobs_v1(%s, '{default}', 10)", [live])
+    db.execute("select * from procrastinate_fetch_jobs_v2(%s, '{default}', 10)", [live])
     db.execute(
         "select * from procrastinate_finish_jobs_v1(%s, (select jsonb_agg(jsonb_build_object("
         "'id', id, 'attempt', 0, 'status', 'succeeded')) from generate_series(1, 10) as id))",
@@ -110,7 +110,7 @@ def seeded(db, db_name):
         "where id <= 10"
     )
     db.execute("select procrastinate_cancel_job(id) from generate_series(11, 15) as id")
-    db.execute("select * from procrastinate_fetch_jobs_v1(%s, '{stuck}', 1)", [dead])
+    db.execute("select * from procrastinate_fetch_jobs_v2(%s, '{stuck}', 1)", [dead])
     return db_name
 
 

@@ -14,7 +14,7 @@ def defer(conn, jobs):
     return [
         row[0]
         for row in conn.execute(
-            "select id from procrastinate_defer_jobs_v1(%s::jsonb)", (json.dumps(jobs),)
+            "select id from procrastinate_defer_jobs_v2(%s::jsonb)", (json.dumps(jobs),)
         )
     ]
 
@@ -25,13 +25,13 @@ def test_an_open_claim_is_skipped_not_waited_for(connect):
 
     with first.transaction():
         claimed_by_first = first.execute(
-            "select id from procrastinate_fetch_jobs_v1(null, null, 1)"
+            "select id from procrastinate_fetch_jobs_v2(null, null, 1)"
         ).fetchall()
         # The first claim is not committed yet: the second session must get
         # the other job at once rather than wait on the row lock.
         second.execute("set lock_timeout = '2s'")
         claimed_by_second = second.execute(
-            "select id from procrastinate_fetch_jobs_v1(null, null, 10)"
+            "select id from procrastinate_fetch_jobs_v2(null, null, 10)"
         ).fetchall()
 
     assert [r[0] for r in claimed_by_first] == [ids[0]]
@@ -43,10 +43,10 @@ def test_a_lock_holder_being_claimed_blocks_its_followers(connect):
     ids = defer(first, [{"task_name": "t", "lock": "L"}, {"task_name": "t", "lock": "L"}])
 
     with first.transaction():
-        first.execute("select id from procrastinate_fetch_jobs_v1(null, null, 1)")
+        first.execute("select id from procrastinate_fetch_jobs_v2(null, null, 1)")
         # Job 1 is being claimed (row locked, still todo in second's snapshot):
         # job 2 shares its lock and must not start before it.
-        got = second.execute("select id from procrastinate_fetch_jobs_v1(null, null, 10)").fetchall()
+        got = second.execute("select id from procrastinate_fetch_jobs_v2(null, null, 10)").fetchall()
     assert got == []
 
     statuses = dict(first.execute("select id, status::text from procrastinate_jobs").fetchall())
@@ -68,7 +68,7 @@ def test_many_workers_never_run_two_jobs_of_a_lock_and_keep_its_order(connect):
         try:
             while True:
                 rows = conn.execute(
-                    "select id, lock, attempts from procrastinate_fetch_jobs_v1(null, null, 5)"
+                    "select id, lock, attempts from procrastinate_fetch_jobs_v2(null, null, 5)"
                 ).fetchall()
                 if not rows:
                     left = conn.execute(
@@ -117,7 +117,7 @@ def test_concurrent_fetchers_never_get_the_same_job(connect):
 
     def worker(conn):
         while True:
-            rows = conn.execute("select id from procrastinate_fetch_jobs_v1(null, null, 7)").fetchall()
+            rows = conn.execute("select id from procrastinate_fetch_jobs_v2(null, null, 7)").fetchall()
             if not rows:
                 return
             with guard:

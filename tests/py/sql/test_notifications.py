@@ -56,7 +56,7 @@ def test_queues_too_long_for_a_payload_say_check_the_database(connect):
 def test_a_retry_due_now_wakes_workers(connect):
     listener, worker = connect(), connect()
     job_id = worker.execute("select procrastinate_defer_job('t', max_attempts => 0)").fetchone()[0]
-    worker.execute("select * from procrastinate_fetch_jobs_v1(null, null, 1)")
+    worker.execute("select * from procrastinate_fetch_jobs_v2(null, null, 1)")
     listen(listener)
     worker.execute(
         "select * from procrastinate_finish_jobs_v1(null, %s::jsonb)",
@@ -68,7 +68,7 @@ def test_a_retry_due_now_wakes_workers(connect):
 def test_an_abort_request_names_the_job(connect):
     listener, other = connect(), connect()
     job_id = other.execute("select procrastinate_defer_job('t')").fetchone()[0]
-    other.execute("select * from procrastinate_fetch_jobs_v1(null, null, 1)")
+    other.execute("select * from procrastinate_fetch_jobs_v2(null, null, 1)")
     listen(listener)
     assert other.execute("select procrastinate_cancel_job(%s, abort => true)", (job_id,)).fetchone()[0]
     assert received(listener) == [{"type": "abort_requested", "job_ids": [job_id]}]
@@ -96,7 +96,7 @@ def test_releasing_a_lock_wakes_the_workers_of_the_next_job(connect):
     first = worker.execute("select procrastinate_defer_job('t', lock => 'L')").fetchone()[0]
     worker.execute("select procrastinate_defer_job('t', lock => 'L', queue_name => 'other')")
     worker.execute("select procrastinate_defer_job('t', lock => 'M', queue_name => 'third')")
-    claimed = worker.execute("select id from procrastinate_fetch_jobs_v1(null, '{default}', 1)")
+    claimed = worker.execute("select id from procrastinate_fetch_jobs_v2(null, '{default}', 1)")
     assert [r[0] for r in claimed] == [first]
     listen(listener)
     worker.execute(

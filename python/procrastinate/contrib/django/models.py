@@ -180,6 +180,7 @@ class ProcrastinateEvent(ReadOnlyModel):
         "aborted",
         "scheduled",
         "retried",
+        "released",
     ]
 
     id = models.BigAutoField(primary_key=True)

@@ -1,0 +1,14 @@
+"""migrations/pre/0007_add_released_event.sql: the released event type. No
+model changes."""
+
+from django.db import migrations
+
+from procrastinate.contrib.django.migration_operations import ApplyProcrastinateMigration
+
+
+class Migration(migrations.Migration):
+    # The runner gives each SQL file its own transaction.
+    atomic = False
+    dependencies = [("procrastinate", "0006_replace_record_update_events")]
+
+    operations = [ApplyProcrastinateMigration("0007_add_released_event")]

@@ -1,0 +1,15 @@
+"""migrations/pre/0008_sql_contract.sql: least privilege, versioned driver
+functions, one clock, leases. New columns are not in the (read-only)
+models."""
+
+from django.db import migrations
+
+from procrastinate.contrib.django.migration_operations import ApplyProcrastinateMigration
+
+
+class Migration(migrations.Migration):
+    # The runner gives each SQL file its own transaction.
+    atomic = False
+    dependencies = [("procrastinate", "0007_add_released_event")]
+
+    operations = [ApplyProcrastinateMigration("0008_sql_contract")]
