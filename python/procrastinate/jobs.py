@@ -147,8 +147,9 @@ class JobDeferrer:
     """A configured job waiting for its arguments: ``defer(**kwargs)`` writes
     it. Returned by ``Task.configure`` and ``App.configure_task``.
 
-    ``retry_policy`` holds the task's retry keys of a job object
-    (see ``retry.sql_retry_policy``); they travel with every job deferred.
+    ``retry_policy`` holds keys of a job object that travel with every job
+    deferred: the task's retry keys (see ``retry.sql_retry_policy``) and a
+    relative ``scheduled_in``.
     """
 
     def __init__(

@@ -64,16 +64,21 @@ def build_outcome(
     *,
     exception: BaseException | None = None,
     retry_decision: dict[str, Any] | bool | None = None,
+    interrupted: bool = False,
 ) -> dict[str, Any]:
     """An outcome for finish_jobs_async: ``status`` is succeeded, failed or
     aborted; ``exception`` the error of a failure; ``retry_decision`` None
     (the job's policy decides), False (never retry) or the dict of
-    ``retry.retry_decision_to_outcome`` (explicit decision)."""
+    ``retry.retry_decision_to_outcome`` (explicit decision); ``interrupted``
+    an aborted run cut short by its worker's shutdown, which the database
+    retries like a failure when the policy (or the decision) allows."""
     outcome: dict[str, Any] = {
         "id": job.id,
         "attempt": job.attempts,
         "status": Status(status).value,
     }
+    if interrupted:
+        outcome["interrupted"] = True
     if exception is not None:
         outcome["error"] = {
             "types": retry.exception_type_names(exception),

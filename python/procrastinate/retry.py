@@ -12,6 +12,7 @@ from __future__ import annotations
 import builtins
 import dataclasses
 import datetime
+import math
 import warnings
 from collections.abc import Iterable
 from typing import Any, Union
@@ -39,7 +40,12 @@ class RetryDecision:
     ) -> None:
         if retry_at and retry_in is not None:
             raise ValueError("Cannot set both retry_at and retry_in")
+        #: Seconds from the end of the run: sent as such, and added to the
+        #: database's clock (a worker's skewed clock cannot move the retry).
+        self.retry_in_seconds: float | None = None
         if retry_in is not None:
+            self.retry_in_seconds = utils.seconds_from_timedelta_params(retry_in)
+            # Kept for code that reads it (procrastinate 3.x computes it so).
             retry_at = utils.datetime_from_timedelta_params(retry_in)
         self.retry_at = retry_at
         self.priority = priority
@@ -130,16 +136,33 @@ class RetryStrategy(BaseRetryStrategy):
             exception, tuple(self.retry_exceptions)
         ):
             return None
-        seconds = (
-            self.wait
-            + self.linear_wait * job.attempts
-            + (
-                self.exponential_wait ** (job.attempts + 1)
-                if self.exponential_wait
-                else 0
-            )
+        seconds = retry_delay_seconds(
+            job.attempts, self.wait, self.linear_wait, self.exponential_wait
         )
         return RetryDecision(retry_in={"seconds": seconds})
+
+
+#: The caps of procrastinate_retry_delay_v1 (sql/40_finish.sql): each term and
+#: the sum at 1e10 s (about 300 years), the exponent at e^23.
+_MAX_DELAY = 1e10
+_MAX_EXPONENT = 23.0
+
+
+def retry_delay_seconds(
+    attempts: int, wait: float, linear_wait: float, exponential_wait: float
+) -> float:
+    """Seconds before the next run: SQL's procrastinate_retry_delay_v1, for
+    strategies that subclass RetryStrategy and call ``super()`` (the only
+    Python path to the formula; tests/py/test_retry.py holds the two equal)."""
+    exponential = (
+        math.exp(min((attempts + 1) * math.log(exponential_wait), _MAX_EXPONENT))
+        if exponential_wait
+        else 0.0
+    )
+    return min(
+        min(wait, _MAX_DELAY) + min(linear_wait, _MAX_DELAY) * attempts + exponential,
+        _MAX_DELAY,
+    )
 
 
 RetryValue = Union[bool, int, BaseRetryStrategy]
@@ -197,16 +220,21 @@ def exception_type_names(exception: BaseException) -> list[str]:
 
 def retry_decision_to_outcome(decision: RetryDecision | None) -> dict[str, Any] | bool:
     """The ``retry`` member of a failure outcome for an explicit decision:
-    False for None (do not retry), else ``{"at", "priority", "queue", "lock"}``
-    (``at`` None: now; a naive retry_at is taken as UTC)."""
+    False for None (do not retry), else ``{"in" or "at", "priority", "queue",
+    "lock"}``: ``in`` seconds for a ``retry_in`` (added to the database's
+    clock), else ``at`` (None: now; a naive retry_at is taken as UTC)."""
     if decision is None:
         return False
-    at = decision.retry_at
-    if at is not None and at.utcoffset() is None:
-        at = at.replace(tzinfo=datetime.timezone.utc)
-    return {
-        "at": at.isoformat() if at is not None else None,
+    outcome: dict[str, Any] = {
         "priority": decision.priority,
         "queue": decision.queue,
         "lock": decision.lock,
     }
+    if decision.retry_in_seconds is not None:
+        outcome["in"] = decision.retry_in_seconds
+        return outcome
+    at = decision.retry_at
+    if at is not None and at.utcoffset() is None:
+        at = at.replace(tzinfo=datetime.timezone.utc)
+    outcome["at"] = at.isoformat() if at is not None else None
+    return outcome

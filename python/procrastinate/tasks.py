@@ -47,7 +47,11 @@ def configure_task(
     if schedule_at and schedule_in is not None:
         raise ValueError("Cannot set both schedule_at and schedule_in")
     if schedule_in is not None:
-        schedule_at = utils.datetime_from_timedelta_params(schedule_in)
+        # Seconds travel, and the database adds them to its own clock.
+        retry_policy = {
+            **(retry_policy or {}),
+            "scheduled_in": utils.seconds_from_timedelta_params(schedule_in),
+        }
     job = jobs.Job(
         id=None,
         task_name=name,

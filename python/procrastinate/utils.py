@@ -165,6 +165,21 @@ def utcmax() -> datetime.datetime:
     return datetime.datetime.max.replace(tzinfo=datetime.timezone.utc)
 
 
+#: The longest relative time the SQL core accepts (scheduled_in, retry "in").
+MAX_RELATIVE_SECONDS = 1e10
+
+
+def seconds_from_timedelta_params(params: TimeDeltaParams) -> float:
+    """``timedelta(**params)`` in seconds, for the database to add to its own
+    clock: from 0 (the past means now) to MAX_RELATIVE_SECONDS (the far
+    future, also when the timedelta overflows)."""
+    try:
+        seconds = datetime.timedelta(**params).total_seconds()
+    except OverflowError:
+        return MAX_RELATIVE_SECONDS
+    return min(max(seconds, 0.0), MAX_RELATIVE_SECONDS)
+
+
 def datetime_from_timedelta_params(params: TimeDeltaParams) -> datetime.datetime:
     """Now plus ``timedelta(**params)``; the far future if that overflows."""
     try:

@@ -254,12 +254,16 @@ def build_outcome(run: JobRun) -> dict[str, Any]:
         return manager.build_outcome(run.job, jobs.Status.ABORTED, exception=run.exception)
     strategy = run.task.retry_strategy if run.task else None
     decision = _retry_member(run)
-    if kind == "aborted" and (strategy is None or decision is False):
-        # Stopped by a shutdown: it runs again only if its retry strategy
-        # says so (as upstream); otherwise it ends aborted.
-        return manager.build_outcome(run.job, jobs.Status.ABORTED, exception=run.exception)
+    # A run cut short by a shutdown is reported as interrupted: the database
+    # applies the job's retry policy to it (or the decision sent), and ends
+    # it aborted when there is none.
+    interrupted = kind == "aborted"
     outcome = manager.build_outcome(
-        run.job, jobs.Status.FAILED, exception=run.exception, retry_decision=decision
+        run.job,
+        jobs.Status.ABORTED if interrupted else jobs.Status.FAILED,
+        exception=run.exception,
+        retry_decision=decision,
+        interrupted=interrupted,
     )
     if decision is None and retry.is_sql_strategy(strategy):
         # Applied by the database only to a job deferred without a policy

@@ -145,7 +145,7 @@ async def test_batch_defer_one_call_ids_in_order(db_dsn, db):
     assert single == 51
     assert len(connector.queries) == 2
     assert all(
-        "procrastinate_defer_jobs_v1(%(jobs)s::jsonb)" in q for q in connector.queries
+        "procrastinate_defer_jobs_v2(%(jobs)s::jsonb)" in q for q in connector.queries
     )
     assert [row["args"]["i"] for row in job_rows(db)] == [*range(50), 99]
 
@@ -298,7 +298,7 @@ async def test_queueing_lock_race_is_already_enqueued(app, db_dsn):
 
     with psycopg.connect(db_dsn) as holder:
         holder.execute(
-            "select * from procrastinate_defer_jobs_v1(%s::jsonb)",
+            "select * from procrastinate_defer_jobs_v2(%s::jsonb)",
             ['[{"task_name": "t", "queueing_lock": "race"}]'],
         )
         racing = asyncio.ensure_future(

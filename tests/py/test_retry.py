@@ -113,25 +113,47 @@ def test_retry_decision_to_outcome():
     assert retry.retry_decision_to_outcome(retry.RetryDecision())["at"] is None
 
 
-def test_retry_decision_retry_in():
-    before = datetime.datetime.now(datetime.timezone.utc)
-    decision = retry.RetryDecision(retry_in={"seconds": 10})
-    assert before + datetime.timedelta(seconds=9) < decision.retry_at
+def test_retry_decision_retry_in_travels_as_seconds():
+    decision = retry.RetryDecision(retry_in={"minutes": 2}, priority=1)
+    assert decision.retry_in_seconds == 120
+    assert retry.retry_decision_to_outcome(decision) == {
+        "in": 120.0, "priority": 1, "queue": None, "lock": None
+    }
     with pytest.raises(ValueError):
-        retry.RetryDecision(retry_at=before, retry_in={"seconds": 1})
+        retry.RetryDecision(retry_at=decision.retry_at, retry_in={"seconds": 1})
+    # The past means now; an overflowing delay, the far future.
+    assert retry.RetryDecision(retry_in={"seconds": -5}).retry_in_seconds == 0
+    assert retry.RetryDecision(retry_in={"days": 10**9}).retry_in_seconds == 1e10
 
 
-@pytest.mark.parametrize(
-    ("attempts", "expected_seconds"), [(0, 1 + 0 + 3), (1, 1 + 2 + 9), (2, 1 + 4 + 27)]
-)
-def test_python_decision_matches_the_sql_formula(attempts, expected_seconds):
-    strategy = retry.RetryStrategy(wait=1, linear_wait=2, exponential_wait=3)
-    before = datetime.datetime.now(datetime.timezone.utc)
-    decision = strategy.get_retry_decision(
-        exception=ValueError(), job=make_job(attempts)
+POLICIES = [(1, 2, 3), (0, 0, 2), (0.5, 0, 0), (0, 10, 0), (2.5, 1.5, 1.7), (1e12, 1e12, 1e6)]
+
+
+@pytest.mark.parametrize(("wait", "linear_wait", "exponential_wait"), POLICIES)
+def test_python_formula_is_the_sql_formula(db, wait, linear_wait, exponential_wait):
+    """The one Python copy (for subclasses calling super()) against
+    procrastinate_retry_delay_v1 itself, attempts 0 to 40: the same delay to
+    the microsecond, capped the same way."""
+    rows = db.execute(
+        "select a, extract(epoch from procrastinate_retry_delay_v1(a, %s, %s, %s))::float8 as s"
+        " from generate_series(0, 40) as a",
+        [wait, linear_wait, exponential_wait],
+    ).fetchall()
+    strategy = retry.RetryStrategy(
+        wait=wait, linear_wait=linear_wait, exponential_wait=exponential_wait
     )
-    delta = (decision.retry_at - before).total_seconds()
-    assert expected_seconds - 1 < delta < expected_seconds + 1
+    for row in rows:
+        decision = strategy.get_retry_decision(exception=ValueError(), job=make_job(row["a"]))
+        assert decision.retry_in_seconds == pytest.approx(row["s"], rel=1e-9, abs=1e-6), row
+
+
+def test_attempt_30_with_exponential_wait_is_capped_and_equal(db):
+    sql = db.execute(
+        "select extract(epoch from procrastinate_retry_delay_v1(30, 0, 0, 10))::float8 as s"
+    ).fetchone()["s"]
+    python = retry.retry_delay_seconds(30, 0, 0, 10)
+    assert python == pytest.approx(sql, rel=1e-9)
+    assert python < 1e10  # e^23 seconds, not 10^31
 
 
 def test_python_decision_limits():
