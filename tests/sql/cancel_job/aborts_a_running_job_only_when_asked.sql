@@ -7,7 +7,7 @@ select plan(9);
 
 select procrastinate_defer_job('running') as running \gset
 select procrastinate_defer_job('done') as done \gset
-select count(*) as claimed from procrastinate_fetch_jobs_v1(3, null, 10, now()) \gset
+select count(*) as claimed from procrastinate_fetch_jobs_v2(3, null, 10) \gset
 select count(*) as finished from procrastinate_finish_jobs_v1(
     3, format('[{"id": %s, "status": "succeeded"}]', :done)::jsonb
 ) \gset

@@ -30,7 +30,9 @@ select is(
     'a job scheduled for later can be cancelled'
 );
 select is_empty(
-    $$select id from procrastinate_fetch_jobs_v1(1, null, 10, now() + interval '2 hours')$$,
+    $$select id from procrastinate_fetch_jobs_v2(
+        1, null, 10, p_now => now() + interval '2 hours'
+    )$$,
     'cancelled jobs are never fetched'
 );
 

@@ -1,6 +1,6 @@
 -- A queueing lock admits one waiting job: a second defer raises PT002
--- naming the lock and the job holding it, and writes nothing. Once that
--- job has started, the lock is free again.
+-- naming the lock, never the job holding it (it may be another producer's),
+-- and writes nothing. Once that job has started, the lock is free again.
 begin;
 set local client_min_messages = warning;
 create extension if not exists pgtap;
@@ -11,8 +11,8 @@ select procrastinate_defer_job('refresh', queueing_lock => 'refresh:user:1') as 
 select throws_ok(
     $$select procrastinate_defer_job('refresh', queueing_lock => 'refresh:user:1')$$,
     'PT002',
-    format('queueing lock "refresh:user:1" is already taken by waiting job %s', :first_id),
-    'a second waiting job with the same queueing lock is refused, naming the lock'
+    'queueing lock "refresh:user:1" is already taken by a waiting job',
+    'a second waiting job with the same queueing lock is refused, naming the lock only'
 );
 select is(
     (select count(*)::integer from procrastinate_jobs where task_name = 'refresh'), 1,
@@ -26,7 +26,7 @@ select lives_ok(
 select is(
     (
         select array_agg(f.queueing_lock order by f.id)
-        from procrastinate_fetch_jobs_v1(1, null, 10) as f
+        from procrastinate_fetch_jobs_v2(1, null, 10) as f
     ),
     array['refresh:user:1', 'refresh:user:2'],
     'both waiting jobs start'

@@ -6,10 +6,12 @@ set local client_min_messages = warning;
 create extension if not exists pgtap;
 select plan(7);
 
-select procrastinate_register_worker_v1('w', null, 1, 'h', 1, now() - interval '1 hour') as w \gset
+select procrastinate_register_worker_v2(
+    'w', null, 1, 'h', 1, p_now => now() - interval '1 hour'
+) as w \gset
 select procrastinate_defer_job('a', queueing_lock => 'Q', max_attempts => 0) as a \gset
 select procrastinate_defer_job('other', max_attempts => 0) as other \gset
-select count(*) as claimed from procrastinate_fetch_jobs_v1(:w, null, 10, now()) \gset
+select count(*) as claimed from procrastinate_fetch_jobs_v2(:w, null, 10) \gset
 select procrastinate_defer_job('a', queueing_lock => 'Q') as b \gset
 
 select results_eq(
@@ -40,11 +42,11 @@ select throws_ok(
 );
 
 -- Again through rescue: the retried job runs, its worker dies.
-select count(*) as claimed2 from procrastinate_fetch_jobs_v1(:w, null, 10, now()) \gset
+select count(*) as claimed2 from procrastinate_fetch_jobs_v2(:w, null, 10) \gset
 select procrastinate_defer_job('a', queueing_lock => 'R') as c \gset
 update procrastinate_jobs set queueing_lock = 'R' where id = :a;
 select lives_ok(
-    'select * from procrastinate_rescue_stalled_jobs_v1(30)',
+    'select * from procrastinate_rescue_stalled_jobs_v2(null)',
     'rescuing a job whose queueing lock was taken meanwhile works'
 );
 select is(

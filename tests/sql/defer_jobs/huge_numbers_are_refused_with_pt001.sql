@@ -6,7 +6,7 @@ create extension if not exists pgtap;
 select plan(1);
 
 select throws_ok(
-    $$select * from procrastinate_defer_jobs_v1('[{"task_name": "a", "retry_wait": 1e400}]')$$,
+    $$select * from procrastinate_defer_jobs_v2('[{"task_name": "a", "retry_wait": 1e400}]')$$,
     'PT001', null,
     'a retry wait too large for double precision is refused with PT001'
 );

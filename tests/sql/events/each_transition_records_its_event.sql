@@ -1,6 +1,7 @@
 -- Every transition of a job writes its event: deferred (and scheduled, at
--- scheduled_at), started, deferred_for_retry (and scheduled at the retry
--- time), abort_requested, aborted, succeeded, failed, cancelled, retried.
+-- scheduled_at), started (at started_at, the fetch's clock), deferred_for_retry
+-- (and scheduled at the retry time), abort_requested, aborted, succeeded,
+-- failed, cancelled, retried.
 begin;
 set local client_min_messages = warning;
 create extension if not exists pgtap;
@@ -34,25 +35,28 @@ select is(
 );
 
 select count(*) as c1
-from procrastinate_fetch_jobs_v1(1, array['l'], 1, '2030-01-01 10:00:00+00') \gset
+from procrastinate_fetch_jobs_v2(1, array['l'], 1, p_now => '2030-01-01 10:00:00+00') \gset
 select count(*) as f1 from procrastinate_finish_jobs_v1(
     1, format('[{"id": %s, "status": "failed"}]', :life)::jsonb, 'never', '2030-01-01 10:00:05+00'
 ) \gset
 select is(
     pg_temp.history(:life),
-    array['deferred', 'scheduled@10:00:00', 'started', 'deferred_for_retry', 'scheduled@10:00:35'],
+    array[
+        'deferred', 'scheduled@10:00:00', 'started@10:00:00', 'deferred_for_retry',
+        'scheduled@10:00:35'
+    ],
     'a failure retried by the policy: deferred_for_retry, scheduled at the retry time'
 );
 
 select count(*) as c2
-from procrastinate_fetch_jobs_v1(1, array['l'], 1, '2030-01-01 10:00:35+00') \gset
+from procrastinate_fetch_jobs_v2(1, array['l'], 1, p_now => '2030-01-01 10:00:35+00') \gset
 select procrastinate_cancel_job(:life, abort => true) as abort_requested \gset
 select count(*) as f2 from procrastinate_finish_jobs_v1(
     1, format('[{"id": %s, "status": "aborted"}]', :life)::jsonb
 ) \gset
 select is(
     (pg_temp.history(:life))[6:],
-    array['started', 'abort_requested', 'aborted'],
+    array['started@10:00:35', 'abort_requested', 'aborted'],
     'an abort: abort_requested then aborted'
 );
 
@@ -61,7 +65,7 @@ select procrastinate_defer_job('ko', queue_name => 'o') as ko \gset
 select procrastinate_defer_job(
     'never_run', queue_name => 'o', scheduled_at => '2040-01-01'
 ) as never_run \gset
-select count(*) as c3 from procrastinate_fetch_jobs_v1(1, array['o'], 10, now()) \gset
+select count(*) as c3 from procrastinate_fetch_jobs_v2(1, array['o'], 10) \gset
 select count(*) as f3 from procrastinate_finish_jobs_v1(
     1,
     format('[{"id": %s, "status": "succeeded"}, {"id": %s, "status": "failed"}]', :ok, :ko)::jsonb

@@ -23,7 +23,7 @@ select is(
     'deferring 50 jobs in one call writes 50 deferred events'
 );
 select is(
-    (select count(*)::integer from procrastinate_fetch_jobs_v1(1, array['bulk'], 100, now())), 50,
+    (select count(*)::integer from procrastinate_fetch_jobs_v2(1, array['bulk'], 100)), 50,
     'one fetch claims the 50 jobs'
 );
 select is(

@@ -13,12 +13,12 @@ select procrastinate_defer_job('second', lock => 'L') as second \gset
 select procrastinate_defer_job('unlocked') as unlocked \gset
 
 select results_eq(
-    $$select id from procrastinate_fetch_jobs_v1(1, null, 10, '2030-01-01 11:00:00+00')$$,
+    $$select id from procrastinate_fetch_jobs_v2(1, null, 10, p_now => '2030-01-01 11:00:00+00')$$,
     format('values (%s::bigint)', :unlocked),
     'the job behind a job scheduled for later does not start'
 );
 select results_eq(
-    $$select id from procrastinate_fetch_jobs_v1(1, null, 10, '2030-01-01 12:00:00+00')$$,
+    $$select id from procrastinate_fetch_jobs_v2(1, null, 10, p_now => '2030-01-01 12:00:00+00')$$,
     format('values (%s::bigint)', :first),
     'once due, the earlier job starts first'
 );
@@ -28,14 +28,14 @@ select procrastinate_defer_job('blocked', lock => 'M', queue_name => 'open') as 
 insert into procrastinate_paused_queues (queue_name) values ('paused');
 
 select is_empty(
-    $$select id from procrastinate_fetch_jobs_v1(1, array['open'], 10, now())$$,
+    $$select id from procrastinate_fetch_jobs_v2(1, array['open'], 10)$$,
     'a waiting job of a paused queue holds back the later jobs of its lock'
 );
 
 delete from procrastinate_paused_queues;
 
 select results_eq(
-    $$select id from procrastinate_fetch_jobs_v1(1, null, 10, now())$$,
+    $$select id from procrastinate_fetch_jobs_v2(1, null, 10)$$,
     format('values (%s::bigint)', :blocker),
     'once resumed, the earlier job of the lock starts'
 );

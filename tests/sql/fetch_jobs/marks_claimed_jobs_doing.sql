@@ -14,7 +14,7 @@ select procrastinate_defer_job('left_alone', priority => -5) as left_alone \gset
 select results_eq(
     $$select id, queue_name, task_name, priority, lock, queueing_lock, args, status,
              scheduled_at, attempts, abort_requested, worker_id
-      from procrastinate_fetch_jobs_v1(42, null, 1, '2030-01-01 00:00:00+00')$$,
+      from procrastinate_fetch_jobs_v2(42, null, 1, p_now => '2030-01-01 00:00:00+00')$$,
     format(
         $$values (%s::bigint, 'math'::text, 'sum_task'::text, 2, 'L'::text, 'Q'::text,
                   '{"a": 3}'::jsonb, 'doing'::procrastinate_job_status, null::timestamptz,

@@ -11,19 +11,19 @@ select procrastinate_defer_job('free') as free \gset
 select procrastinate_defer_job('other_lock', lock => 'user:2') as other_lock \gset
 
 select results_eq(
-    'select id from procrastinate_fetch_jobs_v1(1, null, 10, now())',
+    'select id from procrastinate_fetch_jobs_v2(1, null, 10)',
     format('values (%s::bigint), (%s::bigint), (%s::bigint)', :a, :free, :other_lock),
     'one call claims the first job of each lock and the jobs without lock'
 );
 select is_empty(
-    'select id from procrastinate_fetch_jobs_v1(2, null, 10, now())',
+    'select id from procrastinate_fetch_jobs_v2(2, null, 10)',
     'the second job of the lock is blocked while the first runs'
 );
 
 select procrastinate_defer_job('c', lock => 'user:1', priority => 100) as c \gset
 
 select is_empty(
-    'select id from procrastinate_fetch_jobs_v1(2, null, 10, now())',
+    'select id from procrastinate_fetch_jobs_v2(2, null, 10)',
     'a running job blocks its lock even for a job of higher priority'
 );
 
@@ -37,7 +37,7 @@ select is(
     'the running job ends'
 );
 select results_eq(
-    'select id from procrastinate_fetch_jobs_v1(2, null, 10, now())',
+    'select id from procrastinate_fetch_jobs_v2(2, null, 10)',
     format('values (%s::bigint)', :c),
     'the lock is free: the next job (highest priority) starts, only it'
 );

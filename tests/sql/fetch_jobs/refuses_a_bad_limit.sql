@@ -8,17 +8,17 @@ select plan(5);
 select procrastinate_defer_job('waiting') as waiting \gset
 
 select throws_ok(
-    'select * from procrastinate_fetch_jobs_v1(1, null, 0)',
+    'select * from procrastinate_fetch_jobs_v2(1, null, 0)',
     'PT001', 'p_limit must be a positive number of jobs, got 0',
     'a limit of 0 is refused'
 );
 select throws_ok(
-    'select * from procrastinate_fetch_jobs_v1(1, null, -1)',
+    'select * from procrastinate_fetch_jobs_v2(1, null, -1)',
     'PT001', null,
     'a negative limit is refused'
 );
 select throws_ok(
-    'select * from procrastinate_fetch_jobs_v1(1, null, null)',
+    'select * from procrastinate_fetch_jobs_v2(1, null, null)',
     'PT001', null,
     'a null limit is refused'
 );

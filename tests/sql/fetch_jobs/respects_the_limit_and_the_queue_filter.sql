@@ -12,30 +12,30 @@ select count(*) as batch from procrastinate_defer_jobs($$[
 ]$$) \gset
 
 select results_eq(
-    $$select task_name from procrastinate_fetch_jobs_v1(1, array['q2'], 10, now())$$,
+    $$select task_name from procrastinate_fetch_jobs_v2(1, array['q2'], 10)$$,
     $$values ('b1'::text), ('b2'::text)$$,
     'a queue filter claims the jobs of that queue only'
 );
 select results_eq(
-    $$select task_name from procrastinate_fetch_jobs_v1(1, array['q1'], 2, now())$$,
+    $$select task_name from procrastinate_fetch_jobs_v2(1, array['q1'], 2)$$,
     $$values ('a1'::text), ('a2'::text)$$,
     'the limit bounds the claim'
 );
 select results_eq(
-    $$select task_name from procrastinate_fetch_jobs_v1(1, array['q1', 'q3'], 1, now())$$,
+    $$select task_name from procrastinate_fetch_jobs_v2(1, array['q1', 'q3'], 1)$$,
     $$values ('a3'::text)$$,
     'several queues can be named; a limit of 1 claims one job'
 );
 select is_empty(
-    $$select task_name from procrastinate_fetch_jobs_v1(1, array['nope'], 10, now())$$,
+    $$select task_name from procrastinate_fetch_jobs_v2(1, array['nope'], 10)$$,
     'an unknown queue gives nothing'
 );
 select is_empty(
-    $$select task_name from procrastinate_fetch_jobs_v1(1, array[]::text[], 10, now())$$,
+    $$select task_name from procrastinate_fetch_jobs_v2(1, array[]::text[], 10)$$,
     'an empty list of queues gives nothing'
 );
 select results_eq(
-    $$select task_name from procrastinate_fetch_jobs_v1(1, null, 10, now())$$,
+    $$select task_name from procrastinate_fetch_jobs_v2(1, null, 10)$$,
     $$values ('c1'::text)$$,
     'null queues claim from every queue'
 );

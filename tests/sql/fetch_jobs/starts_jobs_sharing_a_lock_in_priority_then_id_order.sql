@@ -10,11 +10,11 @@ select procrastinate_defer_job('x2', lock => 'L', priority => 10, queue_name => 
 select procrastinate_defer_job('x3', lock => 'L', priority => 10, queue_name => 'q1') as x3 \gset
 
 select is_empty(
-    $$select id from procrastinate_fetch_jobs_v1(1, array['q1'], 10, now())$$,
+    $$select id from procrastinate_fetch_jobs_v2(1, array['q1'], 10)$$,
     'the jobs of q1 wait: x2, of another queue, comes first for the lock'
 );
 select results_eq(
-    'select id from procrastinate_fetch_jobs_v1(1, null, 10, now())',
+    'select id from procrastinate_fetch_jobs_v2(1, null, 10)',
     format('values (%s::bigint)', :x2),
     'the highest priority, oldest job of the lock starts first'
 );
@@ -28,7 +28,7 @@ select is(
     'x2 ends'
 );
 select results_eq(
-    'select id from procrastinate_fetch_jobs_v1(1, null, 10, now())',
+    'select id from procrastinate_fetch_jobs_v2(1, null, 10)',
     format('values (%s::bigint)', :x3),
     'then the other priority 10 job'
 );
@@ -42,7 +42,7 @@ select is(
     'x3 ends'
 );
 select results_eq(
-    'select id from procrastinate_fetch_jobs_v1(1, null, 10, now())',
+    'select id from procrastinate_fetch_jobs_v2(1, null, 10)',
     format('values (%s::bigint)', :x1),
     'then the priority 0 job'
 );

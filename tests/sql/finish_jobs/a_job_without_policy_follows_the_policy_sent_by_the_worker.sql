@@ -19,7 +19,7 @@ update procrastinate_jobs set attempts = 2 where id = :exponential;
 select is(
     (
         select count(*)::integer
-        from procrastinate_fetch_jobs_v1(7, null, 10, '2030-01-01 00:00:00+00')
+        from procrastinate_fetch_jobs_v2(7, null, 10, p_now => '2030-01-01 00:00:00+00')
     ),
     6,
     'worker 7 claims the six jobs'
@@ -88,8 +88,8 @@ select is(
             7,
             (
                 select jsonb_agg(jsonb_build_object('id', f.id, 'status', 'failed'))
-                from procrastinate_fetch_jobs_v1(
-                    7, array['default'], 1, '2030-01-01 00:00:10+00'
+                from procrastinate_fetch_jobs_v2(
+                    7, array['default'], 1, p_now => '2030-01-01 00:00:10+00'
                 ) as f
             ),
             'never', '2030-01-01 00:00:10+00'

@@ -6,7 +6,7 @@ create extension if not exists pgtap;
 select plan(2);
 
 select procrastinate_defer_job('bare') as bare \gset
-select count(*) as claimed from procrastinate_fetch_jobs_v1(7, null, 1, now()) \gset
+select count(*) as claimed from procrastinate_fetch_jobs_v2(7, null, 1) \gset
 
 select throws_ok(
     format(

@@ -16,7 +16,7 @@ update procrastinate_jobs set attempts = 1 where id = :exhausted;
 select is(
     (
         select count(*)::integer
-        from procrastinate_fetch_jobs_v1(7, null, 10, '2030-01-01 00:00:00+00')
+        from procrastinate_fetch_jobs_v2(7, null, 10, p_now => '2030-01-01 00:00:00+00')
     ),
     5,
     'worker 7 claims the five jobs'
@@ -82,7 +82,9 @@ select is(
     'a success is never retried'
 );
 select results_eq(
-    $$select id from procrastinate_fetch_jobs_v1(8, array['slow'], 1, '2030-01-01 01:00:00+00')$$,
+    $$select id from procrastinate_fetch_jobs_v2(
+        8, array['slow'], 1, p_now => '2030-01-01 01:00:00+00'
+    )$$,
     format('values (%s::bigint)', :told),
     'the retried job is claimed from its new queue at the given time'
 );

@@ -15,7 +15,7 @@ select procrastinate_defer_job('a2') as a2 \gset
 select procrastinate_defer_job('r2', max_attempts => 0) as r2 \gset
 
 select is(
-    (select count(*)::integer from procrastinate_fetch_jobs_v1(7, null, 10, now())), 7,
+    (select count(*)::integer from procrastinate_fetch_jobs_v2(7, null, 10)), 7,
     'worker 7 claims the seven jobs'
 );
 

@@ -11,7 +11,7 @@ select procrastinate_defer_job('waiting', queue_name => 'later') as waiting \gse
 select max(id) + 1000 as unknown from procrastinate_jobs \gset
 
 select is(
-    (select count(*)::integer from procrastinate_fetch_jobs_v1(7, array['default'], 10, now())),
+    (select count(*)::integer from procrastinate_fetch_jobs_v2(7, array['default'], 10)),
     1,
     'worker 7 claims one job'
 );

@@ -17,7 +17,7 @@ declare
     v_status procrastinate_job_status;
 begin
     select f.id, f.attempts into strict v_job
-    from procrastinate_fetch_jobs_v1(7, array[p_queue], 1, p_now) as f;
+    from procrastinate_fetch_jobs_v2(7, array[p_queue], 1, p_now => p_now) as f;
     select r.status into v_status
     from procrastinate_finish_jobs_v1(
         7,
@@ -41,7 +41,9 @@ select results_eq(
       from procrastinate_finish_jobs_v1(
           7,
           (select jsonb_agg(jsonb_build_object('id', f.id, 'status', 'failed'))
-           from procrastinate_fetch_jobs_v1(7, array['never'], 1, '2030-01-01 00:00:00+00') as f),
+           from procrastinate_fetch_jobs_v2(
+               7, array['never'], 1, p_now => '2030-01-01 00:00:00+00'
+           ) as f),
           'never', '2030-01-01 00:00:00+00'
       )$$,
     $$values ('failed'::procrastinate_job_status, null::timestamptz)$$,

@@ -14,7 +14,7 @@ select procrastinate_defer_job('silent_failure') as silent \gset
 select is(
     (
         select count(*)::integer
-        from procrastinate_fetch_jobs_v1(7, null, 10, '2030-01-01 00:00:00+00')
+        from procrastinate_fetch_jobs_v2(7, null, 10, p_now => '2030-01-01 00:00:00+00')
     ),
     4,
     'worker 7 claims the four jobs'

@@ -7,7 +7,7 @@ create extension if not exists pgtap;
 select plan(16);
 
 select procrastinate_defer_job('held') as held \gset
-select count(*) as claimed from procrastinate_fetch_jobs_v1(7, null, 1, now()) \gset
+select count(*) as claimed from procrastinate_fetch_jobs_v2(7, null, 1) \gset
 
 select throws_ok(
     $$select * from procrastinate_finish_jobs_v1(7, '{"id": 1, "status": "succeeded"}')$$,

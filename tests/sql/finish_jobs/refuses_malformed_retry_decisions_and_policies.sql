@@ -1,13 +1,14 @@
--- A retry decision must be false or {"at": timestamp, "priority": integer,
--- "queue": non-empty text, "lock": text}, a sent policy an object of
+-- A retry decision must be false or {"at": timestamp, "in": seconds from 0 to
+-- 1e10, "priority": integer, "queue": non-empty text, "lock": text}, a sent
+-- policy an object of
 -- numbers: anything else is refused with PT005 and nothing is applied.
 begin;
 set local client_min_messages = warning;
 create extension if not exists pgtap;
-select plan(11);
+select plan(13);
 
 select procrastinate_defer_job('held') as held \gset
-select count(*) as claimed from procrastinate_fetch_jobs_v1(7, null, 1, now()) \gset
+select count(*) as claimed from procrastinate_fetch_jobs_v2(7, null, 1) \gset
 
 -- Reports the held job failed with the given extra keys.
 create function pg_temp.report(p_job_id bigint, p_extra jsonb)
@@ -32,9 +33,19 @@ select throws_ok(
 select throws_ok(
     format($$select pg_temp.report(%s, '{"retry": {"at": 1700000000}}')$$, :held),
     'PT005',
-    'outcome #1 has a retry decision that is not {"at": timestamp, "priority": integer, '
-    || '"queue": text, "lock": text}',
+    'outcome #1 has a retry decision that is not {"at": timestamp, "in": seconds, '
+    || '"priority": integer, "queue": text, "lock": text}',
     'a retry time that is a number is refused'
+);
+select throws_ok(
+    format($$select pg_temp.report(%s, '{"retry": {"in": -1}}')$$, :held),
+    'PT005', null,
+    'a negative retry delay in seconds is refused'
+);
+select throws_ok(
+    format($$select pg_temp.report(%s, '{"retry": {"in": "60"}}')$$, :held),
+    'PT005', null,
+    'a retry delay that is not a number is refused'
 );
 select throws_ok(
     format($$select pg_temp.report(%s, '{"retry": {"at": "soon"}}')$$, :held),

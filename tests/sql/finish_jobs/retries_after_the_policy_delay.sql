@@ -19,7 +19,7 @@ declare
     v_job record;
 begin
     select f.id, f.attempts into strict v_job
-    from procrastinate_fetch_jobs_v1(7, array[p_queue], 1, p_now) as f;
+    from procrastinate_fetch_jobs_v2(7, array[p_queue], 1, p_now => p_now) as f;
     return query
     select * from procrastinate_finish_jobs_v1(
         7,
@@ -60,7 +60,9 @@ select results_eq(
 );
 select is_empty(
     $$select id
-      from procrastinate_fetch_jobs_v1(7, array['retry'], 1, '2030-01-01 00:00:11.999999+00')$$,
+      from procrastinate_fetch_jobs_v2(
+          7, array['retry'], 1, p_now => '2030-01-01 00:00:11.999999+00'
+      )$$,
     'the retry is not claimed before its time'
 );
 
@@ -101,7 +103,9 @@ select is(
     'without waits the retry is due at once'
 );
 select results_eq(
-    $$select id from procrastinate_fetch_jobs_v1(7, array['now'], 1, '2030-01-01 00:00:00+00')$$,
+    $$select id from procrastinate_fetch_jobs_v2(
+        7, array['now'], 1, p_now => '2030-01-01 00:00:00+00'
+    )$$,
     format('values (%s::bigint)', :immediate),
     'and is claimed again at once'
 );

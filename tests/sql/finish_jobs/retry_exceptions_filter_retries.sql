@@ -17,7 +17,7 @@ declare
     v_status procrastinate_job_status;
 begin
     select f.id, f.attempts into strict v_job
-    from procrastinate_fetch_jobs_v1(7, array[p_queue], 1, '2030-01-01 00:00:00+00') as f;
+    from procrastinate_fetch_jobs_v2(7, array[p_queue], 1, p_now => '2030-01-01 00:00:00+00') as f;
     select r.status into v_status
     from procrastinate_finish_jobs_v1(
         7,

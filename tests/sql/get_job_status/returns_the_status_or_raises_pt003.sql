@@ -7,7 +7,7 @@ select plan(5);
 select procrastinate_defer_job('waiting') as waiting \gset
 select procrastinate_defer_job('running', queue_name => 'run') as running \gset
 select procrastinate_defer_job('cancelled') as cancelled \gset
-select count(*) as claimed from procrastinate_fetch_jobs_v1(1, array['run'], 1, now()) \gset
+select count(*) as claimed from procrastinate_fetch_jobs_v2(1, array['run'], 1) \gset
 select procrastinate_cancel_job(:cancelled) as cancel \gset
 select coalesce(max(id), 0) + 1000 as unknown from procrastinate_jobs \gset
 

@@ -13,14 +13,14 @@ select throws_ok(
     'PostgreSQL refuses a payload of 8000 bytes (what the rule guards against)'
 );
 select lives_ok(
-    $$select procrastinate_notify_v1(
+    $$select _procrastinate_notify(
         'job_available', 'queues',
         (select jsonb_agg('queue_' || lpad(i::text, 20, '0')) from generate_series(1, 1000) as i)
     )$$,
     'procrastinate_notify_v1 with a 30 kB list does not fail'
 );
 select lives_ok(
-    $$select procrastinate_notify_v1('job_available', 'queues', '["default"]')$$,
+    $$select _procrastinate_notify('job_available', 'queues', '["default"]')$$,
     'procrastinate_notify_v1 with a short list does not fail'
 );
 select lives_ok(
@@ -33,7 +33,7 @@ select lives_ok(
     'deferring 2000 jobs into 500 long-named queues at once does not fail'
 );
 select is(
-    (select count(*)::integer from procrastinate_fetch_jobs_v1(1, null, 5000, now())), 2000,
+    (select count(*)::integer from procrastinate_fetch_jobs_v2(1, null, 5000)), 2000,
     'the 2000 jobs are claimed'
 );
 insert into procrastinate_jobs (queue_name, task_name, status)

@@ -10,7 +10,7 @@ select procrastinate_defer_job('cb', queue_name => 'cq1') as q1b \gset
 select procrastinate_defer_job('ca', queue_name => 'cq2') as q2a \gset
 select procrastinate_defer_job('cb', queue_name => 'cq2') as q2b \gset
 select procrastinate_defer_job('cb', queue_name => 'cq3') as running \gset
-select count(*) as claimed from procrastinate_fetch_jobs_v1(1, array['cq3'], 10, now()) \gset
+select count(*) as claimed from procrastinate_fetch_jobs_v2(1, array['cq3'], 10) \gset
 
 select throws_ok(
     'select procrastinate_cancel_jobs(null, null)',

@@ -5,9 +5,9 @@ set local client_min_messages = warning;
 create extension if not exists pgtap;
 select plan(3);
 
-select procrastinate_register_worker_v1('alive', null, 4, 'h1', 10) as alive \gset
-select procrastinate_register_worker_v1(
-    'dead', null, 1, 'h2', 20, now() - interval '1 hour'
+select procrastinate_register_worker_v2('alive', null, 4, 'h1', 10) as alive \gset
+select procrastinate_register_worker_v2(
+    'dead', null, 1, 'h2', 20, p_now => now() - interval '1 hour'
 ) as dead \gset
 select procrastinate_defer_job('ko', queue_name => 'f') as ko \gset
 select procrastinate_defer_job('ok', queue_name => 'f') as ok \gset
@@ -15,10 +15,10 @@ select procrastinate_defer_job('of_alive', queue_name => 'a') as of_alive \gset
 select procrastinate_defer_job('of_dead', queue_name => 'd') as of_dead \gset
 select procrastinate_defer_job('of_gone', queue_name => 'g') as of_gone \gset
 select procrastinate_defer_job('anonymous', queue_name => 'n') as anonymous \gset
-select count(*) as c1 from procrastinate_fetch_jobs_v1(:alive, array['f', 'a'], 10, now()) \gset
-select count(*) as c2 from procrastinate_fetch_jobs_v1(:dead, array['d'], 10, now()) \gset
-select count(*) as c3 from procrastinate_fetch_jobs_v1(:dead + 1000, array['g'], 10, now()) \gset
-select count(*) as c4 from procrastinate_fetch_jobs_v1(null, array['n'], 10, now()) \gset
+select count(*) as c1 from procrastinate_fetch_jobs_v2(:alive, array['f', 'a'], 10) \gset
+select count(*) as c2 from procrastinate_fetch_jobs_v2(:dead, array['d'], 10) \gset
+select count(*) as c3 from procrastinate_fetch_jobs_v2(:dead + 1000, array['g'], 10) \gset
+select count(*) as c4 from procrastinate_fetch_jobs_v2(null, array['n'], 10) \gset
 select count(*) as finished from procrastinate_finish_jobs_v1(
     :alive,
     format(

@@ -12,7 +12,7 @@ select procrastinate_defer_job(
     'later', lock => 'stats_M', scheduled_at => now() + interval '1 day'
 ) as later \gset
 select procrastinate_defer_job('done', lock => 'stats_N') as done \gset
-select count(*) as claimed from procrastinate_fetch_jobs_v1(1, null, 10, now()) \gset
+select count(*) as claimed from procrastinate_fetch_jobs_v2(1, null, 10) \gset
 select count(*) as finished from procrastinate_finish_jobs_v1(
     1, format('[{"id": %s, "status": "succeeded"}]', :done)::jsonb
 ) \gset

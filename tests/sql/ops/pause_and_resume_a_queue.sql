@@ -14,7 +14,7 @@ select is(
     'the queue shows as paused'
 );
 select is_empty(
-    $$select id from procrastinate_fetch_jobs_v1(1, null, 10, now())$$,
+    $$select id from procrastinate_fetch_jobs_v2(1, null, 10)$$,
     'its job is not fetched'
 );
 select lives_ok(
@@ -24,7 +24,7 @@ select lives_ok(
 select is(procrastinate_resume_queue('pq'), true, 'resuming returns true');
 select is(procrastinate_resume_queue('pq'), false, 'resuming again returns false');
 select is(
-    (select count(*)::integer from procrastinate_fetch_jobs_v1(1, array['pq'], 10, now())), 2,
+    (select count(*)::integer from procrastinate_fetch_jobs_v2(1, array['pq'], 10)), 2,
     'its jobs are fetched again'
 );
 

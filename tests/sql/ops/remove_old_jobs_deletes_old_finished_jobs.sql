@@ -28,13 +28,13 @@ select throws_ok(
 );
 select throws_ok(
     $$select procrastinate_remove_old_jobs(1, statuses => array['succeeded', 'todo'])$$,
-    'PT004',
-    'cannot remove jobs of status todo: only succeeded, failed, cancelled or aborted',
+    'PT001',
+    'statuses: cannot remove jobs of status todo: only succeeded, failed, cancelled or aborted',
     'waiting jobs cannot be removed'
 );
 select throws_ok(
     $$select procrastinate_remove_old_jobs(1, statuses => array['doing'])$$,
-    'PT004', null,
+    'PT001', null,
     'running jobs cannot be removed'
 );
 select is(

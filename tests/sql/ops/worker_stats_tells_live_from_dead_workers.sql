@@ -1,17 +1,18 @@
 -- procrastinate_worker_stats: one row per worker with its running jobs and
--- whether its last heartbeat is younger than procrastinate.stalled_worker_timeout.
+-- whether its last heartbeat is younger than its lease: its own stalled_after,
+-- else procrastinate_settings.stalled_worker_timeout.
 begin;
 set local client_min_messages = warning;
 create extension if not exists pgtap;
-select plan(5);
+select plan(6);
 
-select procrastinate_register_worker_v1('alive', array['a'], 4, 'h1', 10) as alive \gset
-select procrastinate_register_worker_v1(
-    'dead', null, 1, 'h2', 20, now() - interval '1 hour'
+select procrastinate_register_worker_v2('alive', array['a'], 4, 'h1', 10) as alive \gset
+select procrastinate_register_worker_v2(
+    'dead', null, 1, 'h2', 20, p_now => now() - interval '1 hour'
 ) as dead \gset
 select procrastinate_defer_job('a1', queue_name => 'a') as a1 \gset
 select procrastinate_defer_job('a2', queue_name => 'a') as a2 \gset
-select count(*) as claimed from procrastinate_fetch_jobs_v1(:alive, array['a'], 10, now()) \gset
+select count(*) as claimed from procrastinate_fetch_jobs_v2(:alive, array['a'], 10) \gset
 
 select results_eq(
     format(
@@ -31,19 +32,28 @@ select results_eq(
     'a worker silent for an hour is not alive'
 );
 select is(
-    procrastinate_stalled_worker_timeout_v1(), interval '30 seconds',
+    (select stalled_worker_timeout from procrastinate_settings), 30::double precision,
     'the stall threshold defaults to 30 s'
 );
 
-set local procrastinate.stalled_worker_timeout = 7200;
-
+select procrastinate_register_worker_v2(
+    'leased', null, 1, 'h3', 30, p_stalled_after => 7200, p_now => now() - interval '1 hour'
+) as leased \gset
 select is(
-    procrastinate_stalled_worker_timeout_v1(), interval '2 hours',
-    'the stall threshold follows the setting'
+    (select alive from procrastinate_worker_stats where id = :leased), true,
+    'a worker silent for an hour with a 2 hour lease of its own counts as alive'
 );
+
+set local procrastinate.stalled_worker_timeout = 7200;
+select is(
+    (select alive from procrastinate_worker_stats where id = :dead), false,
+    'the former setting procrastinate.stalled_worker_timeout is not read'
+);
+
+update procrastinate_settings set stalled_worker_timeout = 7200;
 select is(
     (select alive from procrastinate_worker_stats where id = :dead), true,
-    'with a 2 hour threshold the silent worker counts as alive'
+    'with procrastinate_settings.stalled_worker_timeout at 2 hours the silent worker is alive'
 );
 
 select * from finish();

@@ -1,13 +1,13 @@
 -- A rescued job ends instead of going back to todo when this rescue
--- reaches p_max_rescues, when its retry policy is exhausted (failed), or
--- when its abort was requested (aborted).
+-- reaches procrastinate_settings.max_rescues (3 by default), when its retry
+-- policy is exhausted (failed), or when its abort was requested (aborted).
 begin;
 set local client_min_messages = warning;
 create extension if not exists pgtap;
 select plan(6);
 
-select procrastinate_register_worker_v1(
-    'dead', null, 1, 'h', 1, '2030-01-01 00:00:00+00'
+select procrastinate_register_worker_v2(
+    'dead', null, 1, 'h', 1, p_now => '2030-01-01 00:00:00+00'
 ) as dead \gset
 
 select procrastinate_defer_job('third_rescue', queue_name => 'r') as third_rescue \gset
@@ -24,12 +24,12 @@ update procrastinate_jobs set rescue_count = 2 where id = :third_rescue;
 update procrastinate_jobs set rescue_count = 1 where id = :second_rescue;
 update procrastinate_jobs set attempts = 1 where id in (:out_of_attempts, :one_left);
 select count(*) as claimed
-from procrastinate_fetch_jobs_v1(:dead, array['r'], 10, '2030-01-01 00:00:00+00') \gset
+from procrastinate_fetch_jobs_v2(:dead, array['r'], 10, p_now => '2030-01-01 00:00:00+00') \gset
 select procrastinate_cancel_job(:aborting, abort => true) as abort_requested \gset
 
 select results_eq(
     $$select job_id, status
-      from procrastinate_rescue_stalled_jobs_v1(30, 3, '2030-01-01 01:00:00+00')$$,
+      from procrastinate_rescue_stalled_jobs_v2(null, p_now => '2030-01-01 01:00:00+00')$$,
     format(
         $$values (%s::bigint, 'failed'::procrastinate_job_status), (%s, 'todo'), (%s, 'failed'),
                  (%s, 'todo'), (%s, 'todo'), (%s, 'aborted')$$,

@@ -1,16 +1,17 @@
--- Jobs held by a worker silent for longer than p_stalled_after seconds, or
--- whose worker row is gone, go back to todo, the run counted as an attempt
--- and a rescue; the dead worker is removed. Live workers keep their jobs.
+-- Jobs held by a worker silent for longer than its lease (the stalled_after
+-- it registered with), or whose worker row is gone, go back to todo, the run
+-- counted as an attempt and a rescue; the dead worker is removed. Live
+-- workers keep their jobs.
 begin;
 set local client_min_messages = warning;
 create extension if not exists pgtap;
 select plan(9);
 
-select procrastinate_register_worker_v1(
-    'dead', null, 1, 'h', 1, '2030-01-01 00:00:00+00'
+select procrastinate_register_worker_v2(
+    'dead', null, 1, 'h', 1, p_stalled_after => 60, p_now => '2030-01-01 00:00:00+00'
 ) as dead \gset
-select procrastinate_register_worker_v1(
-    'alive', null, 1, 'h', 2, '2030-01-01 00:00:00+00'
+select procrastinate_register_worker_v2(
+    'alive', null, 1, 'h', 2, p_stalled_after => 60, p_now => '2030-01-01 00:00:00+00'
 ) as alive \gset
 select procrastinate_heartbeat_v1(:alive, '2030-01-01 00:00:50+00') as beat \gset
 
@@ -19,25 +20,30 @@ select procrastinate_defer_job('of_alive', queue_name => 'a') as of_alive \gset
 select procrastinate_defer_job('of_gone', queue_name => 'g') as of_gone \gset
 select procrastinate_defer_job('anonymous', queue_name => 'n') as anonymous \gset
 select count(*) as c1
-from procrastinate_fetch_jobs_v1(:dead, array['d'], 1, '2030-01-01 00:00:00+00') \gset
+from procrastinate_fetch_jobs_v2(:dead, array['d'], 1, p_now => '2030-01-01 00:00:00+00') \gset
 select count(*) as c2
-from procrastinate_fetch_jobs_v1(:alive, array['a'], 1, '2030-01-01 00:00:00+00') \gset
+from procrastinate_fetch_jobs_v2(:alive, array['a'], 1, p_now => '2030-01-01 00:00:00+00') \gset
 select count(*) as c3
-from procrastinate_fetch_jobs_v1(:dead + 1000, array['g'], 1, '2030-01-01 00:00:00+00') \gset
+from procrastinate_fetch_jobs_v2(
+    :dead + 1000, array['g'], 1, p_now => '2030-01-01 00:00:00+00'
+) \gset
 select count(*) as c4
-from procrastinate_fetch_jobs_v1(null, array['n'], 1, '2030-01-01 00:00:00+00') \gset
+from procrastinate_fetch_jobs_v2(null, array['n'], 1, p_now => '2030-01-01 00:00:00+00') \gset
 
 select results_eq(
     $$select job_id, status
-      from procrastinate_rescue_stalled_jobs_v1(60, 3, '2030-01-01 00:00:30+00')$$,
+      from procrastinate_rescue_stalled_jobs_v2(null, p_now => '2030-01-01 00:00:30+00')$$,
     format($$values (%s::bigint, 'todo'::procrastinate_job_status)$$, :of_gone),
     'within the threshold only the job whose worker row is gone is rescued'
 );
 select results_eq(
-    $$select job_id, status
-      from procrastinate_rescue_stalled_jobs_v1(60, 3, '2030-01-01 00:01:30+00')$$,
+    format(
+        $$select job_id, status
+          from procrastinate_rescue_stalled_jobs_v2(%s, p_now => '2030-01-01 00:01:30+00')$$,
+        :alive
+    ),
     format($$values (%s::bigint, 'todo'::procrastinate_job_status)$$, :of_dead),
-    'after 90 s of silence, the job of the dead worker is rescued'
+    'after 90 s of silence, the job of the dead worker is rescued by the live one'
 );
 select results_eq(
     format(
@@ -74,7 +80,7 @@ select is(
     'a late heartbeat of the removed worker returns false'
 );
 select is_empty(
-    $$select * from procrastinate_rescue_stalled_jobs_v1(60, 3, '2030-01-01 00:01:30+00')$$,
+    $$select * from procrastinate_rescue_stalled_jobs_v2(null, p_now => '2030-01-01 00:01:30+00')$$,
     'a second call finds nothing left to rescue'
 );
 

@@ -7,7 +7,7 @@ select plan(7);
 
 select procrastinate_defer_job('stuck') as stuck \gset
 select procrastinate_defer_job('aborting') as aborting \gset
-select count(*) as claimed from procrastinate_fetch_jobs_v1(4, null, 10, now()) \gset
+select count(*) as claimed from procrastinate_fetch_jobs_v2(4, null, 10) \gset
 select procrastinate_cancel_job(:aborting, abort => true) as abort_requested \gset
 
 select is(

@@ -7,11 +7,11 @@ select plan(7);
 
 select procrastinate_defer_job('plain', lock => 'L1', priority => 1) as plain \gset
 select procrastinate_defer_job('moved', lock => 'L1', priority => 1) as moved \gset
-select count(*) as claimed from procrastinate_fetch_jobs_v1(4, null, 10, now()) \gset
+select count(*) as claimed from procrastinate_fetch_jobs_v2(4, null, 10) \gset
 select count(*) as failed from procrastinate_finish_jobs_v1(
     4, format('[{"id": %s, "status": "failed"}]', :plain)::jsonb
 ) \gset
-select count(*) as claimed_again from procrastinate_fetch_jobs_v1(4, null, 10, now()) \gset
+select count(*) as claimed_again from procrastinate_fetch_jobs_v2(4, null, 10) \gset
 select count(*) as failed_again from procrastinate_finish_jobs_v1(
     4, format('[{"id": %s, "status": "failed", "error": {"message": "x"}}]', :moved)::jsonb
 ) \gset
@@ -59,7 +59,7 @@ select results_eq(
     'retried and scheduled (at retry_at) events are recorded'
 );
 select results_eq(
-    $$select id from procrastinate_fetch_jobs_v1(4, null, 10, '2030-01-01 00:00:00+00')$$,
+    $$select id from procrastinate_fetch_jobs_v2(4, null, 10, p_now => '2030-01-01 00:00:00+00')$$,
     format('values (%s::bigint), (%s::bigint)', :moved, :plain),
     'both are claimed again, the higher priority first'
 );

@@ -8,7 +8,7 @@ select plan(7);
 select procrastinate_defer_job('waiting') as waiting \gset
 select procrastinate_defer_job('ok', queue_name => 'run') as ok \gset
 select procrastinate_defer_job('ko', queue_name => 'run') as ko \gset
-select count(*) as claimed from procrastinate_fetch_jobs_v1(4, array['run'], 10, now()) \gset
+select count(*) as claimed from procrastinate_fetch_jobs_v2(4, array['run'], 10) \gset
 select count(*) as finished from procrastinate_finish_jobs_v1(
     4,
     format('[{"id": %s, "status": "succeeded"}, {"id": %s, "status": "failed"}]', :ok, :ko)::jsonb

@@ -3,21 +3,17 @@
 begin;
 set local client_min_messages = warning;
 create extension if not exists pgtap;
-select plan(15);
+select plan(26);
 
 select function_returns(
-    'procrastinate_defer_jobs_v1', array['jsonb'], 'setof bigint',
-    'procrastinate_defer_jobs_v1(p_jobs) returns table(id)'
+    'procrastinate_defer_jobs_v2', array['jsonb', 'timestamp with time zone'], 'setof bigint',
+    'procrastinate_defer_jobs_v2(p_jobs, p_now) returns table(id)'
 );
 select function_returns(
-    'procrastinate_validate_jobs_v1', array['jsonb'], 'void',
-    'procrastinate_validate_jobs_v1(p_jobs) raises or returns nothing'
-);
-select function_returns(
-    'procrastinate_fetch_jobs_v1',
-    array['bigint', 'text[]', 'integer', 'timestamp with time zone'],
+    'procrastinate_fetch_jobs_v2',
+    array['bigint', 'text[]', 'integer', 'uuid', 'boolean', 'timestamp with time zone'],
     'setof record',
-    'procrastinate_fetch_jobs_v1(p_worker_id, p_queues, p_limit, p_now) returns jobs'
+    'procrastinate_fetch_jobs_v2(p_worker_id, p_queues, p_limit, p_claim_token, p_resume, p_now)'
 );
 select function_returns(
     'procrastinate_finish_jobs_v1',
@@ -38,28 +34,36 @@ select volatility_is(
     'the retry delay depends on its arguments only'
 );
 select function_returns(
-    'procrastinate_register_worker_v1',
-    array['text', 'text[]', 'integer', 'text', 'integer', 'timestamp with time zone'],
+    'procrastinate_register_worker_v2',
+    array[
+        'text', 'text[]', 'integer', 'text', 'integer', 'double precision',
+        'timestamp with time zone'
+    ],
     'bigint',
-    'procrastinate_register_worker_v1 returns the worker id'
+    'procrastinate_register_worker_v2(..., p_stalled_after, p_now) returns the worker id'
 );
 select function_returns(
     'procrastinate_heartbeat_v1', array['bigint', 'timestamp with time zone'], 'boolean',
     'procrastinate_heartbeat_v1 returns whether the worker row exists'
 );
 select function_returns(
-    'procrastinate_unregister_worker_v1', array['bigint'], 'integer',
-    'procrastinate_unregister_worker_v1 returns how many jobs it released'
+    'procrastinate_unregister_worker_v2', array['bigint', 'timestamp with time zone'], 'integer',
+    'procrastinate_unregister_worker_v2 returns how many jobs it released'
+);
+select function_returns(
+    'procrastinate_release_jobs_v2',
+    array['bigint', 'bigint[]', 'timestamp with time zone'],
+    'setof bigint',
+    'procrastinate_release_jobs_v2 returns the released ids'
 );
 select function_returns(
     'procrastinate_jobs_to_abort_v1', array['bigint'], 'setof bigint',
     'procrastinate_jobs_to_abort_v1 returns job ids'
 );
 select function_returns(
-    'procrastinate_rescue_stalled_jobs_v1',
-    array['double precision', 'integer', 'timestamp with time zone'],
+    'procrastinate_rescue_stalled_jobs_v2', array['bigint', 'timestamp with time zone'],
     'setof record',
-    'procrastinate_rescue_stalled_jobs_v1 returns the rescued jobs'
+    'procrastinate_rescue_stalled_jobs_v2(p_worker_id, p_now) returns the rescued jobs'
 );
 select function_returns(
     'procrastinate_defer_periodic_job_v1', array['text', 'text', 'bigint', 'jsonb'], 'bigint',
@@ -70,12 +74,105 @@ select function_returns(
     'procrastinate_last_periodic_ticks_v1 returns one row per periodic task'
 );
 select function_returns(
-    'procrastinate_stalled_worker_timeout_v1', array[]::text[], 'interval',
-    'procrastinate_stalled_worker_timeout_v1 returns an interval'
+    'procrastinate_cancel_job_v1',
+    array['bigint', 'boolean', 'boolean', 'timestamp with time zone'], 'boolean',
+    'procrastinate_cancel_job_v1(job_id, abort, delete_job, p_now) returns whether it acted'
 );
 select function_returns(
-    'procrastinate_notify_v1', array['text', 'text', 'jsonb'], 'void',
-    'procrastinate_notify_v1 sends and returns nothing'
+    'procrastinate_retry_job_v1',
+    array[
+        'bigint', 'timestamp with time zone', 'integer', 'text', 'text',
+        'timestamp with time zone'
+    ],
+    'procrastinate_job_status',
+    'procrastinate_retry_job_v1(job_id, retry_at, priority, queue_name, lock, p_now)'
+);
+select function_returns(
+    'procrastinate_get_job_status_v1', array['bigint'], 'procrastinate_job_status',
+    'procrastinate_get_job_status_v1(job_id) returns a status'
+);
+select function_returns(
+    'procrastinate_remove_old_jobs_v1',
+    array['double precision', 'text', 'text[]', 'integer', 'timestamp with time zone'],
+    'integer',
+    'procrastinate_remove_old_jobs_v1(max_hours, queue_name, statuses, max_jobs, p_now)'
+);
+select function_returns(
+    'procrastinate_pause_queue_v1', array['text', 'timestamp with time zone'], 'boolean',
+    'procrastinate_pause_queue_v1(p_queue_name, p_now) returns whether it paused'
+);
+select function_returns(
+    'procrastinate_resume_queue_v1', array['text'], 'boolean',
+    'procrastinate_resume_queue_v1(p_queue_name) returns whether it resumed'
+);
+select function_returns(
+    'procrastinate_list_jobs_v1',
+    array[
+        'bigint', 'text', 'text', 'text', 'text', 'text', 'bigint', 'boolean',
+        'double precision', 'double precision'
+    ],
+    'setof record',
+    'procrastinate_list_jobs_v1 returns the jobs matching its filters'
+);
+select function_returns(
+    'procrastinate_job_counts_v1', array['text', 'text', 'text', 'text', 'text'],
+    'setof record',
+    'procrastinate_job_counts_v1 returns job counts per queue, task or lock'
+);
+select function_returns(
+    'procrastinate_applied_migrations_v1', array[]::text[], 'setof integer',
+    'procrastinate_applied_migrations_v1 returns the applied migration numbers'
+);
+select hasnt_function(
+    'procrastinate_stalled_worker_timeout_v1',
+    'the stall threshold is no longer a function of settings a caller may SET'
+);
+select is(
+    (
+        select array_agg(p.proname::text order by p.proname)
+        from pg_proc as p
+        where
+            p.proname ~ '^procrastinate_.*_v[0-9]+$'
+            and p.pronamespace = 'public'::regnamespace
+    ),
+    array[
+        'procrastinate_applied_migrations_v1', 'procrastinate_cancel_job_v1',
+        'procrastinate_defer_jobs_v2', 'procrastinate_defer_periodic_job_v1',
+        'procrastinate_fetch_jobs_v2', 'procrastinate_finish_jobs_v1',
+        'procrastinate_get_job_status_v1', 'procrastinate_heartbeat_v1',
+        'procrastinate_job_counts_v1', 'procrastinate_jobs_to_abort_v1',
+        'procrastinate_last_periodic_ticks_v1', 'procrastinate_list_jobs_v1',
+        'procrastinate_pause_queue_v1', 'procrastinate_register_worker_v2',
+        'procrastinate_release_jobs_v2', 'procrastinate_remove_old_jobs_v1',
+        'procrastinate_rescue_stalled_jobs_v2', 'procrastinate_resume_queue_v1',
+        'procrastinate_retry_delay_v1', 'procrastinate_retry_job_v1',
+        'procrastinate_unregister_worker_v2'
+    ],
+    'the versioned functions are exactly those the driver calls'
+);
+select is(
+    (
+        select array_agg(p.proname::text order by p.proname)
+        from pg_proc as p
+        where
+            p.proname like '\_procrastinate\_%'
+            and p.pronamespace = 'public'::regnamespace
+    ),
+    array[
+        '_procrastinate_apply_outcomes', '_procrastinate_args_problem',
+        '_procrastinate_check_worker', '_procrastinate_delete_events',
+        '_procrastinate_insert_jobs', '_procrastinate_job_problem', '_procrastinate_notify',
+        '_procrastinate_notify_inserted_jobs', '_procrastinate_notify_updated_jobs',
+        '_procrastinate_now', '_procrastinate_outcome_problem', '_procrastinate_policy_problem',
+        '_procrastinate_queueing_lock_problem', '_procrastinate_record_insert_events',
+        '_procrastinate_record_update_events', '_procrastinate_sees_all_jobs',
+        '_procrastinate_trusted', '_procrastinate_validate_jobs'
+    ],
+    'the internal helpers are these, unversioned, with a leading underscore'
+);
+select function_returns(
+    '_procrastinate_notify', array['text', 'text', 'jsonb'], 'void',
+    '_procrastinate_notify sends and returns nothing'
 );
 
 select * from finish();

@@ -15,9 +15,9 @@ select enum_has_labels(
     'procrastinate_job_event_type',
     array[
         'deferred', 'started', 'deferred_for_retry', 'failed', 'succeeded', 'cancelled',
-        'abort_requested', 'aborted', 'scheduled', 'retried'
+        'abort_requested', 'aborted', 'scheduled', 'retried', 'released'
     ],
-    'events are the transitions of a job'
+    'events are the transitions of a job, released (given back unstarted) appended last'
 );
 
 select * from finish();

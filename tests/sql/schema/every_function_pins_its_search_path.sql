@@ -1,44 +1,101 @@
--- Every function of the queue pins its search_path, and only the two that
--- a producer role must reach without table rights run as their owner.
+-- Every function of the queue pins its search_path with pg_temp last (so no
+-- temporary object of a caller can stand in for one of ours), and exactly the
+-- functions a role of sql/optional/roles.sql calls that touch the tables run
+-- as their owner.
 begin;
 set local client_min_messages = warning;
 create extension if not exists pgtap;
-select plan(4);
+select plan(7);
 
 select is_empty(
     $$select p.oid::regprocedure::text
       from pg_proc as p
       where
-          p.proname like 'procrastinate\_%'
+          (p.proname like 'procrastinate\_%' or p.proname like '\_procrastinate\_%')
           and p.pronamespace = 'public'::regnamespace
           and not exists (
               select 1 from unnest(p.proconfig) as c (setting)
               where c.setting like 'search\_path=%'
           )$$,
-    'every procrastinate_ function sets its search_path'
+    'every procrastinate_ and _procrastinate_ function sets its search_path'
+);
+select is_empty(
+    $$select p.oid::regprocedure::text, c.setting
+      from pg_proc as p
+      cross join lateral unnest(p.proconfig) as c (setting)
+      where
+          (p.proname like 'procrastinate\_%' or p.proname like '\_procrastinate\_%')
+          and p.pronamespace = 'public'::regnamespace
+          and c.setting like 'search\_path=%'
+          and c.setting !~ ', pg_temp$'$$,
+    'every search_path ends with pg_temp (PostgreSQL searches it first when it is not listed)'
+);
+select is_empty(
+    $$select p.oid::regprocedure::text, c.setting
+      from pg_proc as p
+      cross join lateral unnest(p.proconfig) as c (setting)
+      where
+          (p.proname like 'procrastinate\_%' or p.proname like '\_procrastinate\_%')
+          and p.pronamespace = 'public'::regnamespace
+          and c.setting like 'search\_path=%'
+          and c.setting <> 'search_path=pg_catalog, public, pg_temp'$$,
+    'every search_path is exactly pg_catalog, public, pg_temp'
 );
 select is(
     (
         select array_agg(p.proname::text order by p.proname)
         from pg_proc as p
         where
-            p.proname like 'procrastinate\_%'
+            (p.proname like 'procrastinate\_%' or p.proname like '\_procrastinate\_%')
             and p.pronamespace = 'public'::regnamespace
             and p.prosecdef
     ),
-    array['procrastinate_defer_jobs_v1', 'procrastinate_get_job_status'],
-    'only the defer and status functions are security definer'
+    array[
+        'procrastinate_applied_migrations_v1', 'procrastinate_cancel_job_v1',
+        'procrastinate_cancel_jobs', 'procrastinate_defer_jobs_v2',
+        'procrastinate_defer_periodic_job_v1', 'procrastinate_fetch_jobs_v2',
+        'procrastinate_finish_jobs_v1', 'procrastinate_get_job_status_v1',
+        'procrastinate_heartbeat_v1', 'procrastinate_job_counts_v1',
+        'procrastinate_jobs_to_abort_v1', 'procrastinate_last_periodic_ticks_v1',
+        'procrastinate_list_jobs_v1', 'procrastinate_pause_queue_v1',
+        'procrastinate_register_worker_v2', 'procrastinate_release_jobs_v2',
+        'procrastinate_remove_old_jobs_v1', 'procrastinate_rescue_stalled_jobs_v2',
+        'procrastinate_resume_queue_v1', 'procrastinate_retry_failed_jobs',
+        'procrastinate_retry_job_v1', 'procrastinate_unregister_worker_v2'
+    ],
+    'the security definer functions are the versioned ones and the bulk ops actions'
 );
-select is_definer(
-    'procrastinate_defer_jobs_v1', array['jsonb'],
-    'procrastinate_defer_jobs_v1 runs as its owner'
+-- A function a role may call that reads or writes a table itself must run as
+-- the owner (no role has a right on the tables); the user-facing wrappers
+-- only call a definer _vN.
+select is_empty(
+    $$select p.oid::regprocedure::text
+      from pg_proc as p
+      where
+          p.proname like 'procrastinate\_%'
+          and p.pronamespace = 'public'::regnamespace
+          and not p.prosecdef
+          and p.prosrc ~* (
+              '(from|join|into|update)\s+procrastinate_'
+              || '(jobs|workers|events|periodic_defers|paused_queues|settings|migrations)\M'
+          )$$,
+    'no function a role may call touches a table without running as the owner'
+);
+select is_empty(
+    $$select p.oid::regprocedure::text
+      from pg_proc as p
+      where
+          p.proname like '\_procrastinate\_%'
+          and p.pronamespace = 'public'::regnamespace
+          and p.prosecdef$$,
+    'no internal helper runs as its owner (they run inside a definer function)'
 );
 select is(
     (
         select count(*)::integer
         from pg_proc as p
         where
-            p.proname like 'procrastinate\_%'
+            (p.proname like 'procrastinate\_%' or p.proname like '\_procrastinate\_%')
             and p.pronamespace = 'public'::regnamespace
             and p.proname in (
                 select p2.proname from pg_proc as p2

@@ -1,9 +1,10 @@
 -- Beyond the procrastinate 3.x columns, a job carries its retry policy (so
--- that SQL decides retries) and the bookkeeping of its runs.
+-- that SQL decides retries), the bookkeeping of its runs, who deferred it and
+-- the claim that took it.
 begin;
 set local client_min_messages = warning;
 create extension if not exists pgtap;
-select plan(13);
+select plan(15);
 
 select col_type_is(
     'procrastinate_jobs', 'max_attempts', 'integer', 'max_attempts is a nullable integer'
@@ -40,6 +41,14 @@ select col_type_is(
 );
 select col_type_is(
     'procrastinate_jobs', 'rescue_count', 'integer', 'jobs count their rescues'
+);
+select col_type_is(
+    'procrastinate_jobs', 'deferred_by', 'text',
+    'jobs record the login role that deferred them'
+);
+select col_type_is(
+    'procrastinate_jobs', 'claim_token', 'uuid',
+    'jobs record the claim token of the fetch that took them'
 );
 select col_default_is(
     'procrastinate_jobs', 'status', 'todo'::procrastinate_job_status,

@@ -7,49 +7,49 @@ create extension if not exists pgtap;
 select plan(15);
 
 select has_function(
-    'procrastinate_record_insert_events_v1', array[]::text[],
+    '_procrastinate_record_insert_events', array[]::text[],
     'the insert events function exists'
 );
 select has_function(
-    'procrastinate_record_update_events_v1', array[]::text[],
+    '_procrastinate_record_update_events', array[]::text[],
     'the update events function exists'
 );
 select has_function(
-    'procrastinate_delete_events_v1', array[]::text[],
+    '_procrastinate_delete_events', array[]::text[],
     'the delete events function exists'
 );
 select has_function(
-    'procrastinate_notify_inserted_jobs_v1', array[]::text[],
+    '_procrastinate_notify_inserted_jobs', array[]::text[],
     'the insert notify function exists'
 );
 select has_function(
-    'procrastinate_notify_updated_jobs_v1', array[]::text[],
+    '_procrastinate_notify_updated_jobs', array[]::text[],
     'the update notify function exists'
 );
 
 select trigger_is(
     'procrastinate_jobs', 'procrastinate_jobs_insert_events_v1',
-    'procrastinate_record_insert_events_v1',
+    '_procrastinate_record_insert_events',
     'inserts record their events'
 );
 select trigger_is(
     'procrastinate_jobs', 'procrastinate_jobs_update_events_v1',
-    'procrastinate_record_update_events_v1',
+    '_procrastinate_record_update_events',
     'updates record their events'
 );
 select trigger_is(
     'procrastinate_jobs', 'procrastinate_jobs_delete_events_v1',
-    'procrastinate_delete_events_v1',
+    '_procrastinate_delete_events',
     'deletes remove the events of the deleted jobs'
 );
 select trigger_is(
     'procrastinate_jobs', 'procrastinate_jobs_notify_insert_v1',
-    'procrastinate_notify_inserted_jobs_v1',
+    '_procrastinate_notify_inserted_jobs',
     'inserts notify listening workers'
 );
 select trigger_is(
     'procrastinate_jobs', 'procrastinate_jobs_notify_update_v1',
-    'procrastinate_notify_updated_jobs_v1',
+    '_procrastinate_notify_updated_jobs',
     'updates notify listening workers'
 );
 select triggers_are(
@@ -90,11 +90,11 @@ select is(
     'every trigger of procrastinate_jobs runs after the statement'
 );
 select function_returns(
-    'procrastinate_record_update_events_v1', array[]::text[], 'trigger',
+    '_procrastinate_record_update_events', array[]::text[], 'trigger',
     'the events functions are trigger functions'
 );
 select function_returns(
-    'procrastinate_notify_updated_jobs_v1', array[]::text[], 'trigger',
+    '_procrastinate_notify_updated_jobs', array[]::text[], 'trigger',
     'the notify functions are trigger functions'
 );
 

@@ -4,7 +4,7 @@
 begin;
 set local client_min_messages = warning;
 create extension if not exists pgtap;
-select plan(15);
+select plan(16);
 
 select function_returns(
     'procrastinate_defer_job',
@@ -48,8 +48,8 @@ select function_returns(
     'procrastinate_retry_failed_jobs(queue_name, task_name) returns a count'
 );
 select function_returns(
-    'procrastinate_cancel_jobs', array['text', 'text'], 'integer',
-    'procrastinate_cancel_jobs(queue_name, task_name) returns a count'
+    'procrastinate_cancel_jobs', array['text', 'text', 'timestamp with time zone'], 'integer',
+    'procrastinate_cancel_jobs(queue_name, task_name, p_now) returns a count'
 );
 select function_returns(
     'procrastinate_pause_queue', array['text'], 'boolean',
@@ -101,8 +101,24 @@ select is_empty(
           p.proname like 'procrastinate\_%'
           and p.proname !~ '_v[0-9]+$'
           and p.pronamespace = 'public'::regnamespace
-          and a.name like 'p\_%'$$,
-    'user-facing parameters are named without the p_ prefix, for named notation'
+          and a.name like 'p\_%'
+          and a.name <> 'p_now'$$,
+    'user-facing parameters are named without the p_ prefix (but the pinned clock p_now)'
+);
+
+select is_empty(
+    $$select p.proname::text
+      from pg_proc as p
+      inner join pg_language as l on p.prolang = l.oid
+      where
+          p.proname in (
+              'procrastinate_cancel_job', 'procrastinate_retry_job',
+              'procrastinate_get_job_status', 'procrastinate_remove_old_jobs',
+              'procrastinate_pause_queue', 'procrastinate_resume_queue'
+          )
+          and p.pronamespace = 'public'::regnamespace
+          and (l.lanname <> 'sql' or p.prosecdef or p.prosrc !~ 'procrastinate_[a-z_]+_v1\(')$$,
+    'the verbs the driver also calls are SQL wrappers over their _v1, running as the caller'
 );
 
 select * from finish();

@@ -2,7 +2,7 @@
 begin;
 set local client_min_messages = warning;
 create extension if not exists pgtap;
-select plan(7);
+select plan(8);
 
 select has_view('procrastinate_queue_stats', 'queue stats view exists');
 select has_view('procrastinate_task_stats', 'task stats view exists');
@@ -10,6 +10,7 @@ select has_view('procrastinate_lock_stats', 'lock stats view exists');
 select has_view('procrastinate_worker_stats', 'worker stats view exists');
 select has_view('procrastinate_failed_jobs', 'failed jobs view exists');
 select has_view('procrastinate_stalled_jobs', 'stalled jobs view exists');
+select has_view('procrastinate_job_transitions', 'the transitions of a job are a view');
 select is_empty(
     $$select c.relname::text
       from pg_class as c

@@ -5,9 +5,11 @@ set local client_min_messages = warning;
 create extension if not exists pgtap;
 select plan(5);
 
-select procrastinate_register_worker_v1('w', null, 1, 'h', 1, '2030-01-01 00:00:00+00') as w \gset
-select procrastinate_register_worker_v1(
-    'other', null, 1, 'h', 2, '2030-01-01 00:00:00+00'
+select procrastinate_register_worker_v2(
+    'w', null, 1, 'h', 1, p_now => '2030-01-01 00:00:00+00'
+) as w \gset
+select procrastinate_register_worker_v2(
+    'other', null, 1, 'h', 2, p_now => '2030-01-01 00:00:00+00'
 ) as other \gset
 
 select is(

@@ -9,8 +9,8 @@ select procrastinate_defer_job('a1', queue_name => 'one') as a1 \gset
 select procrastinate_defer_job('a2', queue_name => 'one') as a2 \gset
 select procrastinate_defer_job('a3', queue_name => 'one') as a3 \gset
 select procrastinate_defer_job('b1', queue_name => 'two') as b1 \gset
-select count(*) as claimed_one from procrastinate_fetch_jobs_v1(1, array['one'], 10, now()) \gset
-select count(*) as claimed_two from procrastinate_fetch_jobs_v1(2, array['two'], 10, now()) \gset
+select count(*) as claimed_one from procrastinate_fetch_jobs_v2(1, array['one'], 10) \gset
+select count(*) as claimed_two from procrastinate_fetch_jobs_v2(2, array['two'], 10) \gset
 
 select is_empty(
     'select * from procrastinate_jobs_to_abort_v1(1)',

@@ -5,10 +5,10 @@ set local client_min_messages = warning;
 create extension if not exists pgtap;
 select plan(4);
 
-select procrastinate_register_worker_v1(
-    'mailer', array['emails', 'sms'], 8, 'host-1', 4242, '2030-01-01 00:00:00+00'
+select procrastinate_register_worker_v2(
+    'mailer', array['emails', 'sms'], 8, 'host-1', 4242, p_now => '2030-01-01 00:00:00+00'
 ) as mailer \gset
-select procrastinate_register_worker_v1(null, null, 1, null, null) as anonymous \gset
+select procrastinate_register_worker_v2(null, null, 1, null, null) as anonymous \gset
 
 select results_eq(
     format(

@@ -8,21 +8,21 @@ set local client_min_messages = warning;
 create extension if not exists pgtap;
 select plan(6);
 
-select procrastinate_register_worker_v1('ahead', null, 1, 'h', 1) as ahead \gset
+select procrastinate_register_worker_v2('ahead', null, 1, 'h', 1) as ahead \gset
 
 select procrastinate_defer_job('q1', queue_name => 'a', queueing_lock => 'Q') as q1 \gset
-select count(*) as claimed from procrastinate_fetch_jobs_v1(:ahead, array['a'], 10, now()) \gset
+select count(*) as claimed from procrastinate_fetch_jobs_v2(:ahead, array['a'], 10) \gset
 -- q1 is not waiting any more: a second job with lock Q may be deferred.
 select procrastinate_defer_job('q2', queue_name => 'a', queueing_lock => 'Q') as q2 \gset
 select procrastinate_defer_job('r1', queue_name => 'a', queueing_lock => 'R') as r1 \gset
 select procrastinate_defer_job('plain', queue_name => 'a') as plain \gset
-select count(*) as claimed from procrastinate_fetch_jobs_v1(:ahead, array['a'], 10, now()) \gset
+select count(*) as claimed from procrastinate_fetch_jobs_v2(:ahead, array['a'], 10) \gset
 -- r1 is claimed: a job deferred now takes lock R and waits.
 select procrastinate_defer_job('r2', queue_name => 'b', queueing_lock => 'R') as r2 \gset
 
 select results_eq(
     format(
-        'select * from procrastinate_release_jobs_v1(%s, array[%s, %s, %s, %s]) order by 1',
+        'select * from procrastinate_release_jobs_v2(%s, array[%s, %s, %s, %s]) order by 1',
         :ahead, :q1, :q2, :r1, :plain
     ),
     format('values (%s::bigint), (%s::bigint)', :q1, :plain),
@@ -46,7 +46,7 @@ select results_eq(
     'the released one waits again, no attempt counted'
 );
 select is(
-    procrastinate_unregister_worker_v1(:ahead), 2,
+    procrastinate_unregister_worker_v2(:ahead), 2,
     'unregistering gives the kept jobs back'
 );
 select results_eq(

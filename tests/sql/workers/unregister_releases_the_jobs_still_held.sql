@@ -6,22 +6,22 @@ set local client_min_messages = warning;
 create extension if not exists pgtap;
 select plan(8);
 
-select procrastinate_register_worker_v1('leaving', null, 4, 'h', 1) as leaving \gset
-select procrastinate_register_worker_v1('staying', null, 4, 'h', 2) as staying \gset
+select procrastinate_register_worker_v2('leaving', null, 4, 'h', 1) as leaving \gset
+select procrastinate_register_worker_v2('staying', null, 4, 'h', 2) as staying \gset
 
 select procrastinate_defer_job('held', queue_name => 'a') as held \gset
 select procrastinate_defer_job('aborting', queue_name => 'a') as aborting \gset
 select procrastinate_defer_job('done', queue_name => 'a') as done \gset
 select procrastinate_defer_job('elsewhere', queue_name => 'b') as elsewhere \gset
-select count(*) as claimed_a from procrastinate_fetch_jobs_v1(:leaving, array['a'], 10, now()) \gset
-select count(*) as claimed_b from procrastinate_fetch_jobs_v1(:staying, array['b'], 10, now()) \gset
+select count(*) as claimed_a from procrastinate_fetch_jobs_v2(:leaving, array['a'], 10) \gset
+select count(*) as claimed_b from procrastinate_fetch_jobs_v2(:staying, array['b'], 10) \gset
 select procrastinate_cancel_job(:aborting, abort => true) as abort_requested \gset
 select count(*) as finished from procrastinate_finish_jobs_v1(
     :leaving, format('[{"id": %s, "status": "succeeded"}]', :done)::jsonb
 ) \gset
 
 select is(
-    procrastinate_unregister_worker_v1(:leaving), 2,
+    procrastinate_unregister_worker_v2(:leaving), 2,
     'unregistering returns how many held jobs were released'
 );
 select is_empty(
@@ -56,12 +56,12 @@ select results_eq(
     'another worker''s job is untouched'
 );
 select results_eq(
-    format('select id from procrastinate_fetch_jobs_v1(%s, array[%L], 10, now())', :staying, 'a'),
+    format('select id from procrastinate_fetch_jobs_v2(%s, array[%L], 10)', :staying, 'a'),
     format('values (%s::bigint)', :held),
     'the released job can be claimed by another worker'
 );
 select is(
-    procrastinate_unregister_worker_v1(:leaving), 0,
+    procrastinate_unregister_worker_v2(:leaving), 0,
     'unregistering an unknown worker releases nothing'
 );
 

@@ -1,4 +1,4 @@
--- procrastinate_defer_jobs_v1, the driver's insert path: ids in input
+-- procrastinate_defer_jobs_v2, the driver's insert path: ids in input
 -- order; explicit nulls mean the defaults.
 begin;
 set local client_min_messages = warning;
@@ -9,7 +9,7 @@ create temporary table batch as
 select
     d.id,
     d.ord
-from procrastinate_defer_jobs_v1(
+from procrastinate_defer_jobs_v2(
     $$[{"task_name": "z", "priority": 9},
        {"task_name": "y", "args": null, "queue_name": null, "priority": null, "lock": null,
         "queueing_lock": null, "scheduled_at": null, "max_attempts": null,
