@@ -1,10 +1,12 @@
 -- After an outage that silenced its own heartbeat, a worker may rescue others
 -- only once its heartbeat has been unbroken for its lease again (alive_since
--- a lease old): the other live workers get a lease to beat again first.
+-- a lease old): the other live workers get a lease to beat again first. A
+-- worker whose heartbeat never broke since it registered rescues at once (a
+-- worker started after a crash takes the dead's jobs).
 begin;
 set local client_min_messages = warning;
 create extension if not exists pgtap;
-select plan(7);
+select plan(8);
 
 select procrastinate_register_worker_v2(
     'dead', null, 1, 'h', 1, p_stalled_after => 60, p_now => '2030-01-01 00:00:00+00'
@@ -62,6 +64,26 @@ select is(
     (select alive_since from procrastinate_workers where id = :back),
     '2030-01-01 00:05:00+00'::timestamptz,
     'alive_since stays at the end of the gap while beats keep coming'
+);
+
+select procrastinate_register_worker_v2(
+    'dead2', null, 1, 'h', 3, p_stalled_after => 60, p_now => '2030-01-01 00:06:00+00'
+) as dead2 \gset
+select procrastinate_defer_job('of_dead2', queue_name => 'd2') as of_dead2 \gset
+select count(*) as claimed2
+from procrastinate_fetch_jobs_v2(:dead2, array['d2'], 1, p_now => '2030-01-01 00:06:00+00') \gset
+select procrastinate_register_worker_v2(
+    'fresh', null, 1, 'h', 4, p_stalled_after => 60, p_now => '2030-01-01 00:08:00+00'
+) as fresh \gset
+select results_eq(
+    format(
+        $$select job_id from procrastinate_rescue_stalled_jobs_v2(
+            %s, p_now => '2030-01-01 00:08:00+00'
+        )$$,
+        :fresh
+    ),
+    format('values (%s::bigint)', :of_dead2),
+    'a worker that just registered, its heartbeat never broken, rescues at once'
 );
 
 select * from finish();
