@@ -6,8 +6,8 @@
 For each configuration (every trigger on, then each one off alone, then all
 off) a fresh database is built from sql/*.sql; then, timed, one connection
 (autocommit: a transaction per call, as the worker does):
-- defers N jobs with procrastinate_defer_jobs_v1, 1,000 per call;
-- claims them with procrastinate_fetch_jobs_v1, 100 per call, and reports
+- defers N jobs with procrastinate_defer_jobs_v2, 1,000 per call;
+- claims them with procrastinate_fetch_jobs_v2, 100 per call, and reports
   each batch succeeded with one procrastinate_finish_jobs_v1 call.
 The cost of a trigger is the time the fast path saves without it. It prints
 one table (µs per job, and the share of the all-on time).
@@ -55,17 +55,17 @@ def measure(name: str, disabled: list[str], n: int) -> tuple[float, float]:
             "[" + ", ".join(job % i for i in range(first, min(first + 1000, n))) + "]"
             for first in range(0, n, 1000)
         ]
-        conn.execute("select procrastinate_defer_jobs_v1('[]'::jsonb)")  # warm-up
+        conn.execute("select procrastinate_defer_jobs_v2('[]'::jsonb)")  # warm-up
         start = time.perf_counter()
         for batch in batches:
-            conn.execute("select procrastinate_defer_jobs_v1(%s::jsonb)", (batch,)).fetchall()
+            conn.execute("select procrastinate_defer_jobs_v2(%s::jsonb)", (batch,)).fetchall()
         defer = time.perf_counter() - start
         conn.execute("checkpoint")
         start = time.perf_counter()
         done = 0
         while True:
             rows = conn.execute(
-                "select id, attempts from procrastinate_fetch_jobs_v1(null, null, 100)"
+                "select id, attempts from procrastinate_fetch_jobs_v2(null, null, 100)"
             ).fetchall()
             if not rows:
                 break

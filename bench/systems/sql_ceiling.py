@@ -1,13 +1,13 @@
 """The practical ceiling: our schema driven by a plain SQL loop, no driver.
 
 Run with our virtualenv (it only needs psycopg). One connection, autocommit:
-claim 100 jobs with ``procrastinate_fetch_jobs_v1(null, null, 100)``, report
+claim 100 jobs with ``procrastinate_fetch_jobs_v2(null, null, 100)``, report
 them all succeeded with one ``procrastinate_finish_jobs_v1`` call, repeat
 until a claim comes back empty. No task code runs, so this is what the SQL
 alone allows one client to reach: a worker can approach it, not pass it.
 Its concurrency is fixed (100 jobs per claim) whatever the row says.
 
-Defers likewise call ``procrastinate_defer_jobs_v1`` directly, one job per
+Defers likewise call ``procrastinate_defer_jobs_v2`` directly, one job per
 call or 1,000 per call. Schema, finished jobs and timings: as ours.py.
 """
 
@@ -21,9 +21,9 @@ import _common
 import ours
 
 CLAIM = 100
-FETCH = "select id, task_name, args, attempts from procrastinate_fetch_jobs_v1(null, null, %s)"
+FETCH = "select id, task_name, args, attempts from procrastinate_fetch_jobs_v2(null, null, %s)"
 FINISH = "select count(*) from procrastinate_finish_jobs_v1(null, %s::jsonb)"
-DEFER = "select id from procrastinate_defer_jobs_v1(%s::jsonb)"
+DEFER = "select id from procrastinate_defer_jobs_v2(%s::jsonb)"
 
 
 def _job(i: int) -> dict[str, Any]:
