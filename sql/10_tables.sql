@@ -116,6 +116,23 @@ create table procrastinate_settings (
 
 insert into procrastinate_settings default values;
 
+-- The row stays: without it every limit would read null, i.e. none.
+create function _procrastinate_keep_settings()
+returns trigger
+language plpgsql
+set search_path = pg_catalog, public, pg_temp
+as $$
+begin
+    raise exception 'procrastinate_settings keeps its one row: update it instead'
+        using errcode = 'PT001';
+end;
+$$;
+
+create trigger procrastinate_settings_keep_row_v1
+before delete or truncate on procrastinate_settings
+for each statement
+execute function _procrastinate_keep_settings();
+
 comment on table procrastinate_settings is
 'Limits and defaults of the queue (one row): max_args_bytes and max_args_depth bound the args
 of a deferred job; stalled_worker_timeout (seconds) is the lease of workers that register

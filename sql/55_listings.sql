@@ -17,7 +17,8 @@ create function procrastinate_list_jobs_v1(
     p_worker_id bigint default null,
     p_abort_requested boolean default null,
     p_silent_for double precision default null,
-    p_running_for double precision default null
+    p_running_for double precision default null,
+    p_now timestamptz default null
 )
 returns table (
     id bigint,
@@ -38,6 +39,8 @@ stable
 security definer
 set search_path = pg_catalog, public, pg_temp
 as $$
+declare
+    v_now timestamptz := _procrastinate_now(p_now);
 begin
     if not _procrastinate_sees_all_jobs() then
         raise exception 'listing jobs needs the worker or operator role' using errcode = '42501';
@@ -65,7 +68,7 @@ begin
                     from procrastinate_workers as w
                     where
                         w.id = j.worker_id
-                        and w.last_heartbeat >= now() - make_interval(secs => p_silent_for)
+                        and w.last_heartbeat >= v_now - make_interval(secs => p_silent_for)
                 )
             )
         )
@@ -73,7 +76,7 @@ begin
             p_running_for is null
             or (
                 j.status = 'doing'
-                and j.started_at < now() - make_interval(secs => p_running_for)
+                and j.started_at < v_now - make_interval(secs => p_running_for)
             )
         )
     order by j.id;

@@ -49,7 +49,7 @@ insert into procrastinate_migrations (number, name, phase, checksum) values
     8,
     'sql_contract',
     'pre',
-    '13124a65fb294092581655ebd5565d65267cd14858f35b0b6973717c071c8bd1'
+    '9f6570c4b8edb716a81ec111939a86bcc9ab5851079aa06c16464276dd5a20d6'
 ),
 (
     20,

@@ -65,6 +65,23 @@ may change them (update procrastinate_settings set ...); the checks are hard cap
 
 insert into procrastinate_settings default values;
 
+-- The row stays: without it every limit would read null, i.e. none.
+create function _procrastinate_keep_settings()
+returns trigger
+language plpgsql
+set search_path = pg_catalog, public, pg_temp
+as $$
+begin
+    raise exception 'procrastinate_settings keeps its one row: update it instead'
+        using errcode = 'PT001';
+end;
+$$;
+
+create trigger procrastinate_settings_keep_row_v1
+before delete or truncate on procrastinate_settings
+for each statement
+execute function _procrastinate_keep_settings();
+
 -- ---- the state machine, access rules, the migrations reader
 
 
@@ -1765,7 +1782,8 @@ create function procrastinate_list_jobs_v1(
     p_worker_id bigint default null,
     p_abort_requested boolean default null,
     p_silent_for double precision default null,
-    p_running_for double precision default null
+    p_running_for double precision default null,
+    p_now timestamptz default null
 )
 returns table (
     id bigint,
@@ -1786,6 +1804,8 @@ stable
 security definer
 set search_path = pg_catalog, public, pg_temp
 as $$
+declare
+    v_now timestamptz := _procrastinate_now(p_now);
 begin
     if not _procrastinate_sees_all_jobs() then
         raise exception 'listing jobs needs the worker or operator role' using errcode = '42501';
@@ -1813,7 +1833,7 @@ begin
                     from procrastinate_workers as w
                     where
                         w.id = j.worker_id
-                        and w.last_heartbeat >= now() - make_interval(secs => p_silent_for)
+                        and w.last_heartbeat >= v_now - make_interval(secs => p_silent_for)
                 )
             )
         )
@@ -1821,7 +1841,7 @@ begin
             p_running_for is null
             or (
                 j.status = 'doing'
-                and j.started_at < now() - make_interval(secs => p_running_for)
+                and j.started_at < v_now - make_interval(secs => p_running_for)
             )
         )
     order by j.id;

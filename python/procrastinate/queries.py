@@ -205,7 +205,7 @@ REQUIRED_FUNCTIONS = (
     "procrastinate_jobs_to_abort_v1(bigint)",
     "procrastinate_rescue_stalled_jobs_v2(bigint, timestamptz)",
     "procrastinate_list_jobs_v1(bigint, text, text, text, text, text, bigint, boolean,"
-    " double precision, double precision)",
+    " double precision, double precision, timestamptz)",
     "procrastinate_job_counts_v1(text, text, text, text, text)",
     "procrastinate_applied_migrations_v1()",
 )

@@ -1,7 +1,7 @@
 """Deferring a job inside the caller's own psycopg transaction.
 
 ``defer_in_transaction(connection, task, **task_kwargs)`` runs the one defer
-call of the SQL core (``procrastinate_defer_jobs_v1``) on the psycopg
+call of the SQL core (``procrastinate_defer_jobs_v2``) on the psycopg
 connection it is given, not on the app's pool: the job exists if and only if
 that connection's transaction commits (see docs/transactions.md).
 ``defer_in_transaction_async`` is the same on a ``psycopg.AsyncConnection``.

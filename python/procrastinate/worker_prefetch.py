@@ -8,7 +8,7 @@ takes the next one at once; fetches come less often and carry more jobs.
 Claimed jobs are ``doing`` in the database, held by this worker: if the
 process dies they are rescued like any running job (the stalled-worker
 rescue); when the worker stops, or when an abort is requested for one of
-them, they are released unstarted (``procrastinate_release_jobs_v1``).
+them, they are released unstarted (``procrastinate_release_jobs_v2``).
 
 A claimed job waits while it could run elsewhere, so the buffer is used only
 while the jobs of this worker are short: none with long jobs, where the

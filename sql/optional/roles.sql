@@ -110,7 +110,8 @@ procrastinate_rescue_stalled_jobs_v2(bigint, timestamptz),
 procrastinate_defer_periodic_job_v1(text, text, bigint, jsonb),
 procrastinate_last_periodic_ticks_v1(),
 procrastinate_list_jobs_v1(
-    bigint, text, text, text, text, text, bigint, boolean, double precision, double precision
+    bigint, text, text, text, text, text, bigint, boolean, double precision, double precision,
+    timestamptz
 ),
 procrastinate_job_counts_v1(text, text, text, text, text),
 -- the builtin task procrastinate.builtin_tasks.remove_old_jobs runs on workers

@@ -80,5 +80,5 @@ def test_every_required_function_exists(db_dsn):
 
 def test_schema_text_and_paths():
     assert schema.SchemaManager.get_schema() == sql_files.read_schema()
-    assert "procrastinate_defer_jobs_v1" in schema.SchemaManager.get_schema()
+    assert "procrastinate_defer_jobs_v2" in schema.SchemaManager.get_schema()
     assert schema.SchemaManager.get_migrations_path() == str(sql_files.migrations_dir())

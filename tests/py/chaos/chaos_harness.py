@@ -116,7 +116,7 @@ class Chaos:
                 job["lock"] = f"lock-{rng.randrange(locks)}"
             jobs.append(job)
         self._count += count
-        self.query("select id from procrastinate_defer_jobs_v1(%s::jsonb)", [json.dumps(jobs)])
+        self.query("select id from procrastinate_defer_jobs_v2(%s::jsonb)", [json.dumps(jobs)])
 
     # --- workers -----------------------------------------------------------------
 

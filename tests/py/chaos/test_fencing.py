@@ -14,7 +14,7 @@ def test_paused_worker_cannot_overwrite_the_new_run(chaos: Chaos):
     # The first run (attempt 0) fails, the second succeeds: whichever
     # outcome is recorded shows whose report the database accepted.
     chaos.query(
-        "select procrastinate_defer_jobs_v1(%s::jsonb)",
+        "select procrastinate_defer_jobs_v2(%s::jsonb)",
         [json.dumps([{"task_name": "work", "lock": "L",
                       "args": {"seconds": STALLED + 1.0, "fail_first_attempt": True}}])],
     )

@@ -109,7 +109,7 @@ select function_returns(
     'procrastinate_list_jobs_v1',
     array[
         'bigint', 'text', 'text', 'text', 'text', 'text', 'bigint', 'boolean',
-        'double precision', 'double precision'
+        'double precision', 'double precision', 'timestamp with time zone'
     ],
     'setof record',
     'procrastinate_list_jobs_v1 returns the jobs matching its filters'
@@ -161,7 +161,8 @@ select is(
     array[
         '_procrastinate_apply_outcomes', '_procrastinate_args_problem',
         '_procrastinate_check_worker', '_procrastinate_delete_events',
-        '_procrastinate_insert_jobs', '_procrastinate_job_problem', '_procrastinate_notify',
+        '_procrastinate_insert_jobs', '_procrastinate_job_problem',
+        '_procrastinate_keep_settings', '_procrastinate_notify',
         '_procrastinate_notify_inserted_jobs', '_procrastinate_notify_updated_jobs',
         '_procrastinate_now', '_procrastinate_outcome_problem', '_procrastinate_policy_problem',
         '_procrastinate_queueing_lock_problem', '_procrastinate_record_insert_events',
