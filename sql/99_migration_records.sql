@@ -43,17 +43,17 @@ insert into procrastinate_migrations (number, name, phase, checksum) values
     7,
     'add_released_event',
     'pre',
-    '962ad55c714b518a20244929e21957d2f447c5a67d3cd5802913796f04a417b3'
+    'b3ec121a33da47214cf1e6e5ae74c27262514fa0bd97c74dc9138ca6f709dbd2'
 ),
 (
     8,
     'sql_contract',
     'pre',
-    '9f6570c4b8edb716a81ec111939a86bcc9ab5851079aa06c16464276dd5a20d6'
+    '082e4e219515cb864fee008d66c8a52a84498f4866bb6cc82ecc3e231a8d9a02'
 ),
 (
     20,
     'drop_superseded_functions',
     'post',
-    'e2713053d6b0ed11d653f40e08a8bd62e2b43226177f2f4c27a2695271dba31d'
+    '1471f1939da04f5b31ebdcbc6474db84086c166d0dca2bbb77f744e220b2faca'
 );

@@ -6,4 +6,4 @@
 set local lock_timeout = '10s';
 set local statement_timeout = '30s';
 
-alter type procrastinate_job_event_type add value if not exists 'released';
+alter type procrastinate_job_event_type add value if not exists 'released' after 'retried';
