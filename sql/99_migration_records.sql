@@ -49,7 +49,7 @@ insert into procrastinate_migrations (number, name, phase, checksum) values
     8,
     'sql_contract',
     'pre',
-    '082e4e219515cb864fee008d66c8a52a84498f4866bb6cc82ecc3e231a8d9a02'
+    '4856517015babeb91209caf06c528a7694bce16d8db35b4619ecdd0524ae76c0'
 ),
 (
     20,

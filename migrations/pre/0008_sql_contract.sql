@@ -1576,11 +1576,14 @@ $$;
 
 -- Cancels a waiting job (todo -> cancelled, or deleted with delete_job), or
 -- with abort asks the worker running it to stop. True when something changed.
+-- No defaults: while a procrastinate 3.x database is converted, 3.x calls its
+-- own procrastinate_cancel_job_v1 with three arguments, which must match
+-- that one only.
 create function procrastinate_cancel_job_v1(
     job_id bigint,
-    abort boolean default false,
-    delete_job boolean default false,
-    p_now timestamptz default null
+    abort boolean,
+    delete_job boolean,
+    p_now timestamptz
 )
 returns boolean
 language plpgsql
@@ -1621,13 +1624,15 @@ $$;
 -- Puts a failed job (or a running one, ending its run) back in the queue.
 -- Returns the new status: todo, or failed for a running job whose abort was
 -- requested (procrastinate's rule).
+-- No defaults, for the same reason as procrastinate_cancel_job_v1 (3.x's
+-- procrastinate_retry_job_v1 takes five arguments).
 create function procrastinate_retry_job_v1(
     job_id bigint,
-    retry_at timestamptz default null,
-    priority integer default null,
-    queue_name text default null,
-    lock text default null,
-    p_now timestamptz default null
+    retry_at timestamptz,
+    priority integer,
+    queue_name text,
+    lock text,
+    p_now timestamptz
 )
 returns procrastinate_job_status
 language plpgsql

@@ -35,8 +35,11 @@ DELETE_OLD_JOBS_BATCH_SIZE = 10_000
 
 def job_object(job: Job, retry_policy: dict[str, Any] | None = None) -> dict[str, Any]:
     """The JSON job object of docs/sql-api.md for ``job``; None values are
-    left out (the SQL defaults apply)."""
+    left out (the SQL defaults apply). A relative ``scheduled_in`` among the
+    extra keys wins over the job's ``scheduled_at`` (an estimate)."""
     scheduled_at = job.scheduled_at.isoformat() if job.scheduled_at else None
+    if retry_policy and "scheduled_in" in retry_policy:
+        scheduled_at = None
     values = {
         "task_name": job.task_name,
         "args": job.task_kwargs,

@@ -47,11 +47,13 @@ def configure_task(
     if schedule_at and schedule_in is not None:
         raise ValueError("Cannot set both schedule_at and schedule_in")
     if schedule_in is not None:
-        # Seconds travel, and the database adds them to its own clock.
+        # Seconds travel, and the database adds them to its own clock; the
+        # Job's scheduled_at is this process's estimate, for reading only.
         retry_policy = {
             **(retry_policy or {}),
             "scheduled_in": utils.seconds_from_timedelta_params(schedule_in),
         }
+        schedule_at = utils.datetime_from_timedelta_params(schedule_in)
     job = jobs.Job(
         id=None,
         task_name=name,
