@@ -10,8 +10,8 @@
 -- the run ends without a success (the worker's report, unregister, rescue,
 -- release of an unstarted job), the job ends aborted. The one exception is
 -- procrastinate_retry_job on such a job, which ends it failed, as
--- procrastinate 3.x does. 'aborting' is kept for procrastinate 3.x
--- compatibility and is never set by this edition (see docs/deploy.md).
+-- procrastinate 3.x does. (procrastinate 3.x's old status 'aborting' is gone:
+-- post migration 0021, see docs/deploy.md.)
 
 create type procrastinate_job_status as enum (
     'todo',
@@ -19,7 +19,6 @@ create type procrastinate_job_status as enum (
     'succeeded',
     'failed',
     'cancelled',
-    'aborting',
     'aborted'
 );
 

@@ -56,4 +56,10 @@ insert into procrastinate_migrations (number, name, phase, checksum) values
     'drop_superseded_functions',
     'post',
     '1471f1939da04f5b31ebdcbc6474db84086c166d0dca2bbb77f744e220b2faca'
+),
+(
+    21,
+    'drop_aborting_status',
+    'post',
+    '9cbb3861fcddbe38cfc58b688c5280cc7507be65ffa7e1083da93d9e9b21ebbd'
 );

@@ -7,8 +7,8 @@ select plan(4);
 select has_enum('procrastinate_job_status', 'the job status enum exists');
 select enum_has_labels(
     'procrastinate_job_status',
-    array['todo', 'doing', 'succeeded', 'failed', 'cancelled', 'aborting', 'aborted'],
-    'a job is todo, doing, succeeded, failed, cancelled, aborting or aborted'
+    array['todo', 'doing', 'succeeded', 'failed', 'cancelled', 'aborted'],
+    'a job is todo, doing, succeeded, failed, cancelled or aborted (no aborting: post 0021)'
 );
 select has_enum('procrastinate_job_event_type', 'the event type enum exists');
 select enum_has_labels(

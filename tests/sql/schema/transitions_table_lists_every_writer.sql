@@ -49,7 +49,7 @@ select is_empty(
     $$select t.from_status, t.to_status
       from procrastinate_job_transitions as t
       where 'aborting' in (t.from_status, t.to_status)$$,
-    'no transition sets or leaves aborting (kept for procrastinate 3.x only)'
+    'no transition names aborting (procrastinate 3.x''s old status, dropped)'
 );
 
 select * from finish();
