@@ -49,7 +49,7 @@ insert into procrastinate_migrations (number, name, phase, checksum) values
     8,
     'sql_contract',
     'pre',
-    '4856517015babeb91209caf06c528a7694bce16d8db35b4619ecdd0524ae76c0'
+    'd24251d923c773a6aa7e3497c57b6c3f598f84bd0d9caae9cbcef12d306b6866'
 ),
 (
     20,
@@ -61,5 +61,5 @@ insert into procrastinate_migrations (number, name, phase, checksum) values
     21,
     'drop_aborting_status',
     'post',
-    '9cbb3861fcddbe38cfc58b688c5280cc7507be65ffa7e1083da93d9e9b21ebbd'
+    '11d2a4b407da6bb6e3919af6d14458be7b7527676a924edd920506f3cef9bfe9'
 );

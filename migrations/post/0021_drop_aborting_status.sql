@@ -1255,8 +1255,13 @@ $$;
 -- JSON array as (ord, message); the callers choose the SQLSTATE.
 
 -- The first job object of p_jobs with a problem of shape or type (any key but
--- the retry policy and the size of args).
-create or replace function _procrastinate_job_problem(p_jobs jsonb)
+-- the retry policy), or whose args are over the limits p_max_bytes (size)
+-- and p_max_depth (nesting), those of procrastinate_settings.
+create or replace function _procrastinate_job_problem(
+    p_jobs jsonb,
+    p_max_bytes bigint,
+    p_max_depth integer
+)
 returns table (ord bigint, message text)
 language plpgsql
 stable
@@ -1288,6 +1293,20 @@ begin
             when jsonb_typeof(t.job -> 'args') not in ('object', 'null')
                 then 'has args that are not a JSON object (got '
                     || jsonb_typeof(t.job -> 'args') || ')'
+            when pg_column_size(t.job -> 'args') > p_max_bytes
+                then format(
+                    'has args of %s bytes, over the limit of %s (procrastinate_settings.max_args_bytes)',
+                    pg_column_size(t.job -> 'args'), p_max_bytes
+                )
+            -- nesting deeper than n needs at least 2n bytes: skip the walk for small args
+            when pg_column_size(t.job -> 'args') > 2 * p_max_depth
+                and jsonb_path_exists(
+                    t.job -> 'args', format('strict $.**{%s}', p_max_depth)::jsonpath
+                )
+                then format(
+                    'has args nested %s levels deep or more (procrastinate_settings.max_args_depth)',
+                    p_max_depth
+                )
             when jsonb_typeof(t.job -> 'queue_name') not in ('string', 'null')
                 or t.job ->> 'queue_name' = ''
                 then 'has a queue_name that is not a non-empty string'
@@ -1359,47 +1378,6 @@ begin
 end;
 $$;
 
--- The first job of p_jobs whose args are over the limits of
--- procrastinate_settings (size in bytes, depth of nesting).
-create or replace function _procrastinate_args_problem(p_jobs jsonb)
-returns table (ord bigint, message text)
-language plpgsql
-stable
-set search_path = pg_catalog, public, pg_temp
-as $$
-declare
-    v_max_bytes bigint;
-    v_max_depth integer;
-begin
-    select s.max_args_bytes, s.max_args_depth into v_max_bytes, v_max_depth
-    from procrastinate_settings as s;
-    return query
-    select t.ord, p.message
-    from jsonb_array_elements(p_jobs) with ordinality as t (job, ord)
-    cross join lateral (
-        select case
-            when pg_column_size(t.job -> 'args') > v_max_bytes
-                then format(
-                    'has args of %s bytes, over the limit of %s (procrastinate_settings.max_args_bytes)',
-                    pg_column_size(t.job -> 'args'), v_max_bytes
-                )
-            -- nesting deeper than n needs at least 2n bytes: skip the walk for small args
-            when pg_column_size(t.job -> 'args') > 2 * v_max_depth
-                and jsonb_path_exists(
-                    t.job -> 'args', format('strict $.**{%s}', v_max_depth)::jsonpath
-                )
-                then format(
-                    'has args nested %s levels deep or more (procrastinate_settings.max_args_depth)',
-                    v_max_depth
-                )
-        end as message
-    ) as p
-    where p.message is not null
-    order by t.ord
-    limit 1;
-end;
-$$;
-
 -- A queueing lock of p_jobs that cannot be taken: used twice in the batch, or
 -- held by a waiting job. Null when all are free. The message never names the
 -- job that holds it (it may be another producer's).
@@ -1451,6 +1429,7 @@ as $$
 declare
     v_ord bigint;
     v_message text;
+    v_settings procrastinate_settings;
 begin
     if p_jobs is null or jsonb_typeof(p_jobs) <> 'array' then
         raise exception 'jobs must be a JSON array of job objects, got %',
@@ -1458,11 +1437,11 @@ begin
             using errcode = 'PT001';
     end if;
 
-    select p.ord, p.message into v_ord, v_message from _procrastinate_job_problem(p_jobs) as p;
-    if v_message is null then
-        select p.ord, p.message into v_ord, v_message
-        from _procrastinate_args_problem(p_jobs) as p;
-    end if;
+    select s.* into v_settings from procrastinate_settings as s;
+    select p.ord, p.message into v_ord, v_message
+    from _procrastinate_job_problem(
+        p_jobs, v_settings.max_args_bytes, v_settings.max_args_depth
+    ) as p;
     if v_message is null and jsonb_path_exists(
         p_jobs, 'lax $[*] ? (exists(@.max_attempts) || exists(@.retry_wait)
             || exists(@.retry_linear_wait) || exists(@.retry_exponential_wait)

@@ -159,7 +159,7 @@ select is(
             and p.pronamespace = 'public'::regnamespace
     ),
     array[
-        '_procrastinate_apply_outcomes', '_procrastinate_args_problem',
+        '_procrastinate_apply_outcomes',
         '_procrastinate_check_worker', '_procrastinate_delete_events',
         '_procrastinate_insert_jobs', '_procrastinate_job_problem',
         '_procrastinate_keep_settings', '_procrastinate_notify',
