@@ -82,7 +82,7 @@ STATEMENTS = doc_statements()
 
 def test_the_examples_were_found():
     assert len(STATEMENTS) >= 20
-    assert all(s.lower().startswith(("select", "alter")) for _, s in STATEMENTS)
+    assert all(s.lower().startswith(("select", "alter", "update")) for _, s in STATEMENTS)
 
 
 @pytest.fixture
@@ -154,11 +154,14 @@ def test_example_runs(seeded, db_dsn, source, statement):
     with psycopg.connect(db_dsn, row_factory=psycopg.rows.dict_row) as connection:
         cursor = connection.execute(statement)
         rows = cursor.fetchall() if cursor.description else None
+        changed = cursor.rowcount
         connection.rollback()
 
     if statement.lower().startswith("select"):
         # the data holds something for every example to show or act on
         assert rows, f"{source}: no row from {statement}"
+    if statement.lower().startswith("update"):
+        assert changed == 1, f"{source}: {changed} rows changed by {statement}"
     checks = [check for key, check in EXPECTED.items() if key in statement]
     assert all(check(rows) for check in checks), rows
 

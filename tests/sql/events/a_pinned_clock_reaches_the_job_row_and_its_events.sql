@@ -57,7 +57,9 @@ select results_eq(
 );
 
 select procrastinate_defer_job('to_cancel', queue_name => 'c') as to_cancel \gset
-select procrastinate_cancel_job_v1(:to_cancel, false, false, '2030-06-01 11:00:00+00') as cancelled \gset
+select procrastinate_cancel_job_v1(
+    :to_cancel, false, false, '2030-06-01 11:00:00+00'
+) as cancelled \gset
 select results_eq(
     format(
         $$select j.finished_at, e.at from procrastinate_jobs as j
