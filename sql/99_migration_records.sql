@@ -49,7 +49,7 @@ insert into procrastinate_migrations (number, name, phase, checksum) values
     8,
     'sql_contract',
     'pre',
-    'd24251d923c773a6aa7e3497c57b6c3f598f84bd0d9caae9cbcef12d306b6866'
+    '15dc3589a7eda874a4c0a632567bf2168ae806c9dcf524bde50fee06a708935b'
 ),
 (
     20,
@@ -61,5 +61,5 @@ insert into procrastinate_migrations (number, name, phase, checksum) values
     21,
     'drop_aborting_status',
     'post',
-    '11d2a4b407da6bb6e3919af6d14458be7b7527676a924edd920506f3cef9bfe9'
+    '63a847e32c80be8d55b629fc50bd20f4cfe5d1cc16ed9d00e1f9a5a06a779fc6'
 );

@@ -505,13 +505,9 @@ execute function _procrastinate_notify_updated_jobs();
 -- JSON array as (ord, message); the callers choose the SQLSTATE.
 
 -- The first job object of p_jobs with a problem of shape or type (any key but
--- the retry policy), or whose args are over the limits p_max_bytes (size)
--- and p_max_depth (nesting), those of procrastinate_settings.
-create function _procrastinate_job_problem(
-    p_jobs jsonb,
-    p_max_bytes bigint,
-    p_max_depth integer
-)
+-- the retry policy), or whose args are over the limits of
+-- procrastinate_settings (size in bytes, depth of nesting).
+create function _procrastinate_job_problem(p_jobs jsonb)
 returns table (ord bigint, message text)
 language plpgsql
 stable
@@ -526,7 +522,8 @@ declare
 begin
     return query
     select t.ord, p.message
-    from jsonb_array_elements(p_jobs) with ordinality as t (job, ord)
+    from procrastinate_settings as s
+    cross join jsonb_array_elements(p_jobs) with ordinality as t (job, ord)
     cross join lateral (
         select case
             when jsonb_typeof(t.job) <> 'object'
@@ -543,19 +540,19 @@ begin
             when jsonb_typeof(t.job -> 'args') not in ('object', 'null')
                 then 'has args that are not a JSON object (got '
                     || jsonb_typeof(t.job -> 'args') || ')'
-            when pg_column_size(t.job -> 'args') > p_max_bytes
+            when pg_column_size(t.job -> 'args') > s.max_args_bytes
                 then format(
                     'has args of %s bytes, over the limit of %s (procrastinate_settings.max_args_bytes)',
-                    pg_column_size(t.job -> 'args'), p_max_bytes
+                    pg_column_size(t.job -> 'args'), s.max_args_bytes
                 )
             -- nesting deeper than n needs at least 2n bytes: skip the walk for small args
-            when pg_column_size(t.job -> 'args') > 2 * p_max_depth
+            when pg_column_size(t.job -> 'args') > 2 * s.max_args_depth
                 and jsonb_path_exists(
-                    t.job -> 'args', format('strict $.**{%s}', p_max_depth)::jsonpath
+                    t.job -> 'args', format('strict $.**{%s}', s.max_args_depth)::jsonpath
                 )
                 then format(
                     'has args nested %s levels deep or more (procrastinate_settings.max_args_depth)',
-                    p_max_depth
+                    s.max_args_depth
                 )
             when jsonb_typeof(t.job -> 'queue_name') not in ('string', 'null')
                 or t.job ->> 'queue_name' = ''
@@ -679,7 +676,6 @@ as $$
 declare
     v_ord bigint;
     v_message text;
-    v_settings procrastinate_settings;
 begin
     if p_jobs is null or jsonb_typeof(p_jobs) <> 'array' then
         raise exception 'jobs must be a JSON array of job objects, got %',
@@ -687,11 +683,7 @@ begin
             using errcode = 'PT001';
     end if;
 
-    select s.* into v_settings from procrastinate_settings as s;
-    select p.ord, p.message into v_ord, v_message
-    from _procrastinate_job_problem(
-        p_jobs, v_settings.max_args_bytes, v_settings.max_args_depth
-    ) as p;
+    select p.ord, p.message into v_ord, v_message from _procrastinate_job_problem(p_jobs) as p;
     if v_message is null and jsonb_path_exists(
         p_jobs, 'lax $[*] ? (exists(@.max_attempts) || exists(@.retry_wait)
             || exists(@.retry_linear_wait) || exists(@.retry_exponential_wait)
