@@ -207,8 +207,8 @@ $$;
 
 -- The first outcome of p_outcomes with a problem, as (ord, sqlstate,
 -- message): PT004 for a status a worker cannot report, PT005 for any other
--- malformed member. The retry policy an outcome carries is checked apart
--- (_procrastinate_policy_problem), like a job's.
+-- malformed member, or for a retry policy the worker sends that a job's own
+-- policy could not have (_procrastinate_policy_problem).
 create function _procrastinate_outcome_problem(p_outcomes jsonb)
 returns table (ord bigint, sqlstate text, message text)
 language plpgsql
@@ -263,6 +263,17 @@ begin
     where p.problem is not null
     order by t.ord
     limit 1;
+    if found or not jsonb_path_exists(p_outcomes, 'lax $[*].policy ? (@.type() == "object")') then
+        return;
+    end if;
+
+    return query
+    select t.ord, 'PT005', 'an outcome carries an invalid retry policy: it ' || p.message
+    from jsonb_array_elements(p_outcomes) with ordinality as t (o, ord)
+    cross join lateral _procrastinate_policy_problem(jsonb_build_array(t.o -> 'policy')) as p
+    where jsonb_typeof(t.o -> 'policy') = 'object'
+    order by t.ord
+    limit 1;
 end;
 $$;
 
@@ -306,19 +317,6 @@ begin
     select p.sqlstate, p.message into v_problem from _procrastinate_outcome_problem(p_outcomes) as p;
     if v_problem.message is not null then
         raise exception '%', v_problem.message using errcode = v_problem.sqlstate;
-    end if;
-    -- A policy the worker sends obeys the rules of a job's own policy.
-    if jsonb_path_exists(p_outcomes, 'lax $[*].policy ? (@.type() == "object")') then
-        select p.message into v_problem
-        from _procrastinate_policy_problem((
-            select jsonb_agg(t.o -> 'policy' order by t.ord)
-            from jsonb_array_elements(p_outcomes) with ordinality as t (o, ord)
-            where jsonb_typeof(t.o -> 'policy') = 'object'
-        )) as p;
-        if v_problem.message is not null then
-            raise exception 'an outcome carries an invalid retry policy: it %', v_problem.message
-                using errcode = 'PT005';
-        end if;
     end if;
 
     -- An exception block costs a subtransaction on every call: enter one only

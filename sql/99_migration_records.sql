@@ -49,7 +49,7 @@ insert into procrastinate_migrations (number, name, phase, checksum) values
     8,
     'sql_contract',
     'pre',
-    '15dc3589a7eda874a4c0a632567bf2168ae806c9dcf524bde50fee06a708935b'
+    '7cb846dd5eaff3764b38917fd8500ff691c7e433a1896f51d6e924370e8d0849'
 ),
 (
     20,
@@ -61,5 +61,5 @@ insert into procrastinate_migrations (number, name, phase, checksum) values
     21,
     'drop_aborting_status',
     'post',
-    '63a847e32c80be8d55b629fc50bd20f4cfe5d1cc16ed9d00e1f9a5a06a779fc6'
+    'ad587514baf0cb9f01ed415421d0bd54137618ae50e12c793655b525a19abed8'
 );
