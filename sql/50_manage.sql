@@ -22,6 +22,9 @@ declare
     v_now timestamptz := _procrastinate_now(p_now);
     v_status procrastinate_job_status;
 begin
+    if job_id is null or abort is null or delete_job is null then
+        raise exception 'job_id, abort and delete_job must not be null' using errcode = 'PT001';
+    end if;
     select j.status into v_status
     from procrastinate_jobs as j
     where j.id = job_id
@@ -92,6 +95,13 @@ declare
     v_now timestamptz := _procrastinate_now(p_now);
     v_job record;
 begin
+    if job_id is null then
+        raise exception 'job_id must not be null' using errcode = 'PT001';
+    end if;
+    if queue_name = '' then
+        raise exception 'queue_name must not be empty'
+            using errcode = 'PT001';
+    end if;
     select j.status, j.abort_requested into v_job
     from procrastinate_jobs as j
     where j.id = job_id
@@ -105,10 +115,6 @@ begin
         raise exception 'job % cannot be retried: its status is % (only failed or running jobs can be)',
             job_id, v_job.status
             using errcode = 'PT004';
-    end if;
-    if queue_name = '' then
-        raise exception 'queue_name must not be empty'
-            using errcode = 'PT001';
     end if;
 
     if v_job.status = 'doing' and v_job.abort_requested then
@@ -173,6 +179,9 @@ as $$
 declare
     v_status procrastinate_job_status;
 begin
+    if job_id is null then
+        raise exception 'job_id must not be null' using errcode = 'PT001';
+    end if;
     select j.status into v_status
     from procrastinate_jobs as j
     where

@@ -29,6 +29,10 @@ begin
             p_stalled_after
             using errcode = 'PT001';
     end if;
+    if p_concurrency < 1 then
+        raise exception 'p_concurrency must be a positive number of jobs, got %', p_concurrency
+            using errcode = 'PT001';
+    end if;
     insert into procrastinate_workers (
         name, queues, concurrency, host, pid, started_at, last_heartbeat,
         registered_by, stalled_after, alive_since

@@ -155,6 +155,10 @@ begin
         raise exception 'max_hours must be zero or more, got %', max_hours
             using errcode = 'PT001';
     end if;
+    if max_jobs < 0 then
+        raise exception 'max_jobs must be zero or more (null: no limit), got %', max_jobs
+            using errcode = 'PT001';
+    end if;
     select s into v_bad
     from unnest(statuses) as s
     where s not in ('succeeded', 'failed', 'cancelled', 'aborted')

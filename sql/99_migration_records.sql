@@ -49,7 +49,7 @@ insert into procrastinate_migrations (number, name, phase, checksum) values
     8,
     'sql_contract',
     'pre',
-    '7cb846dd5eaff3764b38917fd8500ff691c7e433a1896f51d6e924370e8d0849'
+    '91763747bacf3dbae1c6cebd118b1829b23bf90bc7d9a6e1e2c968ffd329ece1'
 ),
 (
     20,
@@ -61,5 +61,5 @@ insert into procrastinate_migrations (number, name, phase, checksum) values
     21,
     'drop_aborting_status',
     'post',
-    'ad587514baf0cb9f01ed415421d0bd54137618ae50e12c793655b525a19abed8'
+    '87d6f7819d43d9640522c7fcb33b707918872926a74a54d27d5be9e7bb7b789e'
 );

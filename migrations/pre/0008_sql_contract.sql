@@ -1563,6 +1563,9 @@ declare
     v_now timestamptz := _procrastinate_now(p_now);
     v_status procrastinate_job_status;
 begin
+    if job_id is null or abort is null or delete_job is null then
+        raise exception 'job_id, abort and delete_job must not be null' using errcode = 'PT001';
+    end if;
     select j.status into v_status
     from procrastinate_jobs as j
     where j.id = job_id
@@ -1612,6 +1615,13 @@ declare
     v_now timestamptz := _procrastinate_now(p_now);
     v_job record;
 begin
+    if job_id is null then
+        raise exception 'job_id must not be null' using errcode = 'PT001';
+    end if;
+    if queue_name = '' then
+        raise exception 'queue_name must not be empty'
+            using errcode = 'PT001';
+    end if;
     select j.status, j.abort_requested into v_job
     from procrastinate_jobs as j
     where j.id = job_id
@@ -1625,10 +1635,6 @@ begin
         raise exception 'job % cannot be retried: its status is % (only failed or running jobs can be)',
             job_id, v_job.status
             using errcode = 'PT004';
-    end if;
-    if queue_name = '' then
-        raise exception 'queue_name must not be empty'
-            using errcode = 'PT001';
     end if;
 
     if v_job.status = 'doing' and v_job.abort_requested then
@@ -1671,6 +1677,9 @@ as $$
 declare
     v_status procrastinate_job_status;
 begin
+    if job_id is null then
+        raise exception 'job_id must not be null' using errcode = 'PT001';
+    end if;
     select j.status into v_status
     from procrastinate_jobs as j
     where
@@ -1920,6 +1929,10 @@ begin
     if p_stalled_after <= 0 then
         raise exception 'p_stalled_after must be a positive number of seconds, got %',
             p_stalled_after
+            using errcode = 'PT001';
+    end if;
+    if p_concurrency < 1 then
+        raise exception 'p_concurrency must be a positive number of jobs, got %', p_concurrency
             using errcode = 'PT001';
     end if;
     insert into procrastinate_workers (
@@ -2388,6 +2401,10 @@ declare
 begin
     if max_hours is null or max_hours < 0 then
         raise exception 'max_hours must be zero or more, got %', max_hours
+            using errcode = 'PT001';
+    end if;
+    if max_jobs < 0 then
+        raise exception 'max_jobs must be zero or more (null: no limit), got %', max_jobs
             using errcode = 'PT001';
     end if;
     select s into v_bad

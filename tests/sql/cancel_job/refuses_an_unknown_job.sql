@@ -18,8 +18,8 @@ select throws_ok(
 );
 select throws_ok(
     'select procrastinate_cancel_job(null)',
-    'PT003', null,
-    'a null job id raises PT003'
+    'PT001', null,
+    'a null job id is a bad argument: PT001'
 );
 
 select * from finish();

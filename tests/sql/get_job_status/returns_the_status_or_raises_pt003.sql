@@ -23,8 +23,8 @@ select throws_ok(
 );
 select throws_ok(
     'select procrastinate_get_job_status(null)',
-    'PT003', null,
-    'a null id raises PT003'
+    'PT001', null,
+    'a null id is a bad argument: PT001'
 );
 
 select * from finish();
