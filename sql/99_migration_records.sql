@@ -38,4 +38,10 @@ insert into procrastinate_migrations (number, name, phase, checksum) values
     'replace_record_update_events',
     'pre',
     '75580284120300c371acc9e974d35ee291041c72d2ac7e5f91c76d467d7d929b'
+),
+(
+    9,
+    'flat_claim',
+    'pre',
+    'df4fa5c9d37bdfe87f356781dabff8ed3069022a8d665c7577df30026a7104a7'
 );
