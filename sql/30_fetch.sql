@@ -376,36 +376,27 @@ begin
             and (
                 j.lock is null
                 or (
-                    -- none of its lock runs
-                    not exists (
+                    -- first of its lock's waiting and running jobs (one probe
+                    -- of procrastinate_jobs_lock_order_idx_v1, stopping at its
+                    -- first row however many jobs share the lock)
+                    (
+                        select other.id
+                        from procrastinate_jobs as other
+                        where
+                            md5(other.lock) = md5(j.lock)
+                            and other.lock = j.lock
+                            and other.status in ('todo', 'doing')
+                        order by other.priority desc, other.id asc
+                        limit 1
+                    ) = j.id
+                    -- and none of them runs
+                    and not exists (
                         select 1
                         from procrastinate_jobs as other
                         where
                             md5(other.lock) = md5(j.lock)
                             and other.lock = j.lock
                             and other.status = 'doing'
-                    )
-                    -- and none waits before it: two probes of
-                    -- procrastinate_jobs_lock_order_idx_v1, each stopping at
-                    -- its first row, however many jobs share the lock
-                    and not exists (
-                        select 1
-                        from procrastinate_jobs as other
-                        where
-                            md5(other.lock) = md5(j.lock)
-                            and other.lock = j.lock
-                            and other.status in ('todo', 'doing')
-                            and other.priority > j.priority
-                    )
-                    and not exists (
-                        select 1
-                        from procrastinate_jobs as other
-                        where
-                            md5(other.lock) = md5(j.lock)
-                            and other.lock = j.lock
-                            and other.status in ('todo', 'doing')
-                            and other.priority = j.priority
-                            and other.id < j.id
                     )
                 )
             )

@@ -43,5 +43,5 @@ insert into procrastinate_migrations (number, name, phase, checksum) values
     9,
     'flat_claim',
     'pre',
-    'df4fa5c9d37bdfe87f356781dabff8ed3069022a8d665c7577df30026a7104a7'
+    '4e15775c187d6ddf85f26f3e6be83ceedb116d8e0b905fa1bea88b11dfd3da81'
 );
