@@ -43,5 +43,5 @@ insert into procrastinate_migrations (number, name, phase, checksum) values
     9,
     'flat_claim',
     'pre',
-    '4e15775c187d6ddf85f26f3e6be83ceedb116d8e0b905fa1bea88b11dfd3da81'
+    '9552c353aef749096324c8a14a5df1ff4c69d106e1756069f6f864614d469add'
 );

@@ -110,6 +110,8 @@ set search_path = pg_catalog, public, pg_temp
 -- (no sequential or bitmap scan, which would read every waiting job), and is
 -- cheap enough that JIT compilation would only add to its cost.
 set jit = off
+-- The plans are the same whatever the arguments: planned once per session.
+set plan_cache_mode = force_generic_plan
 set enable_bitmapscan = off
 set enable_seqscan = off
 as $$
@@ -219,9 +221,9 @@ begin
         );
 
         -- a locked job is claimable at the head of its lock only: first of
-        -- the lock's waiting and running jobs, none of which runs (scalar
-        -- subqueries rather than EXISTS: each stays one index probe per row,
-        -- never a join that reads every running job)
+        -- the lock's waiting and running jobs (a scalar subquery, one index
+        -- probe per row). Whether one of them runs, when it is not the head,
+        -- is checked when claiming.
         v_locked := array(
             select w.id
             from (
@@ -240,10 +242,6 @@ begin
                     order by o.priority desc, o.id asc
                     limit 1
                 ) = w.id
-                and (
-                    select o.id from procrastinate_jobs as o
-                    where md5(o.lock) = md5(w.lock) and o.lock = w.lock and o.status = 'doing'
-                ) is null
             limit v_wanted
         );
 
@@ -267,10 +265,6 @@ begin
                         order by o.priority desc, o.id asc
                         limit 1
                     ) = w.id
-                    and (
-                        select o.id from procrastinate_jobs as o
-                        where md5(o.lock) = md5(w.lock) and o.lock = w.lock and o.status = 'doing'
-                    ) is null
                 )
             limit v_wanted
         );
@@ -316,10 +310,6 @@ begin
                     order by o.priority desc, o.id asc
                     limit 1
                 ) = w.id
-                and (
-                    select o.id from procrastinate_jobs as o
-                    where md5(o.lock) = md5(w.lock) and o.lock = w.lock and o.status = 'doing'
-                ) is null
             limit v_wanted
         );
 
@@ -349,12 +339,6 @@ begin
                             order by o.priority desc, o.id asc
                             limit 1
                         ) = w.id
-                        and (
-                            select o.id from procrastinate_jobs as o
-                            where
-                                md5(o.lock) = md5(w.lock) and o.lock = w.lock
-                                and o.status = 'doing'
-                        ) is null
                     )
                 )
             limit v_wanted
