@@ -113,6 +113,9 @@ create function procrastinate_remove_old_jobs(
 returns integer
 language plpgsql
 set search_path = pg_catalog, public
+-- a delete of many old jobs is estimated costly enough for JIT, whose
+-- compilation would cost more than the delete of a bounded batch
+set jit = off
 as $$
 declare
     v_count integer;

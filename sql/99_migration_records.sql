@@ -44,4 +44,10 @@ insert into procrastinate_migrations (number, name, phase, checksum) values
     'flat_claim',
     'pre',
     '9552c353aef749096324c8a14a5df1ff4c69d106e1756069f6f864614d469add'
+),
+(
+    10,
+    'cheap_ops_views',
+    'pre',
+    '1b65979dc2d53ebe79c0db1e8610aa3987cbd6eb00692660adda982af1e11482'
 );
