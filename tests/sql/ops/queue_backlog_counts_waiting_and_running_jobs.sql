@@ -6,7 +6,9 @@ set local client_min_messages = warning;
 create extension if not exists pgtap;
 select plan(4);
 
-insert into procrastinate_jobs (queue_name, task_name, status, created_at, scheduled_at, lock, worker_id)
+insert into procrastinate_jobs (
+    queue_name, task_name, status, created_at, scheduled_at, lock, worker_id
+)
 values
 ('backlog_q', 't', 'todo', now() - interval '2 hours', now() - interval '1 hour', null, null),
 ('backlog_q', 't', 'todo', now() - interval '30 minutes', null, 'L', null),
@@ -34,7 +36,8 @@ select is_empty(
     'a queue holding only finished jobs is not listed'
 );
 select results_eq(
-    $$select todo, doing, runnable from procrastinate_queue_stats where queue_name = 'backlog_q'$$,
+    $$select todo, doing, runnable from procrastinate_queue_stats
+      where queue_name = 'backlog_q'$$,
     $$select todo, doing, runnable from procrastinate_queue_backlog where queue_name = 'backlog_q'$$,
     'the same live counts as procrastinate_queue_stats'
 );
