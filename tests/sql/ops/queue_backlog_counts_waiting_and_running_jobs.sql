@@ -38,7 +38,8 @@ select is_empty(
 select results_eq(
     $$select todo, doing, runnable from procrastinate_queue_stats
       where queue_name = 'backlog_q'$$,
-    $$select todo, doing, runnable from procrastinate_queue_backlog where queue_name = 'backlog_q'$$,
+    $$select todo, doing, runnable from procrastinate_queue_backlog
+      where queue_name = 'backlog_q'$$,
     'the same live counts as procrastinate_queue_stats'
 );
 
