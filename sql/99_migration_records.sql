@@ -50,4 +50,10 @@ insert into procrastinate_migrations (number, name, phase, checksum) values
     'cheap_ops_views',
     'pre',
     '1b65979dc2d53ebe79c0db1e8610aa3987cbd6eb00692660adda982af1e11482'
+),
+(
+    11,
+    'probe_queueing_locks',
+    'pre',
+    '9be4e1786a647f805f483e52bf695c9d27704a798dfb9f7737b79f2b5ea85ed8'
 );

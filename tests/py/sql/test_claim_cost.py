@@ -187,6 +187,14 @@ def backlog_db(template_db):
 def claim_plans(conn: psycopg.Connection, queues: str) -> tuple[int, list[dict]]:
     """Claims LIMIT jobs (rolled back) and returns how many were claimed and
     the JSON plan of every statement the claim ran."""
+    return explained(
+        conn, f"select count(*) from procrastinate_fetch_jobs_v1(null, {queues}, {LIMIT})"
+    )
+
+
+def explained(conn: psycopg.Connection, query: str) -> tuple[int, list[dict]]:
+    """Runs query (rolled back) and returns its one value and the JSON plan
+    of every statement it ran."""
     plans: list[dict] = []
 
     def on_notice(diag: psycopg.errors.Diagnostic) -> None:
@@ -208,9 +216,7 @@ def claim_plans(conn: psycopg.Connection, queues: str) -> tuple[int, list[dict]]
                 ("client_min_messages", "notice"),
             ):
                 conn.execute("select set_config(%s, %s, true)", (setting, value))
-            claimed = conn.execute(
-                f"select count(*) from procrastinate_fetch_jobs_v1(null, {queues}, {LIMIT})"
-            ).fetchone()[0]
+            claimed = conn.execute(query).fetchone()[0]
             conn.execute("select set_config('auto_explain.log_min_duration', '-1', true)")
     finally:
         conn.remove_notice_handler(on_notice)
@@ -243,9 +249,9 @@ def describe(plans: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def check(plans: list[dict]) -> None:
+def check(plans: list[dict], caller: str = "procrastinate_fetch_jobs_v1(") -> None:
     # the function's own call is logged last: its plan is one Function Scan
-    inner = [p for p in plans if "procrastinate_fetch_jobs_v1(" not in p.get("Query Text", "")]
+    inner = [p for p in plans if caller not in p.get("Query Text", "")]
     assert inner, "auto_explain logged no statement of the claim"
     rows_read = 0
     for plan in inner:
@@ -293,3 +299,33 @@ def test_a_claim_reads_rows_in_proportion_to_its_limit_not_to_the_backlog(
             claimed, plans = claim_plans(conn, queues)
             assert claimed == expected, f"{statistics} statistics"
             check(plans)
+
+
+def test_a_defer_checks_its_queueing_lock_without_reading_the_other_waiting_jobs(backlog_db):
+    with psycopg.connect(dbname=backlog_db, autocommit=True) as conn:
+        conn.execute(
+            "truncate procrastinate_jobs, procrastinate_periodic_defers, procrastinate_events, "
+            "procrastinate_paused_queues"
+        )
+        conn.execute("analyze procrastinate_jobs")
+        with conn.transaction():
+            conn.execute("set local session_replication_role = replica")
+            conn.execute(
+                "insert into procrastinate_jobs (queue_name, task_name, queueing_lock) "
+                "select 'default', 't', 'ql-' || i from generate_series(1, %s) as i",
+                (BACKLOG,),
+            )
+        for statistics in ("stale", "fresh"):
+            if statistics == "fresh":
+                conn.execute("analyze procrastinate_jobs")
+            batch = json.dumps(
+                [
+                    {"task_name": "t", "queueing_lock": f"free-{statistics}"},
+                    {"task_name": "t", "queueing_lock": f"another-{statistics}"},
+                ]
+            )
+            deferred, plans = explained(
+                conn, f"select count(*) from procrastinate_defer_jobs_v1('{batch}')"
+            )
+            assert deferred == 2
+            check(plans, caller="procrastinate_defer_jobs_v1(")
