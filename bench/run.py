@@ -57,10 +57,22 @@ class Sizes:
     latency_interval: float  # seconds between two probes
     rounds: int
     worker_cap: float  # a worker run is stopped after this many seconds
+    # scale rows (issue 13): jobs waiting when the worker starts
+    waiting: tuple[int, ...]  # backlogs of runnable waiting jobs; the first is the baseline
+    scheduled: int  # jobs scheduled for later
+    shaped: int  # jobs on 1,000 locks, behind one busy lock, in 199 other queues
+    scale_jobs: int  # jobs a worker runs in a scale row
+    scale_probes: int  # latency probes of a scale row
 
 
-FULL = Sizes(5_000, 100_000, 1_000, 20_000, 1_000_000, 300, 0.05, 3, 30.0)
-QUICK = Sizes(1_000, 20_000, 1_000, 5_000, 100_000, 100, 0.05, 1, 15.0)
+FULL = Sizes(
+    5_000, 100_000, 1_000, 20_000, 1_000_000, 300, 0.05, 3, 30.0,
+    (10_000, 100_000, 1_000_000), 1_000_000, 100_000, 10_000, 100,
+)
+QUICK = Sizes(
+    1_000, 20_000, 1_000, 5_000, 100_000, 100, 0.05, 1, 15.0,
+    (10_000, 100_000), 100_000, 100_000, 5_000, 40,
+)
 
 
 # --- systems ------------------------------------------------------------------
@@ -209,22 +221,31 @@ class Databases:
         ).splitlines():
             self.drop(db)
 
-    def template(self, system: System, finished: bool) -> str:
-        key = (system.schema or system.key, finished)
+    def template(
+        self, system: System, finished: bool, backlog: tuple[str, int] | None = None
+    ) -> str:
+        key = (system.schema or system.key, finished, backlog)
         if key not in self.templates:
-            db = f"{DB_PREFIX}tpl_{key[0]}_{'finished' if finished else 'empty'}"
+            kind = "finished" if finished else "empty"
+            if backlog:
+                kind = f"{backlog[0]}_{backlog[1]}"
+            db = f"{DB_PREFIX}tpl_{key[0]}_{kind}"
             self.drop(db)
             started = time.time()
             psql(f'create database "{db}" template template0')
             system.run("install", dsn(db), timeout=300)
             if finished:
                 system.run("add-finished", dsn(db), timeout=1800, n=self.sizes.finished)
+            if backlog:
+                system.run("backlog", dsn(db), timeout=1800, shape=backlog[0], n=backlog[1])
             log(f"  template {db} ready in {time.time() - started:.1f} s")
             self.templates[key] = db
         return self.templates[key]
 
-    def fresh(self, system: System, finished: bool = False) -> str:
-        template = self.template(system, finished)
+    def fresh(
+        self, system: System, finished: bool = False, backlog: tuple[str, int] | None = None
+    ) -> str:
+        template = self.template(system, finished, backlog)
         db = f"{DB_PREFIX}run_{system.key}"
         self.drop(db)
         strategy = " strategy file_copy" if self.file_copy else ""
@@ -290,6 +311,83 @@ def measure_worker(
     return Outcome(done / seconds, extra={"rss_mb": rss_kb / 1024}, note=note)
 
 
+# Scale rows (issue 13): the backlog shapes of bench/systems/_common.py. In
+# "waiting" and "locks" the worker runs jobs of the backlog itself; in the
+# others the backlog cannot run (scheduled later, behind a busy lock, in
+# queues the worker does not serve) and the worker runs jobs deferred after
+# it, in its queue "default".
+RUNS_BACKLOG = ("waiting", "locks")
+# peers that have the shape (pgqueuer has no lock that serialises jobs)
+SCALE_SYSTEMS = {
+    "waiting": ("ours", "procrastinate", "pgqueuer"),
+    "scheduled": ("ours", "procrastinate", "pgqueuer"),
+    "locks": ("ours", "procrastinate"),
+    "hot_lock": ("ours", "procrastinate"),
+    "queues": ("ours", "procrastinate", "pgqueuer"),
+}
+
+
+def scale_cases(sizes: Sizes) -> list[tuple[str, str, int, str]]:
+    """(row key, shape, backlog size, label) of every scale row."""
+    cases = [
+        (f"scale_waiting_{human(n)}", "waiting", n, f"{human(n)} waiting")
+        for n in sizes.waiting
+    ]
+    return cases + [
+        ("scale_scheduled", "scheduled", sizes.scheduled,
+         f"{human(sizes.scheduled)} scheduled for later"),
+        ("scale_locks", "locks", sizes.shaped, f"{human(sizes.shaped)} on 1,000 locks"),
+        ("scale_hot_lock", "hot_lock", sizes.shaped,
+         f"{human(sizes.shaped)} behind one busy lock"),
+        ("scale_queues", "queues", sizes.shaped,
+         f"{human(sizes.shaped)} in 199 other queues, worker serves 1"),
+    ]
+
+
+def measure_scale_worker(system: System, dbs: Databases, shape: str, n: int) -> Outcome:
+    """A worker at concurrency 100 runs scale_jobs jobs with a backlog in the table."""
+    sizes = dbs.sizes
+    k = min(sizes.scale_jobs, n)
+    db = dbs.fresh(system, backlog=(shape, n))
+    try:
+        if shape not in RUNS_BACKLOG:
+            system.run("prefill", dsn(db), n=k)
+        since = time.time()
+        with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+            proc = system.popen(
+                "work", dsn(db), stdout=out, stderr=err, concurrency=100, n=k,
+                queues="default" if shape == "queues" else "",
+            )
+            _, capped = watch(proc, sizes.worker_cap)
+            out.seek(0)
+            err.seek(0)
+            if not capped:
+                parse_result(system.key, "work", proc.returncode, out.read(), err.read())
+        span = system.run("span", dsn(db), since=since)
+    finally:
+        dbs.drop(db)
+    done = span["finished"]
+    if not done or span["first_start"] is None or span["last_finish"] is None:
+        raise BenchError(f"{system.key} work: no job finished")
+    seconds = max(span["last_finish"] - span["first_start"], 1e-6)
+    note = f"{done} jobs in {seconds:.2f} s"
+    if capped:
+        note += f" (stopped after {sizes.worker_cap:.0f} s)"
+    return Outcome(done / seconds, note=note)
+
+
+def measure_scale_latency(system: System, dbs: Databases, shape: str, n: int) -> Outcome:
+    """Defer-to-start latency with a backlog: an idle worker (concurrency 1),
+    or, when the backlog is runnable, a worker busy with it and probes of a
+    higher priority (10), which it must claim first."""
+    return measure_latency(
+        system, dbs, backlog=(shape, n),
+        queues="default" if shape == "queues" else "",
+        priority=10 if shape in RUNS_BACKLOG else 0,
+        probes=dbs.sizes.scale_probes,
+    )
+
+
 def watch(proc: subprocess.Popen, cap: float) -> tuple[int | None, bool]:
     """Wait for a worker, following its peak RSS; stop it (SIGTERM) after cap seconds."""
     peak = None
@@ -349,11 +447,20 @@ class ProbeReader(threading.Thread):
         return False
 
 
-def measure_latency(system: System, dbs: Databases) -> Outcome:
+def measure_latency(
+    system: System,
+    dbs: Databases,
+    backlog: tuple[str, int] | None = None,
+    queues: str = "",
+    priority: int = 0,
+    probes: int = 0,
+) -> Outcome:
     sizes = dbs.sizes
-    n = sizes.latency_probes
-    db = dbs.fresh(system)
-    listener = system.popen("listen", dsn(db))
+    n = probes or sizes.latency_probes
+    db = dbs.fresh(system, backlog=backlog)
+    listener = system.popen("listen", dsn(db), queues=queues) if queues else system.popen(
+        "listen", dsn(db)
+    )
     stderr_chunks: list[str] = []
     err_thread = threading.Thread(
         target=lambda: stderr_chunks.append(listener.stderr.read()), daemon=True
@@ -365,7 +472,7 @@ def measure_latency(system: System, dbs: Databases) -> Outcome:
         # Ready when it has run a first probe (its connection up, its LISTEN on).
         ready = False
         for _ in range(3):
-            system.run("produce", dsn(db), n=0, interval=sizes.latency_interval)
+            system.run("produce", dsn(db), n=0, interval=sizes.latency_interval, priority=priority)
             if reader.wait_for(lambda s: -1 in s, 10):
                 ready = True
                 break
@@ -374,7 +481,9 @@ def measure_latency(system: System, dbs: Databases) -> Outcome:
                 f"{system.key} listen: the idle worker ran no probe "
                 f"({' | '.join(''.join(stderr_chunks).strip().splitlines()[-3:])})"
             )
-        produced = system.run("produce", dsn(db), n=n, interval=sizes.latency_interval)
+        produced = system.run(
+            "produce", dsn(db), n=n, interval=sizes.latency_interval, priority=priority
+        )
         returned = produced["returned"]
         reader.wait_for(lambda s: all(i in s for i in range(n)), 10)
     finally:
@@ -438,6 +547,19 @@ def rows(sizes: Sizes) -> list[Row]:
         Row("latency_p50", "defer-to-start p50, idle worker", "ms", False, peers),
         Row("latency_p99", "defer-to-start p99, idle worker", "ms", False, peers),
         Row("rss_c100", "worker peak RSS, concurrency 100", "MB", False, peers),
+        *(
+            row
+            for key, shape, _, label in scale_cases(sizes)
+            for row in (
+                Row(key, f"worker c=100, {label}", "jobs/s", True, SCALE_SYSTEMS[shape]),
+                Row(
+                    key + "_lat",
+                    f"defer-to-start p50, {label}"
+                    + (" (busy worker, probe priority 10)" if shape in RUNS_BACKLOG else ""),
+                    "ms", False, SCALE_SYSTEMS[shape],
+                ),
+            )
+        ),
     ]
 
 
@@ -447,6 +569,7 @@ class Measurement:
     label: str
     fills: dict[str, str]  # row key -> which value of the Outcome ("value" or an extra)
     run: Callable[[System, Databases], Outcome]
+    backlog: tuple[str, int] | None = None  # the template it needs, built first
 
 
 def measurements(sizes: Sizes) -> list[Measurement]:
@@ -480,6 +603,22 @@ def measurements(sizes: Sizes) -> list[Measurement]:
             "latency", "defer-to-start latency",
             {"latency_p50": "value", "latency_p99": "p99"},
             lambda s, d: measure_latency(s, d),
+        ),
+        *(
+            m
+            for key, shape, n, label in scale_cases(sizes)
+            for m in (
+                Measurement(
+                    key, f"worker c=100, {label}", {key: "value"},
+                    lambda s, d, shape=shape, n=n: measure_scale_worker(s, d, shape, n),
+                    (shape, n),
+                ),
+                Measurement(
+                    key + "_lat", f"latency, {label}", {key + "_lat": "value"},
+                    lambda s, d, shape=shape, n=n: measure_scale_latency(s, d, shape, n),
+                    (shape, n),
+                ),
+            )
         ),
     ]
 
@@ -642,7 +781,46 @@ def targets(values: dict[str, dict[str, float | None]]) -> list[str]:
             ">=",
         ),
         check("worker peak RSS at concurrency 100 <= 100 MB", [("MB", get("rss_c100", "ours"), 100)], "<="),
+        *scale_targets(values),
     ]
+
+
+def scale_targets(values: dict[str, dict[str, float | None]]) -> list[str]:
+    """Issue 13: every scale row of ours within 80% of the throughput and 2x
+    the latency of the smallest waiting backlog."""
+    keys = [k for k in values if k.startswith("scale_") and not k.endswith("_lat")]
+    base = min(
+        (k for k in keys if k.startswith("scale_waiting_")),
+        key=lambda k: _backlog_size(k[len("scale_waiting_"):]),
+        default=None,
+    )
+    if base is None:
+        return []
+    lines = []
+    for unit, suffix, op, bound in (("throughput", "", ">=", 0.8), ("latency", "_lat", "<=", 2.0)):
+        ref = values.get(base + suffix, {}).get("ours")
+        parts, ok = [], True
+        for key in keys:
+            if key == base:
+                continue
+            r = ratio(values.get(key + suffix, {}).get("ours"), ref)
+            if r is None:
+                parts.append(f"{key[6:]} n/a")
+                continue
+            ok = ok and (r >= bound if op == ">=" else r <= bound)
+            parts.append(f"{key[6:]} {r:.2f}")
+        verdict = "met" if ok and parts else "NOT MET" if parts else "n/a"
+        lines.append(
+            f"- scale rows {unit} {op} {bound}x the {base[6:]} row: **{verdict}** ({', '.join(parts)})"
+        )
+    return lines
+
+
+def _backlog_size(text: str) -> int:
+    for suffix, factor in (("M", 1_000_000), ("k", 1_000)):
+        if text.endswith(suffix):
+            return int(text[: -len(suffix)]) * factor
+    return int(text.replace(",", ""))
 
 
 def machine(sizes: Sizes, quick: bool, systems: list[System]) -> list[str]:
@@ -701,7 +879,8 @@ def parse_args() -> argparse.Namespace:
     p.add_argument(
         "--metrics", default="",
         help="comma-separated subset of defer_single,defer_batch,worker_c10,worker_c100,"
-        "worker_c10_fin,worker_c100_fin,latency",
+        "worker_c10_fin,worker_c100_fin,latency, and scale (every scale row) or one of them "
+        "(scale_waiting_10k, scale_waiting_10k_lat, ...)",
     )
     p.add_argument("--rounds", type=int, default=0, help="override the number of rounds")
     p.add_argument("--output", default=str(BENCH_DIR / "results.md"))
@@ -732,7 +911,13 @@ def main() -> int:
     started = time.time()
     systems = make_systems(args)
     usable = [s for s in systems if not s.broken]
-    plan = [m for m in measurements(sizes) if not args.metrics or m.key in args.metrics]
+    plan = [
+        m
+        for m in measurements(sizes)
+        if not args.metrics
+        or m.key in args.metrics
+        or ("scale" in args.metrics and m.key.startswith("scale_"))
+    ]
     dbs = Databases(sizes)
     dbs.drop_all()
     # All templates first, so that building one (a million rows written and
@@ -743,6 +928,13 @@ def main() -> int:
         for finished in (False, True) if needs_finished else (False,):
             try:
                 dbs.template(system, finished)
+            except BenchError as exc:
+                log(f"warning: {exc}")
+        for backlog in dict.fromkeys(m.backlog for m in plan if m.backlog):
+            if system.key not in SCALE_SYSTEMS[backlog[0]]:
+                continue
+            try:
+                dbs.template(system, False, backlog)
             except BenchError as exc:
                 log(f"warning: {exc}")
 

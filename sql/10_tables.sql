@@ -139,7 +139,7 @@ of a deferred job; stalled_worker_timeout (seconds) is the lease of workers that
 without their own; max_rescues bounds how often one job is rescued. Only the schema owner
 may change them (update procrastinate_settings set ...); the checks are hard caps.';
 
--- Paused queues are not fetched from (see procrastinate_fetch_jobs_v1).
+-- Paused queues are not fetched from (see procrastinate_fetch_jobs_v2).
 create table procrastinate_paused_queues (
     queue_name text primary key,
     paused_at timestamptz not null default now()
@@ -168,28 +168,52 @@ create unique index procrastinate_jobs_lock_idx_v1
 on procrastinate_jobs (md5(lock))
 where status = 'doing' and lock is not null;
 
--- The claim query: waiting jobs in the order they are fetched.
-create index procrastinate_jobs_fetch_idx_v1
-on procrastinate_jobs (priority desc, id asc) where status = 'todo';
-
 -- Lock arbitration looks up the other live jobs sharing a lock.
 create index procrastinate_jobs_lock_order_idx_v1
 on procrastinate_jobs (md5(lock), priority desc, id asc)
 where status in ('todo', 'doing') and lock is not null;
 
--- Jobs a worker holds (abort checks, rescue of stalled workers).
-create index procrastinate_jobs_worker_idx_v1
-on procrastinate_jobs (worker_id) where status = 'doing';
+-- Jobs a worker holds (abort checks, rescue of stalled workers). Not null
+-- in its predicate so that a query for the running job of a lock cannot
+-- pick it (with statistics saying few jobs run, reading every running job
+-- looks as cheap as one probe of procrastinate_jobs_lock_idx_v1).
+create index procrastinate_jobs_worker_idx_v2
+on procrastinate_jobs (worker_id) where status = 'doing' and worker_id is not null;
 
--- Fetching from some queues: each queue's waiting jobs in fetch order
--- (priority, then id). Keyed by md5, as a queue name may be longer than a
--- b-tree entry allows. Not a hash index: all the jobs of a queue share one
--- key, and a hash index walks the whole bucket of a key on every insert (a
--- defer slowed down with each job waiting in its queue). Partial, so that
--- claiming a job (todo -> doing) adds no entry here.
-create index procrastinate_jobs_queue_idx_v1
+-- The claim (procrastinate_fetch_jobs_v2) walks waiting jobs in fetch order
+-- (priority, then id) and must never step over rows it cannot claim, or its
+-- cost grows with the backlog. So waiting jobs are split between partial
+-- indexes by what makes them claimable: ready jobs without a lock (all
+-- claimable), ready jobs with a lock (claimable at the head of their lock
+-- only), and jobs with a scheduled_at (claimable once due: walked by time, so
+-- that jobs scheduled for later are never read). Each exists for all queues
+-- and per queue (keyed by md5, as a queue name may be longer than a b-tree
+-- entry allows; a b-tree, not a hash index: a hash index walks the whole
+-- bucket of a key on every insert). A job is in two of them, as before the
+-- split; claiming it (todo -> doing) takes it out of both.
+create index procrastinate_jobs_ready_idx_v1
+on procrastinate_jobs (priority desc, id asc)
+where status = 'todo' and scheduled_at is null and lock is null;
+
+create index procrastinate_jobs_ready_queue_idx_v1
 on procrastinate_jobs (md5(queue_name), priority desc, id asc)
-where status = 'todo';
+where status = 'todo' and scheduled_at is null and lock is null;
+
+create index procrastinate_jobs_locked_idx_v1
+on procrastinate_jobs (priority desc, id asc)
+where status = 'todo' and scheduled_at is null and lock is not null;
+
+create index procrastinate_jobs_locked_queue_idx_v1
+on procrastinate_jobs (md5(queue_name), priority desc, id asc)
+where status = 'todo' and scheduled_at is null and lock is not null;
+
+create index procrastinate_jobs_scheduled_idx_v1
+on procrastinate_jobs (scheduled_at)
+where status = 'todo' and scheduled_at is not null;
+
+create index procrastinate_jobs_scheduled_queue_idx_v1
+on procrastinate_jobs (md5(queue_name), scheduled_at)
+where status = 'todo' and scheduled_at is not null;
 
 create index procrastinate_events_job_id_idx_v1
 on procrastinate_events (job_id);

@@ -145,6 +145,9 @@ returns integer
 language plpgsql
 security definer
 set search_path = pg_catalog, public, pg_temp
+-- a delete of many old jobs is estimated costly enough for JIT, whose
+-- compilation would cost more than the delete of a bounded batch
+set jit = off
 as $$
 declare
     v_now timestamptz := _procrastinate_now(p_now);

@@ -41,25 +41,43 @@ insert into procrastinate_migrations (number, name, phase, checksum) values
 ),
 (
     7,
-    'add_released_event',
+    'flat_claim',
     'pre',
-    'b3ec121a33da47214cf1e6e5ae74c27262514fa0bd97c74dc9138ca6f709dbd2'
+    '9552c353aef749096324c8a14a5df1ff4c69d106e1756069f6f864614d469add'
 ),
 (
     8,
+    'cheap_ops_views',
+    'pre',
+    '21ca41505a4532614394bf84a8b211cdf12fd60f53a77f26de131dc993e38522'
+),
+(
+    9,
+    'probe_queueing_locks',
+    'pre',
+    '9be4e1786a647f805f483e52bf695c9d27704a798dfb9f7737b79f2b5ea85ed8'
+),
+(
+    10,
+    'add_released_event',
+    'pre',
+    '26c7e510493694298351354f4d82354e479f08bbca5126b517d677e01c9edc89'
+),
+(
+    11,
     'sql_contract',
     'pre',
-    '91763747bacf3dbae1c6cebd118b1829b23bf90bc7d9a6e1e2c968ffd329ece1'
+    '1325c90d0c1922622c0894d4d8bafefe08fd1bdd6251cd47fb3f5241e60e082c'
 ),
 (
     20,
     'drop_superseded_functions',
     'post',
-    '1471f1939da04f5b31ebdcbc6474db84086c166d0dca2bbb77f744e220b2faca'
+    '8cba9cc9dd3e3a19e811730ba54e4f84b7fe517dd1cfe35425acb97b62c2b305'
 ),
 (
     21,
     'drop_aborting_status',
     'post',
-    '87d6f7819d43d9640522c7fcb33b707918872926a74a54d27d5be9e7bb7b789e'
+    '3b24393e2702e7ee4c4c3daea88d699f7f68c04438aae2962fc8c27213fa4495'
 );

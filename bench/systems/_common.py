@@ -21,13 +21,19 @@ Actions (an adapter may lack some; run.py then shows "n/a"):
     defer --n N --batch-size B   defer N no-op jobs, one call each (B=0) or B per call;
                                  {"n", "seconds"}
     prefill --n N                queue N no-op jobs (not timed)
+    backlog --n N --shape S      put N jobs of a backlog shape in the table with one
+                                 statement (triggers off), VACUUM ANALYZE (see SHAPES)
     work --concurrency C         one worker until the queue is empty; {"rss_kb"}
+    work --concurrency C --n K [--queues Q]
+                                 one worker (of queues Q, comma-separated; default all)
+                                 stopped once it has run K no-op jobs; {"rss_kb"}
     span --since EPOCH           {"first_start", "last_finish", "finished"}: epoch times
                                  of the first job start and last job end at or after
                                  EPOCH, from the system's own tables
-    listen                       an idle worker (concurrency 1) running probe jobs until
+    listen [--queues Q]          an idle worker (concurrency 1) running probe jobs until
                                  SIGTERM; each probe prints BENCH_JOB at its start
-    produce --n N --interval S   defer one warm-up probe (i=-1), then probe i=0..N-1 one
+    produce --n N --interval S [--priority P]
+                                 defer one warm-up probe (i=-1), then probe i=0..N-1 one
                                  every S seconds; {"returned": [epoch when the defer of
                                  probe i returned, ...]}
 """
@@ -49,6 +55,76 @@ PROBE = "probe"
 WARMUP_PROBE = -1
 # Pause between that warm-up probe and the measured ones.
 WARMUP_PAUSE = 0.3
+
+# The backlog shapes of the scale rows (issue 13): what the table holds when
+# the worker starts, besides the jobs it is measured on.
+#   waiting     N no-op jobs waiting in the worker's queue (it runs them)
+#   scheduled   N no-op jobs scheduled a day later
+#   locks       N no-op jobs on 1,000 locks (it runs them)
+#   hot_lock    N no-op jobs behind one lock whose holder runs (never ends)
+#   queues      N no-op jobs in 199 queues the worker does not serve; it
+#               serves "default" (200 queues in all)
+SHAPES = ("waiting", "scheduled", "locks", "hot_lock", "queues")
+
+
+def procrastinate_backlog_sql(shape: str) -> list[str]:
+    """The backlog in procrastinate's table shape (3.10's and ours share
+    these columns), parameters (task name, N)."""
+    args = "jsonb_build_object('i', g)"
+    series = "from generate_series(1, %s) as g"
+    if shape == "waiting":
+        return [
+            "insert into procrastinate_jobs (queue_name, task_name, args) "
+            f"select 'default', %s, {args} {series}"
+        ]
+    if shape == "scheduled":
+        return [
+            "insert into procrastinate_jobs (queue_name, task_name, args, scheduled_at) "
+            f"select 'default', %s, {args}, now() + interval '1 day' {series}"
+        ]
+    if shape == "locks":
+        return [
+            "insert into procrastinate_jobs (queue_name, task_name, args, lock) "
+            f"select 'default', %s, {args}, 'lock-' || mod(g, 1000) {series}"
+        ]
+    if shape == "hot_lock":
+        return [
+            # the holder: running, by no worker that could end it
+            "insert into procrastinate_jobs (queue_name, task_name, args, lock, status) "
+            "select 'default', %s, '{}', 'hot', 'doing' where %s > 0",
+            "insert into procrastinate_jobs (queue_name, task_name, args, lock) "
+            f"select 'default', %s, {args}, 'hot' {series}",
+        ]
+    if shape == "queues":
+        return [
+            "insert into procrastinate_jobs (queue_name, task_name, args) "
+            f"select 'other-' || mod(g, 199), %s, {args} {series}"
+        ]
+    raise SystemExit(f"unknown backlog shape {shape!r}")
+
+
+class StopAfter:
+    """Counts the no-op jobs a worker ran; set once it has run `target`."""
+
+    def __init__(self) -> None:
+        self.target = 0
+        self.done = 0
+        self.event = None
+
+    def arm(self, target: int) -> None:
+        import asyncio
+
+        self.target = target
+        self.done = 0
+        self.event = asyncio.Event()
+
+    def ran_one(self) -> None:
+        self.done += 1
+        if self.event is not None and self.target and self.done >= self.target:
+            self.event.set()
+
+
+STOP_AFTER = StopAfter()
 
 
 def emit(result: dict[str, Any]) -> None:
@@ -85,6 +161,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--concurrency", type=int, default=1)
     p.add_argument("--since", type=float, default=0.0)
     p.add_argument("--interval", type=float, default=0.05)
+    p.add_argument("--shape", default="")
+    p.add_argument("--queues", default="", help="comma-separated; empty: all queues")
+    p.add_argument("--priority", type=int, default=0)
     return p.parse_args(argv)
 
 

@@ -25,7 +25,7 @@ def make_app(dsn: str):
 
     @app.task(name=_common.TASK)
     async def noop(i: int = 0) -> None:
-        return None
+        _common.STOP_AFTER.ran_one()
 
     @app.task(name=_common.PROBE)
     async def probe(i: int = 0) -> None:
@@ -79,31 +79,69 @@ def prefill(args) -> dict[str, Any]:
     return {"n": args.n}
 
 
-async def _work(dsn: str, concurrency: int) -> None:
+def _queues(spec: str) -> list[str] | None:
+    return [q for q in spec.split(",") if q] or None
+
+
+async def _work(dsn: str, concurrency: int, n: int, queues: list[str] | None) -> None:
     app, _, _ = make_app(dsn)
     async with app.open_async():
-        await app.run_worker_async(concurrency=concurrency, wait=False, listen_notify=True)
+        if not n:
+            await app.run_worker_async(
+                concurrency=concurrency, wait=False, listen_notify=True, queues=queues
+            )
+            return
+        # Stopped once it has run n jobs: cancelling run_worker_async is its
+        # graceful stop (running jobs end first).
+        _common.STOP_AFTER.arm(n)
+        worker = asyncio.ensure_future(
+            app.run_worker_async(
+                concurrency=concurrency, wait=True, listen_notify=True, queues=queues
+            )
+        )
+        stop = asyncio.ensure_future(_common.STOP_AFTER.event.wait())
+        await asyncio.wait([worker, stop], return_when=asyncio.FIRST_COMPLETED)
+        stop.cancel()
+        worker.cancel()
+        try:
+            await worker
+        except asyncio.CancelledError:
+            pass
 
 
 def work(args) -> dict[str, Any]:
-    asyncio.run(_work(args.dsn, args.concurrency))
+    asyncio.run(_work(args.dsn, args.concurrency, args.n, _queues(args.queues)))
     return {"rss_kb": _common.vm_hwm_kb()}
 
 
-async def _listen(dsn: str) -> None:
+def backlog(args, connect) -> dict[str, Any]:
+    """The backlog of a scale row, in procrastinate's table shape."""
+    with connect(args.dsn) as conn:
+        # Superuser only: skips the event and notify triggers.
+        conn.execute("set session_replication_role = replica")
+        for statement in _common.procrastinate_backlog_sql(args.shape):
+            conn.execute(statement, (_common.TASK, args.n))
+        conn.execute("reset session_replication_role")
+        conn.execute("vacuum analyze")
+    return {"n": args.n}
+
+
+async def _listen(dsn: str, queues: list[str] | None) -> None:
     app, _, _ = make_app(dsn)
     async with app.open_async():
         # Stopped by run.py with SIGTERM (the worker's own signal handling).
-        await app.run_worker_async(concurrency=1, wait=True, listen_notify=True)
+        await app.run_worker_async(concurrency=1, wait=True, listen_notify=True, queues=queues)
 
 
 def listen(args) -> dict[str, Any]:
-    asyncio.run(_listen(args.dsn))
+    asyncio.run(_listen(args.dsn, _queues(args.queues)))
     return {"rss_kb": _common.vm_hwm_kb()}
 
 
-async def _produce(dsn: str, n: int, interval: float) -> dict[str, Any]:
+async def _produce(dsn: str, n: int, interval: float, priority: int) -> dict[str, Any]:
     app, _, probe = make_app(dsn)
+    if priority:
+        probe = probe.configure(priority=priority)
     returned: list[float] = []
     async with app.open_async():
         await probe.defer_async(i=_common.WARMUP_PROBE)
@@ -115,4 +153,4 @@ async def _produce(dsn: str, n: int, interval: float) -> dict[str, Any]:
 
 
 def produce(args) -> dict[str, Any]:
-    return asyncio.run(_produce(args.dsn, args.n, args.interval))
+    return asyncio.run(_produce(args.dsn, args.n, args.interval, args.priority))

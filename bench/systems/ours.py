@@ -76,6 +76,12 @@ def span(args) -> dict[str, Any]:
     return {"first_start": _f(row[0]), "last_finish": _f(row[1]), "finished": row[2]}
 
 
+def backlog(args) -> dict[str, Any]:
+    import _procrastinate_api
+
+    return _procrastinate_api.backlog(args, connect)
+
+
 def _f(value):
     return None if value is None else float(value)
 
@@ -123,6 +129,7 @@ if __name__ == "__main__":
             "span": span,
             "defer": _api("defer"),
             "prefill": _api("prefill"),
+            "backlog": backlog,
             "work": _api("work"),
             "listen": _api("listen"),
             "produce": _api("produce"),

@@ -184,7 +184,7 @@ def _queue_manager(conn: _Connection):
 
     @qm.entrypoint(_common.TASK)
     async def noop(job) -> None:
-        return None
+        _common.STOP_AFTER.ran_one()
 
     @qm.entrypoint(_common.PROBE)
     async def probe(job) -> None:
@@ -200,23 +200,59 @@ def _stop_on_signals(qm) -> None:
         loop.add_signal_handler(sig, qm.shutdown.set)
 
 
-async def _work(dsn: str, concurrency: int) -> None:
+async def _work(dsn: str, concurrency: int, n: int) -> None:
     from pgqueuer.types import QueueExecutionMode
 
     conn = await _connect(dsn)
     qm = _queue_manager(conn)
     _stop_on_signals(qm)
-    await qm.run(
-        batch_size=batch_size(concurrency),
-        max_concurrent_tasks=max(2, concurrency),
-        mode=QueueExecutionMode.drain,
-    )
+    if n:
+        # Stopped once it has run n jobs (its graceful shutdown).
+        _common.STOP_AFTER.arm(n)
+
+        async def stop_after() -> None:
+            await _common.STOP_AFTER.event.wait()
+            qm.shutdown.set()
+
+        stopper = asyncio.ensure_future(stop_after())
+        await qm.run(batch_size=batch_size(concurrency), max_concurrent_tasks=max(2, concurrency))
+        stopper.cancel()
+    else:
+        await qm.run(
+            batch_size=batch_size(concurrency),
+            max_concurrent_tasks=max(2, concurrency),
+            mode=QueueExecutionMode.drain,
+        )
     await conn.close()
 
 
 def work(args) -> dict[str, Any]:
-    asyncio.run(_work(args.dsn, args.concurrency))
+    # A worker serves the entrypoints it registers: the "queues" backlog
+    # (other entrypoints) is never fetched, whatever --queues says.
+    asyncio.run(_work(args.dsn, args.concurrency, args.n))
     return {"rss_kb": _common.vm_hwm_kb()}
+
+
+def backlog(args) -> dict[str, Any]:
+    """The backlog of a scale row in pgqueuer's table. It has no lock that
+    serialises jobs: the "locks" and "hot_lock" shapes are not supported."""
+    payload = "convert_to(json_build_object('i', g)::text, 'UTF8')"
+    series = "from generate_series(1, %s) as g"
+    statements = {
+        "waiting": "insert into pgqueuer (priority, entrypoint, payload, status) "
+        f"select 0, %s, {payload}, 'queued' {series}",
+        "scheduled": "insert into pgqueuer (priority, entrypoint, payload, status, execute_after) "
+        f"select 0, %s, {payload}, 'queued', now() + interval '1 day' {series}",
+        # its queues are entrypoints: 199 the worker does not register
+        "queues": "insert into pgqueuer (priority, entrypoint, payload, status) "
+        f"select 0, %s || '-other-' || mod(g, 199), {payload}, 'queued' {series}",
+    }
+    if args.shape not in statements:
+        raise SystemExit(f"pgqueuer has no backlog of shape {args.shape!r} (no serialising lock)")
+    with connect(args.dsn) as conn:
+        conn.execute(statements[args.shape], (_common.TASK, args.n))
+        conn.execute("vacuum analyze")
+    return {"n": args.n}
 
 
 async def _listen(dsn: str) -> None:
@@ -233,7 +269,7 @@ def listen(args) -> dict[str, Any]:
     return {"rss_kb": _common.vm_hwm_kb()}
 
 
-async def _produce(dsn: str, n: int, interval: float) -> dict[str, Any]:
+async def _produce(dsn: str, n: int, interval: float, priority: int) -> dict[str, Any]:
     from pgqueuer import Queries
 
     conn = await _connect(dsn)
@@ -242,14 +278,14 @@ async def _produce(dsn: str, n: int, interval: float) -> dict[str, Any]:
     await queries.enqueue(_common.PROBE, _payload(_common.WARMUP_PROBE), 0)
     await asyncio.sleep(_common.WARMUP_PAUSE)
     async for i in _common.paced(n, interval):
-        await queries.enqueue(_common.PROBE, _payload(i), 0)
+        await queries.enqueue(_common.PROBE, _payload(i), priority)
         returned.append(time.time())
     await conn.close()
     return {"returned": returned}
 
 
 def produce(args) -> dict[str, Any]:
-    return asyncio.run(_produce(args.dsn, args.n, args.interval))
+    return asyncio.run(_produce(args.dsn, args.n, args.interval, args.priority))
 
 
 if __name__ == "__main__":
@@ -261,6 +297,7 @@ if __name__ == "__main__":
             "span": span,
             "defer": defer,
             "prefill": prefill,
+            "backlog": backlog,
             "work": work,
             "listen": listen,
             "produce": produce,

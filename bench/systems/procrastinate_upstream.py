@@ -84,6 +84,7 @@ if __name__ == "__main__":
             "span": span,
             "defer": _procrastinate_api.defer,
             "prefill": _procrastinate_api.prefill,
+            "backlog": lambda args: _procrastinate_api.backlog(args, connect),
             "work": _procrastinate_api.work,
             "listen": _procrastinate_api.listen,
             "produce": _procrastinate_api.produce,

@@ -1,4 +1,4 @@
--- Drops the driver functions that 0008 superseded, once no worker of the
+-- Drops the driver functions that 0011 superseded, once no worker of the
 -- old code runs (docs/deploy.md): they were wrappers over the new versions,
 -- and rescue_stalled_jobs_v1 still let a caller choose the stall threshold.
 -- Dropping a function takes no lock on the queue's tables.

@@ -137,7 +137,8 @@ begin
 end;
 $$;
 grant select on
-procrastinate_queue_stats, procrastinate_task_stats, procrastinate_lock_stats,
+procrastinate_queue_stats, procrastinate_queue_backlog, procrastinate_task_stats,
+procrastinate_lock_stats,
 procrastinate_worker_stats, procrastinate_failed_jobs, procrastinate_stalled_jobs,
 procrastinate_job_transitions
 to procrastinate_operator;

@@ -2,9 +2,10 @@
 begin;
 set local client_min_messages = warning;
 create extension if not exists pgtap;
-select plan(8);
+select plan(9);
 
 select has_view('procrastinate_queue_stats', 'queue stats view exists');
+select has_view('procrastinate_queue_backlog', 'queue backlog view exists');
 select has_view('procrastinate_task_stats', 'task stats view exists');
 select has_view('procrastinate_lock_stats', 'lock stats view exists');
 select has_view('procrastinate_worker_stats', 'worker stats view exists');

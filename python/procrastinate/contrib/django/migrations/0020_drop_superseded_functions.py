@@ -1,5 +1,5 @@
 """migrations/post/0020_drop_superseded_functions.sql: drops the driver
-functions 0008 superseded, once no worker of the old code runs."""
+functions 0011 superseded, once no worker of the old code runs."""
 
 from django.db import migrations
 
@@ -9,6 +9,6 @@ from procrastinate.contrib.django.migration_operations import ApplyProcrastinate
 class Migration(migrations.Migration):
     # The runner gives each SQL file its own transaction.
     atomic = False
-    dependencies = [("procrastinate", "0008_sql_contract")]
+    dependencies = [("procrastinate", "0011_sql_contract")]
 
     operations = [ApplyProcrastinateMigration("0020_drop_superseded_functions")]

@@ -1,5 +1,4 @@
-"""migrations/pre/0007_add_released_event.sql: the released event type. No
-model changes."""
+"""migrations/pre/0007_flat_claim.sql: the claim walks partial indexes whose rows it can claim (its cost no longer grows with the backlog). No model changes."""
 
 from django.db import migrations
 
@@ -11,4 +10,4 @@ class Migration(migrations.Migration):
     atomic = False
     dependencies = [("procrastinate", "0006_replace_record_update_events")]
 
-    operations = [ApplyProcrastinateMigration("0007_add_released_event")]
+    operations = [ApplyProcrastinateMigration("0007_flat_claim")]

@@ -1,4 +1,4 @@
-"""migrations/pre/0008_sql_contract.sql: least privilege, versioned driver
+"""migrations/pre/0011_sql_contract.sql: least privilege, versioned driver
 functions, one clock, leases. New columns are not in the (read-only)
 models."""
 
@@ -10,6 +10,6 @@ from procrastinate.contrib.django.migration_operations import ApplyProcrastinate
 class Migration(migrations.Migration):
     # The runner gives each SQL file its own transaction.
     atomic = False
-    dependencies = [("procrastinate", "0007_add_released_event")]
+    dependencies = [("procrastinate", "0010_add_released_event")]
 
-    operations = [ApplyProcrastinateMigration("0008_sql_contract")]
+    operations = [ApplyProcrastinateMigration("0011_sql_contract")]

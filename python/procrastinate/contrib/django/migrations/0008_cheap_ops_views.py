@@ -1,0 +1,13 @@
+"""migrations/pre/0008_cheap_ops_views.sql: procrastinate_queue_stats in one pass, procrastinate_queue_backlog. No model changes."""
+
+from django.db import migrations
+
+from procrastinate.contrib.django.migration_operations import ApplyProcrastinateMigration
+
+
+class Migration(migrations.Migration):
+    # The runner gives each SQL file its own transaction.
+    atomic = False
+    dependencies = [("procrastinate", "0007_flat_claim")]
+
+    operations = [ApplyProcrastinateMigration("0008_cheap_ops_views")]
