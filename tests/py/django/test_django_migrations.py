@@ -128,7 +128,8 @@ def test_the_runner_stops_at_the_target(new_database, tmp_path):
     )
     with psycopg.connect(conninfo(new_database), autocommit=True) as connection:
         plan = migrations.migrate(connection, directory=directory, target=last + 1)
-        assert [m.number for m in plan.steps] == [*range(1, last + 1), last + 1]
+        shipped = [m.number for m in migrations.discover()]
+        assert [m.number for m in plan.steps] == [*shipped, last + 1]
         assert connection.execute("select to_regclass('procrastinate_test_thing')").fetchone()[0]
         assert [m.number for m in migrations.pending(connection, directory=directory)] == [last + 2]
         plan = migrations.migrate(connection, directory=directory, target=last + 1)

@@ -369,9 +369,9 @@ def test_status_output_older(older_db, connect, fake_migrations, monkeypatch):
 
 def test_status_lists_migrations_the_code_does_not_ship(fresh_db, connect, fake_migrations):
     conn = connect(fresh_db)
-    conn.execute("insert into procrastinate_migrations values (9, 'from_the_future', 'pre', 'x')")
+    conn.execute("insert into procrastinate_migrations values (9999, 'from_the_future', 'pre', 'x')")
     states = m.status(conn, directory=fake_migrations)
-    assert states[-1].number == 9 and not states[-1].shipped
+    assert states[-1].number == 9999 and not states[-1].shipped
     assert "not shipped with this version" in migrations_cli.format_status("current", states)
     m.check_schema_version(conn, fake_migrations)  # a newer schema is fine for older code
 
