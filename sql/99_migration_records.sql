@@ -56,4 +56,10 @@ insert into procrastinate_migrations (number, name, phase, checksum) values
     'probe_queueing_locks',
     'pre',
     '9be4e1786a647f805f483e52bf695c9d27704a798dfb9f7737b79f2b5ea85ed8'
+),
+(
+    12,
+    'probe_next_lock_job',
+    'pre',
+    '0f16f7b2afcba321da8d2e92fe1d551ab07bdae8bd23912dabbe704b73dbcd6c'
 );
