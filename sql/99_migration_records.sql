@@ -67,7 +67,13 @@ insert into procrastinate_migrations (number, name, phase, checksum) values
     11,
     'sql_contract',
     'pre',
-    '1325c90d0c1922622c0894d4d8bafefe08fd1bdd6251cd47fb3f5241e60e082c'
+    '0f6c5e2a27eb08df049504c33075c04d62c7b1eabf769c8280f360e5dd5226c8'
+),
+(
+    12,
+    'probe_next_lock_job',
+    'pre',
+    '2c34d0bcf1235137a6cc6eef3dbae4655bb6eb2504be32c992ca4ce2e2b43218'
 ),
 (
     20,
@@ -79,5 +85,5 @@ insert into procrastinate_migrations (number, name, phase, checksum) values
     21,
     'drop_aborting_status',
     'post',
-    '3b24393e2702e7ee4c4c3daea88d699f7f68c04438aae2962fc8c27213fa4495'
+    'debd32d27d217745b9ff9c7ffc869504d061f6e6b7f2677d2227b766a8e48b94'
 );

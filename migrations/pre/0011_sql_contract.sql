@@ -292,6 +292,10 @@ create function _procrastinate_notify_updated_jobs()
 returns trigger
 language plpgsql
 set search_path = pg_catalog, public, pg_temp
+-- the probe of the next job of a lock walks its index in order, whatever the
+-- statistics say (a bitmap scan would read every job of the lock to sort them)
+set enable_bitmapscan = off
+set enable_seqscan = off
 as $$
 declare
     v_queues jsonb;
@@ -320,17 +324,28 @@ begin
             and (c.scheduled_at is null or c.scheduled_at <= now())
             and (c.old_status <> 'todo' or c.old_queue <> c.queue_name)
         union
-        -- the next job of a lock its holder just released
+        -- the next job of a lock its holder just released, if it may run now:
+        -- one probe of procrastinate_jobs_lock_order_idx_v1 per lock, however
+        -- many jobs wait for it (reading them all made a finish cost grow
+        -- with the jobs waiting behind each lock)
         select w.queue_name
         from changed as c
-        inner join procrastinate_jobs as w
-            on md5(w.lock) = md5(c.lock) and w.lock = c.lock
+        cross join lateral (
+            select n.queue_name, n.status, n.scheduled_at
+            from procrastinate_jobs as n
+            where
+                md5(n.lock) = md5(c.lock)
+                and n.lock = c.lock
+                and n.status in ('todo', 'doing')
+                and n.id <> c.id
+            order by n.priority desc, n.id asc
+            limit 1
+        ) as w
         where
             c.old_status = 'doing'
             and c.status <> 'doing'
             and c.lock is not null
             and w.status = 'todo'
-            and w.id <> c.id
             and (w.scheduled_at is null or w.scheduled_at <= now())
     )
 

@@ -329,3 +329,36 @@ def test_a_defer_checks_its_queueing_lock_without_reading_the_other_waiting_jobs
             )
             assert deferred == 2
             check(plans, caller="procrastinate_defer_jobs_v2(")
+
+
+def test_finishing_a_lock_holder_does_not_read_the_jobs_waiting_for_its_lock(backlog_db):
+    """The notification of the next job of a released lock looks that job up,
+    not every job of the lock."""
+    with psycopg.connect(dbname=backlog_db, autocommit=True) as conn:
+        conn.execute(
+            "truncate procrastinate_jobs, procrastinate_periodic_defers, procrastinate_events, "
+            "procrastinate_paused_queues"
+        )
+        conn.execute("analyze procrastinate_jobs")
+        with conn.transaction():
+            conn.execute("set local session_replication_role = replica")
+            holder = conn.execute(
+                "insert into procrastinate_jobs (queue_name, task_name, lock, status) "
+                "values ('default', 't', 'hot', 'doing') returning id"
+            ).fetchone()[0]
+            conn.execute(
+                "insert into procrastinate_jobs (queue_name, task_name, lock) "
+                "select 'default', 't', 'hot' from generate_series(1, %s)",
+                (BACKLOG,),
+            )
+        for statistics in ("stale", "fresh"):
+            if statistics == "fresh":
+                conn.execute("analyze procrastinate_jobs")
+            outcome = json.dumps([{"id": holder, "attempt": 0, "status": "succeeded"}])
+            finished, plans = explained(
+                conn,
+                "select count(*) filter (where accepted) "
+                f"from procrastinate_finish_jobs_v1(null, '{outcome}')",
+            )
+            assert finished == 1
+            check(plans, caller="procrastinate_finish_jobs_v1(")
