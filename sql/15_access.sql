@@ -29,24 +29,21 @@ as $$
         );
 $$;
 
--- The time a function runs at: now(), or p_now when a trusted session pins
--- it (tests, replays). Anyone else pinning the clock gets SQLSTATE 42501: a
--- worker must not move its heartbeat or rescue others' jobs early.
-create function _procrastinate_now(p_now timestamptz)
-returns timestamptz
+-- Raises 42501 unless the session is trusted: called by every function whose
+-- p_now is given, before it uses that clock (tests, replays). A worker must
+-- not move its heartbeat, claim jobs scheduled for later or rescue others'
+-- jobs early. Not called when p_now is null (the hot path: no extra call).
+create function _procrastinate_check_clock()
+returns void
 language plpgsql
 stable
 set search_path = pg_catalog, public, pg_temp
 as $$
 begin
-    if p_now is null then
-        return now();
-    end if;
     if not _procrastinate_trusted() then
         raise exception 'p_now may only be set by the owner of the queue or an operator'
             using errcode = '42501';
     end if;
-    return p_now;
 end;
 $$;
 

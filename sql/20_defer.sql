@@ -286,8 +286,12 @@ security definer
 set search_path = pg_catalog, public, pg_temp
 as $$
 declare
-    v_now timestamptz := _procrastinate_now(p_now);
+    v_now timestamptz := coalesce(p_now, now());
 begin
+    -- only a trusted session may pin the clock (15_access.sql)
+    if p_now is not null then
+        perform _procrastinate_check_clock();
+    end if;
     perform _procrastinate_validate_jobs(p_jobs);
 
     -- An exception block costs a subtransaction on every call: enter one only

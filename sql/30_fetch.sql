@@ -67,7 +67,7 @@ set enable_bitmapscan = off
 set enable_seqscan = off
 as $$
 declare
-    v_now timestamptz := _procrastinate_now(p_now);
+    v_now timestamptz := coalesce(p_now, now());
     v_resumed integer := 0;
     v_paused text[];
     -- the index keys (md5) of the queues to walk one by one; null: walk the
@@ -83,6 +83,10 @@ declare
     v_scheduled bigint[];
     v_heads bigint[] := '{}';
 begin
+    -- only a trusted session may pin the clock (15_access.sql)
+    if p_now is not null then
+        perform _procrastinate_check_clock();
+    end if;
     if p_limit is null or p_limit < 1 then
         raise exception 'p_limit must be a positive number of jobs, got %', p_limit
             using errcode = 'PT001';

@@ -299,9 +299,13 @@ security definer
 set search_path = pg_catalog, public, pg_temp
 as $$
 declare
-    v_now timestamptz := _procrastinate_now(p_now);
+    v_now timestamptz := coalesce(p_now, now());
     v_problem record;
 begin
+    -- only a trusted session may pin the clock (15_access.sql)
+    if p_now is not null then
+        perform _procrastinate_check_clock();
+    end if;
     if p_delete_jobs is null or p_delete_jobs not in ('never', 'successful', 'always') then
         raise exception 'p_delete_jobs must be never, successful or always, got %',
             coalesce(p_delete_jobs, 'null')

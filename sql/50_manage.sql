@@ -19,9 +19,13 @@ security definer
 set search_path = pg_catalog, public, pg_temp
 as $$
 declare
-    v_now timestamptz := _procrastinate_now(p_now);
+    v_now timestamptz := coalesce(p_now, now());
     v_status procrastinate_job_status;
 begin
+    -- only a trusted session may pin the clock (15_access.sql)
+    if p_now is not null then
+        perform _procrastinate_check_clock();
+    end if;
     if job_id is null or abort is null or delete_job is null then
         raise exception 'job_id, abort and delete_job must not be null' using errcode = 'PT001';
     end if;
@@ -92,9 +96,13 @@ security definer
 set search_path = pg_catalog, public, pg_temp
 as $$
 declare
-    v_now timestamptz := _procrastinate_now(p_now);
+    v_now timestamptz := coalesce(p_now, now());
     v_job record;
 begin
+    -- only a trusted session may pin the clock (15_access.sql)
+    if p_now is not null then
+        perform _procrastinate_check_clock();
+    end if;
     if job_id is null then
         raise exception 'job_id must not be null' using errcode = 'PT001';
     end if;

@@ -40,8 +40,12 @@ security definer
 set search_path = pg_catalog, public, pg_temp
 as $$
 declare
-    v_now timestamptz := _procrastinate_now(p_now);
+    v_now timestamptz := coalesce(p_now, now());
 begin
+    -- only a trusted session may pin the clock (15_access.sql)
+    if p_now is not null then
+        perform _procrastinate_check_clock();
+    end if;
     if not _procrastinate_sees_all_jobs() then
         raise exception 'listing jobs needs the worker or operator role' using errcode = '42501';
     end if;

@@ -21,9 +21,13 @@ security definer
 set search_path = pg_catalog, public, pg_temp
 as $$
 declare
-    v_now timestamptz := _procrastinate_now(p_now);
+    v_now timestamptz := coalesce(p_now, now());
     v_id bigint;
 begin
+    -- only a trusted session may pin the clock (15_access.sql)
+    if p_now is not null then
+        perform _procrastinate_check_clock();
+    end if;
     if p_stalled_after <= 0 then
         raise exception 'p_stalled_after must be a positive number of seconds, got %',
             p_stalled_after
@@ -60,8 +64,12 @@ security definer
 set search_path = pg_catalog, public, pg_temp
 as $$
 declare
-    v_now timestamptz := _procrastinate_now(p_now);
+    v_now timestamptz := coalesce(p_now, now());
 begin
+    -- only a trusted session may pin the clock (15_access.sql)
+    if p_now is not null then
+        perform _procrastinate_check_clock();
+    end if;
     perform _procrastinate_check_worker(p_worker_id);
     update procrastinate_workers as w
     set
@@ -93,9 +101,13 @@ security definer
 set search_path = pg_catalog, public, pg_temp
 as $$
 declare
-    v_now timestamptz := _procrastinate_now(p_now);
+    v_now timestamptz := coalesce(p_now, now());
     v_released integer;
 begin
+    -- only a trusted session may pin the clock (15_access.sql)
+    if p_now is not null then
+        perform _procrastinate_check_clock();
+    end if;
     perform _procrastinate_check_worker(p_worker_id);
     update procrastinate_jobs as j
     set
@@ -134,8 +146,12 @@ security definer
 set search_path = pg_catalog, public, pg_temp
 as $$
 declare
-    v_now timestamptz := _procrastinate_now(p_now);
+    v_now timestamptz := coalesce(p_now, now());
 begin
+    -- only a trusted session may pin the clock (15_access.sql)
+    if p_now is not null then
+        perform _procrastinate_check_clock();
+    end if;
     perform _procrastinate_check_worker(p_worker_id);
     return query
     with asked as (

@@ -30,9 +30,13 @@ security definer
 set search_path = pg_catalog, public, pg_temp
 as $$
 declare
-    v_now timestamptz := _procrastinate_now(p_now);
+    v_now timestamptz := coalesce(p_now, now());
     v_settings procrastinate_settings;
 begin
+    -- only a trusted session may pin the clock (15_access.sql)
+    if p_now is not null then
+        perform _procrastinate_check_clock();
+    end if;
     select s.* into v_settings from procrastinate_settings as s;
     if p_worker_id is null then
         if not _procrastinate_trusted() then

@@ -45,9 +45,13 @@ security definer
 set search_path = pg_catalog, public, pg_temp
 as $$
 declare
-    v_now timestamptz := _procrastinate_now(p_now);
+    v_now timestamptz := coalesce(p_now, now());
     v_count integer;
 begin
+    -- only a trusted session may pin the clock (15_access.sql)
+    if p_now is not null then
+        perform _procrastinate_check_clock();
+    end if;
     if queue_name is null and task_name is null then
         raise exception 'name a queue_name or a task_name (or both): refusing to cancel every job'
             using errcode = 'PT001';
@@ -84,8 +88,11 @@ begin
     if p_queue_name is null or p_queue_name = '' then
         raise exception 'queue_name must be a non-empty string' using errcode = 'PT001';
     end if;
+    if p_now is not null then
+        perform _procrastinate_check_clock();
+    end if;
     insert into procrastinate_paused_queues (queue_name, paused_at)
-    values (p_queue_name, _procrastinate_now(p_now))
+    values (p_queue_name, coalesce(p_now, now()))
     on conflict do nothing;
     return found;
 end;
@@ -150,10 +157,14 @@ set search_path = pg_catalog, public, pg_temp
 set jit = off
 as $$
 declare
-    v_now timestamptz := _procrastinate_now(p_now);
+    v_now timestamptz := coalesce(p_now, now());
     v_count integer;
     v_bad text;
 begin
+    -- only a trusted session may pin the clock (15_access.sql)
+    if p_now is not null then
+        perform _procrastinate_check_clock();
+    end if;
     if max_hours is null or max_hours < 0 then
         raise exception 'max_hours must be zero or more, got %', max_hours
             using errcode = 'PT001';

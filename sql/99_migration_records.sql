@@ -67,7 +67,7 @@ insert into procrastinate_migrations (number, name, phase, checksum) values
     11,
     'sql_contract',
     'pre',
-    '0f6c5e2a27eb08df049504c33075c04d62c7b1eabf769c8280f360e5dd5226c8'
+    '5a1d7309a495a5dc4ddf2dde566621a6c0794f47b0830f5bad9f82b900ab2385'
 ),
 (
     12,
@@ -85,5 +85,5 @@ insert into procrastinate_migrations (number, name, phase, checksum) values
     21,
     'drop_aborting_status',
     'post',
-    'debd32d27d217745b9ff9c7ffc869504d061f6e6b7f2677d2227b766a8e48b94'
+    '24c2921561393b98846e0de69d8afee7ed6c29d82eb22b88fdccc92a0ef209cc'
 );

@@ -163,24 +163,21 @@ as $$
         );
 $$;
 
--- The time a function runs at: now(), or p_now when a trusted session pins
--- it (tests, replays). Anyone else pinning the clock gets SQLSTATE 42501: a
--- worker must not move its heartbeat or rescue others' jobs early.
-create function _procrastinate_now(p_now timestamptz)
-returns timestamptz
+-- Raises 42501 unless the session is trusted: called by every function whose
+-- p_now is given, before it uses that clock (tests, replays). A worker must
+-- not move its heartbeat, claim jobs scheduled for later or rescue others'
+-- jobs early. Not called when p_now is null (the hot path: no extra call).
+create function _procrastinate_check_clock()
+returns void
 language plpgsql
 stable
 set search_path = pg_catalog, public, pg_temp
 as $$
 begin
-    if p_now is null then
-        return now();
-    end if;
     if not _procrastinate_trusted() then
         raise exception 'p_now may only be set by the owner of the queue or an operator'
             using errcode = '42501';
     end if;
-    return p_now;
 end;
 $$;
 
@@ -801,8 +798,12 @@ security definer
 set search_path = pg_catalog, public, pg_temp
 as $$
 declare
-    v_now timestamptz := _procrastinate_now(p_now);
+    v_now timestamptz := coalesce(p_now, now());
 begin
+    -- only a trusted session may pin the clock (15_access.sql)
+    if p_now is not null then
+        perform _procrastinate_check_clock();
+    end if;
     perform _procrastinate_validate_jobs(p_jobs);
 
     -- An exception block costs a subtransaction on every call: enter one only
@@ -975,7 +976,7 @@ set enable_bitmapscan = off
 set enable_seqscan = off
 as $$
 declare
-    v_now timestamptz := _procrastinate_now(p_now);
+    v_now timestamptz := coalesce(p_now, now());
     v_resumed integer := 0;
     v_paused text[];
     -- the index keys (md5) of the queues to walk one by one; null: walk the
@@ -991,6 +992,10 @@ declare
     v_scheduled bigint[];
     v_heads bigint[] := '{}';
 begin
+    -- only a trusted session may pin the clock (15_access.sql)
+    if p_now is not null then
+        perform _procrastinate_check_clock();
+    end if;
     if p_limit is null or p_limit < 1 then
         raise exception 'p_limit must be a positive number of jobs, got %', p_limit
             using errcode = 'PT001';
@@ -1685,9 +1690,13 @@ security definer
 set search_path = pg_catalog, public, pg_temp
 as $$
 declare
-    v_now timestamptz := _procrastinate_now(p_now);
+    v_now timestamptz := coalesce(p_now, now());
     v_problem record;
 begin
+    -- only a trusted session may pin the clock (15_access.sql)
+    if p_now is not null then
+        perform _procrastinate_check_clock();
+    end if;
     if p_delete_jobs is null or p_delete_jobs not in ('never', 'successful', 'always') then
         raise exception 'p_delete_jobs must be never, successful or always, got %',
             coalesce(p_delete_jobs, 'null')
@@ -1888,9 +1897,13 @@ security definer
 set search_path = pg_catalog, public, pg_temp
 as $$
 declare
-    v_now timestamptz := _procrastinate_now(p_now);
+    v_now timestamptz := coalesce(p_now, now());
     v_status procrastinate_job_status;
 begin
+    -- only a trusted session may pin the clock (15_access.sql)
+    if p_now is not null then
+        perform _procrastinate_check_clock();
+    end if;
     if job_id is null or abort is null or delete_job is null then
         raise exception 'job_id, abort and delete_job must not be null' using errcode = 'PT001';
     end if;
@@ -1940,9 +1953,13 @@ security definer
 set search_path = pg_catalog, public, pg_temp
 as $$
 declare
-    v_now timestamptz := _procrastinate_now(p_now);
+    v_now timestamptz := coalesce(p_now, now());
     v_job record;
 begin
+    -- only a trusted session may pin the clock (15_access.sql)
+    if p_now is not null then
+        perform _procrastinate_check_clock();
+    end if;
     if job_id is null then
         raise exception 'job_id must not be null' using errcode = 'PT001';
     end if;
@@ -2123,8 +2140,12 @@ security definer
 set search_path = pg_catalog, public, pg_temp
 as $$
 declare
-    v_now timestamptz := _procrastinate_now(p_now);
+    v_now timestamptz := coalesce(p_now, now());
 begin
+    -- only a trusted session may pin the clock (15_access.sql)
+    if p_now is not null then
+        perform _procrastinate_check_clock();
+    end if;
     if not _procrastinate_sees_all_jobs() then
         raise exception 'listing jobs needs the worker or operator role' using errcode = '42501';
     end if;
@@ -2251,9 +2272,13 @@ security definer
 set search_path = pg_catalog, public, pg_temp
 as $$
 declare
-    v_now timestamptz := _procrastinate_now(p_now);
+    v_now timestamptz := coalesce(p_now, now());
     v_id bigint;
 begin
+    -- only a trusted session may pin the clock (15_access.sql)
+    if p_now is not null then
+        perform _procrastinate_check_clock();
+    end if;
     if p_stalled_after <= 0 then
         raise exception 'p_stalled_after must be a positive number of seconds, got %',
             p_stalled_after
@@ -2290,9 +2315,13 @@ security definer
 set search_path = pg_catalog, public, pg_temp
 as $$
 declare
-    v_now timestamptz := _procrastinate_now(p_now);
+    v_now timestamptz := coalesce(p_now, now());
     v_released integer;
 begin
+    -- only a trusted session may pin the clock (15_access.sql)
+    if p_now is not null then
+        perform _procrastinate_check_clock();
+    end if;
     perform _procrastinate_check_worker(p_worker_id);
     update procrastinate_jobs as j
     set
@@ -2331,8 +2360,12 @@ security definer
 set search_path = pg_catalog, public, pg_temp
 as $$
 declare
-    v_now timestamptz := _procrastinate_now(p_now);
+    v_now timestamptz := coalesce(p_now, now());
 begin
+    -- only a trusted session may pin the clock (15_access.sql)
+    if p_now is not null then
+        perform _procrastinate_check_clock();
+    end if;
     perform _procrastinate_check_worker(p_worker_id);
     return query
     with asked as (
@@ -2420,9 +2453,13 @@ security definer
 set search_path = pg_catalog, public, pg_temp
 as $$
 declare
-    v_now timestamptz := _procrastinate_now(p_now);
+    v_now timestamptz := coalesce(p_now, now());
     v_settings procrastinate_settings;
 begin
+    -- only a trusted session may pin the clock (15_access.sql)
+    if p_now is not null then
+        perform _procrastinate_check_clock();
+    end if;
     select s.* into v_settings from procrastinate_settings as s;
     if p_worker_id is null then
         if not _procrastinate_trusted() then
@@ -2532,8 +2569,12 @@ security definer
 set search_path = pg_catalog, public, pg_temp
 as $$
 declare
-    v_now timestamptz := _procrastinate_now(p_now);
+    v_now timestamptz := coalesce(p_now, now());
 begin
+    -- only a trusted session may pin the clock (15_access.sql)
+    if p_now is not null then
+        perform _procrastinate_check_clock();
+    end if;
     perform _procrastinate_check_worker(p_worker_id);
     update procrastinate_workers as w
     set
@@ -2645,9 +2686,13 @@ security definer
 set search_path = pg_catalog, public, pg_temp
 as $$
 declare
-    v_now timestamptz := _procrastinate_now(p_now);
+    v_now timestamptz := coalesce(p_now, now());
     v_count integer;
 begin
+    -- only a trusted session may pin the clock (15_access.sql)
+    if p_now is not null then
+        perform _procrastinate_check_clock();
+    end if;
     if queue_name is null and task_name is null then
         raise exception 'name a queue_name or a task_name (or both): refusing to cancel every job'
             using errcode = 'PT001';
@@ -2684,8 +2729,11 @@ begin
     if p_queue_name is null or p_queue_name = '' then
         raise exception 'queue_name must be a non-empty string' using errcode = 'PT001';
     end if;
+    if p_now is not null then
+        perform _procrastinate_check_clock();
+    end if;
     insert into procrastinate_paused_queues (queue_name, paused_at)
-    values (p_queue_name, _procrastinate_now(p_now))
+    values (p_queue_name, coalesce(p_now, now()))
     on conflict do nothing;
     return found;
 end;
@@ -2726,10 +2774,14 @@ set search_path = pg_catalog, public, pg_temp
 set jit = off
 as $$
 declare
-    v_now timestamptz := _procrastinate_now(p_now);
+    v_now timestamptz := coalesce(p_now, now());
     v_count integer;
     v_bad text;
 begin
+    -- only a trusted session may pin the clock (15_access.sql)
+    if p_now is not null then
+        perform _procrastinate_check_clock();
+    end if;
     if max_hours is null or max_hours < 0 then
         raise exception 'max_hours must be zero or more, got %', max_hours
             using errcode = 'PT001';

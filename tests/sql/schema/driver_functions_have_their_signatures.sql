@@ -160,11 +160,11 @@ select is(
     ),
     array[
         '_procrastinate_apply_outcomes',
-        '_procrastinate_check_worker', '_procrastinate_delete_events',
+        '_procrastinate_check_clock', '_procrastinate_check_worker', '_procrastinate_delete_events',
         '_procrastinate_insert_jobs', '_procrastinate_job_problem',
         '_procrastinate_keep_settings', '_procrastinate_notify',
         '_procrastinate_notify_inserted_jobs', '_procrastinate_notify_updated_jobs',
-        '_procrastinate_now', '_procrastinate_outcome_problem', '_procrastinate_policy_problem',
+        '_procrastinate_outcome_problem', '_procrastinate_policy_problem',
         '_procrastinate_queueing_lock_problem', '_procrastinate_record_insert_events',
         '_procrastinate_record_update_events', '_procrastinate_sees_all_jobs',
         '_procrastinate_trusted', '_procrastinate_validate_jobs'
