@@ -367,7 +367,8 @@ class JobManager:
         """Take back the jobs of workers silent for longer than their lease;
         returns ``{"job_id", "status"}`` per rescued job. The database
         decides everything: the leases, the rescue limit, and whether
-        ``worker_id`` may rescue yet (its own heartbeat unbroken for a lease).
+        ``worker_id`` may rescue yet (not within a lease of a gap in its own
+        heartbeat longer than its lease).
         None: an operator's rescue, when no worker is alive."""
         return await self._async(self._rescue(worker_id))
 

@@ -237,7 +237,8 @@ class Worker:
             )
         )
         # Jobs of workers that died before we started are ours to take now
-        # (the database refuses while the server or our link just came back).
+        # (a worker whose heartbeat never broke since it registered may rescue
+        # at once: procrastinate_rescue_stalled_jobs_v2).
         await self.health.rescue_stalled_jobs()
         self.logger.debug(
             f"Registered worker {self.worker_id} in the database",

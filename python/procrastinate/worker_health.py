@@ -72,9 +72,9 @@ class Health:
     async def rescue_stalled_jobs(self) -> None:
         worker = self.worker
         # The database decides who is stalled (each worker's lease) and
-        # whether this worker may rescue yet (its own heartbeat unbroken for
-        # a lease, so that after an outage that silenced every worker the
-        # live ones get that long to beat again).
+        # whether this worker may rescue yet (not within a lease of a gap in
+        # its own heartbeat, so that after an outage that silenced every
+        # worker the live ones get that long to beat again).
         rescued = await worker.db_call(
             worker.app.job_manager.rescue_stalled_jobs_async(worker.worker_id)
         )
