@@ -92,6 +92,8 @@ begin
             using errcode = 'PT001';
     end if;
     perform _procrastinate_check_worker(p_worker_id);
+    -- a sign of life: renews the worker's lease (58_leases.sql)
+    perform _procrastinate_renew_lease(p_worker_id, v_now, true);
 
     if p_resume and p_claim_token is not null then
         return query

@@ -317,6 +317,8 @@ begin
             using errcode = 'PT005';
     end if;
     perform _procrastinate_check_worker(p_worker_id);
+    -- a sign of life: renews the worker's lease (58_leases.sql)
+    perform _procrastinate_renew_lease(p_worker_id, v_now, true);
 
     select p.sqlstate, p.message into v_problem from _procrastinate_outcome_problem(p_outcomes) as p;
     if v_problem.message is not null then

@@ -50,15 +50,16 @@ begin
 end;
 $$;
 
--- Records that a worker is alive. False when its row is gone (it was pruned
--- as dead): the worker must stop reporting under that id. A beat that comes
--- after a silence longer than the worker's lease restarts alive_since: the
--- worker may rescue others only a lease after that (65_rescue.sql).
-create function procrastinate_heartbeat_v1(
+-- Records that a worker is alive: renews its lease (58_leases.sql). Returns
+-- the lease's length in seconds, so that the worker knows when to stop its
+-- jobs if it cannot renew again (docs/reliability.md); null when its row is
+-- gone (its lease ran out and it was removed): the worker must stop
+-- reporting under that id and register again.
+create function procrastinate_heartbeat_v2(
     p_worker_id bigint,
     p_now timestamptz default null
 )
-returns boolean
+returns double precision
 language plpgsql
 security definer
 set search_path = pg_catalog, public, pg_temp
@@ -71,19 +72,14 @@ begin
         perform _procrastinate_check_clock();
     end if;
     perform _procrastinate_check_worker(p_worker_id);
-    update procrastinate_workers as w
-    set
-        last_heartbeat = v_now,
-        alive_since = case
-            when w.last_heartbeat < v_now - make_interval(secs => coalesce(
-                w.stalled_after,
-                (select s.stalled_worker_timeout from procrastinate_settings as s)
-            ))
-                then v_now
-            else coalesce(w.alive_since, w.started_at)
-        end
-    where w.id = p_worker_id;
-    return found;
+    if not _procrastinate_renew_lease(p_worker_id, v_now, false) then
+        return null;
+    end if;
+    return (
+        select extract(epoch from _procrastinate_lease(w.stalled_after))::double precision
+        from procrastinate_workers as w
+        where w.id = p_worker_id
+    );
 end;
 $$;
 

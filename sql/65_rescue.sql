@@ -1,25 +1,24 @@
--- Rescue: jobs held by a worker that stopped heartbeating are taken back
--- automatically. Live workers call this on each heartbeat tick; no user code
--- and no periodic task is needed. SKIP LOCKED lets many workers call it at
--- once without waiting on each other. Every rule of the stall protocol is
--- here: the lease of each worker (its stalled_after, or the setting
--- stalled_worker_timeout), the rescue limit (setting max_rescues), and who
--- may rescue.
+-- Rescue: the jobs of a worker whose lease ran out (58_leases.sql) are taken
+-- back automatically. Live workers call this on each heartbeat tick; no user
+-- code and no periodic task is needed. SKIP LOCKED lets many workers call it
+-- at once without waiting on each other. Every rule of the stall protocol is
+-- here and in 58_leases.sql: the lease of each worker (its stalled_after, or
+-- the setting stalled_worker_timeout, counted from its last sign of life and
+-- never from before the server started), the rescue limit (setting
+-- max_rescues), and who may rescue.
 
--- Takes back the jobs of workers silent for longer than their lease. A
--- rescued job goes back to todo (its run counted as an attempt) unless this
--- is its max_rescues-th rescue or its retry policy is exhausted (then it ends
--- failed), or its abort was requested (aborted). A job with no retry policy
--- is requeued too: a dead worker is not the job's failure.
--- The caller (p_worker_id) may rescue unless its own heartbeat had a gap
--- longer than its lease less than a lease ago: after an outage that silenced
--- every worker, the live ones get a lease to beat again before anyone takes
--- their jobs. A worker whose heartbeat never broke since it registered may
--- rescue at once (a worker started after a crash takes the dead's jobs). A
--- trusted
--- session (an operator, when no worker is alive) may call it with a null
--- p_worker_id. Dead workers holding no more jobs are removed. Returns the
--- rescued jobs.
+-- Takes back the jobs of workers whose lease ran out. A rescued job goes back
+-- to todo (its run counted as an attempt) unless this is its max_rescues-th
+-- rescue or its retry policy is exhausted (then it ends failed), or its abort
+-- was requested (aborted). A job with no retry policy is requeued too: a dead
+-- worker is not the job's failure.
+-- The caller (p_worker_id) may rescue unless its own lease ran out less than
+-- a lease ago: after an outage that cut every worker off, the live ones get a
+-- lease to renew theirs before anyone takes their jobs. A worker whose lease
+-- never ran out since it registered may rescue at once (a worker started
+-- after another died takes the dead one's jobs). A trusted session (an
+-- operator, when no worker is alive) may call it with a null p_worker_id.
+-- Dead workers holding no more jobs are removed. Returns the rescued jobs.
 create function procrastinate_rescue_stalled_jobs_v2(
     p_worker_id bigint,
     p_now timestamptz default null
@@ -52,9 +51,7 @@ begin
                 w.id = p_worker_id
                 and (
                     coalesce(w.alive_since, w.started_at) <= w.started_at
-                    or w.alive_since <= v_now - make_interval(
-                        secs => coalesce(w.stalled_after, v_settings.stalled_worker_timeout)
-                    )
+                    or w.alive_since <= v_now - _procrastinate_lease(w.stalled_after)
                 )
         ) then
             return;
@@ -65,9 +62,7 @@ begin
     with silent as (
         select w.id
         from procrastinate_workers as w
-        where w.last_heartbeat < v_now - make_interval(
-            secs => coalesce(w.stalled_after, v_settings.stalled_worker_timeout)
-        )
+        where _procrastinate_lease_expired(w.last_heartbeat, w.stalled_after, v_now)
     ),
 
     -- held by a silent worker, or by one whose row is gone altogether

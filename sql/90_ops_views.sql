@@ -1,8 +1,8 @@
 -- Views for the person on call: what waits, what runs, what failed, who is
 -- alive. Each is documented with comment on view, so \d+ explains it.
--- A worker counts as alive while its last heartbeat is younger than its
--- lease: its own stalled_after, or procrastinate_settings.stalled_worker_timeout
--- (the rule procrastinate_rescue_stalled_jobs_v2 applies).
+-- A worker counts as alive while its lease runs (58_leases.sql: a lease's
+-- length after its last heartbeat, fetch or finish; the rule
+-- procrastinate_rescue_stalled_jobs_v2 applies).
 
 -- One pass over the jobs (the paused queues joined to its result, not to
 -- every job): about 0.2 s on a million jobs where the union and join of every
@@ -142,19 +142,17 @@ select
     count(j.id) as running_jobs,
     w.started_at,
     w.last_heartbeat,
-    w.last_heartbeat >= now() - make_interval(
-        secs => coalesce(w.stalled_after, s.stalled_worker_timeout)
-    ) as alive
+    not _procrastinate_lease_expired(w.last_heartbeat, w.stalled_after, now()) as alive
 from procrastinate_workers as w
-cross join procrastinate_settings as s
 left join procrastinate_jobs as j on j.worker_id = w.id and j.status = 'doing'
-group by w.id, s.stalled_worker_timeout;
+group by w.id;
 
 comment on view procrastinate_worker_stats is
 'One row per registered worker: name, host, pid, queues (null: all), concurrency, jobs it
-runs now, last heartbeat, and whether it is alive (heartbeat younger than its lease: the
-stalled_after it registered with, else procrastinate_settings.stalled_worker_timeout, 30 s by
-default). Dead workers'' jobs are rescued by the live ones.';
+runs now, last sign of life (heartbeat, fetch or finish), and whether it is alive (its lease
+runs: last sign of life younger than the stalled_after it registered with, else
+procrastinate_settings.stalled_worker_timeout, 30 s by default, and never counted from before
+the server started). Dead workers'' jobs are rescued by the live ones.';
 
 create view procrastinate_failed_jobs as
 select
@@ -187,18 +185,15 @@ select
     j.attempts,
     j.rescue_count
 from procrastinate_jobs as j
-cross join procrastinate_settings as s
 left join procrastinate_workers as w on j.worker_id = w.id
 where
     j.status = 'doing'
     and (
         w.id is null
-        or w.last_heartbeat < now() - make_interval(
-            secs => coalesce(w.stalled_after, s.stalled_worker_timeout)
-        )
+        or _procrastinate_lease_expired(w.last_heartbeat, w.stalled_after, now())
     );
 
 comment on view procrastinate_stalled_jobs is
-'Running jobs whose worker is gone or silent for longer than its lease (see
+'Running jobs whose worker is gone or whose lease ran out (see
 procrastinate_worker_stats). Live workers rescue them on their next heartbeat; jobs
 with no worker_id (fetched anonymously) are listed but never rescued automatically.';

@@ -76,6 +76,12 @@ insert into procrastinate_migrations (number, name, phase, checksum) values
     '2c34d0bcf1235137a6cc6eef3dbae4655bb6eb2504be32c992ca4ce2e2b43218'
 ),
 (
+    13,
+    'leases',
+    'pre',
+    '802a9d2bbdc048fbdf3bb727031bf8928395bd5121f2c92d345b2fded0fb7eec'
+),
+(
     20,
     'drop_superseded_functions',
     'post',
@@ -86,4 +92,10 @@ insert into procrastinate_migrations (number, name, phase, checksum) values
     'drop_aborting_status',
     'post',
     '24c2921561393b98846e0de69d8afee7ed6c29d82eb22b88fdccc92a0ef209cc'
+),
+(
+    22,
+    'complete_leases',
+    'post',
+    '59a3a5e192cf6a1624b617aa75b8189cdb34c485a7124def2447fedb0eb68cf7'
 );

@@ -19,7 +19,7 @@ select procrastinate_register_worker_v2(
 // Every few seconds: false when the worker row is gone (it was declared dead
 // and its jobs were taken back).
 exports.HEARTBEAT = `
-select procrastinate_heartbeat_v1(p_worker_id => $1::bigint) as alive`;
+select procrastinate_heartbeat_v2(p_worker_id => $1::bigint) as lease`;
 
 // Claims up to $3 jobs of the queues $2 (null: every queue). $4 is a claim
 // token; calling again with the same token and p_resume true gets back the

@@ -294,7 +294,7 @@ class Worker {
     this.beating = true;
     try {
       const { rows } = await this.pool.query(sql.HEARTBEAT, [this.workerId]);
-      if (!rows[0].alive) await this.registerAgain();
+      if (rows[0].lease === null) await this.registerAgain();
       await this.checkAborts();
       if (!this.listener && !this.stopping) {
         await this.listen();

@@ -151,9 +151,21 @@ class App(blueprints.Blueprint):
 
     def run_worker(self, **options: Any) -> None:
         """Synchronous run_worker_async: opens the app on a new event loop,
-        runs the worker, closes the app."""
+        runs the worker, closes the app. A database that refuses the
+        connection (password, role, database, SSL) fails at once with its
+        message; one that cannot be reached is waited for (SIGINT/SIGTERM
+        meanwhile: returns without starting)."""
+        from procrastinate import database_probe
+
+        handle_signals = {**self.worker_defaults, **options}.get(
+            "install_signal_handlers", True
+        )
 
         async def run() -> None:
+            if not await database_probe.wait_until_reachable(
+                self.connector, handle_signals=handle_signals
+            ):
+                return
             async with self.open_async():
                 await self.run_worker_async(**options)
 

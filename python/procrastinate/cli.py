@@ -25,7 +25,15 @@ from typing import Any
 
 import procrastinate
 from procrastinate import connector as connector_module
-from procrastinate import exceptions, jobs, migrations_cli, shell, utils
+from procrastinate import (
+    database_probe,
+    exceptions,
+    jobs,
+    migrations,
+    migrations_cli,
+    shell,
+    utils,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -442,6 +450,8 @@ async def execute_command(parsed: dict[str, Any]) -> None:
         if getattr(func, "without_database", lambda **_: False)(**parsed):
             await func(app=app, **parsed)
             return
+        if not await reach_database(app, wait=getattr(func, "waits_for_database", False)):
+            return
         async with app.open_async():
             await func(app=app, **parsed)
     except BrokenPipeError:
@@ -455,6 +465,18 @@ async def execute_command(parsed: dict[str, Any]) -> None:
         sys.exit(1)
 
 
+async def reach_database(app: procrastinate.App, wait: bool) -> bool:
+    """Before the pool opens: fail at once with PostgreSQL's message when
+    the database refuses us (password, role, database, SSL settings). An
+    unreachable database fails the command, or with ``wait`` (the worker) is
+    waited for, a line logged at each attempt; False when SIGINT/SIGTERM
+    came meanwhile (the command then ends, exit code 0)."""
+    if not wait:
+        await database_probe.check_reachable(app.connector)
+        return True
+    return await database_probe.wait_until_reachable(app.connector, handle_signals=True)
+
+
 # --- commands --------------------------------------------------------------------------
 
 
@@ -463,6 +485,10 @@ async def worker_(app: procrastinate.App, **options: Any) -> None:
     queues = options.get("queues")
     print_stderr(f"Launching a worker on {', '.join(queues) if queues else 'all queues'}")
     await app.run_worker_async(**options)
+
+
+# A worker started while the database is down waits for it (execute_command).
+worker_.waits_for_database = True  # type: ignore[attr-defined]
 
 
 def load_json_args(json_args: str | None, json_loads: Callable[[str], Any]) -> dict[str, Any]:
@@ -540,7 +566,8 @@ schema.without_database = lambda action, **_: action in ("read", "migrations_pat
 
 
 async def healthchecks(app: procrastinate.App) -> None:
-    """Check the database connection and that the schema is there."""
+    """Check the database connection, and that the schema is there and is one
+    a worker accepts (exit code 1 with the reason otherwise)."""
     installed = await app.check_connection_async()
     print("App configuration: OK")
     print("DB connection: OK")
@@ -550,6 +577,10 @@ async def healthchecks(app: procrastinate.App) -> None:
             "found. Have you applied the schema (see `procrastinate schema -h`)?"
         )
     print("Found procrastinate_jobs table: OK")
+    # What a worker checks before it starts: every pre migration of this
+    # code applied, and no procrastinate 3.x schema left to convert.
+    await migrations.check_schema_version_connector(app.connector)
+    print("Schema version: OK")
 
 
 async def shell_(app: procrastinate.App, shell_command: list[str]) -> None:

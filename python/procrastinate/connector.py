@@ -193,6 +193,13 @@ class BaseAsyncConnector(BaseConnector):
     ) -> None:
         raise NotImplementedError
 
+    async def side_connection_params(self) -> tuple[str, dict[str, Any]] | None:
+        """The conninfo and keyword arguments of a psycopg connection of the
+        worker's own, outside the pool (its heartbeat thread), or None when
+        the connector cannot tell (the heartbeat then runs on the event
+        loop)."""
+        return None
+
     async def check_async(self) -> bool:
         """Install the schema if the database has none, else verify it.
         True when it was installed by this call."""

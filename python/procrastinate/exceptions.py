@@ -141,6 +141,22 @@ class UnserializableArguments(InvalidJobDefinition, TypeError):
     sqlstate: str | None = None
 
 
+class UndecodableArguments(ProcrastinateException):
+    """A fetched job's arguments cannot be decoded (the connector's
+    ``json_loads`` failed, or they are not a JSON object): that job fails,
+    without retry; the other jobs of the fetch run."""
+
+
+class DatabaseConfigurationError(ConnectorException):
+    """The database refused the connection for a reason that waiting will
+    not fix (authentication, unknown database or role, SSL settings): the
+    message is PostgreSQL's (or libpq's)."""
+
+
+class InvalidPeriodicTask(ProcrastinateException, ValueError):
+    """A periodic task's cron expression is invalid or never fires."""
+
+
 class JobNotFound(ProcrastinateException, LookupError):
     """No job has this id (SQLSTATE PT003)."""
 

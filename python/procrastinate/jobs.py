@@ -90,6 +90,10 @@ class Job:
     abort_requested: bool = False
     #: Worker running the job.
     worker_id: int | None = None
+    #: Set on a fetched job whose args could not be decoded (why, as text):
+    #: its ``task_kwargs`` are empty, and the worker fails it without
+    #: running it. None on every other job.
+    decode_error: str | None = None
 
     def __post_init__(self) -> None:
         if self.scheduled_at is not None and self.scheduled_at.utcoffset() is None:
@@ -116,9 +120,13 @@ class Job:
         )
 
     def asdict(self) -> dict[str, Any]:
-        return {
+        # procrastinate's fields; decode_error only on the rare job that has one.
+        values = {
             field.name: getattr(self, field.name) for field in dataclasses.fields(self)
         }
+        if values["decode_error"] is None:
+            del values["decode_error"]
+        return values
 
     def evolve(self, **changes: Any) -> Job:
         return dataclasses.replace(self, **changes)

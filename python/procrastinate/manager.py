@@ -92,6 +92,48 @@ def build_outcome(
     return outcome
 
 
+def decode_fetched_args(
+    row: dict[str, Any], json_loads: Callable[[Any], Any] | None, loads_bytes: bool
+) -> str | None:
+    """Decode the args of a fetched row in place (FETCH_JOBS sends them as
+    text). None when they decode to a JSON object; else why not, and the
+    row's args are left empty: that job fails, the others of the fetch run.
+    ``loads_bytes``: the connector's ``json_loads`` gets bytes (as psycopg 3
+    gives a jsonb value), not str."""
+    raw = row["args"]
+    try:
+        if raw is None:
+            args: Any = {}
+        elif not isinstance(raw, (str, bytes)):
+            args = raw  # a connector that decoded them already
+        elif json_loads is None:
+            args = json.loads(raw)
+        else:
+            args = json_loads(raw.encode() if loads_bytes and isinstance(raw, str) else raw)
+        if not isinstance(args, dict):
+            raise TypeError(
+                f"they decode to {type(args).__name__}, not to a JSON object (dict)"
+            )
+    except Exception as exc:  # noqa: BLE001 - any decoder error fails that job only
+        row["args"] = {}
+        return (
+            f"Could not decode the args of job {row['id']} (task {row['task_name']!r}): "
+            f"{error_message(exc)}"
+        )
+    row["args"] = args
+    return None
+
+
+def _loads_bytes(connector: connector_module.BaseConnector) -> bool:
+    """Whether the connector's json_loads was given bytes by its driver:
+    psycopg 3 passes a jsonb value as bytes (psycopg2 and Django as str)."""
+    try:
+        from procrastinate import sync_psycopg_connector
+    except ImportError:  # pragma: no cover - psycopg 3 not installed
+        return False
+    return isinstance(connector, sync_psycopg_connector.PsycopgAdapter)
+
+
 def _delete_jobs_value(delete_jobs: str | jobs_module.DeleteJobCondition | None) -> str:
     if delete_jobs is None:
         return jobs_module.DeleteJobCondition.NEVER.value
@@ -249,7 +291,20 @@ class JobManager:
             claim_token=None if claim_token is None else str(claim_token),
             resume=resume,
         )
-        return [Job.from_row(row) for row in rows]
+        loads, loads_bytes = self.connector.json_loads, _loads_bytes(self.connector)
+        fetched = []
+        for row in rows:
+            problem = decode_fetched_args(row, loads, loads_bytes)
+            job = Job.from_row(row)
+            if problem is not None:
+                logger.error(
+                    f"{problem}; the job fails without running",
+                    extra={"action": "undecodable_job_args", "job_id": job.id,
+                           "task_name": job.task_name, "error": problem},
+                )
+                job = job.evolve(decode_error=problem)
+            fetched.append(job)
+        return fetched
 
     async def fetch_jobs_async(
         self,
@@ -261,7 +316,9 @@ class JobManager:
         resume: bool = False,
     ) -> list[Job]:
         """Claim up to ``limit`` runnable jobs of ``queues`` (None: all)
-        under ``claim_token``. ``resume``: this call retries one whose answer
+        under ``claim_token``. A job whose args cannot be decoded comes back
+        with ``decode_error`` set (and empty args), for the worker to fail.
+        ``resume``: this call retries one whose answer
         was lost, with the same token: the jobs that call claimed come back
         first (the database decides, procrastinate_fetch_jobs_v2)."""
         return await self._async(
@@ -326,10 +383,11 @@ class JobManager:
 
     def _heartbeat(self, worker_id: int) -> Operation:
         row = yield call_one(queries.HEARTBEAT, worker_id=worker_id)
-        return bool(row["alive"])
+        return row["lease"]
 
-    async def heartbeat_async(self, worker_id: int) -> bool:
-        """False when the worker's row is gone: stop reporting under that id."""
+    async def heartbeat_async(self, worker_id: int) -> float | None:
+        """Renew the worker's lease; returns its length in seconds, or None
+        when the worker's row is gone: stop reporting under that id."""
         return await self._async(self._heartbeat(worker_id))
 
     def _unregister_worker(self, worker_id: int) -> Operation:

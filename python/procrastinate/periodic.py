@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import logging
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -24,12 +25,32 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
-def validate_cron(cron: str) -> None:
-    """ValueError unless ``cron`` has 5 fields, or 6 with seconds last."""
+def _check_syntax(cron: str) -> None:
     import croniter
 
     if len(cron.split()) not in (5, 6) or not croniter.croniter.is_valid(cron):
-        raise ValueError(f"Invalid cron expression {cron!r}")
+        raise exceptions.InvalidPeriodicTask(f"Invalid cron expression {cron!r}")
+
+
+def never_fires(cron: str) -> str | None:
+    """Why a valid ``cron`` can never fire (``0 0 31 2 *``: no 31st of
+    February), or None when it has a next tick."""
+    import croniter
+
+    try:
+        croniter.croniter(cron, time.time()).get_next(float)
+    except (croniter.CroniterError, ValueError, OverflowError) as exc:
+        return f"never fires: no date matches it ({exc})"
+    return None
+
+
+def validate_cron(cron: str) -> None:
+    """InvalidPeriodicTask (a ValueError) unless ``cron`` has 5 fields, or 6
+    with seconds last, and fires at some date."""
+    _check_syntax(cron)
+    problem = never_fires(cron)
+    if problem is not None:
+        raise exceptions.InvalidPeriodicTask(f"Cron expression {cron!r} {problem}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,8 +78,10 @@ class PeriodicRegistry:
     def periodic_decorator(
         self, cron: str, periodic_id: str = "", **configure_kwargs: Any
     ) -> Callable[[tasks.Task], tasks.Task]:
-        """Decorator for ``@app.periodic(...)``, placed above ``@app.task``."""
-        validate_cron(cron)
+        """Decorator for ``@app.periodic(...)``, placed above ``@app.task``.
+        A malformed ``cron`` is refused here, one that never fires when the
+        task is registered (the error names the task)."""
+        _check_syntax(cron)
 
         def wrapper(task: tasks.Task) -> tasks.Task:
             from procrastinate import tasks as tasks_module
@@ -85,6 +108,14 @@ class PeriodicRegistry:
         configure_kwargs: dict[str, Any],
     ) -> PeriodicTask:
         key = (task.name, periodic_id)
+        _check_syntax(cron)
+        problem = never_fires(cron)
+        if problem is not None:
+            # Refused at start-up: a worker would defer nothing for it.
+            raise exceptions.InvalidPeriodicTask(
+                f"Periodic task {task.name!r} (periodic_id {periodic_id!r}): cron "
+                f"expression {cron!r} {problem}"
+            )
         if key in self.periodic_tasks:
             raise exceptions.TaskAlreadyRegistered(
                 f"Task {task.name} already has a periodic registration with "
@@ -124,5 +155,6 @@ __all__ = [
     "PeriodicDeferrer",
     "PeriodicRegistry",
     "PeriodicTask",
+    "never_fires",
     "validate_cron",
 ]

@@ -15,11 +15,19 @@ Which ticks a worker defers, as procrastinate does:
 - then every tick as it comes. A tick whose defer failed on a database error
   is tried again at the next wake-up (later ticks of that task wait behind
   it), until it is ``max_delay`` seconds late.
+
+A periodic task whose ticks cannot be computed (a cron expression that never
+fires, such as ``0 0 31 2 *``) is refused when it is registered; should one
+reach the deferrer all the same, ``run`` raises InvalidPeriodicTask naming
+the task and the expression, at once and whenever the ticks are computed,
+and the worker stops with that reason: a deferrer that died quietly would
+stop every periodic task of the worker.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Iterator
@@ -57,6 +65,30 @@ def next_tick(cron: str, at: float) -> float:
     return croniter.croniter(cron, at).get_next(float)
 
 
+@contextlib.contextmanager
+def computing_ticks(periodic_task: periodic.PeriodicTask) -> Iterator[None]:
+    """Any error computing the ticks of ``periodic_task`` becomes an
+    InvalidPeriodicTask naming the task and its cron expression."""
+    try:
+        yield
+    except Exception as exc:
+        raise exceptions.InvalidPeriodicTask(
+            f"Periodic task {periodic_task.task.name!r} (periodic_id "
+            f"{periodic_task.periodic_id!r}): cannot compute the ticks of cron "
+            f"expression {periodic_task.cron!r}: {exc}"
+        ) from exc
+
+
+def check_periodic_tasks(registry: periodic.PeriodicRegistry) -> None:
+    """InvalidPeriodicTask for the first periodic task whose cron expression
+    never fires (each has a next tick otherwise). Run by the deferrer when
+    it starts; a worker may call it before it registers."""
+    now = time.time()
+    for periodic_task in registry.periodic_tasks.values():
+        with computing_ticks(periodic_task):
+            next_tick(periodic_task.cron, now)
+
+
 class PeriodicDeferrer:
     def __init__(
         self, registry: periodic.PeriodicRegistry, max_delay: float = MAX_DELAY
@@ -68,13 +100,16 @@ class PeriodicDeferrer:
         self.last_defers: dict[tuple[str, str], int] = {}
 
     async def run(self) -> None:
-        """Defer ticks as they come, until cancelled."""
+        """Defer ticks as they come, until cancelled. Raises
+        InvalidPeriodicTask (at once, or when it happens) for a periodic task
+        whose ticks cannot be computed."""
         if not self.registry.periodic_tasks:
             logger.info(
                 "No periodic task found, periodic deferrer will not run.",
                 extra={"action": "periodic_deferrer_no_task"},
             )
             return
+        check_periodic_tasks(self.registry)
         while True:
             await self.defer_due_ticks(now=time.time())
             await self.wait(self.seconds_to_next_tick(at=time.time()))
@@ -83,10 +118,11 @@ class PeriodicDeferrer:
     worker = run
 
     def seconds_to_next_tick(self, at: float) -> float:
-        return (
-            min(next_tick(pt.cron, at) for pt in self.registry.periodic_tasks.values())
-            - at
-        )
+        ticks = []
+        for periodic_task in self.registry.periodic_tasks.values():
+            with computing_ticks(periodic_task):
+                ticks.append(next_tick(periodic_task.cron, at))
+        return min(ticks) - at
 
     async def wait(self, seconds: float) -> None:
         logger.debug(
@@ -99,10 +135,11 @@ class PeriodicDeferrer:
         """The ticks of ``periodic_task`` to defer at ``now``, oldest first."""
         key = (periodic_task.task.name, periodic_task.periodic_id)
         since = self.last_defers.get(key)
-        if since is None:
-            candidates = [latest_tick(periodic_task.cron, now)]
-        else:
-            candidates = list(ticks_between(periodic_task.cron, since, now))
+        with computing_ticks(periodic_task):
+            if since is None:
+                candidates = [latest_tick(periodic_task.cron, now)]
+            else:
+                candidates = list(ticks_between(periodic_task.cron, since, now))
         due = [tick for tick in candidates if now - tick <= self.max_delay]
         if len(due) < len(candidates):
             late = candidates[len(candidates) - len(due) - 1]

@@ -31,8 +31,24 @@ from procrastinate.sync_psycopg_connector import (
 
 logger = logging.getLogger(__name__)
 
-#: Longest wait between two attempts to reconnect a listening connection.
-MAX_RECONNECT_DELAY = 30.0
+#: Longest wait between two attempts to reconnect, for the pool's
+#: connections and the listening one: after an outage, service resumes at
+#: most this long after the server is back (well within a worker's lease).
+MAX_RECONNECT_DELAY = 2.0
+
+
+class CappedBackoffPool(psycopg_pool.AsyncConnectionPool):
+    """AsyncConnectionPool whose reconnection attempts are never more than
+    MAX_RECONNECT_DELAY apart (psycopg_pool doubles the wait after each
+    failure up to its reconnect_timeout, 5 minutes: after an 8 s outage the
+    next attempt could come 7 s after the server was back)."""
+
+    async def _add_connection(self, attempt: Any, growing: bool = False) -> None:
+        # The pool doubles the delay after a failed attempt, then waits it:
+        # held at half the cap, the wait never exceeds the cap.
+        if attempt is not None and attempt.delay > MAX_RECONNECT_DELAY / 2:
+            attempt.delay = MAX_RECONNECT_DELAY / 2
+        await super()._add_connection(attempt, growing)
 
 
 class _AsyncConnectionExecutor:
@@ -69,7 +85,9 @@ class PsycopgConnector(PsycopgAdapter, connector.BaseAsyncConnector):
     """Asynchronous PostgreSQL connector over ``AsyncConnectionPool``.
 
     ``conninfo=`` (or its alias ``dsn=``) and any other keyword arguments go
-    to ``pool_factory`` (default ``AsyncConnectionPool``); without conninfo,
+    to ``pool_factory`` (default ``CappedBackoffPool``, an
+    ``AsyncConnectionPool`` that retries a lost connection at least every
+    MAX_RECONNECT_DELAY seconds); without conninfo,
     libpq's environment variables apply. Used from synchronous code before
     ``open_async``, it works through a SyncPsycopgConnector built from the
     same arguments (opened by ``App.open()``).
@@ -80,9 +98,7 @@ class PsycopgConnector(PsycopgAdapter, connector.BaseAsyncConnector):
         *,
         json_dumps: Callable[[Any], Any] | None = None,
         json_loads: Callable[[Any], Any] | None = None,
-        pool_factory: Callable[
-            ..., psycopg_pool.AsyncConnectionPool
-        ] = psycopg_pool.AsyncConnectionPool,
+        pool_factory: Callable[..., psycopg_pool.AsyncConnectionPool] = CappedBackoffPool,
         **kwargs: Any,
     ):
         self.json_dumps = json_dumps
@@ -234,13 +250,19 @@ class PsycopgConnector(PsycopgAdapter, connector.BaseAsyncConnector):
 
     # --- LISTEN / NOTIFY -------------------------------------------------------------
 
-    async def _connect_standalone(self) -> psycopg.AsyncConnection:
-        """A new autocommit connection outside the pool, with its settings."""
+    async def side_connection_params(self) -> tuple[str, dict[str, Any]]:
+        """The pool's conninfo and connection arguments, resolved, in
+        autocommit mode (the pool's ``configure`` callback is not applied)."""
         pool = self.pool
         conninfo = await _resolve(pool.conninfo)
         kwargs = dict(await _resolve(pool.kwargs) or {})
         kwargs["autocommit"] = True
-        connection = await pool.connection_class.connect(conninfo, **kwargs)
+        return conninfo, kwargs
+
+    async def _connect_standalone(self) -> psycopg.AsyncConnection:
+        """A new autocommit connection outside the pool, with its settings."""
+        conninfo, kwargs = await self.side_connection_params()
+        connection = await self.pool.connection_class.connect(conninfo, **kwargs)
         configure = self._pool_args.get("configure")
         if configure is not None:
             await configure(connection)

@@ -26,8 +26,13 @@ select t.task_name, t.periodic_id, t.defer_timestamp
 from procrastinate_last_periodic_ticks_v1() as t
 """
 
+# args as text: the driver decodes each job's args itself, so that args one
+# job's decoder refuses fail that job only (manager.decode_fetched_args).
 FETCH_JOBS = """
-select f.* from procrastinate_fetch_jobs_v2(
+select f.id, f.queue_name, f.task_name, f.priority, f.lock, f.queueing_lock,
+    f.args::text as args, f.status, f.scheduled_at, f.attempts,
+    f.abort_requested, f.worker_id
+from procrastinate_fetch_jobs_v2(
     %(worker_id)s::bigint, %(queues)s::text[], %(limit)s::integer,
     %(claim_token)s::uuid, %(resume)s::boolean
 ) as f
@@ -89,7 +94,7 @@ select procrastinate_register_worker_v2(
 """
 
 HEARTBEAT = """
-select procrastinate_heartbeat_v1(%(worker_id)s::bigint) as alive
+select procrastinate_heartbeat_v2(%(worker_id)s::bigint) as lease
 """
 
 UNREGISTER_WORKER = """
@@ -199,7 +204,7 @@ REQUIRED_FUNCTIONS = (
     "procrastinate_resume_queue_v1(text)",
     "procrastinate_register_worker_v2("
     "text, text[], integer, text, integer, double precision, timestamptz)",
-    "procrastinate_heartbeat_v1(bigint, timestamptz)",
+    "procrastinate_heartbeat_v2(bigint, timestamptz)",
     "procrastinate_unregister_worker_v2(bigint, timestamptz)",
     "procrastinate_release_jobs_v2(bigint, bigint[], timestamptz)",
     "procrastinate_jobs_to_abort_v1(bigint)",

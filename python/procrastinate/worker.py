@@ -10,8 +10,9 @@ worker_executor). Executors hand their outcome to the reporter
 (a lock or a retry may have freed a job), when a job ends after a full
 fetch, or every ``fetch_job_polling_interval`` seconds.
 
-Side loops: heartbeat (plus the stalled-job rescue the SQL core asks every
-live worker to run, and the tracking of database outages: worker_health),
+Side loops: the heartbeat, in a thread of its own (plus the stalled-job
+rescue the SQL core asks every live worker to run: worker_heartbeat), the
+lease and its fence, and the tracking of database outages (worker_health),
 abort checks (on ``abort_requested`` notifications or every
 ``abort_job_polling_interval``; the database confirms: worker_aborts), the
 listener (worker_listener) and the periodic deferrer. Log ``extra`` and the
@@ -48,6 +49,7 @@ from procrastinate import worker_logging
 from procrastinate.worker_aborts import Aborts
 from procrastinate.worker_executor import JobRun
 from procrastinate.worker_health import Health
+from procrastinate.worker_heartbeat import HeartbeatThread
 from procrastinate.worker_listener import Listener
 from procrastinate.worker_prefetch import PrefetchBuffer
 from procrastinate.worker_release import (
@@ -159,6 +161,10 @@ class Worker:
         self._last_fetch_full = False
         self._fetch_uncertain = False
         self._claim_token = uuid.uuid4()
+        # The first side task (or the periodic deferrer) that died: the
+        # worker stops and run() raises it.
+        self._side_failure: BaseException | None = None
+        self._heartbeat_thread: HeartbeatThread | None = None
         self.reporter = Reporter(self)
         self.health = Health(self)
         self.aborts = Aborts(self)
@@ -229,13 +235,19 @@ class Worker:
 
     async def _run(self) -> None:
         manager = self.app.job_manager
+        # Refuse a periodic task whose cron never fires, before registering.
+        periodic_deferrer_module.check_periodic_tasks(self.app.periodic_registry)
         # Refuse to run on a database lacking this code's pre migrations.
         await migrations.check_schema_version_connector(self.app.connector)
+        sent_at = time.monotonic()
         self.worker_id = await self.db_call(
             manager.register_worker_async(
                 self.worker_name, self.queues, self.concurrency, self.stalled_worker_timeout
             )
         )
+        # The lease's length (ours, or the database's setting): worker_health.
+        lease = await self.db_call(manager.heartbeat_async(self.worker_id))
+        self.health.start_lease(lease, sent_at)
         # Jobs of workers that died before we started are ours to take now
         # (a worker whose heartbeat never broke since it registered may rescue
         # at once: procrastinate_rescue_stalled_jobs_v2).
@@ -244,8 +256,9 @@ class Worker:
             f"Registered worker {self.worker_id} in the database",
             extra=self.log_extra("register_worker"),
         )
-        side_tasks = self._start_side_tasks()
-        deferrer = asyncio.create_task(self._run_periodic_deferrer(), name="deferrer")
+        side_tasks = await self._start_side_tasks()
+        deferrer = asyncio.create_task(self._run_periodic_deferrer(), name="periodic deferrer")
+        deferrer.add_done_callback(self._side_task_done)
         handlers = (
             signals.on_stop(self._stop, self._immediate_stop)
             if self.install_signal_handlers
@@ -260,17 +273,30 @@ class Worker:
                 await self._produce()
             finally:
                 try:
+                    deferrer.remove_done_callback(self._side_task_done)
                     await utils.cancel_and_capture_errors([deferrer])
                     await self._shutdown(side_tasks)
                 finally:
                     await self.slots.close(IMMEDIATE_STOP_REPORT_TIMEOUT)
+                    if self._heartbeat_thread is not None:
+                        await self._heartbeat_thread.stop()
+        if self._side_failure is not None:
+            raise self._side_failure
 
-    def _start_side_tasks(self) -> list[asyncio.Task[Any]]:
+    async def _start_side_tasks(self) -> list[asyncio.Task[Any]]:
         tasks = [
             self.reporter.start(),
-            asyncio.create_task(self.health.heartbeat_loop(), name="heartbeat"),
-            asyncio.create_task(self.aborts.loop(), name="abort_checks"),
+            asyncio.create_task(self.health.fence_loop(), name="lease fence"),
+            asyncio.create_task(self.aborts.loop(), name="abort checks"),
         ]
+        # The heartbeat beats from a thread with a connection of its own, so
+        # that a task blocking the event loop does not cost the lease.
+        params = await self.app.connector.side_connection_params()
+        if params is not None:
+            self._heartbeat_thread = HeartbeatThread(self, *params)
+            self._heartbeat_thread.start()
+        else:
+            tasks.append(asyncio.create_task(self.health.heartbeat_loop(), name="heartbeat"))
         if self.listen_notify:
             tasks.append(asyncio.create_task(self.listener.run(), name="listener"))
         for task in tasks:
@@ -278,13 +304,20 @@ class Worker:
         return tasks
 
     def _side_task_done(self, task: asyncio.Task[Any]) -> None:
-        if not task.cancelled() and task.exception() is not None:
-            self.logger.error(
-                f"Side task {task.get_name()} failed: {task.exception()!r}, stopping worker",
-                exc_info=task.exception(),
-                extra=self.log_extra("side_task_failed", task_name=task.get_name()),
-            )
-            self._stop()
+        """A side task or the periodic deferrer failed: stop at once, and let
+        run() raise the reason. (The deferrer ends quietly when there is no
+        periodic task.)"""
+        if task.cancelled() or task.exception() is None:
+            return
+        error = task.exception()
+        self.logger.error(
+            f"{task.get_name().capitalize()} failed: {error!r}; stopping the worker",
+            exc_info=error,
+            extra=self.log_extra("side_task_failed", task_name=task.get_name()),
+        )
+        if self._side_failure is None:
+            self._side_failure = error
+        self._stop()
 
     async def _produce(self) -> None:
         manager = self.app.job_manager
@@ -293,10 +326,11 @@ class Worker:
             # Claimed jobs not yet running are on their way to free slots.
             free = self.concurrency - len(self._running) - len(self._buffer)
             size = self._buffer.fetch_size(free)
-            if size > 0:
+            if size > 0 and self._may_fetch():
                 # Before the fetch: an outcome committed during it is unseen,
                 # and so is the outcome of a job still running at its start.
                 settled = self.reporter.idle and not self._running
+                sent_at = time.monotonic()
                 try:
                     fetched = await self.db_call(
                         manager.fetch_jobs_async(
@@ -313,11 +347,14 @@ class Worker:
                     # database hands back what it claimed.
                     self._fetch_uncertain = True
                     self.health.database_failed("fetch jobs", exc)
+                    # Until the next poll, or until a call or the listener
+                    # finds the database back (they wake us).
                     with contextlib.suppress(asyncio.TimeoutError):
                         await asyncio.wait_for(
-                            self._stopping.wait(), self.fetch_job_polling_interval
+                            self._wake.wait(), self.fetch_job_polling_interval
                         )
                     continue
+                self.health.renewed(sent_at)
                 self.health.database_works()
                 if self._fetch_uncertain and fetched:
                     self.logger.warning(
@@ -347,6 +384,13 @@ class Worker:
                     continue
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.fetch_job_polling_interval)
+
+    def _may_fetch(self) -> bool:
+        """Not while the lease is about to run out (worker_health), nor while
+        outcomes cannot be reported: a worker that cannot report would hold
+        ever more jobs that it cannot end."""
+        lease = self.health.lease
+        return not (lease is not None and lease.fenced) and not self.reporter.failing
 
     def take_run(self) -> JobRun | None:
         """For a free slot: the next claimed job, now running (None when
@@ -458,6 +502,8 @@ class Worker:
         for task in side_tasks:
             task.remove_done_callback(self._side_task_done)
         await utils.cancel_and_capture_errors(side_tasks)
+        if self._heartbeat_thread is not None:
+            await self._heartbeat_thread.stop()
         await unregister(self)
         self.logger.info(
             f"Stopped worker on {utils.queues_display(self.queues)}",

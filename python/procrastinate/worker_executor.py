@@ -51,6 +51,8 @@ class JobRun:
     exception: BaseException | None = None
     end_timestamp: float | None = None
     outcome: dict[str, Any] | None = None
+    #: Reports of the outcome refused by the database (worker_reporter).
+    report_refusals: int = 0
 
     @functools.cached_property
     def is_async(self) -> bool:
@@ -227,7 +229,7 @@ async def _call_task(worker: worker.Worker, run: JobRun) -> Any:
 def _retry_member(run: JobRun) -> dict[str, Any] | bool | None:
     """The outcome's ``retry``: None (absent: the job's own policy decides),
     False (never) or an explicit decision from a custom strategy."""
-    if run.task is None:
+    if run.task is None or run.job.decode_error is not None:
         return False
     strategy = run.task.retry_strategy
     if strategy is None or retry.is_sql_strategy(strategy):
@@ -278,6 +280,8 @@ async def execute(worker: worker.Worker, run: JobRun) -> None:
     extra = worker.log_extra
     log = worker.logger
     try:
+        if job.decode_error is not None:
+            raise exceptions.UndecodableArguments(job.decode_error)
         if run.task is None:
             raise exceptions.TaskNotFound(
                 f"Task {job.task_name!r} is not registered in this worker's app"

@@ -4,14 +4,21 @@ one loop sends them to the database in batches.
 Everything waiting is sent in one ``finish_jobs_async`` call: when the worker
 is idle that is one outcome, sent at once; under load the outcomes that
 arrive during a round trip go together in the next one. A batch that cannot
-be sent (connection lost...) is kept and sent again, never dropped; an
-outcome the database refuses as malformed is sent alone, then simplified.
+be sent (connection lost, statement timeout...) is kept and sent again, never
+dropped, in halves: a batch too big to pass (a low statement_timeout) gets
+through in smaller ones, until the outcomes waiting are all sent. While
+reports fail, the worker fetches no more jobs (Reporter.failing). An outcome
+the database refuses as malformed is sent alone, then simplified; outcomes
+refused for a reason that sending again cannot cure (a missing right or
+function: SQLSTATE class 42, 28, 3F) are logged once and dropped: their jobs
+stay with this worker, and go back to the queue when it unregisters.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import TYPE_CHECKING, Any
 
 from procrastinate import exceptions
@@ -24,6 +31,9 @@ logger = logging.getLogger(__name__)
 
 RETRY_DELAY = 0.5  # seconds before sending a failed batch again, doubled up to:
 MAX_RETRY_DELAY = 10.0
+#: Times an outcome is sent when the database refuses the worker itself
+#: (is_configuration_error) before it is let go.
+REFUSALS_KEPT = 3
 
 _DATA_ERRORS = (
     exceptions.InvalidOutcome,
@@ -62,10 +72,19 @@ class Reporter:
         self._idle = asyncio.Event()
         self._idle.set()
         self._task: asyncio.Task[None] | None = None
+        # At most this many outcomes per call (None: all waiting); halved
+        # after a failed call, lifted once the outcomes waiting are sent.
+        self._batch_limit: int | None = None
+        self._failing = False
 
     @property
     def pending(self) -> int:
         return len(self._pending)
+
+    @property
+    def failing(self) -> bool:
+        """Whether the last report failed and outcomes wait to be sent."""
+        return self._failing and bool(self._pending or self._sending)
 
     @property
     def idle(self) -> bool:
@@ -108,33 +127,45 @@ class Reporter:
             await self._ready.wait()
             self._ready.clear()
             while self._pending:
-                batch, self._pending = self._pending, []
+                limit = self._batch_limit or len(self._pending)
+                batch, self._pending = self._pending[:limit], self._pending[limit:]
                 self._sending = batch
                 try:
                     unsent = await self._send(batch)
                 finally:
                     self._sending = []
                 if not unsent:
+                    self._failing = False
+                    if not self._pending:
+                        self._batch_limit = None  # caught up: back to one call for all
                     delay = RETRY_DELAY
                     continue
+                self._failing = True
                 self._pending[:0] = unsent
+                if len(unsent) > 1:
+                    self._batch_limit = len(unsent) // 2
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, MAX_RETRY_DELAY)
             self._idle.set()
 
     async def _finish(self, batch: list[JobRun]) -> list[dict[str, Any]]:
         worker = self.worker
-        return await worker.db_call(
+        sent_at = time.monotonic()
+        results = await worker.db_call(
             worker.app.job_manager.finish_jobs_async(
                 worker.worker_id, [run.outcome for run in batch], worker.delete_jobs.value
             )
         )
+        worker.health.renewed(sent_at)  # a sign of life (worker_health)
+        return results
 
     async def _send(self, batch: list[JobRun]) -> list[JobRun]:
         """Send the batch; returns the runs to send again later."""
         try:
             results = await self._finish(batch)
         except Exception as exc:
+            if is_configuration_error(exc):
+                return self._refused(batch, exc)
             if not is_data_error(exc):
                 self._log_unsent(batch, exc)
                 return batch
@@ -147,22 +178,36 @@ class Reporter:
         self.worker.outcomes_reported()
         return unsent
 
+    def _refused(self, batch: list[JobRun], error: BaseException) -> list[JobRun]:
+        """The database refuses the worker's reports for a reason that only
+        a person can cure (a right, a migration): each outcome is sent
+        REFUSALS_KEPT times, a person may act meanwhile, then let go.
+        Returns the runs to send again."""
+        for run in batch:
+            run.report_refusals += 1
+        kept = [run for run in batch if run.report_refusals < REFUSALS_KEPT]
+        dropped = [run.job.id for run in batch if run.report_refusals >= REFUSALS_KEPT]
+        logger.error(
+            f"The database refuses this worker's reports: {error} "
+            f"(SQLSTATE {getattr(error, 'sqlstate', '?')}). Check the rights of its "
+            "role (docs/security.md) and that the schema is migrated. "
+            + (f"{len(kept)} job outcome(s) are kept and sent again. " if kept else "")
+            + (
+                f"The outcomes of job(s) {sorted(dropped)} are let go after "
+                f"{REFUSALS_KEPT} refusals: those jobs stay with this worker and go "
+                "back to the queue when it unregisters (or is declared dead)"
+                if dropped else ""
+            ),
+            extra={"action": "report_outcomes_refused", "exception": repr(error)},
+        )
+        self.worker.database_failed("report job outcomes", error, log=False)
+        return kept
+
     def _log_unsent(self, batch: list[JobRun], error: BaseException) -> None:
-        if is_configuration_error(error):
-            logger.error(
-                f"The database refuses this worker's reports: {error} "
-                f"(SQLSTATE {getattr(error, 'sqlstate', '?')}). Check the rights of its "
-                "role (docs/security.md) and that the schema is migrated. "
-                f"{len(batch)} job outcome(s) are kept and sent again; a worker "
-                "asked to stop waits for them (stop it twice to exit now: its "
-                "jobs are then rescued and run again)",
-                extra={"action": "report_outcomes_refused", "exception": repr(error)},
-            )
-        else:
-            logger.warning(
-                f"Could not report {len(batch)} job outcome(s), will try again: {error!r}",
-                extra={"action": "report_outcomes_error", "exception": repr(error)},
-            )
+        logger.warning(
+            f"Could not report {len(batch)} job outcome(s), will try again: {error!r}",
+            extra={"action": "report_outcomes_error", "exception": repr(error)},
+        )
         # Part of the worker's database outage (its end is logged once).
         self.worker.database_failed("report job outcomes", error, log=False)
 

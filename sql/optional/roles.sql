@@ -102,7 +102,7 @@ procrastinate_retry_delay_v1(integer, double precision, double precision, double
 procrastinate_register_worker_v2(
     text, text[], integer, text, integer, double precision, timestamptz
 ),
-procrastinate_heartbeat_v1(bigint, timestamptz),
+procrastinate_heartbeat_v2(bigint, timestamptz),
 procrastinate_unregister_worker_v2(bigint, timestamptz),
 procrastinate_release_jobs_v2(bigint, bigint[], timestamptz),
 procrastinate_jobs_to_abort_v1(bigint),

@@ -42,9 +42,9 @@ async def test_concurrent_checks_install_once(empty_db_dsn):
 
 
 async def test_check_reports_missing_functions(app, db):
-    db.execute("drop function procrastinate_heartbeat_v1(bigint, timestamptz)")
+    db.execute("drop function procrastinate_heartbeat_v2(bigint, timestamptz)")
     with pytest.raises(
-        exceptions.SchemaVersionMismatch, match="procrastinate_heartbeat_v1"
+        exceptions.SchemaVersionMismatch, match="procrastinate_heartbeat_v2"
     ):
         await app.connector.check()
 

@@ -34,11 +34,11 @@ async def test_register_heartbeat_unregister(app, db):
         socket.gethostname(),
         os.getpid(),
     )
-    assert await jm.heartbeat_async(worker_id)
+    assert await jm.heartbeat_async(worker_id) == 30.0  # the setting's lease
     await app.configure_task("t").defer_async()
     await jm.fetch_jobs_async(worker_id, None, 1)
     assert await jm.unregister_worker_async(worker_id) == 1  # its job went back
-    assert not await jm.heartbeat_async(worker_id)
+    assert await jm.heartbeat_async(worker_id) is None
     (job,) = await jm.list_jobs_async()
     assert (job.status, job.attempts, job.worker_id) == ("todo", 1, None)
     all_queues = await jm.register_worker_async("w2", None, 1)
@@ -227,16 +227,17 @@ async def test_jobs_to_abort(app):
 
 
 async def test_rescue_stalled_jobs(app, db):
-    """The database decides: each holder's lease (30 s here), the rescuer's
+    """The database decides: each holder's lease (5 s here: a lease never
+    runs out less than a lease after the server started), the rescuer's
     right to rescue; an operator rescues without a worker id."""
     jm = app.job_manager
-    dead = await jm.register_worker_async("dead", None, 1, stalled_after=30)
+    dead = await jm.register_worker_async("dead", None, 1, stalled_after=5)
     live = await jm.register_worker_async("live", None, 1)
     job_id = await app.configure_task("t").defer_async()
     await jm.fetch_jobs_async(dead, None, 1)
     assert await jm.rescue_stalled_jobs_async(live) == []
     db.execute(
-        "update procrastinate_workers set last_heartbeat = now() - interval '31 seconds'"
+        "update procrastinate_workers set last_heartbeat = now() - interval '6 seconds'"
         " where id = %s",
         [dead],
     )

@@ -252,6 +252,7 @@ def test_healthchecks(run_cli):
         "App configuration: OK",
         "DB connection: OK",
         "Found procrastinate_jobs table: OK",
+        "Schema version: OK",
     ]
 
 

@@ -539,7 +539,8 @@ async def test_stalled_jobs_of_a_dead_worker_are_rescued(app, db):
         return "ran again"
 
     job_id = await rescued.defer_async()
-    dead = await app.job_manager.register_worker_async("dead", None, 1)
+    # A short lease: none runs out less than a lease after the server started.
+    dead = await app.job_manager.register_worker_async("dead", None, 1, stalled_after=1)
     (fetched,) = await app.job_manager.fetch_jobs_async(dead, None, 1)
     assert fetched.id == job_id
     db.execute(

@@ -44,6 +44,7 @@ select procrastinate_defer_job('report', queue_name => 'stuck');
 SEED_WORK = """
 select procrastinate_register_worker_v2('live', null, 4, 'host-a', 100) as live,
        procrastinate_register_worker_v2('dead', '{stuck}', 1, 'host-b', 200,
+                                        p_stalled_after => 10,
                                         p_now => now() - interval '1 hour') as dead
 """
 
@@ -110,7 +111,13 @@ def seeded(db, db_name):
         "where id <= 10"
     )
     db.execute("select procrastinate_cancel_job(id) from generate_series(11, 15) as id")
-    db.execute("select * from procrastinate_fetch_jobs_v2(%s, '{stuck}', 1)", [dead])
+    # An hour ago (a fetch renews the lease); a short lease, which runs out
+    # even on a server started seconds ago (docs/reliability.md).
+    db.execute(
+        "select * from procrastinate_fetch_jobs_v2(%s, '{stuck}', 1,"
+        " p_now => now() - interval '1 hour')",
+        [dead],
+    )
     return db_name
 
 

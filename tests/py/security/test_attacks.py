@@ -191,7 +191,7 @@ DEFINER_CALLS = {
     "procrastinate_register_worker_v2": (
         "select procrastinate_register_worker_v2('w', null, 1, 'h', 1)"
     ),
-    "procrastinate_heartbeat_v1": "select procrastinate_heartbeat_v1({worker})",
+    "procrastinate_heartbeat_v2": "select procrastinate_heartbeat_v2({worker})",
     "procrastinate_unregister_worker_v2": "select procrastinate_unregister_worker_v2({worker})",
     "procrastinate_release_jobs_v2": (
         "select * from procrastinate_release_jobs_v2({worker}, array[{job}]::bigint[])"
@@ -299,8 +299,8 @@ def test_a_worker_login_reaches_the_tables_only_through_functions(logins, db, db
             "insert into procrastinate_events (job_id, type) values (1, 'succeeded')",
             "update procrastinate_workers set last_heartbeat = '2000-01-01'",
             # backdate another worker's heartbeat through the function
-            f"select procrastinate_heartbeat_v1({other}, '2000-01-01')",
-            f"select procrastinate_heartbeat_v1({other})",
+            f"select procrastinate_heartbeat_v2({other}, '2000-01-01')",
+            f"select procrastinate_heartbeat_v2({other})",
             # report or give back the other worker's job
             f"select * from procrastinate_finish_jobs_v1({other},"
             f" '[{{\"id\": {victim}, \"status\": \"succeeded\"}}]')",

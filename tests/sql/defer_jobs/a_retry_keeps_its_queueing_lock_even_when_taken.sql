@@ -7,7 +7,7 @@ create extension if not exists pgtap;
 select plan(7);
 
 select procrastinate_register_worker_v2(
-    'w', null, 1, 'h', 1, p_now => now() - interval '1 hour'
+    'w', null, 1, 'h', 1, p_stalled_after => 1, p_now => now() - interval '1 hour'
 ) as w \gset
 select procrastinate_defer_job('a', queueing_lock => 'Q', max_attempts => 0) as a \gset
 select procrastinate_defer_job('other', max_attempts => 0) as other \gset
@@ -45,6 +45,8 @@ select throws_ok(
 select count(*) as claimed2 from procrastinate_fetch_jobs_v2(:w, null, 10) \gset
 select procrastinate_defer_job('a', queueing_lock => 'R') as c \gset
 update procrastinate_jobs set queueing_lock = 'R' where id = :a;
+-- its last sign of life (the fetch) an hour ago
+update procrastinate_workers set last_heartbeat = now() - interval '1 hour' where id = :w;
 select lives_ok(
     'select * from procrastinate_rescue_stalled_jobs_v2(null)',
     'rescuing a job whose queueing lock was taken meanwhile works'

@@ -7,7 +7,7 @@ select plan(3);
 
 select procrastinate_register_worker_v2('alive', null, 4, 'h1', 10) as alive \gset
 select procrastinate_register_worker_v2(
-    'dead', null, 1, 'h2', 20, p_now => now() - interval '1 hour'
+    'dead', null, 1, 'h2', 20, p_stalled_after => 1, p_now => now() - interval '1 hour'
 ) as dead \gset
 select procrastinate_defer_job('ko', queue_name => 'f') as ko \gset
 select procrastinate_defer_job('ok', queue_name => 'f') as ok \gset
@@ -16,7 +16,8 @@ select procrastinate_defer_job('of_dead', queue_name => 'd') as of_dead \gset
 select procrastinate_defer_job('of_gone', queue_name => 'g') as of_gone \gset
 select procrastinate_defer_job('anonymous', queue_name => 'n') as anonymous \gset
 select count(*) as c1 from procrastinate_fetch_jobs_v2(:alive, array['f', 'a'], 10) \gset
-select count(*) as c2 from procrastinate_fetch_jobs_v2(:dead, array['d'], 10) \gset
+select count(*) as c2
+from procrastinate_fetch_jobs_v2(:dead, array['d'], 10, p_now => now() - interval '1 hour') \gset
 select count(*) as c3 from procrastinate_fetch_jobs_v2(:dead + 1000, array['g'], 10) \gset
 select count(*) as c4 from procrastinate_fetch_jobs_v2(null, array['n'], 10) \gset
 select count(*) as finished from procrastinate_finish_jobs_v1(

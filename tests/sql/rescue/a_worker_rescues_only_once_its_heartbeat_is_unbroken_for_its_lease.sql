@@ -18,7 +18,7 @@ select procrastinate_defer_job('of_dead', queue_name => 'd') as of_dead \gset
 select count(*) as claimed
 from procrastinate_fetch_jobs_v2(:dead, array['d'], 1, p_now => '2030-01-01 00:00:00+00') \gset
 
-select procrastinate_heartbeat_v1(:back, '2030-01-01 00:00:30+00') as beat_1 \gset
+select procrastinate_heartbeat_v2(:back, '2030-01-01 00:00:30+00') as beat_1 \gset
 select is(
     (select alive_since from procrastinate_workers where id = :back),
     '2030-01-01 00:00:00+00'::timestamptz,
@@ -26,7 +26,7 @@ select is(
 );
 
 -- silent from 00:00:30 to 00:05:00: longer than its 60 s lease
-select procrastinate_heartbeat_v1(:back, '2030-01-01 00:05:00+00') as beat_2 \gset
+select procrastinate_heartbeat_v2(:back, '2030-01-01 00:05:00+00') as beat_2 \gset
 select is(
     (select alive_since from procrastinate_workers where id = :back),
     '2030-01-01 00:05:00+00'::timestamptz,
@@ -48,7 +48,7 @@ select results_eq(
     'the silent worker keeps its job meanwhile'
 );
 select is(
-    procrastinate_heartbeat_v1(:back, '2030-01-01 00:05:45+00'), true,
+    procrastinate_heartbeat_v2(:back, '2030-01-01 00:05:45+00'), 60::double precision,
     'the returning worker keeps beating'
 );
 select results_eq(

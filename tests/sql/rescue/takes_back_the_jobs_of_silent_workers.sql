@@ -13,7 +13,7 @@ select procrastinate_register_worker_v2(
 select procrastinate_register_worker_v2(
     'alive', null, 1, 'h', 2, p_stalled_after => 60, p_now => '2030-01-01 00:00:00+00'
 ) as alive \gset
-select procrastinate_heartbeat_v1(:alive, '2030-01-01 00:00:50+00') as beat \gset
+select procrastinate_heartbeat_v2(:alive, '2030-01-01 00:00:50+00') as beat \gset
 
 select procrastinate_defer_job('of_dead', queue_name => 'd') as of_dead \gset
 select procrastinate_defer_job('of_alive', queue_name => 'a') as of_alive \gset
@@ -76,8 +76,8 @@ select is(
     'the dead worker is removed, the live one kept'
 );
 select is(
-    procrastinate_heartbeat_v1(:dead, '2030-01-01 00:01:31+00'), false,
-    'a late heartbeat of the removed worker returns false'
+    procrastinate_heartbeat_v2(:dead, '2030-01-01 00:01:31+00'), null,
+    'a late heartbeat of the removed worker returns null'
 );
 select is_empty(
     $$select * from procrastinate_rescue_stalled_jobs_v2(null, p_now => '2030-01-01 00:01:30+00')$$,

@@ -43,8 +43,8 @@ select function_returns(
     'procrastinate_register_worker_v2(..., p_stalled_after, p_now) returns the worker id'
 );
 select function_returns(
-    'procrastinate_heartbeat_v1', array['bigint', 'timestamp with time zone'], 'boolean',
-    'procrastinate_heartbeat_v1 returns whether the worker row exists'
+    'procrastinate_heartbeat_v2', array['bigint', 'timestamp with time zone'], 'double precision',
+    'procrastinate_heartbeat_v2 returns the lease in seconds (null: the worker row is gone)'
 );
 select function_returns(
     'procrastinate_unregister_worker_v2', array['bigint', 'timestamp with time zone'], 'integer',
@@ -139,7 +139,7 @@ select is(
         'procrastinate_applied_migrations_v1', 'procrastinate_cancel_job_v1',
         'procrastinate_defer_jobs_v2', 'procrastinate_defer_periodic_job_v1',
         'procrastinate_fetch_jobs_v2', 'procrastinate_finish_jobs_v1',
-        'procrastinate_get_job_status_v1', 'procrastinate_heartbeat_v1',
+        'procrastinate_get_job_status_v1', 'procrastinate_heartbeat_v2',
         'procrastinate_job_counts_v1', 'procrastinate_jobs_to_abort_v1',
         'procrastinate_last_periodic_ticks_v1', 'procrastinate_list_jobs_v1',
         'procrastinate_pause_queue_v1', 'procrastinate_register_worker_v2',
@@ -162,11 +162,13 @@ select is(
         '_procrastinate_apply_outcomes',
         '_procrastinate_check_clock', '_procrastinate_check_worker', '_procrastinate_delete_events',
         '_procrastinate_insert_jobs', '_procrastinate_job_problem',
-        '_procrastinate_keep_settings', '_procrastinate_notify',
+        '_procrastinate_keep_settings', '_procrastinate_lease', '_procrastinate_lease_expired',
+        '_procrastinate_notify',
         '_procrastinate_notify_inserted_jobs', '_procrastinate_notify_updated_jobs',
         '_procrastinate_outcome_problem', '_procrastinate_policy_problem',
         '_procrastinate_queueing_lock_problem', '_procrastinate_record_insert_events',
-        '_procrastinate_record_update_events', '_procrastinate_sees_all_jobs',
+        '_procrastinate_record_update_events', '_procrastinate_renew_lease',
+        '_procrastinate_sees_all_jobs',
         '_procrastinate_trusted', '_procrastinate_validate_jobs'
     ],
     'the internal helpers are these, unversioned, with a leading underscore'

@@ -9,6 +9,6 @@ from procrastinate.contrib.django.migration_operations import ApplyProcrastinate
 class Migration(migrations.Migration):
     # The runner gives each SQL file its own transaction.
     atomic = False
-    dependencies = [("procrastinate", "0012_probe_next_lock_job")]
+    dependencies = [("procrastinate", "0013_leases")]
 
     operations = [ApplyProcrastinateMigration("0020_drop_superseded_functions")]
