@@ -10,6 +10,7 @@ an ``abort_reason`` callable, for instance the ``get`` method of an
     ...
     flag.set(AbortReason.USER_REQUEST)   # abort confirmed by the database
     flag.set(AbortReason.SHUTDOWN)       # worker stopping past its grace time
+    flag.set(AbortReason.LEASE_LOST)     # worker cut off from the database
 
 ``context.should_abort()`` then answers without a database query, from any
 thread (sync tasks run in threads). Tasks that await can also wait for the
@@ -37,6 +38,9 @@ class AbortReason(Enum):
 
     USER_REQUEST = "user_request"  #: someone cancelled it with abort=True
     SHUTDOWN = "shutdown"  #: its worker is shutting down
+    #: its worker was cut off from the database for most of its lease, and
+    #: stops the job before other workers may take it (docs/reliability.md)
+    LEASE_LOST = "lease_lost"
 
 
 class AbortFlag:

@@ -34,7 +34,7 @@ logger = logging.getLogger(__name__)
 #: Longest wait between two attempts to reconnect, for the pool's
 #: connections and the listening one: after an outage, service resumes at
 #: most this long after the server is back (well within a worker's lease).
-MAX_RECONNECT_DELAY = 2.0
+MAX_RECONNECT_DELAY = 1.0
 
 
 class CappedBackoffPool(psycopg_pool.AsyncConnectionPool):

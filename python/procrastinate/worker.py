@@ -310,10 +310,16 @@ class Worker:
         if task.cancelled() or task.exception() is None:
             return
         error = task.exception()
+        assert error is not None
+        self.side_part_failed(task.get_name(), error)
+
+    def side_part_failed(self, name: str, error: BaseException) -> None:
+        """A part beside the jobs (a side task, the periodic deferrer, the
+        heartbeat thread) died: stop at once; run() raises ``error``."""
         self.logger.error(
-            f"{task.get_name().capitalize()} failed: {error!r}; stopping the worker",
+            f"{name.capitalize()} failed: {error!r}; stopping the worker",
             exc_info=error,
-            extra=self.log_extra("side_task_failed", task_name=task.get_name()),
+            extra=self.log_extra("side_task_failed", task_name=name),
         )
         if self._side_failure is None:
             self._side_failure = error

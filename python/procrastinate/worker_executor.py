@@ -60,7 +60,12 @@ class JobRun:
 
     @property
     def aborted_by_shutdown(self) -> bool:
-        return self.outcome_kind == "aborted" and self.flag.get() is AbortReason.SHUTDOWN
+        """Cut short by its worker (stopping, or losing its lease), not by
+        an abort someone asked for."""
+        return self.outcome_kind == "aborted" and self.flag.get() in (
+            AbortReason.SHUTDOWN,
+            AbortReason.LEASE_LOST,
+        )
 
     @property
     def outcome_kind(self) -> str:
@@ -255,7 +260,10 @@ def build_outcome(run: JobRun) -> dict[str, Any]:
     if kind == "aborted" and not run.aborted_by_shutdown:
         return manager.build_outcome(run.job, jobs.Status.ABORTED, exception=run.exception)
     strategy = run.task.retry_strategy if run.task else None
-    decision = _retry_member(run)
+    # A run stopped because its worker lost its lease goes back to the queue
+    # at once, as the rescue would have put it: the job did not fail.
+    lease_lost = run.flag.get() is AbortReason.LEASE_LOST
+    decision = {"in": 0} if lease_lost else _retry_member(run)
     # A run cut short by a shutdown is reported as interrupted: the database
     # applies the job's retry policy to it (or the decision sent), and ends
     # it aborted when there is none.

@@ -177,7 +177,7 @@ class Health:
         )
         for run in runs:
             if not run.flag.is_set():
-                worker.aborts.abort(run, AbortReason.SHUTDOWN)
+                worker.aborts.abort(run, AbortReason.LEASE_LOST)
         self._dropped.extend(worker._buffer.clear())
 
     def _lift_fence(self) -> None:

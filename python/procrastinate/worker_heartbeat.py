@@ -81,6 +81,8 @@ class HeartbeatThread:
                 if time.monotonic() >= next_beat:
                     self._beat()
                     next_beat = time.monotonic() + interval
+        except Exception as exc:  # a bug: without a heartbeat the worker must not go on
+            self._to_loop(self.worker.side_part_failed, "heartbeat thread", exc)
         finally:
             self._disconnect()
 

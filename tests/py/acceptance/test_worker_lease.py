@@ -1,7 +1,7 @@
 """The worker's lease (issue 14): the heartbeat beats from a thread of its
 own, so that a task blocking the event loop does not cost the worker its
-jobs (and the block is named in the log); a side part that dies stops the
-worker with the reason; a failed fetch does not make the worker wait a
+jobs (and the block is named in the log); a side part that dies (the
+periodic deferrer, the heartbeat thread) stops the worker with the reason; a failed fetch does not make the worker wait a
 whole polling interval once the database is back."""
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ import time
 import psycopg
 import psycopg.rows
 import pytest
-from worker_helpers import Running, finish, statuses
+from worker_helpers import Running, finish, job_row, statuses
 
-from procrastinate import exceptions, periodic_deferrer
+from procrastinate import exceptions, periodic_deferrer, worker_heartbeat
 
 
 async def test_a_task_blocking_the_loop_does_not_cost_the_lease(app, db_dsn, db, caplog):
@@ -61,6 +61,18 @@ async def test_a_failing_periodic_deferrer_stops_the_worker(app, monkeypatch):
         )
 
 
+async def test_a_heartbeat_thread_that_dies_stops_the_worker(app, monkeypatch):
+    def broken(self):
+        raise RuntimeError("the heartbeat broke")
+
+    monkeypatch.setattr(worker_heartbeat.HeartbeatThread, "_beat", broken)
+    with pytest.raises(RuntimeError, match="the heartbeat broke"):
+        await asyncio.wait_for(
+            app.run_worker_async(install_signal_handlers=False, update_heartbeat_interval=0.1),
+            timeout=30,
+        )
+
+
 async def test_after_a_failed_fetch_the_worker_fetches_once_the_database_answers(
     app, db, monkeypatch
 ):
@@ -90,3 +102,44 @@ async def test_after_a_failed_fetch_the_worker_fetches_once_the_database_answers
     finally:
         await running.stop()
     assert failed == [1]
+
+
+async def test_a_fenced_worker_stops_its_jobs_and_they_go_back_to_the_queue(app, db, caplog):
+    """The fence (worker_health) fired as it does when the lease is about
+    to run out: the running job is cancelled, reported as interrupted and
+    queued again (not failed, not aborted: the job did nothing wrong); the
+    next heartbeat lifts the fence and the job runs again."""
+    started, runs = asyncio.Event(), []
+
+    @app.task(name="long", pass_context=True)
+    async def long(context):
+        runs.append(context.job.attempts)
+        if context.job.attempts == 0:
+            started.set()
+            await asyncio.sleep(3600)
+
+    job_id = await long.defer_async()
+    running = Running(app, update_heartbeat_interval=0.2)
+    try:
+        await asyncio.wait_for(started.wait(), 30)
+        running.worker.health._fence()
+        assert running.worker.health.lease.fenced
+        while job_row(db, job_id)["status"] != "succeeded":
+            await asyncio.sleep(0.05)
+    finally:
+        await running.stop()
+    row = job_row(db, job_id)
+    assert runs == [0, 1]
+    assert (row["attempts"], row["rescue_count"]) == (2, 0)
+    events = [
+        e["type"] for e in db.execute(
+            "select type::text from procrastinate_events where job_id = %s order by id",
+            [job_id],
+        )
+    ]
+    assert events == [
+        "deferred", "started", "deferred_for_retry", "scheduled", "started", "succeeded"
+    ], events
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("stopping its 1 running job(s) now" in m for m in messages), messages
+    assert any("Lease renewed: fetching jobs again" in m for m in messages), messages
