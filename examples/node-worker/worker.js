@@ -92,14 +92,25 @@ function errorTypes(error) {
 
 // What procrastinate_finish_jobs_v1 expects for one job. `attempt` is the
 // job's attempts as fetched: the report is fenced on it.
-function outcomeOf(job, error, aborted) {
+// A job stopped because this worker lost its lease did nothing wrong: it is
+// reported interrupted and goes back to the queue at once.
+function outcomeOf(job, error, signal) {
   const outcome = { id: Number(job.id), attempt: job.attempts, status: 'succeeded' };
   if (error !== undefined) {
-    outcome.status = aborted ? 'aborted' : 'failed';
+    outcome.status = signal?.aborted ? 'aborted' : 'failed';
     outcome.error = { types: errorTypes(error), message: String(error?.message ?? error) };
+    if (signal?.aborted && signal.reason === LEASE_LOST) {
+      outcome.interrupted = true;
+      outcome.retry = { in: 0 };
+    }
   }
   return outcome;
 }
+
+// The abort reason of the jobs a worker stops when its lease is about to run
+// out; and the share of the lease without a successful call that triggers it.
+const LEASE_LOST = 'lease_lost';
+const FENCE_SHARE = 0.75;
 
 // --- The worker ----------------------------------------------------------------
 
@@ -123,6 +134,12 @@ class Worker {
     this.pendingClaim = null; // claim token of a fetch whose answer was lost
     this.heartbeatTimer = null;
     this.beating = false;
+    // The lease (seconds, as the heartbeat says), when the last successful
+    // call was sent (ms), and whether the jobs were stopped for want of one.
+    this.lease = null;
+    this.renewedAt = 0;
+    this.fenced = false;
+    this.fenceTimer = null;
   }
 
   log(message) {
@@ -130,15 +147,19 @@ class Worker {
   }
 
   async run() {
+    const sentAt = Date.now();
     this.workerId = await this.register();
-    this.log(`registered: queues ${this.queues ?? 'all'}, concurrency ${this.concurrency}`);
+    this.lease = (await this.pool.query(sql.HEARTBEAT, [this.workerId])).rows[0].lease;
+    this.renewed(sentAt);
+    this.log(`registered: queues ${this.queues ?? 'all'}, concurrency ${this.concurrency}, lease ${this.lease} s`);
     await this.listen();
     this.heartbeatTimer = setInterval(() => this.heartbeat(), this.heartbeatSeconds * 1000);
+    this.fenceTimer = setInterval(() => this.checkLease(), 250);
     while (!this.stopping) {
       this.woken = false;
       const free = this.concurrency - this.running.size;
       let claimed = 0;
-      if (free > 0) {
+      if (free > 0 && !this.fenced) {
         try {
           claimed = await this.fetchAndStart(free);
         } catch (error) {
@@ -152,6 +173,7 @@ class Worker {
     this.log(`stopping: waiting for ${this.running.size} running job(s)`);
     await Promise.all([...this.running.values()].map((run) => run.done));
     clearInterval(this.heartbeatTimer);
+    clearInterval(this.fenceTimer);
     await this.closeListener();
     const { rows } = await this.pool.query(sql.UNREGISTER_WORKER, [this.workerId]);
     this.log(`unregistered (${rows[0].released} job(s) given back)`);
@@ -236,7 +258,9 @@ class Worker {
     const token = this.pendingClaim ?? randomUUID();
     this.pendingClaim = token;
     const workerId = this.workerId;
+    const sentAt = Date.now();
     const { rows } = await this.pool.query(sql.FETCH_JOBS, [workerId, this.queues, limit, token, resume]);
+    this.renewed(sentAt);
     this.pendingClaim = null;
     for (const job of rows) this.start(job, workerId);
     return rows.length;
@@ -263,7 +287,7 @@ class Worker {
       await task(job.args, { job, pool: this.pool, signal });
       return outcomeOf(job);
     } catch (error) {
-      return outcomeOf(job, error, signal.aborted);
+      return outcomeOf(job, error, signal);
     }
   }
 
@@ -272,7 +296,9 @@ class Worker {
   async report(workerId, outcome) {
     for (let tries = 1; ; tries++) {
       try {
+        const sentAt = Date.now();
         const { rows } = await this.pool.query(sql.FINISH_JOBS, [workerId, JSON.stringify([outcome])]);
+        this.renewed(sentAt);
         const result = rows[0];
         if (result.accepted) this.log(`job ${outcome.id}: ${outcome.status}, now ${result.status}`);
         else this.log(`job ${outcome.id}: report refused (${result.reason}): no longer ours`);
@@ -293,8 +319,19 @@ class Worker {
     if (this.beating) return;
     this.beating = true;
     try {
+      const sentAt = Date.now();
       const { rows } = await this.pool.query(sql.HEARTBEAT, [this.workerId]);
-      if (rows[0].lease === null) await this.registerAgain();
+      if (rows[0].lease === null) {
+        await this.registerAgain();
+      } else {
+        this.lease = rows[0].lease;
+      }
+      this.renewed(sentAt);
+      if (this.fenced) {
+        this.fenced = false;
+        this.log('lease renewed: fetching again');
+        this.wake();
+      }
       await this.checkAborts();
       if (!this.listener && !this.stopping) {
         await this.listen();
@@ -305,6 +342,25 @@ class Worker {
     } finally {
       this.beating = false;
     }
+  }
+
+  // Every successful call (heartbeat, fetch, finish) renewed the lease in
+  // the database at or after the moment it was sent.
+  renewed(sentAt) {
+    this.renewedAt = Math.max(this.renewedAt, sentAt);
+  }
+
+  // No successful call for most of the lease: stop fetching and abort the
+  // running jobs now, before the lease runs out and another worker may take
+  // them (a job, or a lock, never runs twice at once). The next heartbeat
+  // that gets through lifts the fence.
+  checkLease() {
+    if (this.fenced || this.lease === null) return;
+    const silent = (Date.now() - this.renewedAt) / 1000;
+    if (silent < this.lease * FENCE_SHARE) return;
+    this.fenced = true;
+    this.log(`no successful database call for ${silent.toFixed(1)} s of a ${this.lease} s lease: stopping ${this.running.size} running job(s)`);
+    for (const run of this.running.values()) run.controller.abort(LEASE_LOST);
   }
 
   // Our row is gone: we were silent past our lease and our jobs were taken

@@ -18,6 +18,7 @@ import psycopg_pool
 
 from procrastinate import connector, exceptions, queries, sync_psycopg_connector
 from procrastinate.sync_psycopg_connector import (
+    CHECKOUT_TRIES,
     PsycopgAdapter,
     in_transaction,
     mark_returned,
@@ -153,7 +154,8 @@ class PsycopgConnector(PsycopgAdapter, connector.BaseAsyncConnector):
         if pool is not None:
             self._pool, self._pool_externally_set = pool, True
         else:
-            arguments = pool_defaults(self._pool_args, self._check_idle_connection)
+            # No check by the pool itself: _checkout checks (see there why).
+            arguments = pool_defaults(self._pool_args, None)
             with wrap_exceptions():
                 new_pool = self._pool_factory(**arguments, open=False)
                 await new_pool.open(wait=True)
@@ -192,7 +194,7 @@ class PsycopgConnector(PsycopgAdapter, connector.BaseAsyncConnector):
         retry = False
         while True:
             try:
-                connection = await pool.getconn()
+                connection = await self._checkout(pool)
             except psycopg.Error as exc:
                 raise exceptions.from_database_error(exc) from exc
             try:
@@ -219,11 +221,24 @@ class PsycopgConnector(PsycopgAdapter, connector.BaseAsyncConnector):
                 await pool.putconn(connection)
 
     @staticmethod
-    async def _check_idle_connection(connection: psycopg.AsyncConnection) -> None:
-        """The pool's check at checkout: only for a connection idle long
-        enough to have been dropped (busy ones are used as they come)."""
-        if needs_check(connection):
-            await psycopg_pool.AsyncConnectionPool.check_connection(connection)
+    async def _checkout(pool: psycopg_pool.AsyncConnectionPool) -> psycopg.AsyncConnection:
+        """A connection from the pool, checked first when it was idle long
+        enough to have been dropped (busy ones are used as they come). A
+        broken one goes back, the pool replaces it, and the next is taken at
+        once: the pool's own check would wait longer after each broken
+        connection (1, 2, 4... s), which a server dropping connections in a
+        row turns into a stall of the pool's whole timeout."""
+        for _ in range(CHECKOUT_TRIES):
+            connection = await pool.getconn()
+            if not needs_check(connection):
+                return connection
+            try:
+                await psycopg_pool.AsyncConnectionPool.check_connection(connection)
+            except psycopg.Error:
+                await pool.putconn(connection)
+                continue
+            return connection
+        return await pool.getconn()  # the query tells, if this one is dead too
 
     async def execute_query_async(self, query: str, **arguments: Any) -> None:
         return await self._execute(query, arguments, "none")
@@ -240,13 +255,15 @@ class PsycopgConnector(PsycopgAdapter, connector.BaseAsyncConnector):
 
     @contextlib.asynccontextmanager
     async def transaction_async(self) -> AsyncIterator[_AsyncConnectionExecutor]:
+        pool = self.pool
         with wrap_exceptions():
-            async with self.pool.connection() as connection:
-                try:
-                    async with connection.transaction():
-                        yield _AsyncConnectionExecutor(self, connection)
-                finally:
-                    mark_returned(connection)
+            connection = await self._checkout(pool)
+            try:
+                async with connection.transaction():
+                    yield _AsyncConnectionExecutor(self, connection)
+            finally:
+                mark_returned(connection)
+                await pool.putconn(connection)
 
     # --- LISTEN / NOTIFY -------------------------------------------------------------
 

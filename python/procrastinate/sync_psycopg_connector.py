@@ -46,6 +46,9 @@ def pool_arguments(kwargs: dict[str, Any]) -> dict[str, Any]:
 IDLE_CHECK_AFTER = 2.0
 
 _RETURNED_AT = "_procrastinate_returned_at"
+#: Connections a checkout tries (each found broken goes back to the pool,
+#: which replaces it) before it takes one unchecked.
+CHECKOUT_TRIES = 5
 
 
 def pool_defaults(pool_args: dict[str, Any], check: Any) -> dict[str, Any]:
@@ -176,7 +179,8 @@ class SyncPsycopgConnector(PsycopgAdapter, connector.BaseConnector):
         if pool is not None:
             self._pool, self._pool_externally_set = pool, True
             return
-        arguments = pool_defaults(self._pool_args, self._check_idle_connection)
+        # No check by the pool itself: _checkout checks (see there why).
+        arguments = pool_defaults(self._pool_args, None)
         with wrap_exceptions():
             new_pool = psycopg_pool.ConnectionPool(**arguments, open=False)
             new_pool.open(wait=True)
@@ -208,7 +212,7 @@ class SyncPsycopgConnector(PsycopgAdapter, connector.BaseConnector):
         retry = False
         while True:
             try:
-                connection = pool.getconn()
+                connection = self._checkout(pool)
             except psycopg.Error as exc:
                 raise exceptions.from_database_error(exc) from exc
             try:
@@ -235,11 +239,22 @@ class SyncPsycopgConnector(PsycopgAdapter, connector.BaseConnector):
                 pool.putconn(connection)
 
     @staticmethod
-    def _check_idle_connection(connection: psycopg.Connection) -> None:
-        """The pool's check at checkout: only for a connection idle long
-        enough to have been dropped (busy ones are used as they come)."""
-        if needs_check(connection):
-            psycopg_pool.ConnectionPool.check_connection(connection)
+    def _checkout(pool: psycopg_pool.ConnectionPool) -> psycopg.Connection:
+        """A connection from the pool, checked first when idle long enough
+        to have been dropped; a broken one goes back and the next is taken
+        at once (PsycopgConnector._checkout says why the pool's own check
+        is not used)."""
+        for _ in range(CHECKOUT_TRIES):
+            connection = pool.getconn()
+            if not needs_check(connection):
+                return connection
+            try:
+                psycopg_pool.ConnectionPool.check_connection(connection)
+            except psycopg.Error:
+                pool.putconn(connection)
+                continue
+            return connection
+        return pool.getconn()  # the query tells, if this one is dead too
 
     def execute_query(self, query: str, **arguments: Any) -> None:
         return self._execute(query, arguments, "none")
@@ -252,10 +267,12 @@ class SyncPsycopgConnector(PsycopgAdapter, connector.BaseConnector):
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[_ConnectionExecutor]:
+        pool = self.pool
         with wrap_exceptions():
-            with self.pool.connection() as connection:
-                try:
-                    with connection.transaction():
-                        yield _ConnectionExecutor(self, connection)
-                finally:
-                    mark_returned(connection)
+            connection = self._checkout(pool)
+            try:
+                with connection.transaction():
+                    yield _ConnectionExecutor(self, connection)
+            finally:
+                mark_returned(connection)
+                pool.putconn(connection)

@@ -31,6 +31,9 @@ logger = logging.getLogger(__name__)
 
 RETRY_DELAY = 0.5  # seconds before sending a failed batch again, doubled up to:
 MAX_RETRY_DELAY = 10.0
+#: SQLSTATE of a statement cancelled (statement_timeout): the batch was too
+#: big for the limit, the database is there.
+QUERY_CANCELED = "57014"
 #: Times an outcome is sent when the database refuses the worker itself
 #: (is_configuration_error) before it is let go.
 REFUSALS_KEPT = 3
@@ -208,8 +211,10 @@ class Reporter:
             f"Could not report {len(batch)} job outcome(s), will try again: {error!r}",
             extra={"action": "report_outcomes_error", "exception": repr(error)},
         )
-        # Part of the worker's database outage (its end is logged once).
-        self.worker.database_failed("report job outcomes", error, log=False)
+        # Part of the worker's database outage (its end is logged once); a
+        # statement cancelled by its timeout is not one.
+        if getattr(error, "sqlstate", None) != QUERY_CANCELED:
+            self.worker.database_failed("report job outcomes", error, log=False)
 
     async def _send_separately(
         self, batch: list[JobRun], error: BaseException

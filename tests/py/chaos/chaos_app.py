@@ -1,16 +1,18 @@
 """The app the chaos workers run (real subprocesses, see chaos_harness.py).
 
-Its one task, ``work``, records each run (job id, lock, pid, start, end) in
-the ``chaos_runs`` table over a connection of its own, retried until the
-database answers, so that the test can compute duplicates and overlaps.
-Settings come from the environment (CHAOS_DSN, CHAOS_HEARTBEAT,
-CHAOS_STALLED).
+Its tasks, ``work`` (sleeps) and ``block`` (holds the event loop), record
+each run (job id, lock, pid, start, end) in the ``chaos_runs`` table over a
+connection of its own, retried until the database answers, so that the
+test can compute duplicates and overlaps. Settings come from the
+environment (CHAOS_DSN, CHAOS_RECORD_DSN, CHAOS_HEARTBEAT, CHAOS_STALLED,
+CHAOS_DB_TIMEOUT).
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import time
 import uuid
 
 import psycopg
@@ -70,27 +72,44 @@ class Recorder:
 recorder = Recorder()
 
 
+class recorded_run:
+    """Records a run in chaos_runs: its start on entry, its end on exit
+    (before the outcome is reported: a lock is still held then)."""
+
+    def __init__(self, context: procrastinate.JobContext):
+        self.run_id = str(uuid.uuid4())
+        self.job = context.job
+
+    async def __aenter__(self) -> None:
+        # Idempotent: a retry after a lost answer does not record a second run.
+        await recorder.execute(
+            "insert into chaos_runs (run_id, job_id, lock, pid, started_at) "
+            "values (%s, %s, %s, %s, clock_timestamp()) on conflict do nothing",
+            [self.run_id, self.job.id, self.job.lock, os.getpid()],
+        )
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await asyncio.shield(
+            recorder.execute(
+                "update chaos_runs set ended_at = clock_timestamp() where run_id = %s",
+                [self.run_id],
+            )
+        )
+
+
 @app.task(name="work", pass_context=True)
 async def work(
     context: procrastinate.JobContext, seconds: float, fail_first_attempt: bool = False
 ) -> None:
-    run_id = str(uuid.uuid4())
-    job = context.job
-    # Idempotent: a retry after a lost answer does not record a second run.
-    await recorder.execute(
-        "insert into chaos_runs (run_id, job_id, lock, pid, started_at) "
-        "values (%s, %s, %s, %s, clock_timestamp()) on conflict do nothing",
-        [run_id, job.id, job.lock, os.getpid()],
-    )
-    try:
+    async with recorded_run(context):
         await asyncio.sleep(seconds)
-        if fail_first_attempt and job.attempts == 0:
-            raise RuntimeError(f"first run of job {job.id} fails (pid {os.getpid()})")
-    finally:
-        # Recorded before the outcome is reported: the lock is still held.
-        await asyncio.shield(
-            recorder.execute(
-                "update chaos_runs set ended_at = clock_timestamp() where run_id = %s",
-                [run_id],
-            )
-        )
+        if fail_first_attempt and context.job.attempts == 0:
+            raise RuntimeError(f"first run of job {context.job.id} fails (pid {os.getpid()})")
+
+
+@app.task(name="block", pass_context=True)
+async def block(context: procrastinate.JobContext, seconds: float) -> None:
+    """The mistake a worker must survive: a synchronous sleep inside an
+    async task holds the event loop for ``seconds``."""
+    async with recorded_run(context):
+        time.sleep(seconds)

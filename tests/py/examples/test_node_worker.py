@@ -30,7 +30,9 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import psycopg
+import psycopg.conninfo
 import pytest
+from fault_proxy import FaultProxy
 from node_worker_app import RUNS_TABLE, make_app
 
 ROOT = pathlib.Path(__file__).resolve().parents[3]
@@ -138,15 +140,21 @@ class Workers:
         # libpq variables, which pg reads: the test server, this test's database
         return {**os.environ, "PGDATABASE": self.db_name}
 
-    def start_node(self, queues: str, poll: float = 5.0) -> Process:
+    def start_node(
+        self,
+        queues: str,
+        poll: float = 5.0,
+        stalled: float = STALLED,
+        env: dict[str, str] | None = None,
+    ) -> Process:
         return self._start(
             f"node-{len(self.processes)}",
             [
                 self.node, "worker.js", f"--queues={queues}", "--concurrency=4",
-                f"--heartbeat={HEARTBEAT}", f"--stalled-after={STALLED}", f"--poll={poll}",
+                f"--heartbeat={HEARTBEAT}", f"--stalled-after={stalled}", f"--poll={poll}",
             ],
             NODE_DIR,
-            self.node_env(),
+            {**self.node_env(), **(env or {})},
         )
 
     def start_python(self, queues: str) -> Process:
@@ -357,3 +365,54 @@ async def test_a_killed_node_worker_job_is_rescued_by_a_python_worker(workers, d
         )
     ]
     assert (events.count("started"), events.count("succeeded")) == (2, 1), events
+
+
+async def test_a_node_worker_cut_off_stops_its_job_which_goes_back_to_the_queue(
+    workers, db, db_dsn
+):
+    """The lease protocol (docs/sql-api.md): cut off from the database for
+    75% of its lease, the Node worker aborts its job (reason lease_lost);
+    once the link is back, the job is reported interrupted, queued again at
+    once (not rescued, not failed) and run again."""
+    target = psycopg.conninfo.conninfo_to_dict(db_dsn)
+    host = target.get("host") or os.environ.get("PGHOST") or "127.0.0.1"
+    if host.startswith("/"):  # a socket directory: the server also listens on TCP
+        host = "127.0.0.1"
+    proxy = FaultProxy(host, int(target.get("port") or os.environ.get("PGPORT") or 5432))
+    try:
+        node_worker = workers.start_node(
+            queues="node", stalled=4.0, env={"PGHOST": "127.0.0.1", "PGPORT": str(proxy.port)}
+        )
+        app = make_app(db_dsn)
+        async with app.open_async():
+            job_id = await app.configure_task("record_run", queue="node").defer_async(
+                first_attempt_seconds=60
+            )
+        wait_until(lambda: runs_of(db, job_id), "the Node worker to start the job", workers)
+
+        proxy.set_mode("blackhole")
+        wait_until(
+            lambda: "stopping 1 running job(s)" in node_worker.output(),
+            "the Node worker to fence itself",
+            workers,
+        )
+        proxy.set_mode("pass")
+        wait_until(
+            lambda: jobs(db, [job_id])[job_id]["status"] == "succeeded",
+            "the job to run again and succeed",
+            workers,
+        )
+    finally:
+        proxy.close()
+
+    job = jobs(db, [job_id])[job_id]
+    assert (job["attempts"], job["rescue_count"]) == (2, 0), job
+    assert [run["attempt"] for run in runs_of(db, job_id)] == [0, 1]
+    events = [
+        row["type"]
+        for row in db.execute(
+            "select type::text from procrastinate_events where job_id = %s order by id", [job_id]
+        )
+    ]
+    assert "deferred_for_retry" in events and events.count("started") == 2, events
+    assert "lease renewed: fetching again" in node_worker.output()
