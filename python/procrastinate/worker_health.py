@@ -217,9 +217,7 @@ class Health:
             if length is None:
                 continue
             try:
-                self.log_rescued(
-                    await worker.db_call(manager.rescue_stalled_jobs_async(worker_id))
-                )
+                await self.rescue_stalled_jobs()
             except Exception as exc:
                 self.database_failed("rescue stalled jobs", exc)
 
