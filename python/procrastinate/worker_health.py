@@ -104,9 +104,11 @@ class Health:
             f"Database available again after {lasted:.1f} s: service resumed",
             extra=worker.log_extra("database_available", outage_seconds=lasted),
         )
-        # What was missed meanwhile (notifications, aborts): look now.
+        # What was missed meanwhile (notifications, aborts, outcomes not
+        # reported): look and send now.
         worker._wake.set()
         worker.aborts.check_soon()
+        worker.reporter.retry_now()
 
     # --- the lease ---------------------------------------------------------------------
 

@@ -5,7 +5,8 @@ Everything waiting is sent in one ``finish_jobs_async`` call: when the worker
 is idle that is one outcome, sent at once; under load the outcomes that
 arrive during a round trip go together in the next one. A batch that cannot
 be sent (connection lost, statement timeout...) is kept and sent again, never
-dropped, in halves: a batch too big to pass (a low statement_timeout) gets
+dropped, after a growing delay or as soon as another call finds the database
+back (Reporter.retry_now), in halves: a batch too big to pass (a low statement_timeout) gets
 through in smaller ones, until the outcomes waiting are all sent. While
 reports fail, the worker fetches no more jobs (Reporter.failing). An outcome
 the database refuses as malformed is sent alone, then simplified; outcomes
@@ -17,6 +18,7 @@ stay with this worker, and go back to the queue when it unregisters.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from typing import TYPE_CHECKING, Any
@@ -72,6 +74,8 @@ class Reporter:
         self._pending: list[JobRun] = []
         self._sending: list[JobRun] = []
         self._ready = asyncio.Event()
+        # Cuts a retry delay short: the database is back (worker_health).
+        self._retry = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
         self._task: asyncio.Task[None] | None = None
@@ -102,6 +106,12 @@ class Reporter:
         self._pending.append(run)
         self._idle.clear()
         self._ready.set()
+
+    def retry_now(self) -> None:
+        """Another call found the database back: send what waits now, not
+        after the rest of the retry delay (the worker fetches nothing until
+        the outcomes are in)."""
+        self._retry.set()
 
     def start(self) -> asyncio.Task[None]:
         """Start sending, in a task of its own (cancel it to stop)."""
@@ -147,7 +157,9 @@ class Reporter:
                 self._pending[:0] = unsent
                 if len(unsent) > 1:
                     self._batch_limit = len(unsent) // 2
-                await asyncio.sleep(delay)
+                self._retry.clear()
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self._retry.wait(), delay)
                 delay = min(delay * 2, MAX_RETRY_DELAY)
             self._idle.set()
 

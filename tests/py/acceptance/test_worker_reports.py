@@ -14,7 +14,7 @@ import logging
 
 from worker_helpers import one_shot, statuses
 
-from procrastinate import exceptions
+from procrastinate import exceptions, worker_reporter
 
 
 def _error(message: str, sqlstate: str) -> exceptions.ConnectorException:
@@ -88,3 +88,33 @@ async def test_an_outcome_refused_for_good_is_let_go(app, db, caplog, monkeypatc
     assert (row["status"], row["attempts"]) == ("todo", 1)
     errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
     assert any(f"job(s) [{job_id}] are let go after 3 refusals" in m for m in errors), errors
+
+
+async def test_outcomes_are_sent_as_soon_as_the_database_is_back(app, db, monkeypatch):
+    # A report lost with the connection waits its retry delay, here a
+    # minute; the heartbeat that finds the database back cuts it short (the
+    # worker fetches nothing while outcomes wait, so a long wait there is a
+    # worker idle after the outage).
+    monkeypatch.setattr(worker_reporter, "RETRY_DELAY", 60.0)
+    manager = app.job_manager
+    real_finish = manager.finish_jobs_async
+    failures = []
+
+    async def finish(*args, **kwargs):
+        if not failures:
+            failures.append(1)
+            raise exceptions.ConnectorException("server closed the connection unexpectedly")
+        return await real_finish(*args, **kwargs)
+
+    monkeypatch.setattr(manager, "finish_jobs_async", finish)
+
+    @app.task(name="short")
+    def short():
+        return 1
+
+    for _ in range(2):
+        await short.defer_async()
+    await asyncio.wait_for(one_shot(app, update_heartbeat_interval=0.1), timeout=20)
+
+    assert failures == [1]
+    assert statuses(db) == [(1, "succeeded"), (2, "succeeded")]

@@ -145,6 +145,8 @@ class Chaos:
         }
         command = [
             sys.executable, "-m", "procrastinate", "--verbose", "--app=chaos_app.app",
+            # Times in the log, to read a recovery's steps against the runs.
+            "--log-format=%(asctime)s %(levelname)s:%(name)s:%(message)s",
             "worker", f"--name={name}", f"--concurrency={concurrency}",
         ]
         if shutdown_graceful_timeout is not None:
