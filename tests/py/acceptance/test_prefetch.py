@@ -1,4 +1,4 @@
-"""The worker's prefetch buffer (worker_prefetch), in-process, against a real
+"""The worker's prefetch buffer (worker.prefetch), in-process, against a real
 database: while jobs are short, a worker claims jobs ahead of its free slots
 (``doing``, held by it, not started); it gives back those it never started
 when it stops, and cancels one whose abort is requested.
@@ -17,7 +17,8 @@ import psycopg
 import pytest
 
 import procrastinate
-from procrastinate import worker, worker_prefetch
+from procrastinate import worker
+from procrastinate.worker import prefetch as worker_prefetch
 from worker_helpers import TIMEOUT, Running, finish, job_row, one_shot, statuses, wait_for
 
 #: How long the tests that check that nothing is claimed ahead watch the

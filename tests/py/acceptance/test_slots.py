@@ -1,4 +1,4 @@
-"""The worker's slots (worker_slots), in-process, against a real database:
+"""The worker's slots (worker.slots), in-process, against a real database:
 jobs run one after another in long-lived tasks, yet each job sees what a task
 of its own would give it (contextvars, current task, cancellation)."""
 

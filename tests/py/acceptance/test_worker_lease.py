@@ -15,7 +15,8 @@ import psycopg.rows
 import pytest
 from worker_helpers import Running, finish, job_row, statuses
 
-from procrastinate import exceptions, periodic_deferrer, worker_heartbeat
+from procrastinate import exceptions, periodic_deferrer
+from procrastinate.worker import heartbeat as worker_heartbeat
 
 
 async def test_a_task_blocking_the_loop_does_not_cost_the_lease(app, db_dsn, db, caplog):
@@ -105,7 +106,7 @@ async def test_after_a_failed_fetch_the_worker_fetches_once_the_database_answers
 
 
 async def test_a_fenced_worker_stops_its_jobs_and_they_go_back_to_the_queue(app, db, caplog):
-    """The fence (worker_health) fired as it does when the lease is about
+    """The fence (worker.health) fired as it does when the lease is about
     to run out: the running job is cancelled, reported as interrupted and
     queued again (not failed, not aborted: the job did nothing wrong); the
     next heartbeat lifts the fence and the job runs again."""

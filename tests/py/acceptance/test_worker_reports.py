@@ -14,7 +14,8 @@ import logging
 
 from worker_helpers import one_shot, statuses
 
-from procrastinate import exceptions, worker_reporter
+from procrastinate import exceptions
+from procrastinate.worker import reporter as worker_reporter
 
 
 def _error(message: str, sqlstate: str) -> exceptions.ConnectorException:

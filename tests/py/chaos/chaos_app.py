@@ -18,7 +18,8 @@ import uuid
 import psycopg
 
 import procrastinate
-from procrastinate import connector, worker
+from procrastinate import connector
+from procrastinate.worker import coordinator
 
 DSN = os.environ.get("CHAOS_DSN", "")
 # The run records go straight to the server (the workers' DSN may go
@@ -26,7 +27,7 @@ DSN = os.environ.get("CHAOS_DSN", "")
 RECORD_DSN = os.environ.get("CHAOS_RECORD_DSN", DSN)
 if os.environ.get("CHAOS_DB_TIMEOUT"):
     # Short deadlines, so that a half-open connection is noticed quickly.
-    worker.DATABASE_TIMEOUT = float(os.environ["CHAOS_DB_TIMEOUT"])
+    coordinator.DATABASE_TIMEOUT = float(os.environ["CHAOS_DB_TIMEOUT"])
     connector.LISTEN_TIMEOUT = float(os.environ["CHAOS_DB_TIMEOUT"])
 
 app = procrastinate.App(

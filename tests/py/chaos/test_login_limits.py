@@ -49,7 +49,7 @@ PILE_CHUNK = 100
 #: must end before the worker fences itself (75% of it), or its jobs would
 #: be stopped instead of reported.
 PILE_LEASE = 10.0
-#: The reporter's warning when a report fails (worker_reporter._log_unsent).
+#: The reporter's warning when a report fails (procrastinate.worker.reporter._log_unsent).
 UNSENT = re.compile(r"Could not report (\d+) job outcome\(s\), will try again: (.*)")
 #: Hog connections opened at most (the private cluster has 400 slots).
 MAX_HOGS = 450

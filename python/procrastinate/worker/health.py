@@ -1,10 +1,10 @@
-"""Database health of a worker: outage tracking, its lease, and the fence
-that stops its jobs before the lease runs out.
+"""A worker's lease, and the fence that stops its jobs before the lease runs
+out.
 
 Kept apart from the producer because none of it is on the path of a job:
-it runs beside the jobs, to say when the database is gone and back (once
-per outage, not once per failed call), to know how long the jobs it holds
-are still its own, and to let them go in time when it cannot renew.
+it runs beside the jobs, to know how long the jobs it holds are still its
+own, and to let them go in time when it cannot renew. (Outages, said once
+each: WorkerState.database_failed and database_works.)
 
 The lease (sql/58_leases.sql) is renewed in the database by every
 successful heartbeat, fetch and finish; it runs out a lease's length after
@@ -20,13 +20,16 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from procrastinate import job_context, jobs
-from procrastinate.worker_release import release_buffered
+from procrastinate.worker.release import release_buffered
 
 if TYPE_CHECKING:
-    from procrastinate import worker
+    from procrastinate import manager
+    from procrastinate.worker.executor import JobRun
+    from procrastinate.worker.state import WorkerState
 
 AbortReason = job_context.AbortReason
 
@@ -58,57 +61,20 @@ class Lease:
 
 
 class Health:
-    def __init__(self, worker: worker.Worker):
-        self.worker = worker
-        # Database outage tracking: when calls started failing (None: they work).
-        self.db_down_since: float | None = None
+    def __init__(
+        self,
+        state: WorkerState,
+        job_manager: manager.JobManager,
+        abort: Callable[[JobRun, AbortReason], None],
+    ):
+        self.state = state
+        self.job_manager = job_manager
+        self.abort = abort
         self.lease: Lease | None = None
         # Jobs claimed ahead and dropped by the fence: given back once the
         # lease is renewed.
         self._dropped: list[jobs.Job] = []
         self._registering = False
-
-    # --- outages -------------------------------------------------------------------
-
-    def database_failed(self, what: str, error: BaseException, log: bool = True) -> None:
-        """Log a failed database call; the first one of an outage says so
-        (``log=False``: the caller logged it)."""
-        worker = self.worker
-        if isinstance(error, asyncio.TimeoutError):
-            error = TimeoutError(f"no answer within {worker.database_timeout:g} s")
-        if not log:
-            if self.db_down_since is None:
-                self.db_down_since = time.monotonic()
-            return
-        if self.db_down_since is None:
-            self.db_down_since = time.monotonic()
-            worker.logger.error(
-                f"Database unavailable: could not {what} ({error!r}); "
-                "will retry; outcomes are kept until they can be reported",
-                extra=worker.log_extra("database_unavailable", exception=repr(error)),
-            )
-        else:
-            worker.logger.warning(
-                f"Database still unavailable: could not {what} ({error!r})",
-                extra=worker.log_extra("database_still_unavailable", exception=repr(error)),
-            )
-
-    def database_works(self) -> None:
-        """A database call succeeded: end the outage, if any, and say so."""
-        if self.db_down_since is None:
-            return
-        worker = self.worker
-        lasted = time.monotonic() - self.db_down_since
-        self.db_down_since = None
-        worker.logger.warning(
-            f"Database available again after {lasted:.1f} s: service resumed",
-            extra=worker.log_extra("database_available", outage_seconds=lasted),
-        )
-        # What was missed meanwhile (notifications, aborts, outcomes not
-        # reported): look and send now.
-        worker._wake.set()
-        worker.aborts.check_soon()
-        worker.reporter.retry_now()
 
     # --- the lease ---------------------------------------------------------------------
 
@@ -125,10 +91,9 @@ class Health:
     def beat_succeeded(self, worker_id: int, sent_at: float, length: float | None) -> None:
         """A heartbeat got through (``length``: the lease, None when the
         worker was removed as dead)."""
-        worker = self.worker
-        if worker_id != worker.worker_id or self.lease is None:
+        if worker_id != self.state.worker_id or self.lease is None:
             return  # registered again meanwhile
-        self.database_works()
+        self.state.database_works()
         if length is None:
             if not self._registering:
                 self._registering = True
@@ -139,14 +104,14 @@ class Health:
             self._lift_fence()
 
     def beat_failed(self, error: BaseException) -> None:
-        self.database_failed("send a heartbeat", error)
+        self.state.database_failed("send a heartbeat", error)
 
     def log_rescued(self, rows: list[dict[str, Any]]) -> None:
-        worker = self.worker
+        state = self.state
         for row in rows:
-            worker.logger.warning(
+            state.logger.warning(
                 f"Took back job {row['job_id']} from a stalled worker: now {row['status']}",
-                extra=worker.log_extra("rescued_stalled_job", **row),
+                extra=state.log_extra("rescued_stalled_job", **row),
             )
 
     async def fence_loop(self) -> None:
@@ -160,58 +125,58 @@ class Health:
                 self._fence()
 
     def _fence(self) -> None:
-        worker = self.worker
+        state = self.state
         lease = self.lease
         assert lease is not None
         lease.fenced = True
         # Jobs with a lock first: a lock's next job may start elsewhere as
         # soon as the lease runs out.
-        runs = sorted(worker._running.values(), key=lambda run: run.job.lock is None)
-        worker.logger.error(
+        runs = sorted(state.running.values(), key=lambda run: run.job.lock is None)
+        state.logger.error(
             f"No successful database call for {lease.silent_for():.1f} s, "
             f"{FENCE_SHARE:.0%} of this worker's lease ({lease.length:g} s): "
             f"stopping its {len(runs)} running job(s) now, before the lease "
             "runs out and other workers may take them; fetching resumes once a "
             "heartbeat gets through",
-            extra=worker.log_extra(
+            extra=state.log_extra(
                 "lease_fenced", silent_seconds=lease.silent_for(), lease_seconds=lease.length
             ),
         )
         for run in runs:
             if not run.flag.is_set():
-                worker.aborts.abort(run, AbortReason.LEASE_LOST)
-        self._dropped.extend(worker._buffer.clear())
+                self.abort(run, AbortReason.LEASE_LOST)
+        self._dropped.extend(state.buffer.clear())
 
     def _lift_fence(self) -> None:
-        worker = self.worker
+        state = self.state
         assert self.lease is not None
         self.lease.fenced = False
-        worker.logger.warning(
+        state.logger.warning(
             "Lease renewed: fetching jobs again",
-            extra=worker.log_extra("lease_renewed"),
+            extra=state.log_extra("lease_renewed"),
         )
         dropped, self._dropped = self._dropped, []
         if dropped:
             asyncio.create_task(
-                release_buffered(worker, dropped, "lease was lost"), name="release_dropped"
+                release_buffered(state, self.job_manager, dropped, "lease was lost"),
+                name="release_dropped",
             )
-        worker._wake.set()
+        state.wake.set()
 
     # --- heartbeat on the event loop (connectors without a side connection) -------
 
     async def heartbeat_loop(self) -> None:
         """Beat every update_heartbeat_interval on the event loop, until
         cancelled; used when the connector cannot give the heartbeat thread
-        a connection of its own (worker_heartbeat)."""
-        worker = self.worker
-        manager = worker.app.job_manager
+        a connection of its own (worker.heartbeat)."""
+        state = self.state
         while True:
-            await asyncio.sleep(worker.update_heartbeat_interval)
-            worker_id = worker.worker_id
+            await asyncio.sleep(state.options.update_heartbeat_interval)
+            worker_id = state.worker_id
             assert worker_id is not None
             sent_at = time.monotonic()
             try:
-                length = await worker.db_call(manager.heartbeat_async(worker_id))
+                length = await state.db_call(self.job_manager.heartbeat_async(worker_id))
             except Exception as exc:
                 self.beat_failed(exc)
                 continue
@@ -221,16 +186,15 @@ class Health:
             try:
                 await self.rescue_stalled_jobs()
             except Exception as exc:
-                self.database_failed("rescue stalled jobs", exc)
+                state.database_failed("rescue stalled jobs", exc)
 
     async def rescue_stalled_jobs(self) -> None:
-        worker = self.worker
         # The database decides who is stalled (each worker's lease) and
         # whether this worker may rescue yet (not within a lease of its own
         # lease running out).
         self.log_rescued(
-            await worker.db_call(
-                worker.app.job_manager.rescue_stalled_jobs_async(worker.worker_id)
+            await self.state.db_call(
+                self.job_manager.rescue_stalled_jobs_async(self.state.worker_id)
             )
         )
 
@@ -238,33 +202,33 @@ class Health:
         """We were declared dead (our lease ran out) and our jobs were taken
         back: register anew, and abort the runs we still hold, whose
         outcomes the database will refuse anyway."""
-        worker = self.worker
-        old_id = worker.worker_id
+        state, options = self.state, self.state.options
+        old_id = state.worker_id
         try:
             sent_at = time.monotonic()
-            worker.worker_id = await worker.db_call(
-                worker.app.job_manager.register_worker_async(
-                    worker.worker_name,
-                    worker.queues,
-                    worker.concurrency,
-                    worker.stalled_worker_timeout,
+            state.worker_id = await state.db_call(
+                self.job_manager.register_worker_async(
+                    options.name,
+                    options.queues,
+                    options.concurrency,
+                    options.stalled_worker_timeout,
                 )
             )
         except Exception as exc:
-            self.database_failed("register again", exc)
+            state.database_failed("register again", exc)
             return
         finally:
             self._registering = False
-        worker.logger.warning(
+        state.logger.warning(
             f"Worker {old_id} was removed from the database as stalled; "
-            f"registered again as {worker.worker_id}; "
-            f"{len(worker._running)} job(s) it held were taken back and are aborted here",
-            extra=worker.log_extra("register_worker_again", old_worker_id=old_id),
+            f"registered again as {state.worker_id}; "
+            f"{len(state.running)} job(s) it held were taken back and are aborted here",
+            extra=state.log_extra("register_worker_again", old_worker_id=old_id),
         )
-        for run in list(worker._running.values()):
+        for run in list(state.running.values()):
             if not run.flag.is_set():
-                worker.aborts.abort(run, AbortReason.SHUTDOWN)
-        worker._buffer.clear()  # taken back with the rest
+                self.abort(run, AbortReason.SHUTDOWN)
+        state.buffer.clear()  # taken back with the rest
         self._dropped = []  # taken back too
         assert self.lease is not None
         self.lease.renew(sent_at)

@@ -8,52 +8,60 @@ decided in the database. If listening fails, the worker goes on polling.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from procrastinate import worker
+    from procrastinate import manager
+    from procrastinate.worker.state import WorkerState
 
 
 class Listener:
-    def __init__(self, worker: worker.Worker):
-        self.worker = worker
+    def __init__(
+        self,
+        state: WorkerState,
+        job_manager: manager.JobManager,
+        check_aborts: Callable[[], None],
+    ):
+        self.state = state
+        self.job_manager = job_manager
+        self.check_aborts = check_aborts
 
     async def run(self) -> None:
-        worker = self.worker
+        state = self.state
         try:
-            await worker.app.job_manager.listen_for_jobs_async(
+            await self.job_manager.listen_for_jobs_async(
                 self.on_notification, on_listening=self.on_listening
             )
         except Exception as exc:
-            worker.logger.exception(
+            state.logger.exception(
                 f"Listening for notifications failed ({exc}); polling only from now on",
-                extra=worker.log_extra("listener_error"),
+                extra=state.log_extra("listener_error"),
             )
 
     def on_listening(self) -> None:
         # Notifications sent before LISTEN was in place are lost: look now.
-        self.worker._wake.set()
-        self.worker.aborts.check_soon()
+        self.state.wake.set()
+        self.check_aborts()
 
     def on_notification(self, notification: dict[str, Any]) -> None:
         """A hint, never an order: anyone allowed to NOTIFY can send one (a
         forged payload of any shape at worst wakes a loop). Jobs are fetched,
         and aborts confirmed, in the database."""
-        worker = self.worker
+        state = self.state
         kind = notification.get("type")
         if kind == "job_available":
             queues = notification.get("queues")
+            served = state.options.queues
             if (
-                worker.queues is None
+                served is None
                 or not isinstance(queues, list)
-                or set(map(str, queues)) & set(worker.queues)
+                or set(map(str, queues)) & set(served)
             ):
-                worker._wake.set()
+                state.wake.set()
         elif kind == "abort_requested":
             job_ids = notification.get("job_ids")
             if not isinstance(job_ids, list) or any(
-                isinstance(job_id, int)
-                and (job_id in worker._running or job_id in worker._buffer)
-                for job_id in job_ids
+                isinstance(job_id, int) and state.holds(job_id) for job_id in job_ids
             ):
-                worker.aborts.check_soon()
+                self.check_aborts()

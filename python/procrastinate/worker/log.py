@@ -1,9 +1,9 @@
 """What the worker logs about itself and its jobs: the ``extra`` every record
 carries, and the end-of-job lines.
 
-These are module functions taking the worker first, bound in the Worker class
-as its ``log_extra`` and ``job_reported`` methods: the end of each job logs
-through them, so a method defined here costs no extra call per job.
+``log_extra`` takes the worker's state first and is bound in WorkerState as
+its method: the end of each job logs through it, so a method defined here
+costs no extra call per job.
 Messages and ``extra`` contents are an interface (log processing filters on
 them): change them knowingly.
 """
@@ -14,8 +14,8 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from procrastinate import worker
-    from procrastinate.worker_executor import JobRun
+    from procrastinate.worker.executor import JobRun
+    from procrastinate.worker.state import WorkerState
 
 # The end-of-job lines go to the worker module's logger, as they always did
 # (not to the worker's child logger): configurations select them by name.
@@ -23,15 +23,15 @@ logger = logging.getLogger("procrastinate.worker")
 
 
 def log_extra(
-    worker: worker.Worker, action: str, run: JobRun | None = None, **kwargs: Any
+    state: WorkerState, action: str, run: JobRun | None = None, **kwargs: Any
 ) -> dict[str, Any]:
     extra: dict[str, Any] = {
         "action": action,
         "worker": {
-            "name": worker.worker_name,
-            "worker_id": worker.worker_id,
+            "name": state.options.name,
+            "worker_id": state.worker_id,
             "job_id": run.job.id if run else None,
-            "queues": list(worker.queues or []),
+            "queues": list(state.options.queues or []),
         },
     }
     if run is not None:
@@ -40,15 +40,15 @@ def log_extra(
     return {**extra, **kwargs}
 
 
-def job_reported(worker: worker.Worker, run: JobRun, result: dict[str, Any]) -> None:
+def job_reported(state: WorkerState, run: JobRun, result: dict[str, Any]) -> None:
     """Log the end of a job, once the database said what became of it."""
     kind = run.outcome_kind
     status = result.get("status") if result.get("accepted") else None
     if not result.get("accepted"):
-        worker.logger.warning(
+        state.logger.warning(
             f"Outcome of job {run.job.call_string} was not recorded "
             f"({result.get('reason')}): the job was taken back from this worker",
-            extra=worker.log_extra("outcome_not_recorded", run, reason=result.get("reason")),
+            extra=state.log_extra("outcome_not_recorded", run, reason=result.get("reason")),
         )
     if status is None:
         status = {"succeeded": "succeeded", "aborted": "aborted"}.get(kind, "failed")
@@ -72,10 +72,10 @@ def job_reported(worker: worker.Worker, run: JobRun, result: dict[str, Any]) -> 
             level,
             text,
             exc_info=run.exception or False,
-            extra=worker.log_extra(action, run, status=status),
+            extra=state.log_extra(action, run, status=status),
         )
-    if worker.logger.isEnabledFor(logging.DEBUG):
-        worker.logger.debug(
+    if state.logger.isEnabledFor(logging.DEBUG):
+        state.logger.debug(
             f"Acknowledged job completion {run.job.call_string}",
-            extra=worker.log_extra("finish_task", run, status=status),
+            extra=state.log_extra("finish_task", run, status=status),
         )

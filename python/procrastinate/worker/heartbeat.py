@@ -20,6 +20,7 @@ import asyncio
 import sys
 import threading
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import psycopg
@@ -28,7 +29,8 @@ import psycopg.rows
 from procrastinate import queries
 
 if TYPE_CHECKING:
-    from procrastinate import worker
+    from procrastinate.worker.health import Health
+    from procrastinate.worker.state import WorkerState
 
 #: A loop that does not answer for this long (seconds) is reported.
 BLOCKED_LOOP_WARNING = 1.0
@@ -37,14 +39,24 @@ WATCH_INTERVAL = 0.25
 
 
 class HeartbeatThread:
-    def __init__(self, worker: worker.Worker, conninfo: str, kwargs: dict[str, Any]):
-        self.worker = worker
+    def __init__(
+        self,
+        state: WorkerState,
+        health: Health,
+        conninfo: str,
+        kwargs: dict[str, Any],
+        on_failure: Callable[[str, BaseException], None],
+    ):
+        self.state = state
+        self.health = health
+        #: Called on the loop if the thread dies of a bug: the worker stops.
+        self.on_failure = on_failure
         self.loop = asyncio.get_running_loop()
         self.loop_thread_id = threading.get_ident()
         self.conninfo = conninfo
         # The worker's deadline on every step of the connection's life: the
         # connection, a statement, and a link that stops acknowledging.
-        timeout = worker.database_timeout
+        timeout = state.options.database_timeout
         self.kwargs = {
             **kwargs,
             "autocommit": True,
@@ -58,7 +70,7 @@ class HeartbeatThread:
         self.connection: psycopg.Connection | None = None
         self.stopped = threading.Event()
         self.thread = threading.Thread(
-            target=self._run, name=f"procrastinate heartbeat {worker.worker_name}", daemon=True
+            target=self._run, name=f"procrastinate heartbeat {state.options.name}", daemon=True
         )
         self._ping_sent: float | None = None
         self._block_reported = False
@@ -68,26 +80,28 @@ class HeartbeatThread:
 
     async def stop(self) -> None:
         self.stopped.set()
-        await asyncio.to_thread(self.thread.join, self.worker.database_timeout + 1)
+        await asyncio.to_thread(self.thread.join, self.state.options.database_timeout + 1)
 
     # --- the thread ---------------------------------------------------------------
 
     def _run(self) -> None:
-        interval = self.worker.update_heartbeat_interval
+        interval = self.state.options.update_heartbeat_interval
         next_beat = time.monotonic() + interval
         try:
-            while not self.stopped.wait(min(WATCH_INTERVAL, max(0.0, next_beat - time.monotonic()))):
+            while not self.stopped.wait(
+                min(WATCH_INTERVAL, max(0.0, next_beat - time.monotonic()))
+            ):
                 self._watch_loop()
                 if time.monotonic() >= next_beat:
                     self._beat()
                     next_beat = time.monotonic() + interval
         except Exception as exc:  # a bug: without a heartbeat the worker must not go on
-            self._to_loop(self.worker.side_part_failed, "heartbeat thread", exc)
+            self._to_loop(self.on_failure, "heartbeat thread", exc)
         finally:
             self._disconnect()
 
     def _beat(self) -> None:
-        worker_id = self.worker.worker_id
+        worker_id = self.state.worker_id
         if worker_id is None:
             return
         sent_at = time.monotonic()
@@ -95,19 +109,19 @@ class HeartbeatThread:
             lease = self._query_one(queries.HEARTBEAT, worker_id=worker_id)["lease"]
         except Exception as exc:
             self._disconnect()
-            self._to_loop(self.worker.health.beat_failed, exc)
+            self._to_loop(self.health.beat_failed, exc)
             return
-        self._to_loop(self.worker.health.beat_succeeded, worker_id, sent_at, lease)
+        self._to_loop(self.health.beat_succeeded, worker_id, sent_at, lease)
         if lease is None:
             return  # removed: the loop registers again; no rescue under that id
         try:
             rescued = self._query_all(queries.RESCUE_STALLED_JOBS, worker_id=worker_id)
         except Exception as exc:
             self._disconnect()
-            self._to_loop(self.worker.health.database_failed, "rescue stalled jobs", exc)
+            self._to_loop(self.state.database_failed, "rescue stalled jobs", exc)
             return
         if rescued:
-            self._to_loop(self.worker.health.log_rescued, rescued)
+            self._to_loop(self.health.log_rescued, rescued)
 
     def _to_loop(self, callback: Any, *args: Any) -> None:
         try:
@@ -122,7 +136,7 @@ class HeartbeatThread:
             self.connection = psycopg.connect(
                 self.conninfo, row_factory=psycopg.rows.dict_row, **self.kwargs
             )
-            statement_ms = int(self.worker.database_timeout * 1000)
+            statement_ms = int(self.state.options.database_timeout * 1000)
             self.connection.execute(f"set statement_timeout = {statement_ms}")
         return self.connection
 
@@ -152,20 +166,20 @@ class HeartbeatThread:
             self._to_loop(self._pong, now)
         elif now - sent >= BLOCKED_LOOP_WARNING and not self._block_reported:
             self._block_reported = True
-            self.worker.logger.warning(
+            self.state.logger.warning(
                 f"The event loop has not answered for {now - sent:.1f} s: "
                 f"{self._blocker()} blocks it (async tasks must not block: "
                 "use asyncio.to_thread or a sync task); the heartbeat goes on "
                 "from its own thread",
-                extra=self.worker.log_extra("event_loop_blocked", blocked_seconds=now - sent),
+                extra=self.state.log_extra("event_loop_blocked", blocked_seconds=now - sent),
             )
 
     def _pong(self, sent: float) -> None:
         """On the event loop: it answered."""
         if self._block_reported:
-            self.worker.logger.warning(
+            self.state.logger.warning(
                 f"The event loop answers again after {time.monotonic() - sent:.1f} s",
-                extra=self.worker.log_extra("event_loop_unblocked"),
+                extra=self.state.log_extra("event_loop_unblocked"),
             )
         self._block_reported = False
         self._ping_sent = None
@@ -174,7 +188,7 @@ class HeartbeatThread:
         """The running job whose code is on the loop thread's stack."""
         runs = {
             run.task.func.__code__: run
-            for run in list(self.worker._running.values())
+            for run in list(self.state.running.values())
             if run.task is not None and hasattr(run.task.func, "__code__")
         }
         frame = sys._current_frames().get(self.loop_thread_id)

@@ -27,13 +27,17 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextvars
+import time
 from collections.abc import Callable, Coroutine, Generator
 from typing import TYPE_CHECKING, Any
 
-from procrastinate.worker_executor import execute
+from procrastinate import job_context
+from procrastinate.worker.executor import JobRun, Middlewares, execute
 
 if TYPE_CHECKING:
-    from procrastinate import worker
+    from procrastinate import app as app_module
+    from procrastinate.worker.reporter import Reporter
+    from procrastinate.worker.state import WorkerState
 
 #: A slot running jobs that never wait lets the event loop run (reports,
 #: fetches, notifications) after this many jobs in a row.
@@ -79,8 +83,21 @@ class InContext:
 
 
 class Slots:
-    def __init__(self, worker: worker.Worker):
-        self.worker = worker
+    def __init__(
+        self,
+        state: WorkerState,
+        app: app_module.App,
+        middlewares: Middlewares,
+        reporter: Reporter,
+        on_failure: Callable[[asyncio.Task[Any]], None],
+    ):
+        self.state = state
+        self.app = app
+        self.middlewares = middlewares
+        self.reporter = reporter
+        #: Done callback of each slot: a slot that fails (a bug) stops the
+        #: worker, as a side task's would.
+        self.on_failure = on_failure
         self._tasks: list[asyncio.Task[None]] = []
         self._idle: collections.deque[asyncio.Future[None]] = collections.deque()
         #: Slots woken, created or pausing, that will look at the buffer next.
@@ -89,22 +106,61 @@ class Slots:
     def offer(self) -> None:
         """A claimed job may wait for a slot: get one more slot going, unless
         one is already on its way."""
-        worker = self.worker
-        if self._waking or not worker._buffer or worker._stopping.is_set():
+        state = self.state
+        if self._waking or not state.buffer or state.stopping.is_set():
             return
         if self._idle:
             self._waking += 1
             self._idle.popleft().set_result(None)
-        elif len(self._tasks) < worker.concurrency:
+        elif len(self._tasks) < state.options.concurrency:
             self._waking += 1
             number = len(self._tasks) + 1
             task = asyncio.create_task(self._run(), name=f"procrastinate slot {number}")
-            # A slot that fails (a bug) stops the worker, as a side task's would.
-            task.add_done_callback(worker._side_task_done)
+            task.add_done_callback(self.on_failure)
             self._tasks.append(task)
 
+    def _take_run(self) -> JobRun | None:
+        """The next claimed job, now running (None when there is none, or
+        once stopping)."""
+        state = self.state
+        if not state.buffer or state.stopping.is_set():
+            return None
+        job = state.buffer.pop()
+        assert job.id is not None
+        flag = job_context.AbortFlag()
+        options = state.options
+        context = job_context.JobContext(
+            app=self.app,
+            worker_name=options.name,
+            worker_queues=options.queues,
+            job=job,
+            start_timestamp=time.time(),
+            additional_context=dict(options.additional_context or {}),
+            abort_reason=flag.get,
+        )
+        run = JobRun(job=job, task=self.app.tasks.get(job.task_name), context=context, flag=flag)
+        state.running[job.id] = run
+        return run
+
+    def _report(self, run: JobRun) -> None:
+        state = self.state
+        if state.stop_now.is_set() and state.worker_id is None:
+            return  # unregistered already: the database released the job
+        self.reporter.add(run)
+
+    def _run_ended(self, run: JobRun) -> None:
+        """The run is over (its outcome handed on): free its place."""
+        state = self.state
+        if state.running.get(run.job.id) is run:  # type: ignore[arg-type]
+            del state.running[run.job.id]  # type: ignore[arg-type]
+        state.job_ended.set()
+        if run.end_timestamp is not None:
+            state.buffer.job_lasted(run.end_timestamp - run.context.start_timestamp)
+        if state.last_fetch_full or not state.options.wait:
+            state.wake.set()
+
     async def _run(self) -> None:
-        worker = self.worker
+        state, middlewares = self.state, self.middlewares
         me = asyncio.current_task()
         assert me is not None
         uncancel_all = _uncancel_all if hasattr(me, "uncancel") else None  # 3.11+
@@ -112,9 +168,9 @@ class Slots:
         self._waking -= 1
         streak = 0
         while True:
-            run = worker.take_run()
+            run = self._take_run()
             if run is None:
-                if worker._stopping.is_set():
+                if state.stopping.is_set():
                     return
                 streak = 0
                 wake: asyncio.Future[None] = loop.create_future()
@@ -124,13 +180,16 @@ class Slots:
                 continue
             run.asyncio_task = me
             try:
-                await InContext(execute(worker, run), contextvars.copy_context(), self.offer)
+                await InContext(
+                    execute(state, middlewares, run), contextvars.copy_context(), self.offer
+                )
+                self._report(run)
             finally:
                 # Even if this slot fails (a bug): the run must not stay "running".
                 run.asyncio_task = None
                 if uncancel_all is not None:
                     uncancel_all(me)
-                worker.run_ended(run)
+                self._run_ended(run)
             streak += 1
             if streak >= JOBS_BETWEEN_YIELDS:
                 streak = 0

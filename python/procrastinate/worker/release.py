@@ -13,61 +13,66 @@ import asyncio
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from procrastinate import jobs, worker
+    from procrastinate import jobs, manager
+    from procrastinate.worker.state import WorkerState
 
 #: On an immediate stop, how long outcomes already known may take to be sent.
 IMMEDIATE_STOP_REPORT_TIMEOUT = 3.0
 
 
-async def release_buffered(worker: worker.Worker, claimed: list[jobs.Job], why: str) -> None:
+async def release_buffered(
+    state: WorkerState, job_manager: manager.JobManager, claimed: list[jobs.Job], why: str
+) -> None:
     """Give back claimed jobs that never started. If that fails, they stay
     ours: unregistering (or the stalled-worker rescue) puts them back."""
-    if not claimed or worker.worker_id is None:
+    if not claimed or state.worker_id is None:
         return
     timeout = (
-        IMMEDIATE_STOP_REPORT_TIMEOUT if worker._stop_now.is_set() else worker.database_timeout
+        IMMEDIATE_STOP_REPORT_TIMEOUT
+        if state.stop_now.is_set()
+        else state.options.database_timeout
     )
     job_ids = [job.id for job in claimed if job.id is not None]
     try:
         released = await asyncio.wait_for(
-            worker.app.job_manager.release_jobs_async(worker.worker_id, job_ids), timeout
+            job_manager.release_jobs_async(state.worker_id, job_ids), timeout
         )
     except Exception as exc:
-        worker.logger.warning(
+        state.logger.warning(
             f"Could not give back {len(job_ids)} job(s) claimed ahead ({why}): {exc!r}; "
             "they go back to the queue when this worker unregisters",
-            extra=worker.log_extra("release_jobs_error", exception=repr(exc)),
+            extra=state.log_extra("release_jobs_error", exception=repr(exc)),
         )
         return
-    worker.logger.debug(
+    state.logger.debug(
         f"Gave back {len(released)} job(s) claimed ahead and not started ({why})",
-        extra=worker.log_extra("release_jobs", job_ids=released, reason=why),
+        extra=state.log_extra("release_jobs", job_ids=released, reason=why),
     )
     kept = sorted(set(job_ids) - set(released))
     if kept:
         # Their queueing lock is taken by a waiting job: they go back to
         # the queue as retries when this worker unregisters.
-        worker.logger.info(
+        state.logger.info(
             f"{len(kept)} job(s) claimed ahead stay with this worker until it "
             f"unregisters, their queueing lock being taken by a waiting job: {kept}",
-            extra=worker.log_extra("release_jobs_kept", job_ids=kept, reason=why),
+            extra=state.log_extra("release_jobs_kept", job_ids=kept, reason=why),
         )
 
 
-async def unregister(worker: worker.Worker) -> None:
-    worker_id, worker.worker_id = worker.worker_id, None
+async def unregister(state: WorkerState, job_manager: manager.JobManager) -> None:
+    worker_id, state.worker_id = state.worker_id, None
     if worker_id is None:
         return
     try:
-        released = await worker.db_call(worker.app.job_manager.unregister_worker_async(worker_id))
+        released = await state.db_call(job_manager.unregister_worker_async(worker_id))
     except Exception as exc:
-        worker.logger.exception(
+        state.logger.exception(
             f"Could not unregister worker {worker_id}: {exc}",
-            extra=worker.log_extra("unregister_worker_error"),
+            extra=state.log_extra("unregister_worker_error"),
         )
         return
-    worker.logger.debug(
+    state.logger.debug(
         f"Unregistered finished worker {worker_id} from the database"
         + (f" ({released} unfinished job(s) released)" if released else ""),
-        extra=worker.log_extra("unregister_worker", released=released),
+        extra=state.log_extra("unregister_worker", released=released),
     )

@@ -1,28 +1,17 @@
-"""The worker: fetch jobs, run them, report how they ended.
+"""The worker's coordinator: its options, run, stop and shutdown.
 
-One loop (the producer) turns free slots into one fetch call for that many
-jobs, plus a few claimed ahead while jobs are short (worker_prefetch). The
-fetched jobs wait in the prefetch buffer for a slot (worker_slots: a
-long-lived task running jobs one after another, through the executor,
-worker_executor). Executors hand their outcome to the reporter
-(worker_reporter), which sends outcomes in batches. The producer wakes on a
-``job_available`` notification for our queues, when outcomes were reported
-(a lock or a retry may have freed a job), when a job ends after a full
-fetch, or every ``fetch_job_polling_interval`` seconds.
+It builds one WorkerState per run (worker.state: the jobs held, the events)
+and the parts that work on it, each given the state and the narrow
+callables it needs, never the Worker:
 
-Side loops: the heartbeat, in a thread of its own (plus the stalled-job
-rescue the SQL core asks every live worker to run: worker_heartbeat), the
-lease and its fence, and the tracking of database outages (worker_health),
-abort checks (on ``abort_requested`` notifications or every
-``abort_job_polling_interval``; the database confirms: worker_aborts), the
-listener (worker_listener) and the periodic deferrer. Log ``extra`` and the
-end-of-job lines: worker_logging; giving claimed jobs back and unregistering:
-worker_release. What to retry, when, which job a lock lets through: all
+    producer -> buffer -> slots -> executor -> reporter
+    (fetch)     (claimed   (run,    (returns     (batched
+                 ahead)     report)  outcome)     finish)
+
+and beside the jobs: health (lease and fence), heartbeat (a thread of its
+own, with the stalled-job rescue), aborts, listener, release, and the
+periodic deferrer. What to retry, when, which job a lock lets through: all
 decided in SQL.
-
-This module keeps the coordinator: construction, the producer and the
-shutdown; the state they share (running jobs, buffer, wake-up events) lives
-here, and the side modules read it through the worker.
 """
 
 from __future__ import annotations
@@ -31,8 +20,7 @@ import asyncio
 import contextlib
 import logging
 import time
-import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from procrastinate import (
@@ -45,30 +33,31 @@ from procrastinate import (
     utils,
 )
 from procrastinate import periodic_deferrer as periodic_deferrer_module
-from procrastinate import worker_logging
-from procrastinate.worker_aborts import Aborts
-from procrastinate.worker_executor import JobRun
-from procrastinate.worker_health import Health
-from procrastinate.worker_heartbeat import HeartbeatThread
-from procrastinate.worker_listener import Listener
-from procrastinate.worker_prefetch import PrefetchBuffer
-from procrastinate.worker_release import (
+from procrastinate.worker.aborts import Aborts
+from procrastinate.worker.executor import Middlewares
+from procrastinate.worker.health import Health
+from procrastinate.worker.heartbeat import HeartbeatThread
+from procrastinate.worker.listener import Listener
+from procrastinate.worker.producer import Producer
+from procrastinate.worker.release import (
     IMMEDIATE_STOP_REPORT_TIMEOUT,
     release_buffered,
     unregister,
 )
-from procrastinate.worker_reporter import Reporter
-from procrastinate.worker_slots import Slots
+from procrastinate.worker.reporter import Reporter
+from procrastinate.worker.slots import Slots
+from procrastinate.worker.state import WorkerOptions, WorkerState
 
 if TYPE_CHECKING:
     from procrastinate import app as app_module
 
-logger = logging.getLogger(__name__)
+# Named as procrastinate's worker module logger: configurations select by it.
+logger = logging.getLogger("procrastinate.worker")
 
 WORKER_NAME = "worker"
 WORKER_CONCURRENCY = 1
 #: Jobs claimed ahead of free slots, per slot, while jobs are short
-#: (worker_prefetch): the default of the ``prefetch`` option is this times
+#: (worker.prefetch): the default of the ``prefetch`` option is this times
 #: the concurrency, at most MAX_DEFAULT_PREFETCH.
 PREFETCH_PER_SLOT = 10
 MAX_DEFAULT_PREFETCH = 100
@@ -83,10 +72,6 @@ AbortReason = job_context.AbortReason
 
 class Worker:
     """Runs the jobs of ``app`` (see App.run_worker_async for the options)."""
-
-    # Defined in worker_logging, bound here: no extra call per job.
-    log_extra = worker_logging.log_extra
-    job_reported = worker_logging.job_reported
 
     def __init__(
         self,
@@ -135,7 +120,6 @@ class Worker:
         self.worker_middleware = list(worker_middleware or [])
         self._check_middleware()
         self.logger = logger.getChild(name) if name else logger
-        self.worker_id: int | None = None
         self.database_timeout = DATABASE_TIMEOUT
         self._loop: asyncio.AbstractEventLoop | None = None
         self._reset()
@@ -152,24 +136,49 @@ class Worker:
                 )
 
     def _reset(self) -> None:
-        self._running: dict[int, JobRun] = {}
-        self._buffer = PrefetchBuffer(self.prefetch)
-        self._wake = asyncio.Event()  # the producer should look for jobs
-        self._job_ended = asyncio.Event()
-        self._stopping = asyncio.Event()
-        self._stop_now = asyncio.Event()
-        self._last_fetch_full = False
-        self._fetch_uncertain = False
-        self._claim_token = uuid.uuid4()
+        """A new state and new parts, for one run."""
+        options = WorkerOptions(
+            name=self.worker_name,
+            queues=self.queues,
+            concurrency=self.concurrency,
+            wait=self.wait,
+            prefetch=self.prefetch,
+            fetch_job_polling_interval=self.fetch_job_polling_interval,
+            abort_job_polling_interval=self.abort_job_polling_interval,
+            update_heartbeat_interval=self.update_heartbeat_interval,
+            stalled_worker_timeout=self.stalled_worker_timeout,
+            delete_jobs=self.delete_jobs,
+            additional_context=self.additional_context,
+            database_timeout=self.database_timeout,
+        )
+        self.state = state = WorkerState(options, self.logger)
+        job_manager = self.app.job_manager
+        self.aborts = Aborts(state, job_manager)
+        self.health = Health(state, job_manager, abort=self.aborts.abort)
+        self.reporter = Reporter(state, job_manager, renewed=self.health.renewed)
+        self.listener = Listener(state, job_manager, check_aborts=self.aborts.check_soon)
+        self.slots = Slots(
+            state,
+            self.app,
+            Middlewares(task=self.task_middleware, worker=self.worker_middleware, owner=self),
+            self.reporter,
+            on_failure=self._side_task_done,
+        )
+        self.producer = Producer(state, job_manager, self.health, self.reporter, self.slots)
+        # What was missed during an outage is looked at once it ends.
+        state.on_database_back += [self.aborts.check_soon, self.reporter.retry_now]
         # The first side task (or the periodic deferrer) that died: the
         # worker stops and run() raises it.
         self._side_failure: BaseException | None = None
         self._heartbeat_thread: HeartbeatThread | None = None
-        self.reporter = Reporter(self)
-        self.health = Health(self)
-        self.aborts = Aborts(self)
-        self.listener = Listener(self)
-        self.slots = Slots(self)
+
+    @property
+    def worker_id(self) -> int | None:
+        """The worker's id in procrastinate_workers while it is registered."""
+        return self.state.worker_id
+
+    def log_extra(self, action: str, run: Any = None, **kwargs: Any) -> dict[str, Any]:
+        return self.state.log_extra(action, run, **kwargs)
 
     # --- stopping ----------------------------------------------------------------
 
@@ -195,22 +204,24 @@ class Worker:
         self._call_in_loop(self._immediate_stop)
 
     def _stop(self) -> None:
-        if self._stopping.is_set():
+        state = self.state
+        if state.stopping.is_set():
             return
         self.logger.info("Stop requested", extra=self.log_extra("stopping_worker"))
-        self._stopping.set()
-        self._wake.set()
+        state.stopping.set()
+        state.wake.set()
 
     def _immediate_stop(self) -> None:
-        if self._stop_now.is_set():
+        state = self.state
+        if state.stop_now.is_set():
             return
         self.logger.info(
             "Immediate stop requested: aborting running jobs",
             extra=self.log_extra("stopping_worker_now"),
         )
         self._stop()
-        self._stop_now.set()
-        self._job_ended.set()
+        state.stop_now.set()
+        state.job_ended.set()
 
     # --- running -----------------------------------------------------------------
 
@@ -234,26 +245,26 @@ class Worker:
             self._loop = None
 
     async def _run(self) -> None:
-        manager = self.app.job_manager
+        manager, state = self.app.job_manager, self.state
         # Refuse a periodic task whose cron never fires, before registering.
         periodic_deferrer_module.check_periodic_tasks(self.app.periodic_registry)
         # Refuse to run on a database lacking this code's pre migrations.
         await migrations.check_schema_version_connector(self.app.connector)
         sent_at = time.monotonic()
-        self.worker_id = await self.db_call(
+        state.worker_id = await state.db_call(
             manager.register_worker_async(
                 self.worker_name, self.queues, self.concurrency, self.stalled_worker_timeout
             )
         )
-        # The lease's length (ours, or the database's setting): worker_health.
-        lease = await self.db_call(manager.heartbeat_async(self.worker_id))
+        # The lease's length (ours, or the database's setting): worker.health.
+        lease = await state.db_call(manager.heartbeat_async(state.worker_id))
         self.health.start_lease(lease, sent_at)
         # Jobs of workers that died before we started are ours to take now
         # (a worker whose heartbeat never broke since it registered may rescue
         # at once: procrastinate_rescue_stalled_jobs_v2).
         await self.health.rescue_stalled_jobs()
         self.logger.debug(
-            f"Registered worker {self.worker_id} in the database",
+            f"Registered worker {state.worker_id} in the database",
             extra=self.log_extra("register_worker"),
         )
         side_tasks = await self._start_side_tasks()
@@ -270,7 +281,7 @@ class Worker:
                 extra=self.log_extra("start_worker"),
             )
             try:
-                await self._produce()
+                await self.producer.run()
             finally:
                 try:
                     deferrer.remove_done_callback(self._side_task_done)
@@ -293,7 +304,10 @@ class Worker:
         # that a task blocking the event loop does not cost the lease.
         params = await self.app.connector.side_connection_params()
         if params is not None:
-            self._heartbeat_thread = HeartbeatThread(self, *params)
+            conninfo, kwargs = params
+            self._heartbeat_thread = HeartbeatThread(
+                self.state, self.health, conninfo, kwargs, on_failure=self.side_part_failed
+            )
             self._heartbeat_thread.start()
         else:
             tasks.append(asyncio.create_task(self.health.heartbeat_loop(), name="heartbeat"))
@@ -325,134 +339,6 @@ class Worker:
             self._side_failure = error
         self._stop()
 
-    async def _produce(self) -> None:
-        manager = self.app.job_manager
-        while not self._stopping.is_set():
-            self._wake.clear()
-            # Claimed jobs not yet running are on their way to free slots.
-            free = self.concurrency - len(self._running) - len(self._buffer)
-            size = self._buffer.fetch_size(free)
-            if size > 0 and self._may_fetch():
-                # Before the fetch: an outcome committed during it is unseen,
-                # and so is the outcome of a job still running at its start.
-                settled = self.reporter.idle and not self._running
-                sent_at = time.monotonic()
-                try:
-                    fetched = await self.db_call(
-                        manager.fetch_jobs_async(
-                            self.worker_id,
-                            self.queues,
-                            size,
-                            claim_token=self._claim_token,
-                            resume=self._fetch_uncertain,
-                        )
-                    )
-                except Exception as exc:
-                    # The fetch may have been committed with its answer lost:
-                    # the next one resumes its claim (same token), and the
-                    # database hands back what it claimed.
-                    self._fetch_uncertain = True
-                    self.health.database_failed("fetch jobs", exc)
-                    # Until the next poll, or until a call or the listener
-                    # finds the database back (they wake us).
-                    with contextlib.suppress(asyncio.TimeoutError):
-                        await asyncio.wait_for(
-                            self._wake.wait(), self.fetch_job_polling_interval
-                        )
-                    continue
-                self.health.renewed(sent_at)
-                self.health.database_works()
-                if self._fetch_uncertain and fetched:
-                    self.logger.warning(
-                        f"Resumed a fetch whose answer was lost: {len(fetched)} job(s) "
-                        "claimed then are run now",
-                        extra=self.log_extra("resume_lost_fetch", job_count=len(fetched)),
-                    )
-                self._fetch_uncertain = False
-                self._claim_token = uuid.uuid4()
-                self._buffer.add(fetched)
-                if self._stopping.is_set():
-                    break  # _shutdown releases them
-                self.slots.offer()
-                self._last_fetch_full = bool(fetched) and len(fetched) == size
-                if not fetched and not self.wait and not self._running and not self._buffer:
-                    # Retries due now become visible once outcomes are in:
-                    # look again once they are (not before each fetch: the
-                    # fetch would wait for the report's round trip).
-                    if not settled and await self.reporter.drain():
-                        continue
-                    self.logger.info(
-                        "No job found. Stopping worker because wait=False",
-                        extra=self.log_extra("stop_worker"),
-                    )
-                    break
-                if self._last_fetch_full:
-                    continue
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.fetch_job_polling_interval)
-
-    def _may_fetch(self) -> bool:
-        """Not while the lease is about to run out (worker_health), nor while
-        outcomes cannot be reported: a worker that cannot report would hold
-        ever more jobs that it cannot end."""
-        lease = self.health.lease
-        return not (lease is not None and lease.fenced) and not self.reporter.failing
-
-    def take_run(self) -> JobRun | None:
-        """For a free slot: the next claimed job, now running (None when
-        there is none, or once stopping)."""
-        if not self._buffer or self._stopping.is_set():
-            return None
-        job = self._buffer.pop()
-        assert job.id is not None
-        flag = job_context.AbortFlag()
-        context = job_context.JobContext(
-            app=self.app,
-            worker_name=self.worker_name,
-            worker_queues=self.queues,
-            job=job,
-            start_timestamp=time.time(),
-            additional_context=dict(self.additional_context or {}),
-            abort_reason=flag.get,
-        )
-        run = JobRun(job=job, task=self.app.tasks.get(job.task_name), context=context, flag=flag)
-        self._running[job.id] = run
-        return run
-
-    def run_ended(self, run: JobRun) -> None:
-        """Called by the slot once the run is over (its outcome handed on)."""
-        if self._running.get(run.job.id) is run:  # type: ignore[arg-type]
-            del self._running[run.job.id]  # type: ignore[arg-type]
-        self._job_ended.set()
-        if run.end_timestamp is not None:
-            self._buffer.job_lasted(run.end_timestamp - run.context.start_timestamp)
-        if self._last_fetch_full or not self.wait:
-            self._wake.set()
-
-    def job_ended(self, run: JobRun) -> None:
-        """Called by the executor with the run's outcome."""
-        if self._stop_now.is_set() and self.worker_id is None:
-            return  # unregistered already: the database released the job
-        self.reporter.add(run)
-
-    def outcomes_reported(self) -> None:
-        """Called by the reporter after each report: jobs may have become
-        available (a lock freed, a retry due now)."""
-        self._wake.set()
-
-    # --- database calls ------------------------------------------------------------
-
-    async def db_call(self, awaitable: Any) -> Any:
-        """Await a database call with the worker's deadline."""
-        return await asyncio.wait_for(awaitable, self.database_timeout)
-
-    # For the reporter and the side loops; the producer calls self.health.
-    def database_failed(self, what: str, error: BaseException, log: bool = True) -> None:
-        self.health.database_failed(what, error, log)
-
-    def database_works(self) -> None:
-        self.health.database_works()
-
     # --- side loops ------------------------------------------------------------------
 
     async def _run_periodic_deferrer(self) -> None:
@@ -465,44 +351,32 @@ class Worker:
 
     async def _wait_for_jobs(self, timeout: float | None) -> None:
         """Until no job runs, ``timeout`` passes or an immediate stop."""
-        await self.wait_until(
-            lambda: not self._running or self._stop_now.is_set(), timeout
-        )
-
-    async def wait_until(self, condition: Callable[[], bool], timeout: float | None) -> None:
-        """Until ``condition()`` holds (looked at each time a job ends) or
-        ``timeout`` passes."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while not condition():
-            self._job_ended.clear()
-            remaining = None if deadline is None else deadline - time.monotonic()
-            if remaining is not None and remaining <= 0:
-                return
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._job_ended.wait(), remaining)
+        state = self.state
+        await state.wait_until(lambda: not state.running or state.stop_now.is_set(), timeout)
 
     async def _shutdown(self, side_tasks: list[asyncio.Task[Any]]) -> None:
+        state, job_manager = self.state, self.app.job_manager
         # Jobs claimed ahead go back first: other workers may run them now.
-        await release_buffered(self, self._buffer.clear(), "worker stopping")
+        await release_buffered(state, job_manager, state.buffer.clear(), "worker stopping")
         now = time.time()
-        for run in self._running.values():
+        for run in state.running.values():
             self.logger.info(
                 f"Waiting for job to finish: worker: {run.job.call_string} "
                 f"(started {now - run.context.start_timestamp:.3f} s ago)",
                 extra=self.log_extra("ending_job", run),
             )
         await self._wait_for_jobs(self.shutdown_graceful_timeout)
-        if self._running and not self._stop_now.is_set():
+        if state.running and not state.stop_now.is_set():
             self.logger.info(
-                f"{len(self._running)} jobs still running after graceful timeout. "
+                f"{len(state.running)} jobs still running after graceful timeout. "
                 "Aborting them",
                 extra=self.log_extra("stop_worker"),
             )
-            for run in list(self._running.values()):
+            for run in list(state.running.values()):
                 self.aborts.abort(run, AbortReason.SHUTDOWN)
             await self._wait_for_jobs(None)
-        if self._stop_now.is_set():
-            await self.aborts.abort_at_once()
+        if state.stop_now.is_set():
+            await self.aborts.abort_at_once(self.reporter)
         else:
             await self.reporter.drain()
         for task in side_tasks:
@@ -510,7 +384,7 @@ class Worker:
         await utils.cancel_and_capture_errors(side_tasks)
         if self._heartbeat_thread is not None:
             await self._heartbeat_thread.stop()
-        await unregister(self)
+        await unregister(state, job_manager)
         self.logger.info(
             f"Stopped worker on {utils.queues_display(self.queues)}",
             extra=self.log_extra("stop_worker"),

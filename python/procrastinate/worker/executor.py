@@ -2,36 +2,32 @@
 
 ``execute`` calls the job's task (async tasks on the event loop, sync tasks in
 a thread of their own) through the middlewares, then turns what happened into
-an outcome for ``procrastinate_finish_jobs_v1``. It knows no SQL: the outcome
-goes to the worker's reporter. Retry timing is never computed here: a plain
-RetryStrategy travelled with the job and the database applies it; only a
-custom strategy's explicit decision is sent along.
+an outcome for ``procrastinate_finish_jobs_v1`` and returns it. It knows no
+SQL: the slot hands the outcome to the worker's reporter. Retry timing is
+never computed here: a plain RetryStrategy travelled with the job and the
+database applies it; only a custom strategy's explicit decision is sent
+along.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import dataclasses
 import functools
 import inspect
-import itertools
 import logging
-import os
-import queue
-import threading
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from procrastinate import exceptions, job_context, jobs, manager, middleware, retry
+from procrastinate.worker.threads import run_in_thread
 
 if TYPE_CHECKING:
-    from procrastinate import tasks, worker
+    from procrastinate import tasks
+    from procrastinate.worker.state import WorkerState
 
 logger = logging.getLogger(__name__)
-
-T = TypeVar("T")
 
 AbortReason = job_context.AbortReason
 
@@ -44,14 +40,14 @@ class JobRun:
     task: tasks.Task | None
     context: job_context.JobContext
     flag: job_context.AbortFlag
-    #: The slot (worker_slots) running the job: set while it runs, only then.
+    #: The slot (worker.slots) running the job: set while it runs, only then.
     asyncio_task: asyncio.Task[None] | None = None
     #: Filled when the run ends.
     result: Any = None
     exception: BaseException | None = None
     end_timestamp: float | None = None
     outcome: dict[str, Any] | None = None
-    #: Reports of the outcome refused by the database (worker_reporter).
+    #: Reports of the outcome refused by the database (worker.reporter).
     report_refusals: int = 0
 
     @functools.cached_property
@@ -84,90 +80,6 @@ class JobRun:
         )
 
 
-#: Seconds an idle thread of the sync-task pool waits for work before it ends.
-THREAD_IDLE_TIMEOUT = 60.0
-
-
-class DaemonThreadPool:
-    """Reusable daemon threads for sync tasks: one is started only when none
-    is idle, so there are never more than the worker's concurrency, and a
-    job costs no thread creation.
-
-    Daemon threads, not concurrent.futures (whose threads are joined at
-    interpreter exit): a worker stopped at once must be able to exit while a
-    sync task that ignores ``should_abort`` still runs (its job is then
-    released to the queue by the database when the worker unregisters).
-    """
-
-    def __init__(self, idle_timeout: float = THREAD_IDLE_TIMEOUT):
-        self.idle_timeout = idle_timeout
-        self._reset()
-
-    def _reset(self) -> None:
-        self._queue: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
-        self._idle = threading.Semaphore(0)  # one token per idle thread
-        self._count = itertools.count(1)
-
-    def submit(self, work: Callable[[], None]) -> None:
-        self._queue.put(work)
-        if not self._idle.acquire(blocking=False):
-            name = f"procrastinate sync task {next(self._count)}"
-            threading.Thread(target=self._serve, name=name, daemon=True).start()
-
-    def _serve(self) -> None:
-        get, idle = self._queue.get, self._idle
-        while True:
-            try:
-                work = get(timeout=self.idle_timeout)
-            except queue.Empty:
-                if idle.acquire(blocking=False):
-                    return  # no submitter counts on this thread any more
-                continue  # one does: its work is in the queue
-            work()
-            del work
-            idle.release()
-
-
-_THREADS = DaemonThreadPool()
-if hasattr(os, "register_at_fork"):  # threads do not survive a fork
-    os.register_at_fork(after_in_child=_THREADS._reset)
-
-
-async def run_in_thread(func: Callable[[], T], name: str) -> T:
-    """Run ``func`` in a daemon thread of the pool and await its result.
-    The thread carries ``name`` while it runs ``func``."""
-    loop = asyncio.get_running_loop()
-    future: asyncio.Future[T] = loop.create_future()
-    context = contextvars.copy_context()
-
-    def settle(value: Any, error: BaseException | None) -> None:
-        if future.done():
-            return
-        if error is not None:
-            future.set_exception(error)
-        else:
-            future.set_result(value)
-
-    def target() -> None:
-        value: Any = None
-        error: BaseException | None = None
-        thread = threading.current_thread()
-        pool_name, thread.name = thread.name, name
-        try:
-            value = context.run(func)
-        except BaseException as exc:  # noqa: BLE001 - handed to the awaiting side
-            error = exc
-        finally:
-            thread.name = pool_name
-        try:
-            loop.call_soon_threadsafe(settle, value, error)
-        except RuntimeError:  # the loop is gone: the worker stopped at once
-            pass
-
-    _THREADS.submit(target)
-    return await future
-
-
 @functools.lru_cache(maxsize=1024)
 def _is_coroutine_function(func: Callable[..., Any]) -> bool:
     return inspect.iscoroutinefunction(func)
@@ -181,19 +93,29 @@ def is_coroutine_function(func: Callable[..., Any]) -> bool:
         return inspect.iscoroutinefunction(func)
 
 
+@dataclasses.dataclass(frozen=True)
+class Middlewares:
+    """The worker's middlewares, and what they receive as their ``worker``
+    argument (procrastinate's API: the Worker object)."""
+
+    task: list[Any]
+    worker: list[Any]
+    owner: Any
+
+
 def task_middlewares(
-    worker: worker.Worker, task: tasks.Task, task_is_async: bool
+    state: WorkerState, middlewares: Middlewares, task: tasks.Task, task_is_async: bool
 ) -> list[Any]:
     """The worker-wide task middlewares of the task's kind (outermost), then
     the task's own."""
-    if not worker.task_middleware:
+    if not middlewares.task:
         return list(task.task_middleware)
     chosen = []
-    for mw in worker.task_middleware:
+    for mw in middlewares.task:
         if middleware.is_async_middleware(mw) == task_is_async:
             chosen.append(mw)
         else:
-            worker.logger.debug(
+            state.logger.debug(
                 f"Skipping worker-wide {'sync' if task_is_async else 'async'} middleware "
                 f"{getattr(mw, '__name__', repr(mw))!r} for "
                 f"{'async' if task_is_async else 'sync'} task {task.name!r}",
@@ -202,13 +124,14 @@ def task_middlewares(
     return chosen + list(task.task_middleware)
 
 
-async def _call_task(worker: worker.Worker, run: JobRun) -> Any:
+async def _call_task(state: WorkerState, middlewares: Middlewares, run: JobRun) -> Any:
     task = run.task
     assert task is not None
     context, job = run.context, run.job
     args = [context] if task.pass_context else []
     task_is_async = run.is_async
-    chain = task_middlewares(worker, task, task_is_async)
+    chain = task_middlewares(state, middlewares, task, task_is_async)
+    owner = middlewares.owner
 
     if task_is_async and not chain:
         result = await task(*args, **job.task_kwargs)
@@ -217,13 +140,13 @@ async def _call_task(worker: worker.Worker, run: JobRun) -> Any:
         async def call_async() -> Any:
             return await task(*args, **job.task_kwargs)
 
-        result = await middleware.compose(chain, call_async, context, worker)()
+        result = await middleware.compose(chain, call_async, context, owner)()
     else:
 
         def call_sync() -> Any:
             return task(*args, **job.task_kwargs)
 
-        composed = middleware.compose(chain, call_sync, context, worker)
+        composed = middleware.compose(chain, call_sync, context, owner)
         result = await run_in_thread(composed, name=f"procrastinate job {job.id}")
     # A sync function may return an awaitable (e.g. a coroutine): run it here.
     if inspect.isawaitable(result):
@@ -282,11 +205,13 @@ def build_outcome(run: JobRun) -> dict[str, Any]:
     return outcome
 
 
-async def execute(worker: worker.Worker, run: JobRun) -> None:
-    """Run the job, then hand the run (with its outcome) to the reporter."""
+async def execute(
+    state: WorkerState, middlewares: Middlewares, run: JobRun
+) -> dict[str, Any]:
+    """Run the job; return its outcome (also kept as ``run.outcome``)."""
     job, context = run.job, run.context
-    extra = worker.log_extra
-    log = worker.logger
+    extra = state.log_extra
+    log = state.logger
     try:
         if job.decode_error is not None:
             raise exceptions.UndecodableArguments(job.decode_error)
@@ -303,16 +228,16 @@ async def execute(worker: worker.Worker, run: JobRun) -> None:
         if log.isEnabledFor(logging.INFO):
             log.info(f"Starting job {job.call_string}", extra=extra("start_job", run))
 
-        if worker.worker_middleware:
+        if middlewares.worker:
 
             async def run_job() -> Any:
-                return await _call_task(worker, run)
+                return await _call_task(state, middlewares, run)
 
             run.result = await middleware.compose(
-                worker.worker_middleware, run_job, context, worker
+                middlewares.worker, run_job, context, middlewares.owner
             )()
         else:
-            run.result = await _call_task(worker, run)
+            run.result = await _call_task(state, middlewares, run)
     except BaseException as exc:  # noqa: BLE001 - every end of a job is reported
         run.exception = exc
         if isinstance(exc, asyncio.CancelledError):
@@ -320,11 +245,11 @@ async def execute(worker: worker.Worker, run: JobRun) -> None:
             if current is not None and hasattr(current, "uncancel"):
                 current.uncancel()
         if isinstance(exc, exceptions.TaskNotFound):
-            worker.logger.error(
+            log.error(
                 f"Task was not found: {exc}",
                 extra=extra("task_not_found", run, exception=str(exc)),
             )
     finally:
         run.end_timestamp = time.time()
-    run.outcome = build_outcome(run)
-    worker.job_ended(run)
+    run.outcome = outcome = build_outcome(run)
+    return outcome

@@ -21,13 +21,16 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from procrastinate import exceptions
+from procrastinate.worker.log import job_reported
 
 if TYPE_CHECKING:
-    from procrastinate import worker
-    from procrastinate.worker_executor import JobRun
+    from procrastinate import manager
+    from procrastinate.worker.executor import JobRun
+    from procrastinate.worker.state import WorkerState
 
 logger = logging.getLogger(__name__)
 
@@ -69,12 +72,21 @@ def is_configuration_error(error: BaseException) -> bool:
 
 
 class Reporter:
-    def __init__(self, worker: worker.Worker):
-        self.worker = worker
+    def __init__(
+        self,
+        state: WorkerState,
+        job_manager: manager.JobManager,
+        renewed: Callable[[float], None],
+    ):
+        self.state = state
+        self.job_manager = job_manager
+        #: Told the send time of each report that got through: a sign of
+        #: life for the lease (worker.health).
+        self.renewed = renewed
         self._pending: list[JobRun] = []
         self._sending: list[JobRun] = []
         self._ready = asyncio.Event()
-        # Cuts a retry delay short: the database is back (worker_health).
+        # Cuts a retry delay short: the database is back (worker.health).
         self._retry = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
@@ -164,14 +176,16 @@ class Reporter:
             self._idle.set()
 
     async def _finish(self, batch: list[JobRun]) -> list[dict[str, Any]]:
-        worker = self.worker
+        state = self.state
         sent_at = time.monotonic()
-        results = await worker.db_call(
-            worker.app.job_manager.finish_jobs_async(
-                worker.worker_id, [run.outcome for run in batch], worker.delete_jobs.value
+        results = await state.db_call(
+            self.job_manager.finish_jobs_async(
+                state.worker_id,
+                [run.outcome for run in batch],
+                state.options.delete_jobs.value,
             )
         )
-        worker.health.renewed(sent_at)  # a sign of life (worker_health)
+        self.renewed(sent_at)
         return results
 
     async def _send(self, batch: list[JobRun]) -> list[JobRun]:
@@ -186,11 +200,12 @@ class Reporter:
                 return batch
             unsent = await self._send_separately(batch, exc)
         else:
-            self.worker.database_works()
+            self.state.database_works()
             for run, result in zip(batch, results):
-                self.worker.job_reported(run, result)
+                job_reported(self.state, run, result)
             unsent = []
-        self.worker.outcomes_reported()
+        # Jobs may have become available (a lock freed, a retry due now).
+        self.state.wake.set()
         return unsent
 
     def _refused(self, batch: list[JobRun], error: BaseException) -> list[JobRun]:
@@ -215,7 +230,7 @@ class Reporter:
             ),
             extra={"action": "report_outcomes_refused", "exception": repr(error)},
         )
-        self.worker.database_failed("report job outcomes", error, log=False)
+        self.state.database_failed("report job outcomes", error, log=False)
         return kept
 
     def _log_unsent(self, batch: list[JobRun], error: BaseException) -> None:
@@ -226,7 +241,7 @@ class Reporter:
         # Part of the worker's database outage (its end is logged once); a
         # statement cancelled by its timeout is not one.
         if getattr(error, "sqlstate", None) != QUERY_CANCELED:
-            self.worker.database_failed("report job outcomes", error, log=False)
+            self.state.database_failed("report job outcomes", error, log=False)
 
     async def _send_separately(
         self, batch: list[JobRun], error: BaseException
@@ -245,7 +260,7 @@ class Reporter:
                         return batch[index:]
                     error = exc
                     continue
-                self.worker.job_reported(run, result)
+                job_reported(self.state, run, result)
                 break
             else:
                 logger.error(

@@ -1,0 +1,32 @@
+"""The worker: fetch jobs, run them, report how they ended.
+
+``procrastinate.worker`` keeps procrastinate's names (``Worker`` and its
+defaults); the parts live in this package, one concern per module, around
+one shared state (state.py). coordinator.py draws them.
+"""
+
+from __future__ import annotations
+
+from procrastinate.worker.coordinator import (
+    ABORT_JOB_POLLING_INTERVAL,
+    DATABASE_TIMEOUT,
+    FETCH_JOB_POLLING_INTERVAL,
+    MAX_DEFAULT_PREFETCH,
+    PREFETCH_PER_SLOT,
+    WORKER_CONCURRENCY,
+    WORKER_NAME,
+    AbortReason,
+    Worker,
+)
+
+__all__ = [
+    "ABORT_JOB_POLLING_INTERVAL",
+    "DATABASE_TIMEOUT",
+    "FETCH_JOB_POLLING_INTERVAL",
+    "MAX_DEFAULT_PREFETCH",
+    "PREFETCH_PER_SLOT",
+    "WORKER_CONCURRENCY",
+    "WORKER_NAME",
+    "AbortReason",
+    "Worker",
+]

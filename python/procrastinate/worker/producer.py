@@ -1,0 +1,129 @@
+"""The producer: turns free slots into fetch calls, and claimed jobs into
+offers to the slots.
+
+One fetch asks for as many jobs as there are free slots, plus a few claimed
+ahead while jobs are short (worker.prefetch). The producer wakes on a
+``job_available`` notification for the worker's queues (worker.listener),
+when outcomes were reported (a lock or a retry may have freed a job), when a
+job ends after a full fetch, when the database is back after an outage, or
+every ``fetch_job_polling_interval`` seconds. Which jobs a fetch gets (locks,
+priorities, queues, retries due) is decided in SQL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import uuid
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from procrastinate import jobs, manager
+    from procrastinate.worker.health import Health
+    from procrastinate.worker.reporter import Reporter
+    from procrastinate.worker.slots import Slots
+    from procrastinate.worker.state import WorkerState
+
+
+class Producer:
+    def __init__(
+        self,
+        state: WorkerState,
+        job_manager: manager.JobManager,
+        health: Health,
+        reporter: Reporter,
+        slots: Slots,
+    ):
+        self.state = state
+        self.job_manager = job_manager
+        self.health = health
+        self.reporter = reporter
+        self.slots = slots
+        # A fetch whose answer was lost may have been committed: the next
+        # one sends the same claim token and resumes it (the database hands
+        # back what it claimed).
+        self._claim_token = uuid.uuid4()
+        self._fetch_uncertain = False
+
+    async def run(self) -> None:
+        """Fetch until the worker stops (or, with wait=False, until no job
+        is left)."""
+        state, options = self.state, self.state.options
+        while not state.stopping.is_set():
+            state.wake.clear()
+            # Claimed jobs not yet running are on their way to free slots.
+            free = options.concurrency - len(state.running) - len(state.buffer)
+            size = state.buffer.fetch_size(free)
+            if size > 0 and self._may_fetch():
+                # Before the fetch: an outcome committed during it is unseen,
+                # and so is the outcome of a job still running at its start.
+                settled = self.reporter.idle and not state.running
+                fetched = await self._fetch(size)
+                if fetched is None:
+                    # Until the next poll, or until a call or the listener
+                    # finds the database back (they wake us).
+                    await self._sleep()
+                    continue
+                state.buffer.add(fetched)
+                if state.stopping.is_set():
+                    break  # the coordinator's shutdown releases them
+                self.slots.offer()
+                state.last_fetch_full = bool(fetched) and len(fetched) == size
+                if not fetched and not options.wait and not state.running and not state.buffer:
+                    # Retries due now become visible once outcomes are in:
+                    # look again once they are (not before each fetch: the
+                    # fetch would wait for the report's round trip).
+                    if not settled and await self.reporter.drain():
+                        continue
+                    state.logger.info(
+                        "No job found. Stopping worker because wait=False",
+                        extra=state.log_extra("stop_worker"),
+                    )
+                    break
+                if state.last_fetch_full:
+                    continue
+            await self._sleep()
+
+    async def _fetch(self, size: int) -> list[jobs.Job] | None:
+        """Claim up to ``size`` jobs; None if the call failed."""
+        state = self.state
+        sent_at = time.monotonic()
+        try:
+            fetched = await state.db_call(
+                self.job_manager.fetch_jobs_async(
+                    state.worker_id,
+                    state.options.queues,
+                    size,
+                    claim_token=self._claim_token,
+                    resume=self._fetch_uncertain,
+                )
+            )
+        except Exception as exc:
+            self._fetch_uncertain = True
+            state.database_failed("fetch jobs", exc)
+            return None
+        self.health.renewed(sent_at)
+        state.database_works()
+        if self._fetch_uncertain and fetched:
+            state.logger.warning(
+                f"Resumed a fetch whose answer was lost: {len(fetched)} job(s) "
+                "claimed then are run now",
+                extra=state.log_extra("resume_lost_fetch", job_count=len(fetched)),
+            )
+        self._fetch_uncertain = False
+        self._claim_token = uuid.uuid4()
+        return fetched
+
+    async def _sleep(self) -> None:
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(
+                self.state.wake.wait(), self.state.options.fetch_job_polling_interval
+            )
+
+    def _may_fetch(self) -> bool:
+        """Not while the lease is about to run out (worker.health), nor while
+        outcomes cannot be reported: a worker that cannot report would hold
+        ever more jobs that it cannot end."""
+        lease = self.health.lease
+        return not (lease is not None and lease.fenced) and not self.reporter.failing
