@@ -9,7 +9,7 @@ them into the built package at build time:
                             (sql/optional/ and the like come along)
     migrations/**/*.sql  -> procrastinate/_sql/migrations/**/*.sql
 
-Editable installs skip the copy: procrastinate.sql_files reads the
+Editable installs skip the copy: procrastinate._db.files reads the
 repository folders directly in that case. Everything else lives in
 pyproject.toml.
 """

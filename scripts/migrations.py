@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import fcntl
 import os
 import pathlib
 import re
@@ -35,7 +36,8 @@ import uuid
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "python"))
 
-from procrastinate import migrations as runner
+from procrastinate._db import files, sqlsplit
+from procrastinate._db import migrations as runner
 
 SQL_DIR = ROOT / "sql"
 MIGRATIONS_DIR = ROOT / "migrations"
@@ -134,8 +136,8 @@ _TABLE_OF = [
 def upstream_code_text(baseline: str) -> str:
     """The statements of 0001 that a procrastinate 3.x database lacks."""
     kept = []
-    for statement in runner.split_statements(baseline):
-        head = runner.strip_comments(statement)
+    for statement in sqlsplit.split_statements(baseline):
+        head = sqlsplit.strip_comments(statement)
         if re.match(r"^create\s+type\b", head, re.IGNORECASE):
             continue  # 3.x has both enums, with the same labels in the same order
         table = next((m.group(1) for rx in _TABLE_OF if (m := rx.match(head))), None)
@@ -151,7 +153,7 @@ def upstream_code_text(baseline: str) -> str:
 
 
 def records_text() -> str:
-    migrations = runner.discover(MIGRATIONS_DIR)
+    migrations = files.discover(MIGRATIONS_DIR)
     if not migrations:
         return RECORDS_HEADER + "-- (no migration yet)\n"
     # One value per line: a long migration name stays within the line limit.
@@ -169,7 +171,7 @@ def records_text() -> str:
 
 def released() -> str | None:
     """Why 0001 counts as released (then it must never change), or None."""
-    later = [m for m in runner.discover(MIGRATIONS_DIR) if m.number > 1]
+    later = [m for m in files.discover(MIGRATIONS_DIR) if m.number > 1]
     if later:
         return f"migration {later[0].number:04d} exists, so 0001 shipped in an earlier release"
     if not BASELINE_FILE.exists():
@@ -223,9 +225,9 @@ def cmd_records(args: argparse.Namespace) -> None:
 def cmd_check(args: argparse.Namespace) -> None:
     problems = []
     try:
-        main = runner.discover(MIGRATIONS_DIR)
-        runner.discover_upstream(MIGRATIONS_DIR)
-    except runner.MigrationError as exc:
+        main = files.discover(MIGRATIONS_DIR)
+        files.discover_upstream(MIGRATIONS_DIR)
+    except files.MigrationError as exc:
         die(str(exc))
     for folder in ("pre", "post", "upstream/pre", "upstream/post"):
         for path in sorted((MIGRATIONS_DIR / folder).glob("*")):
@@ -268,7 +270,7 @@ def cmd_lint(args: argparse.Namespace) -> None:
     groups: dict[bool, list[str]] = {True: [], False: []}
     for path in sorted(MIGRATIONS_DIR.rglob("*.sql")):
         first = path.read_text(encoding="utf-8").split("\n", 1)[0].strip()
-        groups[first != runner.NO_TRANSACTION_MARK].append(str(path.relative_to(ROOT)))
+        groups[first != files.NO_TRANSACTION_MARK].append(str(path.relative_to(ROOT)))
     # Oldest server we support; squawk's advice depends on it (e.g. fast defaults).
     base = [squawk, "--pg-version", "13.0"]
     rc = 0
@@ -320,10 +322,18 @@ def build_from_sql(name: str) -> None:
 
 
 def upstream_venv() -> pathlib.Path:
-    """A virtualenv with procrastinate 3.10 from PyPI (made on first use)."""
+    """A virtualenv with procrastinate 3.10 from PyPI (made on first use, by
+    one process at a time: pytest-xdist runs several)."""
     place = pathlib.Path(
         os.environ.get("PROCRASTINATE_UPSTREAM_VENV", ROOT / ".bench" / "upstream-3.10-venv")
     )
+    place.parent.mkdir(parents=True, exist_ok=True)
+    with open(place.parent / f"{place.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _make_upstream_venv(place)
+
+
+def _make_upstream_venv(place: pathlib.Path) -> pathlib.Path:
     python = place / "bin" / "python"
     # Without PYTHONPATH: our own package (python/, maybe with egg-info from an
     # editable install) must not pass for procrastinate 3.10.
@@ -334,7 +344,6 @@ def upstream_venv() -> pathlib.Path:
         if version == UPSTREAM_VERSION:
             return place
         shutil.rmtree(place)
-    place.parent.mkdir(parents=True, exist_ok=True)
     base = getattr(sys, "_base_executable", sys.executable)
     subprocess.run([base, "-m", "venv", str(place)], check=True, env=env)
     subprocess.run(

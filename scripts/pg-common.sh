@@ -56,9 +56,17 @@ find_free_port() {
 
 # Write the test-friendly server settings into a fresh cluster's config.
 # Durability is off on purpose: the cluster is thrown away after the run.
+# PG_DURABLE=1 keeps PostgreSQL's defaults (fsync, synchronous_commit and
+# full_page_writes on), as production runs: the benchmark's durable mode.
 # max_connections is 400 because a chaos test holds 300 idle connections.
 pg_write_test_config() {
     local datadir=$1 port=$2 sockdir=$3
+    local durability="fsync = off
+synchronous_commit = off
+full_page_writes = off"
+    if [[ "${PG_DURABLE:-0}" == 1 ]]; then
+        durability="# durable (PG_DURABLE=1): fsync, synchronous_commit, full_page_writes as default"
+    fi
     as_pg_owner tee -a "$datadir/postgresql.conf" >/dev/null <<CONF
 
 # --- added by scripts/pg-common.sh (test cluster) ---
@@ -66,9 +74,7 @@ port = $port
 listen_addresses = '127.0.0.1'
 unix_socket_directories = '$sockdir'
 max_connections = 400
-fsync = off
-synchronous_commit = off
-full_page_writes = off
+$durability
 log_min_messages = warning
 log_line_prefix = '%m [%p] %q%u@%d '
 CONF

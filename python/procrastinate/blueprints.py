@@ -7,13 +7,16 @@ import functools
 import logging
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
 
 from procrastinate import exceptions, jobs, periodic, utils
 
 if TYPE_CHECKING:
     from procrastinate import middleware, retry
     from procrastinate.tasks import Task
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 logger = logging.getLogger(__name__)
 
@@ -93,9 +96,13 @@ class Blueprint:
                 configure_kwargs=periodic_task.configure_kwargs,
             )
 
+    @overload
+    def task(self, _func: Callable[P, R]) -> Task[P, R]: ...
+
+    @overload
     def task(
         self,
-        _func: Callable[..., Any] | None = None,
+        _func: None = None,
         *,
         name: str | None = None,
         aliases: list[str] | None = None,
@@ -106,7 +113,22 @@ class Blueprint:
         lock: str | None = None,
         queueing_lock: str | None = None,
         task_middleware: list[middleware.TaskMiddleware] | None = None,
-    ) -> Any:
+    ) -> Callable[[Callable[P, R]], Task[P, R]]: ...
+
+    def task(
+        self,
+        _func: Callable[P, R] | None = None,
+        *,
+        name: str | None = None,
+        aliases: list[str] | None = None,
+        retry: retry.RetryValue = False,
+        pass_context: bool = False,
+        queue: str = jobs.DEFAULT_QUEUE,
+        priority: int = jobs.DEFAULT_PRIORITY,
+        lock: str | None = None,
+        queueing_lock: str | None = None,
+        task_middleware: list[middleware.TaskMiddleware] | None = None,
+    ) -> Task[P, R] | Callable[[Callable[P, R]], Task[P, R]]:
         """Declare a function as a task: ``@app.task`` or ``@app.task(...)``.
 
         ``name`` defaults to the function's dotted path; ``aliases`` are other
@@ -118,7 +140,7 @@ class Blueprint:
         """
         from procrastinate.tasks import Task
 
-        def wrap(func: Callable[..., Any]) -> Task:
+        def wrap(func: Callable[P, R]) -> Task[P, R]:
             task = Task(
                 func,
                 blueprint=self,
@@ -133,7 +155,8 @@ class Blueprint:
                 task_middleware=task_middleware,
             )
             self._register_task(task)
-            return functools.update_wrapper(task, func, updated=())
+            functools.update_wrapper(task, func, updated=())
+            return task
 
         if _func is None:
             return wrap

@@ -24,16 +24,16 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 import procrastinate
-from procrastinate import connector as connector_module
 from procrastinate import (
+    cli_schema,
     database_probe,
     exceptions,
     jobs,
-    migrations,
-    migrations_cli,
     shell,
     utils,
 )
+from procrastinate import connector as connector_module
+from procrastinate._db import version as schema_version
 
 logger = logging.getLogger(__name__)
 
@@ -341,7 +341,7 @@ def configure_schema_parser(subparsers: Any) -> None:
         actions.add_argument(option, action="store_const", const=action, dest="action",
                              help=text)
     # --migrate, --status, --phase, --dry-run: the migrations runner's options.
-    migrations_cli.add_schema_arguments(schema_parser, actions)
+    cli_schema.add_schema_arguments(schema_parser, actions)
 
 
 # --- loading the app and running a command ----------------------------------------------
@@ -552,7 +552,7 @@ async def schema(
     else:
         if action == "apply":
             print_stderr("Applying schema")
-        code = await migrations_cli.run_schema_command_async(
+        code = await cli_schema.run_schema_command_async(
             action, app.connector, phase=phase, dry_run=dry_run,
             echo=print_stderr if action == "apply" else print,
         )
@@ -579,7 +579,7 @@ async def healthchecks(app: procrastinate.App) -> None:
     print("Found procrastinate_jobs table: OK")
     # What a worker checks before it starts: every pre migration of this
     # code applied, and no procrastinate 3.x schema left to convert.
-    await migrations.check_schema_version_connector(app.connector)
+    await schema_version.check_async(app.connector)
     print("Schema version: OK")
 
 

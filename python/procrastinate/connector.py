@@ -20,7 +20,6 @@ import dataclasses
 import json
 import re
 from collections.abc import (
-    AsyncIterator,
     Awaitable,
     Callable,
     Coroutine,
@@ -273,6 +272,48 @@ class BaseAsyncConnector(BaseConnector):
         return self._sync_or_awaitable("execute_query_all", query, arguments)
 
 
+# --- one connection inside a transaction ---------------------------------------
+
+
+class ConnectionExecutor:
+    """The queries of a sync connector's ``transaction()``, run on its one
+    connection by the connector's ``_run(connection, query, arguments, fetch)``."""
+
+    def __init__(self, owner: Any, connection: Any):
+        self._owner = owner
+        self._connection = connection
+
+    def execute_query(self, query: str, **arguments: Any) -> None:
+        return self._owner._run(self._connection, query, arguments, "none")
+
+    def execute_query_one(self, query: str, **arguments: Any) -> dict[str, Any] | None:
+        return self._owner._run(self._connection, query, arguments, "one")
+
+    def execute_query_all(self, query: str, **arguments: Any) -> list[dict[str, Any]]:
+        return self._owner._run(self._connection, query, arguments, "all")
+
+
+class AsyncConnectionExecutor:
+    """The same for an async connector's ``transaction_async()``."""
+
+    def __init__(self, owner: Any, connection: Any):
+        self._owner = owner
+        self._connection = connection
+
+    async def execute_query_async(self, query: str, **arguments: Any) -> None:
+        return await self._owner._run(self._connection, query, arguments, "none")
+
+    async def execute_query_one_async(
+        self, query: str, **arguments: Any
+    ) -> dict[str, Any] | None:
+        return await self._owner._run(self._connection, query, arguments, "one")
+
+    async def execute_query_all_async(
+        self, query: str, **arguments: Any
+    ) -> list[dict[str, Any]]:
+        return await self._owner._run(self._connection, query, arguments, "all")
+
+
 # --- operations written once, run sync or async -------------------------------
 
 
@@ -344,11 +385,6 @@ def run_sync(operation: Operation[T], executor: Any) -> T:
             error = exc
 
 
-@contextlib.asynccontextmanager
-async def _no_transaction(connector: BaseConnector) -> AsyncIterator[BaseConnector]:
-    yield connector
-
-
 @contextlib.contextmanager
 def _no_transaction_sync(connector: BaseConnector) -> Iterator[BaseConnector]:
     yield connector
@@ -361,10 +397,7 @@ async def run_operation_async(
     on its own."""
     if not transaction:  # the common case, without a context manager
         return await run_async(operation, connector)
-    context = (
-        connector.transaction_async() if transaction else _no_transaction(connector)
-    )
-    async with context as executor:
+    async with connector.transaction_async() as executor:
         return await run_async(operation, executor)
 
 

@@ -181,8 +181,9 @@ class SchemaNotInstalled(ConnectorException):
 
 
 class SchemaVersionMismatch(ConnectorException):
-    """The database holds a procrastinate schema that lacks functions this
-    driver calls: apply the pending migrations."""
+    """This code must not run on the database (procrastinate._db.version): no
+    schema, a schema lacking pre migrations this code ships, or procrastinate
+    3.x's schema not converted yet. The message says what to run."""
 
 
 SQLSTATE_EXCEPTIONS: dict[str, type[ProcrastinateException]] = {

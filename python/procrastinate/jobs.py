@@ -176,9 +176,9 @@ class JobDeferrer:
     def _job_objects(self, task_kwargs: tuple[types.JSONDict, ...]) -> list[dict[str, Any]]:
         """The JSON job objects to defer, straight from the arguments: the
         configured job's object with each call's ``args`` (no Job built)."""
-        from procrastinate import manager
+        from procrastinate._db import wire  # wire imports this module
 
-        base = manager.job_object(self.job, self.retry_policy)
+        base = wire.job_object(self.job, self.retry_policy)
         defaults = self.job.task_kwargs
         if defaults:
             return [{**base, "args": {**defaults, **kwargs}} for kwargs in task_kwargs]

@@ -16,7 +16,8 @@ import psycopg.rows
 import psycopg.sql
 import psycopg_pool
 
-from procrastinate import connector, exceptions, queries, sync_psycopg_connector
+from procrastinate import connector, exceptions, sync_psycopg_connector
+from procrastinate._db import queries
 from procrastinate.sync_psycopg_connector import (
     CHECKOUT_TRIES,
     PsycopgAdapter,
@@ -50,27 +51,6 @@ class CappedBackoffPool(psycopg_pool.AsyncConnectionPool):
         if attempt is not None and attempt.delay > MAX_RECONNECT_DELAY / 2:
             attempt.delay = MAX_RECONNECT_DELAY / 2
         await super()._add_connection(attempt, growing)
-
-
-class _AsyncConnectionExecutor:
-    """Runs queries on one connection (inside PsycopgConnector.transaction_async)."""
-
-    def __init__(self, owner: PsycopgConnector, connection: psycopg.AsyncConnection):
-        self._owner = owner
-        self._connection = connection
-
-    async def execute_query_async(self, query: str, **arguments: Any) -> None:
-        return await self._owner._run(self._connection, query, arguments, "none")
-
-    async def execute_query_one_async(
-        self, query: str, **arguments: Any
-    ) -> dict[str, Any] | None:
-        return await self._owner._run(self._connection, query, arguments, "one")
-
-    async def execute_query_all_async(
-        self, query: str, **arguments: Any
-    ) -> list[dict[str, Any]]:
-        return await self._owner._run(self._connection, query, arguments, "all")
 
 
 async def _resolve(value: Any) -> Any:
@@ -254,13 +234,13 @@ class PsycopgConnector(PsycopgAdapter, connector.BaseAsyncConnector):
         return await self._execute(query, arguments, "all")
 
     @contextlib.asynccontextmanager
-    async def transaction_async(self) -> AsyncIterator[_AsyncConnectionExecutor]:
+    async def transaction_async(self) -> AsyncIterator[connector.AsyncConnectionExecutor]:
         pool = self.pool
         with wrap_exceptions():
             connection = await self._checkout(pool)
             try:
                 async with connection.transaction():
-                    yield _AsyncConnectionExecutor(self, connection)
+                    yield connector.AsyncConnectionExecutor(self, connection)
             finally:
                 mark_returned(connection)
                 await pool.putconn(connection)

@@ -14,7 +14,8 @@ import psycopg.rows
 import psycopg.types.json
 import psycopg_pool
 
-from procrastinate import connector, exceptions, queries
+from procrastinate import connector, exceptions
+from procrastinate._db import queries
 
 logger = logging.getLogger(__name__)
 
@@ -126,23 +127,6 @@ class PsycopgAdapter:
 def no_result(fetch: str) -> Any:
     """Result of a statement that returns no rows at all (no description)."""
     return [] if fetch == "all" else None
-
-
-class _ConnectionExecutor:
-    """Runs queries on one connection (inside SyncPsycopgConnector.transaction)."""
-
-    def __init__(self, owner: SyncPsycopgConnector, connection: psycopg.Connection):
-        self._owner = owner
-        self._connection = connection
-
-    def execute_query(self, query: str, **arguments: Any) -> None:
-        return self._owner._run(self._connection, query, arguments, "none")
-
-    def execute_query_one(self, query: str, **arguments: Any) -> dict[str, Any] | None:
-        return self._owner._run(self._connection, query, arguments, "one")
-
-    def execute_query_all(self, query: str, **arguments: Any) -> list[dict[str, Any]]:
-        return self._owner._run(self._connection, query, arguments, "all")
 
 
 class SyncPsycopgConnector(PsycopgAdapter, connector.BaseConnector):
@@ -266,13 +250,13 @@ class SyncPsycopgConnector(PsycopgAdapter, connector.BaseConnector):
         return self._execute(query, arguments, "all")
 
     @contextlib.contextmanager
-    def transaction(self) -> Iterator[_ConnectionExecutor]:
+    def transaction(self) -> Iterator[connector.ConnectionExecutor]:
         pool = self.pool
         with wrap_exceptions():
             connection = self._checkout(pool)
             try:
                 with connection.transaction():
-                    yield _ConnectionExecutor(self, connection)
+                    yield connector.ConnectionExecutor(self, connection)
             finally:
                 mark_returned(connection)
                 pool.putconn(connection)

@@ -6,7 +6,7 @@ import datetime
 import inspect
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Generic, TypedDict, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypedDict, TypeVar
 
 from procrastinate import exceptions, jobs, types, utils
 from procrastinate import middleware as middleware_module
@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+P = ParamSpec("P")
 R = TypeVar("R")
 
 
@@ -67,7 +68,7 @@ def configure_task(
     return jobs.JobDeferrer(job_manager=job_manager, job=job, retry_policy=retry_policy)
 
 
-class Task(Generic[R]):
+class Task(Generic[P, R]):
     """A function to be run later, by a worker, with keyword arguments.
 
     Calling the task calls the function; ``defer`` creates a job.
@@ -75,7 +76,7 @@ class Task(Generic[R]):
 
     def __init__(
         self,
-        func: Callable[..., R],
+        func: Callable[P, R],
         *,
         blueprint: blueprints.Blueprint,
         name: str | None = None,
@@ -127,7 +128,7 @@ class Task(Generic[R]):
                     f"{self.name!r}; {kind} tasks require {kind} middleware."
                 )
 
-    def __call__(self, *args: Any, **kwargs: Any) -> R:
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         return self.func(*args, **kwargs)
 
     def __repr__(self) -> str:

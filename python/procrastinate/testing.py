@@ -30,7 +30,7 @@ Fixtures:
   ``postgres`` database when none is named). The role must be allowed to
   create databases.
 - ``procrastinate_template`` (session): a template database holding the
-  shipped schema (sql/ via procrastinate.sql_files), built once and kept
+  shipped schema (sql/ via procrastinate._db.files), built once and kept
   (its name carries a hash of the schema, so a new version builds a new one).
 - ``procrastinate_db``: a new database cloned from the template (fast), its
   conninfo; dropped after the test.
@@ -65,16 +65,8 @@ import psycopg.sql
 
 from procrastinate import app as app_module
 from procrastinate import connector as connector_module
-from procrastinate import jobs, periodic, psycopg_connector, sql_files, sync_psycopg_connector
-
-#: Jobs waiting before the run, and what became of the jobs of a run.
-WAITING_JOBS = "select id from procrastinate_jobs where status = 'todo' order by id"
-JOBS_AFTER_RUN = """
-select j.id, j.task_name, j.status::text as status, j.attempts, j.args, j.last_error
-from procrastinate_jobs as j
-where j.id = any(%(ids)s::bigint[])
-order by j.id
-"""
+from procrastinate import jobs, periodic, psycopg_connector, sync_psycopg_connector
+from procrastinate._db import files, queries, schema_queries
 
 
 @dataclasses.dataclass
@@ -169,7 +161,7 @@ async def run_deferred_jobs_async(app: app_module.App, **worker_options: Any) ->
     )
     registry = app.periodic_registry
     async with _worker_app(app) as running:
-        rows = await running.connector.execute_query_all_async(WAITING_JOBS)
+        rows = await running.connector.execute_query_all_async(queries.WAITING_JOBS)
         waiting = [row["id"] for row in rows]
         running.periodic_registry = periodic.PeriodicRegistry()
         try:
@@ -182,7 +174,7 @@ async def run_deferred_jobs_async(app: app_module.App, **worker_options: Any) ->
         finally:
             running.periodic_registry = registry
         ids = sorted(set(waiting) | set(captured))
-        rows = await running.connector.execute_query_all_async(JOBS_AFTER_RUN, ids=ids)
+        rows = await running.connector.execute_query_all_async(queries.JOBS_AFTER_RUN, ids=ids)
 
     outcomes = []
     for row in rows:
@@ -230,13 +222,15 @@ def database_conninfo(dsn: str, dbname: str) -> str:
     return psycopg.conninfo.make_conninfo(dsn, dbname=dbname)
 
 
-def _execute(dsn: str, statement: psycopg.sql.Composable) -> None:
+def _execute(dsn: str, statement: str, /, **names: str) -> None:
+    """Run ``statement`` (a schema_queries template) with ``names`` as identifiers."""
+    identifiers = {key: psycopg.sql.Identifier(name) for key, name in names.items()}
     with psycopg.connect(admin_conninfo(dsn), autocommit=True) as connection:
-        connection.execute(statement)
+        connection.execute(psycopg.sql.SQL(statement).format(**identifiers))
 
 
 def template_name() -> str:
-    digest = hashlib.sha256(sql_files.read_schema().encode()).hexdigest()[:12]
+    digest = hashlib.sha256(files.read_schema().encode()).hexdigest()[:12]
     return f"procrastinate_testing_{digest}"
 
 
@@ -244,7 +238,7 @@ def ensure_template(dsn: str = "") -> str:
     """The template database with the schema (built unless it exists)."""
     name = template_name()
     with psycopg.connect(admin_conninfo(dsn), autocommit=True) as connection:
-        if connection.execute("select 1 from pg_database where datname = %s", [name]).fetchone():
+        if connection.execute(schema_queries.DATABASE_EXISTS, {"name": name}).fetchone():
             return name
     # Built under another name, then renamed: concurrent sessions never see
     # a half-built template.
@@ -252,13 +246,8 @@ def ensure_template(dsn: str = "") -> str:
     create_database(dsn, building, template="template0")
     try:
         with psycopg.connect(database_conninfo(dsn, building), autocommit=True) as connection:
-            connection.execute(sql_files.read_schema())  # type: ignore[arg-type]
-        _execute(
-            dsn,
-            psycopg.sql.SQL("alter database {} rename to {}").format(
-                psycopg.sql.Identifier(building), psycopg.sql.Identifier(name)
-            ),
-        )
+            connection.execute(files.read_schema())  # type: ignore[arg-type]
+        _execute(dsn, schema_queries.RENAME_DATABASE, name=building, new_name=name)
     except psycopg.errors.DuplicateDatabase:
         drop_database(dsn, building)  # another session built it meanwhile
     except BaseException:
@@ -268,21 +257,11 @@ def ensure_template(dsn: str = "") -> str:
 
 
 def create_database(dsn: str, name: str, template: str) -> None:
-    _execute(
-        dsn,
-        psycopg.sql.SQL("create database {} template {}").format(
-            psycopg.sql.Identifier(name), psycopg.sql.Identifier(template)
-        ),
-    )
+    _execute(dsn, schema_queries.CREATE_DATABASE, name=name, template=template)
 
 
 def drop_database(dsn: str, name: str) -> None:
-    _execute(
-        dsn,
-        psycopg.sql.SQL("drop database if exists {} with (force)").format(
-            psycopg.sql.Identifier(name)
-        ),
-    )
+    _execute(dsn, schema_queries.DROP_DATABASE, name=name)
 
 
 @contextlib.contextmanager

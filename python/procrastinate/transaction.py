@@ -18,11 +18,12 @@ from typing import Any, Union
 
 import psycopg
 
-from procrastinate import exceptions, jobs, manager, queries, tasks
+from procrastinate import exceptions, jobs, tasks
+from procrastinate._db import queries, wire
 
 logger = logging.getLogger(__name__)
 
-Deferrable = Union["tasks.Task[Any]", jobs.JobDeferrer]
+Deferrable = Union["tasks.Task[..., Any]", jobs.JobDeferrer]
 
 
 def _prepare(task: Deferrable, task_kwargs: dict[str, Any]) -> tuple[jobs.Job, str]:
@@ -35,7 +36,7 @@ def _prepare(task: Deferrable, task_kwargs: dict[str, Any]) -> tuple[jobs.Job, s
         )
     job = deferrer.make_new_job(**task_kwargs)
     payload = deferrer.job_manager.connector.dump_json(
-        [manager.job_object(job, deferrer.retry_policy)]
+        [wire.job_object(job, deferrer.retry_policy)]
     )
     return job, payload
 

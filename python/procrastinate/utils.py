@@ -15,7 +15,6 @@ import types
 from collections.abc import (
     Awaitable,
     Callable,
-    Coroutine,
     Iterable,
     Iterator,
 )
@@ -61,22 +60,6 @@ def import_all(import_paths: Iterable[str]) -> None:
             extra={"action": "import_module", "module_name": import_path},
         )
         importlib.import_module(import_path)
-
-
-def import_or_wrapper(*names: str) -> Iterator[Any]:
-    """Import the given modules; if one is missing, yield a stand-in that
-    raises the ImportError as soon as it is used (optional dependencies)."""
-    try:
-        for name in names:
-            yield importlib.import_module(name)
-    except ImportError as exc:
-        error = exc
-
-        class Missing:
-            def __getattr__(self, item: str) -> NoReturn:
-                raise error
-
-        yield Missing()
 
 
 class MovedElsewhere:
@@ -313,15 +296,6 @@ class AwaitableContext(Generic[T]):
         traceback: types.TracebackType | None,
     ) -> None:
         await self._close_coro()
-
-
-async def wait_any(*aws: Coroutine[Any, Any, Any] | asyncio.Future[Any]) -> None:
-    """Wait until one of the awaitables finishes, then cancel the others."""
-    futures = {asyncio.ensure_future(aw) for aw in aws}
-    _, pending = await asyncio.wait(futures, return_when=asyncio.FIRST_COMPLETED)
-    for future in pending:
-        future.cancel()
-    await asyncio.gather(*pending, return_exceptions=True)
 
 
 async def cancel_and_capture_errors(

@@ -6,8 +6,9 @@ from __future__ import annotations
 import sys
 import types
 
-import procrastinate
 import pytest
+
+import procrastinate
 from procrastinate import App, Blueprint, PsycopgConnector, exceptions, periodic, tasks
 
 

@@ -14,6 +14,7 @@ from procrastinate import App, exceptions
 PYTHON_DIR = os.path.join(os.path.dirname(__file__), "..", "..", "python")
 
 
+@pytest.mark.subprocess
 @pytest.mark.parametrize("module", ["aiopg", "psycopg2"])
 def test_contrib_imports_without_its_driver(module):
     code = f"""

@@ -7,6 +7,7 @@ import datetime
 import json
 
 import pytest
+
 from procrastinate import App, PsycopgConnector, RetryStrategy, exceptions
 
 UTC = datetime.timezone.utc
@@ -290,7 +291,7 @@ async def test_concurrent_defers_with_the_same_queueing_lock(db_dsn, db):
     assert all(isinstance(e, exceptions.AlreadyEnqueued) for e in errors), errors
 
 
-async def test_queueing_lock_race_is_already_enqueued(app, db_dsn):
+async def test_queueing_lock_race_is_already_enqueued(app, db, db_dsn):
     """A defer that passes validation while another transaction holds the
     same queueing lock uncommitted fails on the unique index: still
     AlreadyEnqueued."""
@@ -304,7 +305,16 @@ async def test_queueing_lock_race_is_already_enqueued(app, db_dsn):
         racing = asyncio.ensure_future(
             app.configure_task("t", queueing_lock="race").defer_async()
         )
-        await asyncio.sleep(0.3)
+        # Until the racing defer waits for the holder's transaction (on the
+        # unique index), or ends: it must not.
+        deadline = asyncio.get_running_loop().time() + 30
+        while not racing.done() and not db.execute(
+            "select exists (select from pg_stat_activity"
+            " where wait_event_type = 'Lock' and %s = any(pg_blocking_pids(pid))) as blocked",
+            [holder.info.backend_pid],
+        ).fetchone()["blocked"]:
+            assert asyncio.get_running_loop().time() < deadline, "the racing defer never blocked"
+            await asyncio.sleep(0.01)
         assert not racing.done()  # waits on the unique index
         holder.commit()
         with pytest.raises(exceptions.AlreadyEnqueued):

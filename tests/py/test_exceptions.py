@@ -6,6 +6,7 @@ from __future__ import annotations
 import types
 
 import pytest
+
 from procrastinate import exceptions
 
 

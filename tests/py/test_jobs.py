@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 
 import pytest
+
 from procrastinate import jobs
 
 UTC = datetime.timezone.utc

@@ -15,6 +15,9 @@ import time
 
 import pytest
 
+# Each test runs Python programs (the quickstart, its worker) as processes.
+pytestmark = pytest.mark.subprocess
+
 PYTHON_DIR = pathlib.Path(__file__).resolve().parents[2] / "python"
 
 QUICKSTART = """import random

@@ -66,15 +66,12 @@ def test_names():
     assert utils.queues_display(["a", "b"]) == "queues a, b"
 
 
-def test_moved_elsewhere_and_import_or_wrapper():
+def test_moved_elsewhere():
     moved = utils.MovedElsewhere(name="X", new_location="y.X")
     with pytest.raises(exceptions.MovedElsewhere):
         moved()
     with pytest.raises(exceptions.MovedElsewhere):
         moved.anything
-    (missing,) = utils.import_or_wrapper("no_such_module_here")
-    with pytest.raises(ImportError):
-        missing.attribute
 
 
 async def test_awaitable_context():
@@ -117,12 +114,6 @@ def test_async_to_sync_without_loop():
         return x * 2
 
     assert utils.async_to_sync(double, 21) == 42
-
-
-async def test_wait_any_cancels_the_others():
-    slow = asyncio.ensure_future(asyncio.sleep(10))
-    await utils.wait_any(asyncio.sleep(0), slow)
-    assert slow.cancelled()
 
 
 async def test_cancel_and_capture_errors(caplog):

@@ -10,7 +10,9 @@ import socket
 
 import psycopg
 import pytest
-from procrastinate import RetryStrategy, exceptions, jobs, manager, retry
+
+from procrastinate import RetryStrategy, exceptions, jobs, retry
+from procrastinate._db import wire
 
 UTC = datetime.timezone.utc
 
@@ -95,8 +97,8 @@ async def test_finish_success_failure_and_policy_retry(app):
     results = await jm.finish_jobs_async(
         worker_id,
         [
-            manager.build_outcome(ok, jobs.Status.SUCCEEDED),
-            manager.build_outcome(bad, "failed", exception=KeyError("missing")),
+            wire.build_outcome(ok, jobs.Status.SUCCEEDED),
+            wire.build_outcome(bad, "failed", exception=KeyError("missing")),
         ],
         jobs.DeleteJobCondition.NEVER,
     )
@@ -123,7 +125,7 @@ async def test_failure_not_matching_retry_exceptions(app):
     await picky.defer_async()
     (job,) = await jm.fetch_jobs_async(None, None, 1)
     (result,) = await jm.finish_jobs_async(
-        None, [manager.build_outcome(job, "failed", exception=ValueError("no"))]
+        None, [wire.build_outcome(job, "failed", exception=ValueError("no"))]
     )
     assert result["status"] == "failed"
     (stored,) = await jm.list_jobs_async(id=job.id)
@@ -142,13 +144,13 @@ async def test_explicit_decisions(app, db):
     results = await jm.finish_jobs_async(
         None,
         [
-            manager.build_outcome(
+            wire.build_outcome(
                 one,
                 "failed",
                 exception=RuntimeError("x"),
                 retry_decision=retry.retry_decision_to_outcome(decision),
             ),
-            manager.build_outcome(
+            wire.build_outcome(
                 two,
                 "failed",
                 exception=RuntimeError("y"),
@@ -175,13 +177,13 @@ async def test_finish_is_fenced(app):
     worker_id = await jm.register_worker_async("w", None, 1)
     await app.configure_task("t").defer_async()
     (job,) = await jm.fetch_jobs_async(worker_id, None, 1)
-    stale = manager.build_outcome(job.evolve(attempts=5), "succeeded")
-    wrong_worker = manager.build_outcome(job, "succeeded")
+    stale = wire.build_outcome(job.evolve(attempts=5), "succeeded")
+    wrong_worker = wire.build_outcome(job, "succeeded")
     results = await jm.finish_jobs_async(worker_id, [stale])
     assert (results[0]["accepted"], results[0]["reason"]) == (False, "not_held")
     results = await jm.finish_jobs_async(worker_id + 1, [wrong_worker])
     assert results[0]["accepted"] is False
-    missing = manager.build_outcome(job.evolve(id=999), "succeeded")
+    missing = wire.build_outcome(job.evolve(id=999), "succeeded")
     assert (await jm.finish_jobs_async(worker_id, [missing]))[0][
         "reason"
     ] == "not_found"
@@ -202,8 +204,8 @@ async def test_finish_delete_jobs(app, delete_jobs, remaining):
     await jm.finish_jobs_async(
         None,
         [
-            manager.build_outcome(ok, "succeeded"),
-            manager.build_outcome(bad, "failed", exception=ValueError()),
+            wire.build_outcome(ok, "succeeded"),
+            wire.build_outcome(bad, "failed", exception=ValueError()),
         ],
         delete_jobs,
     )
@@ -220,7 +222,7 @@ async def test_jobs_to_abort(app):
     await jm.cancel_job_by_id_async(second.id, abort=True)
     assert await jm.jobs_to_abort_async(worker_id) == [second.id]
     (result,) = await jm.finish_jobs_async(
-        worker_id, [manager.build_outcome(second, "aborted")]
+        worker_id, [wire.build_outcome(second, "aborted")]
     )
     assert result["status"] == "aborted"
     assert await jm.jobs_to_abort_async(worker_id) == []
@@ -315,6 +317,7 @@ async def test_listen_reconnects(app, db_dsn):
             connection.execute(
                 "select pg_terminate_backend(pid) from pg_stat_activity "
                 "where query = 'listen \"procrastinate\"' and pid <> pg_backend_pid()"
+                " and datname = current_database()"
             )
         import procrastinate.psycopg_connector as module
 

@@ -28,11 +28,11 @@ from procrastinate import (
     job_context,
     jobs,
     middleware,
-    migrations,
     signals,
     utils,
 )
 from procrastinate import periodic_deferrer as periodic_deferrer_module
+from procrastinate._db import version as schema_version
 from procrastinate.worker.aborts import Aborts
 from procrastinate.worker.executor import Middlewares
 from procrastinate.worker.health import Health
@@ -249,7 +249,7 @@ class Worker:
         # Refuse a periodic task whose cron never fires, before registering.
         periodic_deferrer_module.check_periodic_tasks(self.app.periodic_registry)
         # Refuse to run on a database lacking this code's pre migrations.
-        await migrations.check_schema_version_connector(self.app.connector)
+        await schema_version.check_async(self.app.connector)
         sent_at = time.monotonic()
         state.worker_id = await state.db_call(
             manager.register_worker_async(

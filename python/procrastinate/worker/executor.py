@@ -20,7 +20,8 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from procrastinate import exceptions, job_context, jobs, manager, middleware, retry
+from procrastinate import exceptions, job_context, jobs, middleware, retry
+from procrastinate._db import wire
 from procrastinate.worker.threads import run_in_thread
 
 if TYPE_CHECKING:
@@ -176,12 +177,12 @@ def _retry_member(run: JobRun) -> dict[str, Any] | bool | None:
 
 def build_outcome(run: JobRun) -> dict[str, Any]:
     """The outcome to report for a run that ended (its error message is
-    jsonb-safe: manager.error_message escapes NUL)."""
+    jsonb-safe: wire.error_message escapes NUL)."""
     kind = run.outcome_kind
     if kind == "succeeded":
-        return manager.build_outcome(run.job, jobs.Status.SUCCEEDED)
+        return wire.build_outcome(run.job, jobs.Status.SUCCEEDED)
     if kind == "aborted" and not run.aborted_by_shutdown:
-        return manager.build_outcome(run.job, jobs.Status.ABORTED, exception=run.exception)
+        return wire.build_outcome(run.job, jobs.Status.ABORTED, exception=run.exception)
     strategy = run.task.retry_strategy if run.task else None
     # A run stopped because its worker lost its lease goes back to the queue
     # at once, as the rescue would have put it: the job did not fail.
@@ -191,7 +192,7 @@ def build_outcome(run: JobRun) -> dict[str, Any]:
     # applies the job's retry policy to it (or the decision sent), and ends
     # it aborted when there is none.
     interrupted = kind == "aborted"
-    outcome = manager.build_outcome(
+    outcome = wire.build_outcome(
         run.job,
         jobs.Status.ABORTED if interrupted else jobs.Status.FAILED,
         exception=run.exception,

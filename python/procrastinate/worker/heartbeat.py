@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 import psycopg
 import psycopg.rows
 
-from procrastinate import queries
+from procrastinate._db import queries
 
 if TYPE_CHECKING:
     from procrastinate.worker.health import Health
@@ -137,7 +137,9 @@ class HeartbeatThread:
                 self.conninfo, row_factory=psycopg.rows.dict_row, **self.kwargs
             )
             statement_ms = int(self.state.options.database_timeout * 1000)
-            self.connection.execute(f"set statement_timeout = {statement_ms}")
+            self.connection.execute(
+                queries.SET_STATEMENT_TIMEOUT, {"milliseconds": statement_ms}
+            )
         return self.connection
 
     def _disconnect(self) -> None:

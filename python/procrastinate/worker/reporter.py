@@ -25,6 +25,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from procrastinate import exceptions
+from procrastinate._db import wire
 from procrastinate.worker.log import job_reported
 
 if TYPE_CHECKING:
@@ -251,7 +252,7 @@ class Reporter:
             attempts = ["simplified"] if len(batch) == 1 else ["as is", "simplified"]
             for attempt in attempts:
                 if attempt == "simplified":
-                    run.outcome = simplified(run.outcome or {})
+                    run.outcome = wire.simplified_outcome(run.outcome or {})
                 try:
                     (result,) = await self._finish([run])
                 except Exception as exc:
@@ -269,20 +270,3 @@ class Reporter:
                     extra={"action": "outcome_refused", "outcome": run.outcome},
                 )
         return []
-
-
-def simplified(outcome: dict[str, Any]) -> dict[str, Any]:
-    """The outcome without anything unusual: ASCII message, no retry detail."""
-    slim: dict[str, Any] = {
-        key: outcome[key] for key in ("id", "attempt", "status") if key in outcome
-    }
-    error = outcome.get("error")
-    if error:
-        message = str(error.get("message", ""))[:10000]
-        slim["error"] = {
-            "types": [str(name) for name in error.get("types") or []],
-            "message": message.encode("ascii", "backslashreplace").decode("ascii"),
-        }
-    if "retry" in outcome:
-        slim["retry"] = False
-    return slim

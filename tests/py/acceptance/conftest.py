@@ -99,7 +99,9 @@ class Background:
 
 
 @pytest.fixture
-def background(cli_env: dict[str, str], tmp_path: pathlib.Path) -> Iterator[Callable[..., Background]]:
+def background(
+    cli_env: dict[str, str], tmp_path: pathlib.Path
+) -> Iterator[Callable[..., Background]]:
     """Start ``procrastinate ARGS`` in the background; killed at the end."""
     started: list[Background] = []
 

@@ -3,10 +3,12 @@ defer with the CLI, run workers with the CLI, look at the database."""
 
 from __future__ import annotations
 
+import itertools
 import signal
 
 import psycopg
 import pytest
+
 from acceptance_helpers import wait_until
 
 
@@ -94,7 +96,7 @@ def test_jobs_sharing_a_lock_never_overlap_across_two_workers(run_cli, backgroun
 
     locked = [r for r in runs(db) if r["tag"].startswith("L")]
     assert [r["tag"] for r in locked] == [f"L{i}" for i in range(6)]  # in order, too
-    for before, after in zip(locked, locked[1:]):
+    for before, after in itertools.pairwise(locked):
         assert before["ended_at"] <= after["started_at"], (before, after)
 
 

@@ -28,6 +28,7 @@ from collections.abc import Iterator
 
 import psycopg
 import pytest
+
 from acceptance_helpers import wait_until
 
 WAITING_LINE = "database unreachable at 127.0.0.1:{port}: "

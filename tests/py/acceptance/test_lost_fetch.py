@@ -8,7 +8,8 @@ resumes the claim with the same token, and the database hands them back
 from __future__ import annotations
 
 import procrastinate
-from procrastinate import exceptions, queries
+from procrastinate import exceptions
+from procrastinate._db import queries
 
 from worker_helpers import job_row, one_shot
 

@@ -19,6 +19,7 @@ import pytest
 import procrastinate
 from procrastinate import worker
 from procrastinate.worker import prefetch as worker_prefetch
+
 from worker_helpers import TIMEOUT, Running, finish, job_row, one_shot, statuses, wait_for
 
 #: How long the tests that check that nothing is claimed ahead watch the
@@ -103,7 +104,7 @@ class Tasks:
         """Defer ``count`` quick jobs; returns their tags by id."""
         tags = [f"{prefix}{i}" for i in range(count)]
         ids = await self.quick.batch_defer_async(*({"tag": tag} for tag in tags))
-        return dict(zip(ids, tags))
+        return dict(zip(ids, tags, strict=True))
 
     def ran(self, tag: str) -> int:
         return self.calls.count(tag)

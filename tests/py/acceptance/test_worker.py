@@ -244,7 +244,8 @@ async def test_job_aborted_by_shutdown_is_retried_by_its_strategy(app, db, caplo
     assert "Job endless_retried[1]() ended with status: Aborted, to retry" in caplog.text
 
 
-async def test_stop_now_leaves_a_stubborn_sync_job_to_the_database(app, db):
+async def test_stop_now_leaves_a_stubborn_sync_job_to_the_database(app, db, caplog):
+    caplog.set_level(logging.INFO)
     started = threading.Event()
     release = threading.Event()
 
@@ -257,7 +258,11 @@ async def test_stop_now_leaves_a_stubborn_sync_job_to_the_database(app, db):
     await stubborn.defer_async()
     await asyncio.to_thread(started.wait, TIMEOUT)
     running.worker.stop()
-    await asyncio.sleep(0.1)
+    # stop_now() while the graceful stop waits for the job (it says so).
+    await wait_for(
+        lambda: any(getattr(r, "action", None) == "ending_job" for r in caplog.records),
+        "the graceful stop waiting for the job",
+    )
     running.worker.stop_now()
     await finish(running.task)
     release.set()
@@ -356,13 +361,37 @@ async def test_priority_then_id_order(app, db):
     assert order == ["a", "b", "c", "d"]
 
 
+def listening_and_fetched(db) -> bool:
+    """Whether a worker LISTENs and a fetch of its, started once LISTEN was
+    in place, has ended, as pg_stat_activity shows them: then only a
+    notification (or its polling) makes it look again."""
+    return db.execute(
+        """
+        select exists (
+            select
+            from pg_stat_activity as l, pg_stat_activity as f
+            where
+                l.datname = current_database()
+                and l.query ilike 'listen %'
+                and l.state = 'idle'
+                and f.datname = current_database()
+                and f.pid <> pg_backend_pid()
+                and f.query like '%procrastinate_fetch_jobs%'
+                and f.state = 'idle'
+                and f.query_start > l.state_change
+        ) as ready
+        """
+    ).fetchone()["ready"]
+
+
 async def test_notification_wakes_the_worker(app, db):
     @app.task(name="woken")
     def woken():
         pass
 
+    # Polling once an hour: only the notification can bring the job in time.
     running = Running(app, fetch_job_polling_interval=3600)
-    await asyncio.sleep(0.2)  # the worker has looked once and waits
+    await wait_for(lambda: listening_and_fetched(db), "the worker to listen, look and wait")
     await woken.defer_async()
     await wait_for(lambda: statuses(db) == [(1, "succeeded")], "job run")
     await running.stop()

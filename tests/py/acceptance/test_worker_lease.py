@@ -1,8 +1,9 @@
 """The worker's lease (issue 14): the heartbeat beats from a thread of its
 own, so that a task blocking the event loop does not cost the worker its
 jobs (and the block is named in the log); a side part that dies (the
-periodic deferrer, the heartbeat thread) stops the worker with the reason; a failed fetch does not make the worker wait a
-whole polling interval once the database is back."""
+periodic deferrer, the heartbeat thread) stops the worker with the reason; a
+failed fetch does not make the worker wait a whole polling interval once the
+database is back."""
 
 from __future__ import annotations
 
@@ -13,10 +14,11 @@ import time
 import psycopg
 import psycopg.rows
 import pytest
-from worker_helpers import Running, finish, job_row, statuses
 
 from procrastinate import exceptions, periodic_deferrer
 from procrastinate.worker import heartbeat as worker_heartbeat
+
+from worker_helpers import Running, finish, job_row, statuses
 
 
 async def test_a_task_blocking_the_loop_does_not_cost_the_lease(app, db_dsn, db, caplog):

@@ -12,10 +12,10 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from worker_helpers import one_shot, statuses
-
 from procrastinate import exceptions
 from procrastinate.worker import reporter as worker_reporter
+
+from worker_helpers import one_shot, statuses
 
 
 def _error(message: str, sqlstate: str) -> exceptions.ConnectorException:

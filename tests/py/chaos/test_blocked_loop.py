@@ -16,8 +16,11 @@ from chaos_harness import Chaos, check_cell
 
 BLOCK_SECONDS = 8.0
 #: A warning line naming the task ("block" as a word, not "blocked") and
-#: the event loop.
-WARNING = re.compile(r"^WARNING:.*(\bblock\b.*\bloop\b|\bloop\b.*\bblock\b)", re.M | re.I)
+#: the event loop, after the time the line starts with (chaos_harness's
+#: --log-format).
+WARNING = re.compile(
+    r"^(?:\S+ \S+ )?WARNING:.*(\bblock\b.*\bloop\b|\bloop\b.*\bblock\b)", re.M | re.I
+)
 
 
 def test_async_task_blocking_the_event_loop(chaos: Chaos, record_property):

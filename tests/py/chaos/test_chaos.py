@@ -16,6 +16,7 @@ import time
 
 import psycopg
 import pytest
+
 from chaos_harness import CONNECTIONS_PER_WORKER, STALLED, Chaos, check
 
 

@@ -21,6 +21,7 @@ from collections.abc import Iterator
 import psycopg
 import psycopg.conninfo
 import pytest
+
 from chaos_harness import RECOVERY_BOUND, ROOT, Chaos, check_cell
 
 #: Seconds the server's connection slots stay taken.

@@ -17,6 +17,7 @@ from typing import Any
 
 import psycopg.conninfo
 import pytest
+
 from chaos_harness import RECOVERY_BOUND, Chaos, check_cell
 from pg_server import Cluster, create_standby, remove_standby
 

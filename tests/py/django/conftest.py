@@ -16,6 +16,7 @@ from typing import Any
 
 import psycopg
 import pytest
+
 from django_helpers import PROJECT, SETTINGS, conninfo, create_database, drop_database
 
 
@@ -35,10 +36,10 @@ def django_database() -> Iterator[str]:
     os.environ["DJANGO_SETTINGS_MODULE"] = SETTINGS
     if str(PROJECT) not in sys.path:
         sys.path.insert(0, str(PROJECT))
-    import django
     from django.core.management import call_command
-
     from django.test.utils import setup_test_environment, teardown_test_environment
+
+    import django
 
     django.setup()
     # Test client responses carry their template context.

@@ -9,9 +9,10 @@ import io
 import json
 
 import pytest
-from django_helpers import manage
 
 from procrastinate import exceptions
+
+from django_helpers import manage
 
 
 def job_rows(db) -> list[tuple]:
@@ -165,6 +166,7 @@ def test_job_manager_and_async_defer_through_django(django_db):
 # --- the worker -------------------------------------------------------------------------
 
 
+@pytest.mark.subprocess
 def test_manage_py_worker_one_shot_runs_the_deferred_job(django_db, django_database):
     from django.test import Client
 
@@ -214,6 +216,7 @@ def listed(response) -> list[int]:
     return [job.id for job in response.context["cl"].result_list]
 
 
+@pytest.mark.subprocess
 def test_admin_lists_filters_and_shows_jobs(admin_client, django_db, django_database):
     from shop.tasks import fail, ship_order
 
@@ -253,6 +256,7 @@ def test_admin_lists_filters_and_shows_jobs(admin_client, django_db, django_data
     assert admin_client.get("/admin/procrastinate/procrastinatejob/add/").status_code == 403
 
 
+@pytest.mark.subprocess
 def test_admin_retry_and_cancel_actions(admin_client, django_db, django_database):
     from shop.tasks import fail, ship_order
 

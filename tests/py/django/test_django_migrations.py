@@ -10,7 +10,7 @@ import psycopg
 import pytest
 from django_helpers import conninfo, manage
 
-from procrastinate import migrations
+from procrastinate._db import files, migrations, version
 
 
 def recorded(dbname: str) -> list[tuple]:
@@ -30,18 +30,19 @@ def django_recorded(dbname: str) -> list[str]:
         ]
 
 
+@pytest.mark.subprocess
 def test_manage_py_migrate_from_nothing(new_database):
     result = manage(new_database, "migrate")
     assert result.returncode == 0, result.stderr
     assert "Applying procrastinate.0001_create_schema... OK" in result.stdout
 
-    shipped = migrations.discover()
+    shipped = files.discover()
     assert [row[:3] for row in recorded(new_database)] == [
         (m.number, m.name, m.phase) for m in shipped
     ]
     assert django_recorded(new_database) == [f"{m.number:04d}_{m.name}" for m in shipped]
     with psycopg.connect(conninfo(new_database)) as connection:
-        assert migrations.schema_problem("current", [m.number for m in shipped]) is None
+        version.check(connection)  # what a worker checks before it starts
         assert all(state.applied_at for state in migrations.status(connection))
 
     again = manage(new_database, "migrate")
@@ -53,6 +54,7 @@ def test_manage_py_migrate_from_nothing(new_database):
     assert "Schema version: OK" in healthy.stdout
 
 
+@pytest.mark.subprocess
 @pytest.mark.parametrize("how", ["schema --migrate", "schema --apply"])
 def test_a_schema_installed_without_django_is_recognised(new_database, how):
     # What `procrastinate schema --migrate` and `--apply` run.
@@ -70,10 +72,11 @@ def test_a_schema_installed_without_django_is_recognised(new_database, how):
     assert "Applying procrastinate.0001_create_schema... OK" in result.stdout
     assert recorded(new_database) == before
     assert django_recorded(new_database) == [
-        f"{m.number:04d}_{m.name}" for m in migrations.discover()
+        f"{m.number:04d}_{m.name}" for m in files.discover()
     ]
 
 
+@pytest.mark.subprocess
 def test_healthchecks_fail_before_migrate(new_database):
     result = manage(new_database, "procrastinate", "healthchecks")
     assert result.returncode == 1
@@ -92,7 +95,7 @@ def test_every_sql_migration_has_its_django_migration(django_database):
         for (app_label, name), migration in loader.disk_migrations.items()
         if app_label == "procrastinate"
     )
-    expected = [f"{m.number:04d}_{m.name}" for m in migrations.discover()]
+    expected = [f"{m.number:04d}_{m.name}" for m in files.discover()]
     assert [name for name, _ in ours] == expected
     previous = None
     for name, migration in ours:
@@ -117,9 +120,9 @@ def test_the_runner_stops_at_the_target(new_database, tmp_path):
     directory = tmp_path / "migrations"
     (directory / "pre").mkdir(parents=True)
     (directory / "post").mkdir()
-    for m in migrations.discover():
+    for m in files.discover():
         shutil.copy(m.path, directory / m.phase / m.path.name)
-    last = max(m.number for m in migrations.discover())
+    last = max(m.number for m in files.discover())
     pathlib.Path(directory / "pre" / f"{last + 1:04d}_add_thing.sql").write_text(
         "create table procrastinate_test_thing (id integer);\n"
     )
@@ -128,7 +131,7 @@ def test_the_runner_stops_at_the_target(new_database, tmp_path):
     )
     with psycopg.connect(conninfo(new_database), autocommit=True) as connection:
         plan = migrations.migrate(connection, directory=directory, target=last + 1)
-        shipped = [m.number for m in migrations.discover()]
+        shipped = [m.number for m in files.discover()]
         assert [m.number for m in plan.steps] == [*shipped, last + 1]
         assert connection.execute("select to_regclass('procrastinate_test_thing')").fetchone()[0]
         assert [m.number for m in migrations.pending(connection, directory=directory)] == [last + 2]
@@ -138,6 +141,7 @@ def test_the_runner_stops_at_the_target(new_database, tmp_path):
         assert migrations.pending(connection, directory=directory) == []
 
 
+@pytest.mark.subprocess
 def test_manage_py_procrastinate_schema_then_migrate(new_database):
     """The deploy path without Django's targets: the runner's commands through
     manage.py, then Django's migrate records what is there."""
@@ -148,7 +152,7 @@ def test_manage_py_procrastinate_schema_then_migrate(new_database):
     pre = manage(new_database, "procrastinate", "schema", "--migrate", "--phase", "pre")
     assert pre.returncode == 0, pre.stderr
     before = recorded(new_database)
-    assert [row[0] for row in before] == [m.number for m in migrations.discover()]
+    assert [row[0] for row in before] == [m.number for m in files.discover()]
 
     result = manage(new_database, "migrate", "procrastinate")
     assert result.returncode == 0, result.stderr

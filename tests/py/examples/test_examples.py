@@ -13,6 +13,9 @@ import pytest
 
 EXAMPLES = pathlib.Path(__file__).resolve().parents[3] / "examples"
 
+# Each example's tests run in a nested pytest process.
+pytestmark = pytest.mark.subprocess
+
 
 @pytest.mark.parametrize(
     "example", sorted(path.name for path in EXAMPLES.iterdir() if (path / "tests").is_dir())

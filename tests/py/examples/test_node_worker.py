@@ -32,6 +32,7 @@ from typing import Any
 import psycopg
 import psycopg.conninfo
 import pytest
+
 from fault_proxy import FaultProxy
 from node_worker_app import RUNS_TABLE, make_app
 

@@ -20,6 +20,7 @@ def run_tool(*args: str) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.subprocess
 def test_check_passes():
     result = run_tool("check")
     assert result.returncode == 0, result.stderr
@@ -37,18 +38,18 @@ def test_generated_files_are_up_to_date(tool):
 def test_a_released_baseline_stays_frozen(tool):
     """Once 0002 exists, 0001 is what users installed: sql/ moves on through
     new migrations, and `compare` proves they add up to sql/."""
-    from procrastinate import migrations
+    from procrastinate._db import files
 
-    later = [m for m in migrations.discover() if m.number > 1]
+    later = [m for m in files.discover() if m.number > 1]
     if later:
         assert f"migration {later[0].number:04d} exists" in (tool.released() or "")
 
 
 def test_records_cover_every_migration(tool):
-    from procrastinate import migrations
+    from procrastinate._db import files
 
     text = tool.RECORDS_FILE.read_text()
-    for m in migrations.discover():
+    for m in files.discover():
         assert f"\n    {m.number},\n    '{m.name}',\n    '{m.phase}',\n    '{m.checksum}'\n" in text
 
 
@@ -68,6 +69,7 @@ def test_fresh_install_equals_migrations_and_converted_3x(upstream_venv):
     assert result.stdout.count("identical schema and records") == 2
 
 
+@pytest.mark.subprocess
 def test_squawk_finds_nothing():
     squawk = shutil.which("squawk", path=str(pathlib.Path(sys.executable).parent)) or shutil.which(
         "squawk"

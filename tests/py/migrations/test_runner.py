@@ -9,10 +9,10 @@ import re
 import threading
 import time
 
-import psycopg
 import pytest
-from procrastinate import exceptions, migrations_cli
-from procrastinate import migrations as m
+from procrastinate import cli_schema, exceptions
+from procrastinate._db import files, sqlsplit, version
+from procrastinate._db import migrations as m
 
 
 def write(folder: pathlib.Path, rel: str, text: str) -> pathlib.Path:
@@ -41,39 +41,39 @@ select 'it''s; fine', "odd;name", $tag$ x; y $tag$, E'back\\'slash;';
 /* block; comment /* nested; */ */
 select 1
 """
-    statements = m.split_statements(sql)
+    statements = sqlsplit.split_statements(sql)
     assert len(statements) == 3
     assert statements[0].startswith("-- a comment") and statements[0].endswith("$$")
     assert "'a;b'" in statements[0]
-    assert m.strip_comments(statements[2]) == "select 1"
+    assert sqlsplit.strip_comments(statements[2]) == "select 1"
 
 
 def test_discover_reads_number_name_phase_checksum(fake_migrations):
     write(fake_migrations, "post/0002_drop_thing.sql", DROP_THING)
-    write(fake_migrations, "pre/0003_add_index.sql", f"{m.NO_TRANSACTION_MARK}\nselect 1;\n")
-    found = m.discover(fake_migrations)
+    write(fake_migrations, "pre/0003_add_index.sql", f"{files.NO_TRANSACTION_MARK}\nselect 1;\n")
+    found = files.discover(fake_migrations)
     assert [(x.number, x.name, x.phase, x.transactional) for x in found] == [
         (1, "create_schema", "pre", True),
         (2, "drop_thing", "post", True),
         (3, "add_index", "pre", False),
     ]
-    assert found[1].checksum == m.file_checksum(fake_migrations / "post/0002_drop_thing.sql")
+    assert found[1].checksum == files.file_checksum(fake_migrations / "post/0002_drop_thing.sql")
     assert len(found[1].checksum) == 64
-    assert m.required_version(fake_migrations) == 3
+    assert files.required_version(fake_migrations) == 3
 
 
 @pytest.mark.parametrize("name", ["2_x.sql", "0002-add-x.sql", "0002_AddX.sql", "0002_.sql"])
 def test_discover_refuses_badly_named_files(fake_migrations, name):
     write(fake_migrations, f"pre/{name}", ADD_THING)
     with pytest.raises(m.MigrationError, match="NNNN_verb_object"):
-        m.discover(fake_migrations)
+        files.discover(fake_migrations)
 
 
 def test_discover_refuses_a_number_used_in_both_phases(fake_migrations):
     write(fake_migrations, "pre/0002_add_thing.sql", ADD_THING)
     write(fake_migrations, "post/0002_drop_thing.sql", DROP_THING)
     with pytest.raises(m.MigrationError, match="0002 is used twice"):
-        m.discover(fake_migrations)
+        files.discover(fake_migrations)
 
 
 # ------------------------------------------------------------------ kinds
@@ -103,7 +103,7 @@ def test_empty_database_gets_every_migration_in_order(new_db, connect, fake_migr
     rows = conn.execute(
         "select number, name, phase, checksum from procrastinate_migrations order by 1"
     ).fetchall()
-    assert rows == [(x.number, x.name, x.phase, x.checksum) for x in m.discover(fake_migrations)]
+    assert rows == [(x.number, x.name, x.phase, x.checksum) for x in files.discover(fake_migrations)]
     assert conn.execute("select to_regclass('procrastinate_thing')").fetchone()[0] is None
     assert m.pending(conn, directory=fake_migrations) == []
 
@@ -114,18 +114,20 @@ def test_fresh_install_from_sql_records_itself_fully_migrated(fresh_db, connect)
     states = m.status(conn)
     assert states and all(s.applied_at is not None and s.checksum_ok for s in states)
     assert [(s.number, s.name, s.phase) for s in states] == [
-        (x.number, x.name, x.phase) for x in m.discover()
+        (x.number, x.name, x.phase) for x in files.discover()
     ]
-    m.check_schema_version(conn)  # no exception
+    version.check(conn)  # no exception
     assert m.migrate(conn).steps == []
 
 
+@pytest.mark.subprocess
 def test_runner_on_empty_database_matches_fresh_install(new_db, fresh_db, tool, connect):
     migrated = new_db("_mig")
     m.migrate(connect(migrated))
     assert tool.compare_databases(fresh_db, migrated, "fresh", "migrated") == []
 
 
+@pytest.mark.subprocess
 def test_compare_shows_a_difference_with_column_order(new_db, fresh_db, tool, connect):
     other = new_db("_other")
     tool.build_from_sql(other)
@@ -200,7 +202,7 @@ def test_edited_migration_is_refused(older_db, connect, fake_migrations):
     assert conn.execute("select count(*) from procrastinate_migrations").fetchone()[0] == 2
     states = {s.number: s for s in m.status(conn, directory=fake_migrations)}
     assert states[2].checksum_ok is False
-    assert "EDITED" in migrations_cli.format_status("current", list(states.values()))
+    assert "EDITED" in cli_schema.format_status("current", list(states.values()))
 
 
 def test_failed_migration_rolls_back_and_is_not_recorded(older_db, connect, fake_migrations):
@@ -219,7 +221,7 @@ def test_no_transaction_file_runs_concurrent_index(older_db, connect, fake_migra
     write(
         fake_migrations,
         "pre/0002_add_thing.sql",
-        f"{m.NO_TRANSACTION_MARK}\n{ADD_THING}"
+        f"{files.NO_TRANSACTION_MARK}\n{ADD_THING}"
         "create index concurrently procrastinate_thing_idx on procrastinate_thing (id);\n"
         "do $$ begin insert into procrastinate_thing values (1); commit; end $$;\n",
     )
@@ -275,28 +277,13 @@ def test_two_deployers_apply_each_migration_once(older_db, connect, fake_migrati
 def test_check_schema_version(new_db, older_db, connect, fake_migrations):
     empty = connect(new_db())
     with pytest.raises(exceptions.SchemaVersionMismatch, match="procrastinate schema --apply"):
-        m.check_schema_version(empty, fake_migrations)
+        version.check(empty, fake_migrations)
     conn = connect(older_db)
     with pytest.raises(exceptions.SchemaVersionMismatch, match="0002_add_thing") as info:
-        m.check_schema_version(conn, fake_migrations)
+        version.check(conn, fake_migrations)
     assert "procrastinate schema --migrate" in str(info.value)
     m.migrate(conn, "pre", directory=fake_migrations)
-    m.check_schema_version(conn, fake_migrations)  # post pending: workers may run
-
-    async def check_async() -> None:
-        async with await psycopg.AsyncConnection.connect(dbname=older_db, autocommit=True) as aconn:
-            await m.check_schema_version_async(aconn, fake_migrations)
-
-    asyncio.run(check_async())
-
-
-def test_check_schema_version_async_refuses_older(older_db, fake_migrations):
-    async def check_async() -> None:
-        async with await psycopg.AsyncConnection.connect(dbname=older_db, autocommit=True) as aconn:
-            await m.check_schema_version_async(aconn, fake_migrations)
-
-    with pytest.raises(exceptions.SchemaVersionMismatch, match="procrastinate schema --migrate"):
-        asyncio.run(check_async())
+    version.check(conn, fake_migrations)  # post pending: workers may run
 
 
 # ------------------------------------------------------------------ command line
@@ -304,7 +291,7 @@ def test_check_schema_version_async_refuses_older(older_db, fake_migrations):
 
 def run(action: str, conn, **kwargs) -> tuple[int, str]:
     lines: list[str] = []
-    code = migrations_cli.run_schema_command(action, conn, echo=lines.append, **kwargs)
+    code = cli_schema.run_schema_command(action, conn, echo=lines.append, **kwargs)
     return code, "\n".join(lines)
 
 
@@ -348,7 +335,7 @@ def test_status_output_fresh(fresh_db, connect):
 
 
 def test_status_output_older(older_db, connect, fake_migrations, monkeypatch):
-    monkeypatch.setattr(m, "default_directory", lambda: fake_migrations)
+    monkeypatch.setattr(files, "migrations_dir", lambda: fake_migrations)
     conn = connect(older_db)
     code, out = run("status", conn)
     print(out)
@@ -372,8 +359,8 @@ def test_status_lists_migrations_the_code_does_not_ship(fresh_db, connect, fake_
     conn.execute("insert into procrastinate_migrations values (9999, 'from_the_future', 'pre', 'x')")
     states = m.status(conn, directory=fake_migrations)
     assert states[-1].number == 9999 and not states[-1].shipped
-    assert "not shipped with this version" in migrations_cli.format_status("current", states)
-    m.check_schema_version(conn, fake_migrations)  # a newer schema is fine for older code
+    assert "not shipped with this version" in cli_schema.format_status("current", states)
+    version.check(conn, fake_migrations)  # a newer schema is fine for older code
 
 
 def test_check_schema_version_through_a_connector(older_db, fake_migrations, connect):
@@ -385,7 +372,7 @@ def test_check_schema_version_through_a_connector(older_db, fake_migrations, con
         )
         await connector.open_async()
         try:
-            await m.check_schema_version_connector(connector, fake_migrations)
+            await version.check_async(connector, fake_migrations)
         finally:
             await connector.close_async()
 
@@ -403,14 +390,14 @@ def test_cli_glue_arguments_and_async_runner(older_db, fake_migrations, monkeypa
     parser = argparse.ArgumentParser()
     actions = parser.add_mutually_exclusive_group()
     actions.add_argument("--apply", action="store_const", const="apply", dest="action")
-    migrations_cli.add_schema_arguments(parser, actions)
+    cli_schema.add_schema_arguments(parser, actions)
     args = parser.parse_args(["--migrate", "--phase", "pre", "--dry-run"])
     assert (args.action, args.phase, args.dry_run) == ("migrate", "pre", True)
     assert parser.parse_args(["--status"]).action == "status"
     with pytest.raises(SystemExit):
         parser.parse_args(["--status", "--apply"])
 
-    monkeypatch.setattr(m, "default_directory", lambda: fake_migrations)
+    monkeypatch.setattr(files, "migrations_dir", lambda: fake_migrations)
     lines: list[str] = []
 
     async def run() -> int:
@@ -419,7 +406,7 @@ def test_cli_glue_arguments_and_async_runner(older_db, fake_migrations, monkeypa
         )
         await connector.open_async()
         try:
-            return await migrations_cli.run_schema_command_async(
+            return await cli_schema.run_schema_command_async(
                 "migrate", connector, phase="pre", echo=lines.append
             )
         finally:

@@ -18,8 +18,9 @@ import sys
 import psycopg
 import psycopg.rows
 import pytest
-from procrastinate import exceptions, migrations_cli
-from procrastinate import migrations as m
+from procrastinate import cli_schema, exceptions
+from procrastinate._db import files, version
+from procrastinate._db import migrations as m
 
 HERE = pathlib.Path(__file__).resolve().parent
 ROOT = HERE.parents[2]
@@ -46,7 +47,7 @@ def snapshot(conn: psycopg.Connection) -> dict[str, list]:
 
 def status_text(conn) -> str:
     lines: list[str] = []
-    assert migrations_cli.run_schema_command("status", conn, echo=lines.append) == 0
+    assert cli_schema.run_schema_command("status", conn, echo=lines.append) == 0
     return "\n".join(lines)
 
 
@@ -99,9 +100,9 @@ def test_upgrade_from_procrastinate_3x_in_place(upstream_db, fresh_db, connect, 
     assert "3.x conversion 0001_expand_tables" in out
     assert "recorded by the 3.x conversion's last pre step" in out
     with pytest.raises(exceptions.SchemaVersionMismatch, match="--migrate --phase pre"):
-        m.check_schema_version(conn)
+        version.check(conn)
     lines: list[str] = []
-    migrations_cli.run_schema_command("apply", conn, echo=lines.append)
+    cli_schema.run_schema_command("apply", conn, echo=lines.append)
     assert "nothing changed" in lines[0]
     assert snapshot(conn) == before
 
@@ -111,11 +112,11 @@ def test_upgrade_from_procrastinate_3x_in_place(upstream_db, fresh_db, connect, 
 
     # --- pre
     code, lines = 0, []
-    code = migrations_cli.run_schema_command("migrate", conn, phase="pre", echo=lines.append)
+    code = cli_schema.run_schema_command("migrate", conn, phase="pre", echo=lines.append)
     assert code == 0, lines
     assert m.database_kind(conn) == "converting"
     assert snapshot(conn) == before  # not one row changed
-    m.check_schema_version(conn)  # new workers may start now
+    version.check(conn)  # new workers may start now
     out = status_text(conn)
     assert "conversion under way" in out
     assert (
@@ -195,7 +196,7 @@ def test_upgrade_from_procrastinate_3x_in_place(upstream_db, fresh_db, connect, 
     )
 
     # --- post (no 3.x left)
-    code = migrations_cli.run_schema_command("migrate", conn, phase="post", echo=lines.append)
+    code = cli_schema.run_schema_command("migrate", conn, phase="post", echo=lines.append)
     assert code == 0, lines
     assert m.database_kind(conn) == "current"
     assert tool.compare_databases(fresh_db, name, "fresh install", "converted 3.x") == []
@@ -273,9 +274,9 @@ def test_upgrade_with_one_command_and_no_3x_running(upstream_db, fresh_db, conne
     upstream.script("populate")
     conn = connect(name)
     dry = m.migrate(conn, dry_run=True)
-    conversion = m.discover_upstream()
+    conversion = files.discover_upstream()
     assert dry.steps[: len(conversion)] == conversion
-    assert dry.steps[len(conversion) :] == m.discover()[1:]
+    assert dry.steps[len(conversion) :] == files.discover()[1:]
     assert m.database_kind(conn) == "upstream"
     m.migrate(conn)
     assert tool.compare_databases(fresh_db, name, "fresh install", "converted 3.x") == []
@@ -290,18 +291,18 @@ def test_pre_phase_can_be_rerun_after_a_failure(upstream_db, connect):
         " values ('default', 'x', '[]') returning id"
     ).fetchone()[0]
     lines: list[str] = []
-    assert migrations_cli.run_schema_command("migrate", conn, phase="pre", echo=lines.append) == 1
+    assert cli_schema.run_schema_command("migrate", conn, phase="pre", echo=lines.append) == 1
     assert "0005_validate_checks" in lines[-1] and "cannot be converted" in lines[-1]
     assert f"at most 20 shown: {bad_id})" in lines[-1]
     states = {(s.upstream, s.number): s for s in m.status(conn)}
     assert states[(True, 4)].applied_at is not None and states[(True, 5)].applied_at is None
     with pytest.raises(exceptions.SchemaVersionMismatch):
-        m.check_schema_version(conn)
+        version.check(conn)
     conn.execute("update procrastinate_jobs set args = '{}' where args = '[]'")
     # The conversion's last pre steps, then our own pre migrations after 0001.
-    later = [x.number for x in m.discover() if x.number > 1 and x.phase == "pre"]
+    later = [x.number for x in files.discover() if x.number > 1 and x.phase == "pre"]
     assert [s.number for s in m.migrate(conn, phase="pre").steps] == [5, 6, *later]
-    m.check_schema_version(conn)
+    version.check(conn)
 
 
 def test_post_before_pre_is_refused(upstream_db, connect):

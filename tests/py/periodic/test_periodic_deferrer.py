@@ -4,6 +4,7 @@ deferrer is given ``now`` instead of sleeping."""
 from __future__ import annotations
 
 import asyncio
+import json
 
 import psycopg
 import pytest
@@ -219,7 +220,7 @@ async def test_a_crash_in_the_middle_of_a_defer_blocks_no_tick(app, db, db_dsn, 
     crashed = psycopg.connect(db_dsn)
     crashed.execute(
         "select procrastinate_defer_periodic_job_v1('tick', 'ten', %s::bigint, %s::jsonb)",
-        [T, '{"task_name": "tick", "args": {"timestamp": %d}}' % T],
+        [T, json.dumps({"task_name": "tick", "args": {"timestamp": T}})],
     )
     crashed_pid = crashed.info.backend_pid
     deferrer = periodic_deferrer.PeriodicDeferrer(app.periodic_registry)
@@ -266,7 +267,7 @@ async def test_a_defer_that_failed_is_tried_again_at_the_next_wake_up(
     deferrer = periodic_deferrer.PeriodicDeferrer(app.periodic_registry)
     await deferrer.defer_due_ticks(now=T + 1)
     assert timestamps(db) == []
-    assert "Could not defer periodic task tick for timestamp %d, will try again" % T in (
+    assert f"Could not defer periodic task tick for timestamp {T}, will try again" in (
         caplog.text
     )
 

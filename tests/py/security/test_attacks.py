@@ -16,15 +16,12 @@ the attack was first tried (docs/security.md says what each role may do).
 from __future__ import annotations
 
 import json
-import pathlib
 import uuid
 from collections.abc import Iterator
 
 import psycopg
 import psycopg.rows
 import pytest
-
-ROLES_SQL = pathlib.Path(__file__).resolve().parents[3] / "sql" / "optional" / "roles.sql"
 
 #: Every table, view and sequence a function of ours may name.
 SHADOWED = (
@@ -40,10 +37,10 @@ SHADOWED = (
 
 
 @pytest.fixture
-def logins(db, db_dsn) -> Iterator[dict[str, str]]:
+def logins(db, db_dsn, apply_roles_sql) -> Iterator[dict[str, str]]:
     """Login roles of each group role (two producers, two workers, an
     operator), with sql/optional/roles.sql applied: {kind: role name}."""
-    db.execute(ROLES_SQL.read_text())
+    apply_roles_sql()
     suffix = uuid.uuid4().hex[:8]
     groups = {
         "producer": "producer",
@@ -246,12 +243,12 @@ def test_no_security_definer_function_runs_a_callers_shadow(logins, db, db_dsn, 
     assert db.execute("select max(id) as m from procrastinate_jobs").fetchone()["m"] < 900000000
 
 
-def test_roles_sql_takes_create_on_public_away(logins, db, db_dsn):
+def test_roles_sql_takes_create_on_public_away(logins, db, db_dsn, apply_roles_sql):
     """A caller able to create in public could plant an operator that our
     functions would pick over pg_catalog's: roles.sql revokes that right
     (PostgreSQL 14 and older grant it to everyone)."""
     db.execute("grant create on schema public to public")
-    db.execute(ROLES_SQL.read_text())
+    apply_roles_sql()
     with connect(db_dsn, logins["producer"]) as attacker:
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             attacker.execute(

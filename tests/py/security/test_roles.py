@@ -3,7 +3,6 @@ login roles granted procrastinate_producer / procrastinate_worker."""
 
 from __future__ import annotations
 
-import pathlib
 import uuid
 from collections.abc import Iterator
 
@@ -12,13 +11,11 @@ import pytest
 import procrastinate
 from procrastinate import exceptions, jobs
 
-ROLES_SQL = pathlib.Path(__file__).resolve().parents[3] / "sql" / "optional" / "roles.sql"
-
 
 @pytest.fixture
-def login_roles(db, db_dsn) -> Iterator[dict[str, str]]:
+def login_roles(db, db_dsn, apply_roles_sql) -> Iterator[dict[str, str]]:
     """{"producer": dsn, "worker": dsn}: login roles of the two groups."""
-    db.execute(ROLES_SQL.read_text())
+    apply_roles_sql()
     suffix = uuid.uuid4().hex[:8]
     names = {"producer": f"web_{suffix}", "worker": f"runner_{suffix}"}
     for kind, name in names.items():

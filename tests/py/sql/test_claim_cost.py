@@ -284,7 +284,10 @@ def test_a_claim_reads_rows_in_proportion_to_its_limit_not_to_the_backlog(
 ):
     fill, queues, expected = SHAPES[shape]
     with psycopg.connect(dbname=backlog_db, autocommit=True) as conn:
-        conn.execute("truncate procrastinate_jobs, procrastinate_periodic_defers, procrastinate_events, procrastinate_paused_queues")
+        conn.execute(
+            "truncate procrastinate_jobs, procrastinate_periodic_defers, procrastinate_events,"
+            " procrastinate_paused_queues"
+        )
         # statistics of an empty table: the state a queue is often in when a
         # backlog builds up faster than autoanalyze runs
         conn.execute("analyze procrastinate_jobs")

@@ -46,7 +46,9 @@ def test_a_lock_holder_being_claimed_blocks_its_followers(connect):
         first.execute("select id from procrastinate_fetch_jobs_v2(null, null, 1)")
         # Job 1 is being claimed (row locked, still todo in second's snapshot):
         # job 2 shares its lock and must not start before it.
-        got = second.execute("select id from procrastinate_fetch_jobs_v2(null, null, 10)").fetchall()
+        got = second.execute(
+            "select id from procrastinate_fetch_jobs_v2(null, null, 10)"
+        ).fetchall()
     assert got == []
 
     statuses = dict(first.execute("select id, status::text from procrastinate_jobs").fetchall())
@@ -117,7 +119,9 @@ def test_concurrent_fetchers_never_get_the_same_job(connect):
 
     def worker(conn):
         while True:
-            rows = conn.execute("select id from procrastinate_fetch_jobs_v2(null, null, 7)").fetchall()
+            rows = conn.execute(
+                "select id from procrastinate_fetch_jobs_v2(null, null, 7)"
+            ).fetchall()
             if not rows:
                 return
             with guard:

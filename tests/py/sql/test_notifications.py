@@ -70,7 +70,9 @@ def test_an_abort_request_names_the_job(connect):
     job_id = other.execute("select procrastinate_defer_job('t')").fetchone()[0]
     other.execute("select * from procrastinate_fetch_jobs_v2(null, null, 1)")
     listen(listener)
-    assert other.execute("select procrastinate_cancel_job(%s, abort => true)", (job_id,)).fetchone()[0]
+    assert other.execute(
+        "select procrastinate_cancel_job(%s, abort => true)", (job_id,)
+    ).fetchone()[0]
     assert received(listener) == [{"type": "abort_requested", "job_ids": [job_id]}]
 
 

@@ -1,5 +1,6 @@
-import plugin_app
 import pytest
+
+import plugin_app
 
 
 @pytest.fixture

@@ -9,11 +9,12 @@ import subprocess
 import sys
 import textwrap
 
-import plugin_app
 import psycopg
 import pytest
 
 from procrastinate import jobs, testing
+
+import plugin_app
 
 
 def test_the_app_is_bound_to_a_throwaway_database(procrastinate_app, procrastinate_db):
@@ -90,6 +91,7 @@ async def test_in_an_async_test(procrastinate_app):
     assert testing.run_deferred_jobs(procrastinate_app) == []
 
 
+@pytest.mark.subprocess
 def test_the_default_app_and_the_dsn_option(tmp_path):
     """In another pytest run, as a user would: -p procrastinate.testing (also
     auto-loaded), --procrastinate-dsn, the default procrastinate_base_app."""

@@ -11,7 +11,8 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any
 
-from procrastinate import connector, exceptions, queries
+from procrastinate import connector, exceptions
+from procrastinate._db import queries
 from procrastinate.contrib.psycopg2 import psycopg2_connector
 from procrastinate.contrib.psycopg2.psycopg2_connector import (
     Psycopg2Adapter,
@@ -48,25 +49,6 @@ _AIOPG_ONLY = {
 _RENAMED = {"minsize": "minconn", "maxsize": "maxconn"}
 # aiopg.create_pool arguments that aiopg.connect does not take.
 _POOL_ONLY = {"minsize", "maxsize", "pool_recycle", "on_connect"}
-
-
-class _ConnectionExecutor:
-    def __init__(self, owner: AiopgConnector, connection: Any):
-        self._owner = owner
-        self._connection = connection
-
-    async def execute_query_async(self, query: str, **arguments: Any) -> None:
-        return await self._owner._run(self._connection, query, arguments, "none")
-
-    async def execute_query_one_async(
-        self, query: str, **arguments: Any
-    ) -> dict[str, Any] | None:
-        return await self._owner._run(self._connection, query, arguments, "one")
-
-    async def execute_query_all_async(
-        self, query: str, **arguments: Any
-    ) -> list[dict[str, Any]]:
-        return await self._owner._run(self._connection, query, arguments, "all")
 
 
 class AiopgConnector(Psycopg2Adapter, connector.BaseAsyncConnector):
@@ -203,13 +185,13 @@ class AiopgConnector(Psycopg2Adapter, connector.BaseAsyncConnector):
         return await self._execute(query, arguments, "all")
 
     @contextlib.asynccontextmanager
-    async def transaction_async(self) -> AsyncIterator[_ConnectionExecutor]:
+    async def transaction_async(self) -> AsyncIterator[connector.AsyncConnectionExecutor]:
         # aiopg connections are in autocommit mode: delimit the transaction.
         with wrap_exceptions():
             async with self.pool.acquire() as connection:
                 await self._run(connection, queries.BEGIN, {}, "none")
                 try:
-                    yield _ConnectionExecutor(self, connection)
+                    yield connector.AsyncConnectionExecutor(self, connection)
                 except BaseException:
                     if not connection.closed:
                         await self._run(connection, queries.ROLLBACK, {}, "none")

@@ -8,16 +8,12 @@ from typing import Any
 from asgiref.sync import sync_to_async
 
 from procrastinate import app as app_module
-from procrastinate import exceptions, migrations
+from procrastinate import exceptions
+from procrastinate._db import version
 
 from . import procrastinate_app
+from .django_connector import DjangoConnector
 from .settings import settings
-
-_SCHEMA_TABLES = (
-    "select to_regclass('procrastinate_jobs') is not null,"
-    " to_regclass('procrastinate_migrations') is not null"
-)
-_APPLIED_MIGRATIONS = "select number from procrastinate_migrations"
 
 
 def check_django_side() -> list[str]:
@@ -50,17 +46,8 @@ def check_django_side() -> list[str]:
         )
     lines.append("Django migrations: OK")
 
-    with connection.cursor() as cursor:
-        cursor.execute(_SCHEMA_TABLES)
-        has_jobs, has_migrations = cursor.fetchone()
-        applied: list[int] = []
-        if has_migrations:
-            cursor.execute(_APPLIED_MIGRATIONS)
-            applied = [row[0] for row in cursor.fetchall()]
-    kind = "current" if has_migrations else ("upstream" if has_jobs else "empty")
-    problem = migrations.schema_problem(kind, applied)
-    if problem:
-        raise exceptions.ConnectorException(f"Schema: {problem}")
+    # What a worker checks before it starts, through Django's connection.
+    version.check(DjangoConnector(alias))
     lines.append("Schema version: OK")
 
     procrastinate_app.app.check_connection()

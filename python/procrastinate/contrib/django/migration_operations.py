@@ -2,7 +2,7 @@
 
 Each Django migration of this app holds one ``ApplyProcrastinateMigration``,
 named after a file of migrations/pre or migrations/post: it calls the
-schema's migration runner (procrastinate.migrations) on Django's connection,
+schema's migration runner (procrastinate._db.migrations) on Django's connection,
 up to and including that file. So:
 
 - the runner does the work as ``procrastinate schema --migrate`` would (one
@@ -26,18 +26,18 @@ from typing import Any
 
 from django.db.migrations.operations.base import Operation
 
+from procrastinate._db import files, migrations
+
 _NAME = re.compile(r"^(?P<number>[0-9]{4})_[a-z0-9_]+$")
 
 
 def _shipped(name: str) -> Any:
-    """The migrations.Migration of the shipped file called ``name``."""
-    from procrastinate import migrations
-
-    for migration in migrations.discover():
+    """The files.Migration of the shipped file called ``name``."""
+    for migration in files.discover():
         if f"{migration.number:04d}_{migration.name}" == name:
             return migration
-    raise migrations.MigrationError(
-        f"no file {name}.sql in {migrations.default_directory()}/pre or /post: the "
+    raise files.MigrationError(
+        f"no file {name}.sql in {files.migrations_dir()}/pre or /post: the "
         "Django migration and the SQL migration must have the same name"
     )
 
@@ -49,8 +49,6 @@ def apply_migrations(connection: Any, target: int | None = None) -> list[str]:
     import psycopg
     from django.core.exceptions import ImproperlyConfigured
     from django.db import transaction
-
-    from procrastinate import migrations
 
     from . import utils
 

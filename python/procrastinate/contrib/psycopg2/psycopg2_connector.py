@@ -71,21 +71,6 @@ def shape_result(fetch: str, cursor: Any, rows: list[Any] | None) -> Any:
     return rows
 
 
-class _ConnectionExecutor:
-    def __init__(self, owner: Psycopg2Connector, connection: Any):
-        self._owner = owner
-        self._connection = connection
-
-    def execute_query(self, query: str, **arguments: Any) -> None:
-        return self._owner._run(self._connection, query, arguments, "none")
-
-    def execute_query_one(self, query: str, **arguments: Any) -> dict[str, Any] | None:
-        return self._owner._run(self._connection, query, arguments, "one")
-
-    def execute_query_all(self, query: str, **arguments: Any) -> list[dict[str, Any]]:
-        return self._owner._run(self._connection, query, arguments, "all")
-
-
 class Psycopg2Connector(Psycopg2Adapter, connector.BaseConnector):
     """Synchronous connector over ``psycopg2.pool.ThreadedConnectionPool``.
 
@@ -181,8 +166,8 @@ class Psycopg2Connector(Psycopg2Adapter, connector.BaseConnector):
         return self._execute(query, arguments, "all")
 
     @contextlib.contextmanager
-    def transaction(self) -> Iterator[_ConnectionExecutor]:
+    def transaction(self) -> Iterator[connector.ConnectionExecutor]:
         # psycopg2 connections open a transaction at the first query and
         # _connection commits (or rolls back) at the end.
         with self._connection() as connection:
-            yield _ConnectionExecutor(self, connection)
+            yield connector.ConnectionExecutor(self, connection)

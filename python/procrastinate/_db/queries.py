@@ -1,4 +1,5 @@
-"""Every SQL text the driver sends, one named constant each.
+"""Every SQL text the driver sends at run time, one named constant each
+(the schema lifecycle's are in schema_queries).
 
 Each query calls a function of the SQL core (sql/, documented in
 docs/sql-api.md) or is a plain read. Parameters are psycopg placeholders
@@ -27,7 +28,7 @@ from procrastinate_last_periodic_ticks_v1() as t
 """
 
 # args as text: the driver decodes each job's args itself, so that args one
-# job's decoder refuses fail that job only (manager.decode_fetched_args).
+# job's decoder refuses fail that job only (_db.wire.decode_fetched_args).
 FETCH_JOBS = """
 select f.id, f.queue_name, f.task_name, f.priority, f.lock, f.queueing_lock,
     f.args::text as args, f.status, f.scheduled_at, f.attempts,
@@ -91,6 +92,12 @@ select procrastinate_register_worker_v2(
     %(name)s::text, %(queues)s::text[], %(concurrency)s::integer, %(host)s::text,
     %(pid)s::integer, %(stalled_after)s::double precision
 ) as worker_id
+"""
+
+# The heartbeat thread's own connection gets the worker's deadline on each
+# statement (worker/heartbeat.py).
+SET_STATEMENT_TIMEOUT = """
+select set_config('statement_timeout', %(milliseconds)s::text, false)
 """
 
 HEARTBEAT = """
@@ -170,50 +177,26 @@ LIST_QUEUES = _COUNTS_BY.format(key="queue")
 LIST_TASKS = _COUNTS_BY.format(key="task")
 LIST_LOCKS = _COUNTS_BY.format(key="lock")
 
-# --- connection and schema ------------------------------------------------
+# --- connection (App.check_connection) ----------------------------------------
 
 CHECK_CONNECTION = """
 select to_regclass('procrastinate_jobs') is not null as installed
 """
 
-# Serialises schema installs of concurrent callers (inside one transaction).
-SCHEMA_LOCK_KEY = 0x70726F63  # "proc"
-LOCK_SCHEMA = "select pg_advisory_xact_lock(%(key)s::bigint)"
+# --- procrastinate.testing: what run_deferred_jobs reads -----------------------------
 
-SCHEMA_INSTALLED = CHECK_CONNECTION
-
-MISSING_FUNCTIONS = """
-select s.signature
-from unnest(%(signatures)s::text[]) with ordinality as s (signature, ord)
-where to_regprocedure(s.signature) is null
-order by s.ord
+#: Jobs waiting before the run.
+WAITING_JOBS = """
+select id from procrastinate_jobs where status = 'todo' order by id
 """
 
-#: The functions this driver calls, checked by ``check()`` on an installed schema.
-REQUIRED_FUNCTIONS = (
-    "procrastinate_defer_jobs_v2(jsonb, timestamptz)",
-    "procrastinate_defer_periodic_job_v1(text, text, bigint, jsonb)",
-    "procrastinate_last_periodic_ticks_v1()",
-    "procrastinate_fetch_jobs_v2(bigint, text[], integer, uuid, boolean, timestamptz)",
-    "procrastinate_finish_jobs_v1(bigint, jsonb, text, timestamptz)",
-    "procrastinate_cancel_job_v1(bigint, boolean, boolean, timestamptz)",
-    "procrastinate_retry_job_v1(bigint, timestamptz, integer, text, text, timestamptz)",
-    "procrastinate_get_job_status_v1(bigint)",
-    "procrastinate_remove_old_jobs_v1(double precision, text, text[], integer, timestamptz)",
-    "procrastinate_pause_queue_v1(text, timestamptz)",
-    "procrastinate_resume_queue_v1(text)",
-    "procrastinate_register_worker_v2("
-    "text, text[], integer, text, integer, double precision, timestamptz)",
-    "procrastinate_heartbeat_v2(bigint, timestamptz)",
-    "procrastinate_unregister_worker_v2(bigint, timestamptz)",
-    "procrastinate_release_jobs_v2(bigint, bigint[], timestamptz)",
-    "procrastinate_jobs_to_abort_v1(bigint)",
-    "procrastinate_rescue_stalled_jobs_v2(bigint, timestamptz)",
-    "procrastinate_list_jobs_v1(bigint, text, text, text, text, text, bigint, boolean,"
-    " double precision, double precision, timestamptz)",
-    "procrastinate_job_counts_v1(text, text, text, text, text)",
-    "procrastinate_applied_migrations_v1()",
-)
+#: What became of the jobs of a run.
+JOBS_AFTER_RUN = """
+select j.id, j.task_name, j.status::text as status, j.attempts, j.args, j.last_error
+from procrastinate_jobs as j
+where j.id = any(%(ids)s::bigint[])
+order by j.id
+"""
 
 # --- notifications ---------------------------------------------------------------
 
@@ -251,7 +234,6 @@ RETRYABLE = frozenset(
         LIST_TASKS,
         LIST_LOCKS,
         CHECK_CONNECTION,
-        MISSING_FUNCTIONS,
         KEEPALIVE,
     }
 )

@@ -1,5 +1,5 @@
 """`procrastinate schema --migrate / --status / --apply`: the schema lifecycle
-(procrastinate.migrations) for people: arguments, output, exit codes."""
+(procrastinate._db.migrations) for people: arguments, output, exit codes."""
 
 from __future__ import annotations
 
@@ -7,10 +7,9 @@ import argparse
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from procrastinate.migrations import (
+from procrastinate._db.files import PHASES, MigrationError
+from procrastinate._db.migrations import (
     MIGRATE_COMMAND,
-    PHASES,
-    MigrationError,
     MigrationState,
     apply_schema,
     database_kind,

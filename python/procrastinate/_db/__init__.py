@@ -1,0 +1,18 @@
+"""The SQL boundary: every SQL text the driver sends, and what runs it.
+
+Nothing outside this package holds SQL text (tests/py/test_sql_boundary.py
+checks it):
+
+- ``queries``: what the driver calls at run time, one named constant each
+  (defer, fetch, finish, workers, listings, notifications);
+- ``schema_queries``: the schema lifecycle (its version, the migration
+  bookkeeping, the procrastinate 3.x fingerprint, throwaway databases);
+- ``wire``: the JSON the driver writes and reads (job object, outcome,
+  fetched args);
+- ``version``: the one schema-version check, run by the worker, ``check()``,
+  ``procrastinate healthchecks``, ``schema --status`` and Django;
+- ``migrations``: the migrations runner (``sqlsplit`` splits the files that
+  run outside a transaction); ``files``: where sql/ and migrations/ are.
+
+Modules new in this edition, not part of procrastinate's public API.
+"""

@@ -1,0 +1,29 @@
+"""A user's module, as the docs show it: type-checked by test_typecheck."""
+
+from __future__ import annotations
+
+import procrastinate
+from procrastinate import JobContext
+
+app = procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=""))
+
+
+@app.task(queue="emails", retry=3)
+def send(address: str, subject: str) -> int:
+    return len(address) + len(subject)
+
+
+@app.task(pass_context=True)
+async def notify(context: JobContext, user_id: int) -> None:
+    assert context.job is not None
+
+
+def producer() -> int:
+    job_id: int = send.defer(address="a@example.org", subject="hi")
+    configured = send.configure(lock="user:1", priority=5)
+    other: int = configured.defer(address="b@example.org", subject="x")
+    return job_id + other
+
+
+async def async_producer() -> int:
+    return await notify.defer_async(user_id=1)
