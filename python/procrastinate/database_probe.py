@@ -24,7 +24,7 @@ import os
 import re
 from typing import Any
 
-from procrastinate import exceptions
+from procrastinate import exceptions, utils
 
 logger = logging.getLogger(__name__)
 
@@ -118,7 +118,7 @@ class Target:
         import psycopg
 
         try:
-            connection = await asyncio.wait_for(
+            connection = await utils.wait_for(
                 self.connection_class.connect(self.conninfo, **self.kwargs),
                 CONNECT_TIMEOUT,
             )
@@ -241,6 +241,6 @@ async def _wait(target: Target, stop: asyncio.Event | None, interval: float) -> 
             await asyncio.sleep(interval)
             continue
         with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(stop.wait(), interval)
+            await utils.wait_for(stop.wait(), interval)
         if stop.is_set():
             return False

@@ -16,7 +16,7 @@ import psycopg.rows
 import psycopg.sql
 import psycopg_pool
 
-from procrastinate import connector, exceptions, sync_psycopg_connector
+from procrastinate import connector, exceptions, sync_psycopg_connector, utils
 from procrastinate._db import queries
 from procrastinate.sync_psycopg_connector import (
     CHECKOUT_TRIES,
@@ -285,11 +285,11 @@ class PsycopgConnector(PsycopgAdapter, connector.BaseAsyncConnector):
         while True:
             connection: psycopg.AsyncConnection | None = None
             try:
-                connection = await asyncio.wait_for(
+                connection = await utils.wait_for(
                     self._connect_standalone(), connector.LISTEN_TIMEOUT
                 )
                 for channel in channels:
-                    await asyncio.wait_for(
+                    await utils.wait_for(
                         connection.execute(
                             psycopg.sql.SQL(queries.LISTEN).format(
                                 channel=psycopg.sql.Identifier(channel)
@@ -341,7 +341,7 @@ class PsycopgConnector(PsycopgAdapter, connector.BaseAsyncConnector):
                     )
             # Quiet for a while: make sure the connection is still alive (a
             # half-open socket would hang: hence the deadline).
-            await asyncio.wait_for(
+            await utils.wait_for(
                 connection.execute(queries.KEEPALIVE), connector.LISTEN_TIMEOUT
             )
 

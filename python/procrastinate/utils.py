@@ -298,6 +298,20 @@ class AwaitableContext(Generic[T]):
         await self._close_coro()
 
 
+async def wait_for(awaitable: Awaitable[T], timeout: float | None) -> T:
+    """asyncio.wait_for that never swallows a cancellation. Before Python
+    3.12, wait_for returns the result of an awaitable that finished just as
+    the caller was cancelled, and the cancellation is lost: a worker loop
+    cancelled at shutdown would go on (seen: a listener that had just
+    connected never stopped). The lost cancellation is raised again."""
+    result = await asyncio.wait_for(awaitable, timeout)
+    task = asyncio.current_task()
+    cancelling = getattr(task, "cancelling", None)  # 3.11+
+    if cancelling is not None and cancelling():
+        raise asyncio.CancelledError
+    return result
+
+
 async def cancel_and_capture_errors(
     tasks: list[asyncio.Task[Any]], timeout: float = 5.0
 ) -> None:

@@ -142,3 +142,23 @@ def test_returns_awaitable():
     assert utils.returns_awaitable(functools.partial(coro, 1))
     assert utils.returns_awaitable(Callable())
     assert not utils.returns_awaitable(print)
+
+
+async def test_wait_for_keeps_a_cancellation_that_came_with_the_result():
+    # The awaited future gets its result and the waiting task is cancelled
+    # in the same turn of the loop: before Python 3.12, asyncio.wait_for
+    # returns the result and the cancellation is lost (a worker loop
+    # cancelled at shutdown would go on).
+    inner = asyncio.get_running_loop().create_future()
+    waiting = asyncio.create_task(utils.wait_for(inner, 10))
+    await asyncio.sleep(0)  # now waiting on inner
+    inner.set_result("connected")
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+
+
+async def test_wait_for_returns_and_times_out_as_asyncio_does():
+    assert await utils.wait_for(asyncio.sleep(0, result=3), 1) == 3
+    with pytest.raises(asyncio.TimeoutError):
+        await utils.wait_for(asyncio.Event().wait(), 0.01)

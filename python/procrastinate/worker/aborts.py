@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 from typing import TYPE_CHECKING
 
-from procrastinate import job_context
+from procrastinate import job_context, utils
 from procrastinate.worker.release import IMMEDIATE_STOP_REPORT_TIMEOUT, release_buffered
 
 if TYPE_CHECKING:
@@ -40,7 +40,7 @@ class Aborts:
         state = self.state
         while True:
             with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(
+                await utils.wait_for(
                     self._check.wait(), state.options.abort_job_polling_interval
                 )
             self._check.clear()

@@ -18,6 +18,8 @@ import time
 import uuid
 from typing import TYPE_CHECKING
 
+from procrastinate import utils
+
 if TYPE_CHECKING:
     from procrastinate import jobs, manager
     from procrastinate.worker.health import Health
@@ -117,7 +119,7 @@ class Producer:
 
     async def _sleep(self) -> None:
         with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(
+            await utils.wait_for(
                 self.state.wake.wait(), self.state.options.fetch_job_polling_interval
             )
 

@@ -9,8 +9,9 @@ rescue) puts it back in the queue; nothing is lost by a failure here.
 
 from __future__ import annotations
 
-import asyncio
 from typing import TYPE_CHECKING
+
+from procrastinate import utils
 
 if TYPE_CHECKING:
     from procrastinate import jobs, manager
@@ -34,7 +35,7 @@ async def release_buffered(
     )
     job_ids = [job.id for job in claimed if job.id is not None]
     try:
-        released = await asyncio.wait_for(
+        released = await utils.wait_for(
             job_manager.release_jobs_async(state.worker_id, job_ids), timeout
         )
     except Exception as exc:

@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from procrastinate import exceptions
+from procrastinate import exceptions, utils
 from procrastinate._db import wire
 from procrastinate.worker.log import job_reported
 
@@ -172,7 +172,7 @@ class Reporter:
                     self._batch_limit = len(unsent) // 2
                 self._retry.clear()
                 with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(self._retry.wait(), delay)
+                    await utils.wait_for(self._retry.wait(), delay)
                 delay = min(delay * 2, MAX_RETRY_DELAY)
             self._idle.set()
 

@@ -16,7 +16,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from procrastinate import jobs
+from procrastinate import jobs, utils
 from procrastinate.worker import log
 from procrastinate.worker.prefetch import PrefetchBuffer
 
@@ -86,7 +86,7 @@ class WorkerState:
 
     async def db_call(self, awaitable: Awaitable[T]) -> T:
         """Await a database call with the worker's deadline."""
-        return await asyncio.wait_for(awaitable, self.options.database_timeout)
+        return await utils.wait_for(awaitable, self.options.database_timeout)
 
     async def wait_until(self, condition: Callable[[], bool], timeout: float | None) -> None:
         """Until ``condition()`` holds (looked at each time a job ends) or
@@ -98,7 +98,7 @@ class WorkerState:
             if remaining is not None and remaining <= 0:
                 return
             with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self.job_ended.wait(), remaining)
+                await utils.wait_for(self.job_ended.wait(), remaining)
 
     # --- outages: logged once per outage, not once per failed call --------------
 

@@ -11,7 +11,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any
 
-from procrastinate import connector, exceptions
+from procrastinate import connector, exceptions, utils
 from procrastinate._db import queries
 from procrastinate.contrib.psycopg2 import psycopg2_connector
 from procrastinate.contrib.psycopg2.psycopg2_connector import (
@@ -242,7 +242,7 @@ class AiopgConnector(Psycopg2Adapter, connector.BaseAsyncConnector):
     ) -> None:
         while True:
             try:
-                notification = await asyncio.wait_for(
+                notification = await utils.wait_for(
                     connection.notifies.get(), connector.LISTEN_TIMEOUT
                 )
             except asyncio.TimeoutError:

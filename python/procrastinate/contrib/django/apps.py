@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from django import apps
-
 from procrastinate import app as app_module
 
 
