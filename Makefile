@@ -67,12 +67,12 @@ $(VENV_STAMP): pyproject.toml setup.py | install/system
 
 ## --- lint ------------------------------------------------------------------
 
-lint: lint/sql ## Lint the SQL (sqlfluff over sql/, migrations/, tests/sql/; not the generated files)
+lint: lint/sql lint/py ## Lint the SQL (sqlfluff over sql/, migrations/, tests/sql/; not the generated files) and the Python (ruff, mypy)
 
 lint/sql: $(INSTALL_VENV)
 	@scripts/lint-sql.sh
 
-# Both steps run and report; not part of check and test until they pass.
+# Both steps run and report, then the target fails if either found something.
 lint/py: $(INSTALL_VENV) ## Lint the Python: ruff over python/ and tests/py/, mypy over python/ (settings in pyproject.toml)
 	@rc=0; $(VENV)/bin/ruff check python tests/py || rc=$$?; \
 	$(VENV)/bin/mypy python/procrastinate || rc=$$?; exit $$rc

@@ -106,9 +106,10 @@ pg_initdb "$bindir" "$base/data" || die "initdb failed in $base/data"
 # the server's bind, so try a few.
 port=${PRIVATE_PG_PORT:-54329}
 started=0
+# Kept by the server's user: the file is mode 600, and the restore below runs as that user.
+as_pg_owner cp "$base/data/postgresql.conf" "$base/postgresql.conf.orig"
 for _ in 1 2 3 4 5; do
     port=$(find_free_port "$port") || die "no free TCP port found"
-    cp "$base/data/postgresql.conf" "$base/postgresql.conf.orig"
     pg_write_test_config "$base/data" "$port" "$base/sock"
     if as_pg_owner "$bindir/pg_ctl" start -D "$base/data" -l "$base/server.log" -w -t 30 -s >/dev/null 2>&1 &&
         pg_wait_ready "$bindir" 30 "$base/sock" "$port"; then

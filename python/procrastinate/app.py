@@ -60,7 +60,6 @@ class App(blueprints.Blueprint):
         for task in {id(t): t for t in builtin_tasks.builtin.tasks.values()}.values():
             name = task.name.rpartition(":")[2]
             self.task(
-                task.func,
                 name=utils.add_namespace(name, "builtin"),
                 aliases=[name],
                 pass_context=task.pass_context,
@@ -68,7 +67,7 @@ class App(blueprints.Blueprint):
                 priority=task.priority,
                 lock=task.lock,
                 queueing_lock=task.queueing_lock,
-            )
+            )(task.func)
 
     def get_connector(self) -> connector_module.BaseConnector:
         """The app's connector."""

@@ -1,35 +1,38 @@
 """The connector interface: how the driver talks to PostgreSQL.
 
 A connector runs a query with named parameters (``%(name)s``) and returns
-rows as dicts. Synchronous connectors implement ``execute_query``,
-``execute_query_one``, ``execute_query_all`` and ``transaction``; asynchronous
-ones the ``_async`` forms, ``transaction_async`` and ``listen_notify``, and get
-the synchronous forms from :class:`BaseAsyncConnector`.
+rows as dicts. Synchronous connectors implement ``_query`` (behind
+``execute_query``, ``execute_query_one`` and ``execute_query_all``) and
+``transaction``; asynchronous ones ``_execute`` (behind the ``_async`` forms),
+``transaction_async`` and ``listen_notify``, and get the synchronous forms
+from :class:`BaseAsyncConnector`.
 
-Operations of the driver (JobManager, SchemaManager) are written once, as
-generators yielding :class:`Call` objects; :func:`run_async` and
-:func:`run_sync` execute them, so sync APIs are a thin layer over one
-implementation.
+Operations of the driver are written once, as generators of queries run
+sync or async: see ``procrastinate._db.ops`` (re-exported here).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import json
 import re
-from collections.abc import (
-    Awaitable,
-    Callable,
-    Coroutine,
-    Generator,
-    Iterable,
-    Iterator,
-)
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Iterator
 from typing import Any, Protocol, TypeVar
 
 from procrastinate import exceptions
+from procrastinate._db.ops import (  # noqa: F401 - re-exported
+    METHODS,
+    Call,
+    Operation,
+    call_all,
+    call_none,
+    call_one,
+    run_async,
+    run_operation_async,
+    run_operation_sync,
+    run_sync,
+)
 
 T = TypeVar("T")
 Pool = Any
@@ -73,7 +76,67 @@ def dump_json(value: Any, json_dumps: Callable[[Any], Any] | None = None) -> str
 _JSON_NUL = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
 
 
-class BaseConnector:
+@contextlib.contextmanager
+def database_errors(error_class: type[BaseException]) -> Iterator[None]:
+    """Turn a driver's errors into procrastinate exceptions (by SQLSTATE)."""
+    try:
+        yield
+    except error_class as exc:
+        raise exceptions.from_database_error(exc) from exc
+
+
+def no_rows(fetch: str) -> Any:
+    """The result of a statement that returns no rows at all."""
+    return [] if fetch == "all" else None
+
+
+class Executor:
+    """The query methods, over two hooks taking ``(query, arguments,
+    fetch)``, fetch being none, one or all: ``_query`` for the synchronous
+    forms, ``_execute`` (a coroutine) for the ``_async`` ones."""
+
+    def _query(self, query: str, arguments: dict[str, Any], fetch: str) -> Any:
+        raise NotImplementedError
+
+    async def _execute(self, query: str, arguments: dict[str, Any], fetch: str) -> Any:
+        raise exceptions.SyncConnectorConfigurationError
+
+    def execute_query(self, query: str, **arguments: Any) -> None:
+        return self._query(query, arguments, "none")
+
+    def execute_query_one(self, query: str, **arguments: Any) -> dict[str, Any] | None:
+        """The first row, or None when there is none."""
+        return self._query(query, arguments, "one")
+
+    def execute_query_all(self, query: str, **arguments: Any) -> list[dict[str, Any]]:
+        return self._query(query, arguments, "all")
+
+    async def execute_query_async(self, query: str, **arguments: Any) -> None:
+        return await self._execute(query, arguments, "none")
+
+    async def execute_query_one_async(self, query: str, **arguments: Any) -> dict[str, Any] | None:
+        return await self._execute(query, arguments, "one")
+
+    async def execute_query_all_async(self, query: str, **arguments: Any) -> list[dict[str, Any]]:
+        return await self._execute(query, arguments, "all")
+
+
+class ConnectionExecutor(Executor):
+    """The queries of a ``transaction()`` (or ``transaction_async()``), run on
+    its one connection by the connector's ``_run(connection, query,
+    arguments, fetch)``."""
+
+    def __init__(self, owner: Any, connection: Any):
+        self._owner = owner
+        self._connection = connection
+
+    def _query(self, query: str, arguments: dict[str, Any], fetch: str) -> Any:
+        return self._owner._run(self._connection, query, arguments, fetch)
+
+    _execute = _query  # type: ignore[assignment]  # an async owner's _run is a coroutine
+
+
+class BaseConnector(Executor):
     """Interface of every connector (synchronous part)."""
 
     json_dumps: Callable[[Any], Any] | None = None
@@ -81,6 +144,26 @@ class BaseConnector:
 
     def dump_json(self, value: Any) -> str:
         return dump_json(value, self.json_dumps)
+
+    def _json_parameter(self, value: dict[str, Any]) -> Any:
+        """How a dict is sent as a query parameter (JSON)."""
+        return self.dump_json(value)
+
+    def _wrap(self, value: Any) -> Any:
+        if isinstance(value, dict):
+            return self._json_parameter(value)
+        if isinstance(value, list):  # lists stay arrays, of wrapped items
+            return [self._wrap(item) for item in value]
+        if isinstance(value, tuple):
+            return tuple(self._wrap(item) for item in value)
+        return value
+
+    def _parameters(self, arguments: dict[str, Any]) -> dict[str, Any] | None:
+        # No arguments: no placeholder parsing ("%" stays "%"), and several
+        # statements may be sent at once (schema scripts).
+        if not arguments:
+            return None
+        return {key: self._wrap(value) for key, value in arguments.items()}
 
     def get_sync_connector(self) -> BaseConnector:
         """The connector to use from synchronous code."""
@@ -90,16 +173,6 @@ class BaseConnector:
         raise NotImplementedError
 
     def close(self) -> None:
-        raise NotImplementedError
-
-    def execute_query(self, query: str, **arguments: Any) -> None:
-        raise NotImplementedError
-
-    def execute_query_one(self, query: str, **arguments: Any) -> dict[str, Any] | None:
-        """The first row, or None when there is none."""
-        raise NotImplementedError
-
-    def execute_query_all(self, query: str, **arguments: Any) -> list[dict[str, Any]]:
         raise NotImplementedError
 
     def transaction(self) -> contextlib.AbstractContextManager[Any]:
@@ -121,26 +194,18 @@ class BaseConnector:
     async def close_async(self) -> None:
         raise exceptions.SyncConnectorConfigurationError
 
-    async def execute_query_async(self, query: str, **arguments: Any) -> None:
-        raise exceptions.SyncConnectorConfigurationError
-
-    async def execute_query_one_async(
-        self, query: str, **arguments: Any
-    ) -> dict[str, Any] | None:
-        raise exceptions.SyncConnectorConfigurationError
-
-    async def execute_query_all_async(
-        self, query: str, **arguments: Any
-    ) -> list[dict[str, Any]]:
-        raise exceptions.SyncConnectorConfigurationError
-
     def transaction_async(self) -> contextlib.AbstractAsyncContextManager[Any]:
         raise exceptions.SyncConnectorConfigurationError
 
-    async def listen_notify(
-        self, on_notification: Notify, channels: Iterable[str]
-    ) -> None:
+    async def listen_notify(self, on_notification: Notify, channels: Iterable[str]) -> None:
         raise exceptions.SyncConnectorConfigurationError
+
+    async def side_connection_params(self) -> tuple[str, dict[str, Any]] | None:
+        """The conninfo and keyword arguments of a psycopg connection of the
+        worker's own, outside the pool (its heartbeat thread), or None when
+        the connector cannot tell (the heartbeat then runs on the event
+        loop)."""
+        return None
 
 
 class BaseAsyncConnector(BaseConnector):
@@ -165,39 +230,8 @@ class BaseAsyncConnector(BaseConnector):
     def is_open_async(self) -> bool:
         return self._loop is not None
 
-    async def open_async(self, pool: Pool | None = None) -> None:
+    async def _execute(self, query: str, arguments: dict[str, Any], fetch: str) -> Any:
         raise NotImplementedError
-
-    async def close_async(self) -> None:
-        raise NotImplementedError
-
-    async def execute_query_async(self, query: str, **arguments: Any) -> None:
-        raise NotImplementedError
-
-    async def execute_query_one_async(
-        self, query: str, **arguments: Any
-    ) -> dict[str, Any] | None:
-        raise NotImplementedError
-
-    async def execute_query_all_async(
-        self, query: str, **arguments: Any
-    ) -> list[dict[str, Any]]:
-        raise NotImplementedError
-
-    def transaction_async(self) -> contextlib.AbstractAsyncContextManager[Any]:
-        raise NotImplementedError
-
-    async def listen_notify(
-        self, on_notification: Notify, channels: Iterable[str]
-    ) -> None:
-        raise NotImplementedError
-
-    async def side_connection_params(self) -> tuple[str, dict[str, Any]] | None:
-        """The conninfo and keyword arguments of a psycopg connection of the
-        worker's own, outside the pool (its heartbeat thread), or None when
-        the connector cannot tell (the heartbeat then runs on the event
-        loop)."""
-        return None
 
     async def check_async(self) -> bool:
         """Install the schema if the database has none, else verify it.
@@ -209,10 +243,7 @@ class BaseAsyncConnector(BaseConnector):
     def check(self) -> Any:
         """check_async, awaitable from inside an event loop
         (``await connector.check()``), synchronous elsewhere."""
-        try:
-            running = asyncio.get_running_loop()
-        except RuntimeError:
-            running = None
+        running = _running_loop()
         if running is not None and (self._loop is None or running is self._loop):
             return self.check_async()
         return super().check()
@@ -236,11 +267,7 @@ class BaseAsyncConnector(BaseConnector):
         if loop is None:
             coro.close()
             raise exceptions.AppNotOpen
-        try:
-            running = asyncio.get_running_loop()
-        except RuntimeError:
-            running = None
-        if running is loop:
+        if _running_loop() is loop:
             if allow_awaitable:
                 return coro  # type: ignore[return-value]
             coro.close()
@@ -253,171 +280,18 @@ class BaseAsyncConnector(BaseConnector):
             )
         return asyncio.run_coroutine_threadsafe(coro, loop).result()
 
-    def _sync_or_awaitable(self, name: str, query: str, arguments: dict[str, Any]):
+    def _query(self, query: str, arguments: dict[str, Any], fetch: str) -> Any:
         if not self.is_open_async:
             fallback = self.get_sync_connector()
             if fallback is self:
                 raise exceptions.AppNotOpen
-            return getattr(fallback, name)(query, **arguments)
-        coro = getattr(self, f"{name}_async")(query, **arguments)
+            return getattr(fallback, METHODS[fetch])(query, **arguments)
+        coro = getattr(self, f"{METHODS[fetch]}_async")(query, **arguments)
         return self.run_sync(coro, allow_awaitable=True)
 
-    def execute_query(self, query: str, **arguments: Any) -> None:
-        return self._sync_or_awaitable("execute_query", query, arguments)
 
-    def execute_query_one(self, query: str, **arguments: Any) -> dict[str, Any] | None:
-        return self._sync_or_awaitable("execute_query_one", query, arguments)
-
-    def execute_query_all(self, query: str, **arguments: Any) -> list[dict[str, Any]]:
-        return self._sync_or_awaitable("execute_query_all", query, arguments)
-
-
-# --- one connection inside a transaction ---------------------------------------
-
-
-class ConnectionExecutor:
-    """The queries of a sync connector's ``transaction()``, run on its one
-    connection by the connector's ``_run(connection, query, arguments, fetch)``."""
-
-    def __init__(self, owner: Any, connection: Any):
-        self._owner = owner
-        self._connection = connection
-
-    def execute_query(self, query: str, **arguments: Any) -> None:
-        return self._owner._run(self._connection, query, arguments, "none")
-
-    def execute_query_one(self, query: str, **arguments: Any) -> dict[str, Any] | None:
-        return self._owner._run(self._connection, query, arguments, "one")
-
-    def execute_query_all(self, query: str, **arguments: Any) -> list[dict[str, Any]]:
-        return self._owner._run(self._connection, query, arguments, "all")
-
-
-class AsyncConnectionExecutor:
-    """The same for an async connector's ``transaction_async()``."""
-
-    def __init__(self, owner: Any, connection: Any):
-        self._owner = owner
-        self._connection = connection
-
-    async def execute_query_async(self, query: str, **arguments: Any) -> None:
-        return await self._owner._run(self._connection, query, arguments, "none")
-
-    async def execute_query_one_async(
-        self, query: str, **arguments: Any
-    ) -> dict[str, Any] | None:
-        return await self._owner._run(self._connection, query, arguments, "one")
-
-    async def execute_query_all_async(
-        self, query: str, **arguments: Any
-    ) -> list[dict[str, Any]]:
-        return await self._owner._run(self._connection, query, arguments, "all")
-
-
-# --- operations written once, run sync or async -------------------------------
-
-
-@dataclasses.dataclass(frozen=True)
-class Call:
-    """One query an operation asks to run; ``fetch`` is none, one or all."""
-
-    query: str
-    arguments: dict[str, Any]
-    fetch: str = "all"
-
-
-def call_none(query: str, **arguments: Any) -> Call:
-    return Call(query, arguments, "none")
-
-
-def call_one(query: str, **arguments: Any) -> Call:
-    return Call(query, arguments, "one")
-
-
-def call_all(query: str, **arguments: Any) -> Call:
-    return Call(query, arguments, "all")
-
-
-#: An operation: yields Calls, receives each result (None, a row or rows),
-#: and returns its own result. Errors of a call are thrown into it.
-Operation = Generator[Call, Any, T]
-
-_METHODS = {
-    "none": "execute_query",
-    "one": "execute_query_one",
-    "all": "execute_query_all",
-}
-
-
-async def run_async(operation: Operation[T], executor: Any) -> T:
-    """Run an operation with an async executor (a connector or a
-    transaction_async handle)."""
-    result: Any = None
-    error: BaseException | None = None
-    while True:
-        try:
-            call = operation.throw(error) if error else operation.send(result)
-        except StopIteration as stop:
-            return stop.value
-        result, error = None, None
-        method = getattr(executor, f"{_METHODS[call.fetch]}_async")
-        try:
-            result = await method(call.query, **call.arguments)
-        except Exception as exc:
-            error = exc
-
-
-def run_sync(operation: Operation[T], executor: Any) -> T:
-    """Run an operation with a sync executor (a connector or a transaction
-    handle)."""
-    result: Any = None
-    error: BaseException | None = None
-    while True:
-        try:
-            call = operation.throw(error) if error else operation.send(result)
-        except StopIteration as stop:
-            return stop.value
-        result, error = None, None
-        method = getattr(executor, _METHODS[call.fetch])
-        try:
-            result = method(call.query, **call.arguments)
-        except Exception as exc:
-            error = exc
-
-
-@contextlib.contextmanager
-def _no_transaction_sync(connector: BaseConnector) -> Iterator[BaseConnector]:
-    yield connector
-
-
-async def run_operation_async(
-    connector: BaseConnector, operation: Operation[T], *, transaction: bool = False
-) -> T:
-    """Run an operation on a connector, its calls in one transaction or each
-    on its own."""
-    if not transaction:  # the common case, without a context manager
-        return await run_async(operation, connector)
-    async with connector.transaction_async() as executor:
-        return await run_async(operation, executor)
-
-
-def run_operation_sync(
-    connector: BaseConnector, operation: Operation[T], *, transaction: bool = False
-) -> T:
-    """Synchronous form of run_operation_async, from any thread.
-
-    With an asynchronous connector open, the operation runs on its loop
-    (SyncCallInEventLoop from inside that loop); otherwise on the connector's
-    synchronous side (``get_sync_connector()``).
-    """
-    sync_connector = connector.get_sync_connector()
-    if isinstance(sync_connector, BaseAsyncConnector):
-        coro = run_operation_async(sync_connector, operation, transaction=transaction)
-        return sync_connector.run_sync(coro)
-    context = (
-        sync_connector.transaction()
-        if transaction
-        else _no_transaction_sync(sync_connector)
-    )
-    with context as executor:
-        return run_sync(operation, executor)
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None

@@ -22,9 +22,9 @@ import contextlib
 import logging
 import os
 import re
-from typing import Any
+from typing import Any, NamedTuple
 
-from procrastinate import exceptions, utils
+from procrastinate import exceptions, signals, utils
 
 logger = logging.getLogger(__name__)
 
@@ -39,20 +39,10 @@ CONNECT_TIMEOUT = 10.0
 # libpq itself rejects in the settings (sslmode, SSL required by the client
 # and not offered by the server, certificates, malformed options).
 _REFUSED = re.compile(
-    r"authentication failed"
-    r"|no password supplied"
-    r"|no pg_hba\.conf entry"
-    r"|role \".*\" does not exist"
-    r"|database \".*\" does not exist"
-    r"|is not permitted to log in"
-    r"|permission denied for database"
-    r"|invalid \w+ value"
-    r"|invalid port number"
-    r"|invalid connection option"
-    r"|missing \"=\""
-    r"|sslmode"
-    r"|ssl was required"
-    r"|does not support ssl"
+    r"authentication failed|no password supplied|no pg_hba\.conf entry"
+    r"|role \".*\" does not exist|database \".*\" does not exist|is not permitted to log in"
+    r"|permission denied for database|invalid \w+ value|invalid port number"
+    r"|invalid connection option|missing \"=\"|sslmode|ssl was required|does not support ssl"
     r"|certificate",
     re.IGNORECASE,
 )
@@ -62,9 +52,8 @@ def is_refusal(error: BaseException) -> bool:
     """Whether a failed connection is one that waiting will not fix."""
     import psycopg
 
-    if isinstance(error, psycopg.ProgrammingError):  # a malformed conninfo
-        return True
-    return bool(_REFUSED.search(str(error)))
+    # A ProgrammingError is a malformed conninfo.
+    return isinstance(error, psycopg.ProgrammingError) or bool(_REFUSED.search(str(error)))
 
 
 def message_of(error: BaseException) -> str:
@@ -77,22 +66,12 @@ def message_of(error: BaseException) -> str:
     return text or type(error).__name__
 
 
-async def _resolve(value: Any) -> Any:
-    """psycopg_pool accepts conninfo and kwargs as values or (async) callables."""
-    if callable(value):
-        value = value()
-    if asyncio.iscoroutine(value) or isinstance(value, asyncio.Future):
-        value = await value
-    return value
-
-
-class Target:
+class Target(NamedTuple):
     """Where and how a PsycopgConnector's pool connects."""
 
-    def __init__(self, connection_class: Any, conninfo: str, kwargs: dict[str, Any]):
-        self.connection_class = connection_class
-        self.conninfo = conninfo
-        self.kwargs = kwargs
+    connection_class: Any
+    conninfo: str
+    kwargs: dict[str, Any]
 
     @property
     def where(self) -> str:
@@ -103,30 +82,34 @@ class Target:
             params = psycopg.conninfo.conninfo_to_dict(self.conninfo, **self.kwargs)
         except psycopg.Error:
             params = {}
+        env = os.environ.get
         host = (
-            params.get("host")
-            or params.get("hostaddr")
-            or os.environ.get("PGHOST")
-            or os.environ.get("PGHOSTADDR")
+            params.get("host") or params.get("hostaddr") or env("PGHOST") or env("PGHOSTADDR")
             or "the local socket"
         )
-        port = params.get("port") or os.environ.get("PGPORT") or "5432"
-        return f"{host}:{port}"
+        return f"{host}:{params.get('port') or env('PGPORT') or '5432'}"
 
-    async def connect_once(self) -> BaseException | None:
-        """Open and close one connection: None when it worked, else the error."""
+    async def attempt(self) -> str | None:
+        """Open and close one connection: None when it worked, else why it
+        failed; DatabaseConfigurationError when the database refuses us."""
         import psycopg
 
         try:
             connection = await utils.wait_for(
-                self.connection_class.connect(self.conninfo, **self.kwargs),
-                CONNECT_TIMEOUT,
+                self.connection_class.connect(self.conninfo, **self.kwargs), CONNECT_TIMEOUT
             )
         except (psycopg.Error, OSError, asyncio.TimeoutError) as exc:
-            return exc
-        with contextlib.suppress(Exception):
-            await connection.close()
-        return None
+            error: BaseException = exc
+        else:
+            with contextlib.suppress(Exception):
+                await connection.close()
+            return None
+        # Raised outside the except block: the one-line error shows no context.
+        if is_refusal(error):
+            raise exceptions.DatabaseConfigurationError(
+                f"The database at {self.where} refused the connection: {message_of(error)}"
+            )
+        return message_of(error)
 
 
 async def target_of(connector: Any) -> Target | None:
@@ -136,33 +119,16 @@ async def target_of(connector: Any) -> Target | None:
         from procrastinate import psycopg_connector
     except ImportError:  # pragma: no cover - psycopg 3 not installed
         return None
-    if not isinstance(connector, psycopg_connector.PsycopgConnector):
-        return None
-    if connector._pool is not None:
+    if not isinstance(connector, psycopg_connector.PsycopgConnector) or connector._pool is not None:
         return None
     import psycopg
 
-    arguments = connector._pool_args
-    conninfo = await _resolve(arguments.get("conninfo", "")) or ""
-    kwargs = dict(await _resolve(arguments.get("kwargs")) or {})
-    connection_class = arguments.get("connection_class") or psycopg.AsyncConnection
-    return Target(connection_class, conninfo, kwargs)
-
-
-def refused(target: Target, error: BaseException) -> exceptions.DatabaseConfigurationError:
-    return exceptions.DatabaseConfigurationError(
-        f"The database at {target.where} refused the connection: {message_of(error)}"
+    arguments, resolve = connector._pool_args, psycopg_connector._resolve
+    return Target(
+        arguments.get("connection_class") or psycopg.AsyncConnection,
+        await resolve(arguments.get("conninfo", "")) or "",
+        dict(await resolve(arguments.get("kwargs")) or {}),
     )
-
-
-async def raise_if_refused(connection_class: Any, conninfo: str, kwargs: dict[str, Any]) -> None:
-    """One connection attempt with these settings: DatabaseConfigurationError
-    when the database refuses it; nothing otherwise (reachable or not: a
-    pool about to open deals with that)."""
-    target = Target(connection_class, conninfo, kwargs)
-    error = await target.connect_once()
-    if error is not None and is_refusal(error):
-        raise refused(target, error) from None
 
 
 async def check_reachable(connector: Any) -> None:
@@ -170,77 +136,42 @@ async def check_reachable(connector: Any) -> None:
     ConnectorException when it cannot be reached, None when it answers (or
     the connector is not one this module probes)."""
     target = await target_of(connector)
-    if target is None:
-        return
-    error = await target.connect_once()
-    if error is None:
-        return
-    if is_refusal(error):
-        raise refused(target, error) from None
-    raise exceptions.ConnectorException(
-        f"The database at {target.where} is unreachable: {message_of(error)}"
-    ) from None
+    error = target and await target.attempt()
+    if target and error:
+        raise exceptions.ConnectorException(
+            f"The database at {target.where} is unreachable: {error}"
+        )
 
 
-async def wait_until_reachable(
-    connector: Any,
-    stop: asyncio.Event | None = None,
-    interval: float = RETRY_INTERVAL,
-    handle_signals: bool = False,
-) -> bool:
+async def wait_until_reachable(connector: Any, handle_signals: bool = False) -> bool:
     """Until the database answers: True then. DatabaseConfigurationError at
     once when it refuses us; while it cannot be reached, a warning every
-    ``interval`` seconds ("database unreachable at HOST:PORT: ...;
-    waiting"). False when ``stop`` is set meanwhile, or with
-    ``handle_signals`` when SIGINT or SIGTERM arrives (as a worker would
-    stop)."""
+    RETRY_INTERVAL seconds ("database unreachable at HOST:PORT: ...;
+    waiting"). With ``handle_signals``, False when SIGINT or SIGTERM arrives
+    meanwhile (as a worker would stop)."""
     target = await target_of(connector)
     if target is None:
         return True
-    if handle_signals:
-        from procrastinate import signals
-
-        stop = stop or asyncio.Event()
-        with signals.on_stop(stop.set, stop.set):
-            reached = await _wait(target, stop, interval)
-    else:
-        reached = await _wait(target, stop, interval)
-    if not reached:
-        logger.info(
-            "Stop requested while waiting for the database: not starting",
-            extra={"action": "stop_waiting_for_database"},
-        )
-    return reached
-
-
-async def _wait(target: Target, stop: asyncio.Event | None, interval: float) -> bool:
-    attempts = 0
-    while True:
-        error = await target.connect_once()
-        if error is None:
-            if attempts:
-                logger.warning(
-                    f"Database reachable at {target.where} after {attempts} failed "
-                    "attempt(s): starting",
-                    extra={"action": "database_reachable", "where": target.where},
+    stop, attempts = asyncio.Event(), 0
+    with signals.on_stop(stop.set, stop.set) if handle_signals else contextlib.nullcontext():
+        while (error := await target.attempt()) is not None:
+            attempts += 1
+            logger.warning(
+                f"database unreachable at {target.where}: {error}; waiting",
+                extra={"action": "database_unreachable", "where": target.where,
+                       "error": error, "attempts": attempts},
+            )
+            with contextlib.suppress(asyncio.TimeoutError):
+                await utils.wait_for(stop.wait(), RETRY_INTERVAL)
+            if stop.is_set():
+                logger.info(
+                    "Stop requested while waiting for the database: not starting",
+                    extra={"action": "stop_waiting_for_database"},
                 )
-            return True
-        if is_refusal(error):
-            raise refused(target, error) from None
-        attempts += 1
+                return False
+    if attempts:
         logger.warning(
-            f"database unreachable at {target.where}: {message_of(error)}; waiting",
-            extra={
-                "action": "database_unreachable",
-                "where": target.where,
-                "error": message_of(error),
-                "attempts": attempts,
-            },
+            f"Database reachable at {target.where} after {attempts} failed attempt(s): starting",
+            extra={"action": "database_reachable", "where": target.where},
         )
-        if stop is None:
-            await asyncio.sleep(interval)
-            continue
-        with contextlib.suppress(asyncio.TimeoutError):
-            await utils.wait_for(stop.wait(), interval)
-        if stop.is_set():
-            return False
+    return True

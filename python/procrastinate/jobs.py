@@ -7,7 +7,7 @@ import datetime
 import functools
 import logging
 from enum import Enum
-from typing import TYPE_CHECKING, Any, Literal, TypedDict, Union
+from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
 from procrastinate import types
 
@@ -51,7 +51,7 @@ class AbortRequested(TypedDict):
 
 
 #: Payloads of the ``procrastinate`` notification channel (docs/sql-api.md).
-Notification = Union[JobAvailable, AbortRequested]
+Notification = JobAvailable | AbortRequested
 
 
 class JobId(int):
@@ -192,7 +192,7 @@ class JobDeferrer:
             dataclasses.replace(
                 self.make_new_job(**kwargs), id=job_id, status=Status.TODO.value
             )
-            for kwargs, job_id in zip(task_kwargs, ids)
+            for kwargs, job_id in zip(task_kwargs, ids, strict=True)
         ]
         logger.info(
             f"Deferred {count} {'job' if count == 1 else 'jobs'}",

@@ -49,11 +49,6 @@ def _status_value(status: str | Status | None) -> str | None:
     return status.value if isinstance(status, Status) else status
 
 
-def _filters(queue: Any, task: Any, status: Any, lock: Any) -> dict[str, Any]:
-    """The filters of list_queues, list_tasks and list_locks."""
-    return {"queue": queue, "task": task, "status": _status_value(status), "lock": lock}
-
-
 # --- the shapes of the calls -------------------------------------------------------
 
 
@@ -130,6 +125,22 @@ class operation(_Method[P, R]):
 
         super().__init__(run_sync, function)
         self.async_: _Method[P, Coroutine[Any, Any, R]] = _Method(run_async, function)
+
+
+def _counts_by(query: str, what: str) -> operation[..., list[dict[str, Any]]]:
+    """list_queues, list_tasks and list_locks: the same filters, one query each."""
+
+    def list_counts(
+        self: JobManager,
+        queue: str | None = None,
+        task: str | None = None,
+        status: str | None = None,
+        lock: str | None = None,
+    ) -> Operation[list[dict[str, Any]]]:
+        return _rows(query, queue=queue, task=task, status=_status_value(status), lock=lock)
+
+    list_counts.__doc__ = f"Per {what}: name, jobs_count and the count of each status."
+    return operation(list_counts)
 
 
 class JobManager:
@@ -569,43 +580,11 @@ class JobManager:
 
     list_jobs_async = list_jobs.async_
 
-    @operation
-    def list_queues(
-        self,
-        queue: str | None = None,
-        task: str | None = None,
-        status: str | None = None,
-        lock: str | None = None,
-    ) -> Operation[list[dict[str, Any]]]:
-        """Per queue: name, jobs_count and the count of each status."""
-        return _rows(queries.LIST_QUEUES, **_filters(queue, task, status, lock))
-
+    list_queues = _counts_by(queries.LIST_QUEUES, "queue")
     list_queues_async = list_queues.async_
-
-    @operation
-    def list_tasks(
-        self,
-        queue: str | None = None,
-        task: str | None = None,
-        status: str | None = None,
-        lock: str | None = None,
-    ) -> Operation[list[dict[str, Any]]]:
-        """Per task name: name, jobs_count and the count of each status."""
-        return _rows(queries.LIST_TASKS, **_filters(queue, task, status, lock))
-
+    list_tasks = _counts_by(queries.LIST_TASKS, "task name")
     list_tasks_async = list_tasks.async_
-
-    @operation
-    def list_locks(
-        self,
-        queue: str | None = None,
-        task: str | None = None,
-        status: str | None = None,
-        lock: str | None = None,
-    ) -> Operation[list[dict[str, Any]]]:
-        """Per lock: name, jobs_count and the count of each status."""
-        return _rows(queries.LIST_LOCKS, **_filters(queue, task, status, lock))
-
+    list_locks = _counts_by(queries.LIST_LOCKS, "lock")
     list_locks_async = list_locks.async_
 
     @operation

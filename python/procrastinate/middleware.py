@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any
 
 from procrastinate import utils
 
@@ -26,7 +26,7 @@ SyncTaskMiddleware = Callable[
 AsyncTaskMiddleware = Callable[
     [AsyncCallNext, "job_context.JobContext", "worker.Worker"], Awaitable[Any]
 ]
-TaskMiddleware = Union[SyncTaskMiddleware, AsyncTaskMiddleware]
+TaskMiddleware = SyncTaskMiddleware | AsyncTaskMiddleware
 WorkerMiddleware = Callable[
     [AsyncCallNext, "job_context.JobContext", "worker.Worker"], Awaitable[Any]
 ]

@@ -1,9 +1,6 @@
-"""Periodic tasks: registrations made by ``@app.periodic(cron=...)``.
-
-This module only records them (App.periodic_registry); the worker defers
-their ticks (periodic_deferrer.PeriodicDeferrer, also importable from here as
-in procrastinate), each tick once across workers thanks to
-``procrastinate_defer_periodic_job_v1`` (JobManager.defer_periodic_job).
+"""Periodic tasks: the registrations made by ``@app.periodic(cron=...)``
+(App.periodic_registry). The worker defers their ticks
+(worker.periodic_deferrer), each tick once across workers.
 """
 
 from __future__ import annotations
@@ -21,6 +18,7 @@ if TYPE_CHECKING:
     import croniter as croniter_module
 
     from procrastinate import tasks
+    from procrastinate.worker.periodic_deferrer import MARGIN, MAX_DELAY, PeriodicDeferrer
 
 logger = logging.getLogger(__name__)
 
@@ -32,25 +30,20 @@ def _check_syntax(cron: str) -> None:
         raise exceptions.InvalidPeriodicTask(f"Invalid cron expression {cron!r}")
 
 
-def never_fires(cron: str) -> str | None:
-    """Why a valid ``cron`` can never fire (``0 0 31 2 *``: no 31st of
-    February), or None when it has a next tick."""
+def validate_cron(cron: str, owner: str = "") -> None:
+    """InvalidPeriodicTask (a ValueError) unless ``cron`` has 5 fields, or 6
+    with seconds last, and fires at some date (not ``0 0 31 2 *``);
+    ``owner`` starts the message."""
     import croniter
 
+    _check_syntax(cron)
     try:
         croniter.croniter(cron, time.time()).get_next(float)
     except (croniter.CroniterError, ValueError, OverflowError) as exc:
-        return f"never fires: no date matches it ({exc})"
-    return None
-
-
-def validate_cron(cron: str) -> None:
-    """InvalidPeriodicTask (a ValueError) unless ``cron`` has 5 fields, or 6
-    with seconds last, and fires at some date."""
-    _check_syntax(cron)
-    problem = never_fires(cron)
-    if problem is not None:
-        raise exceptions.InvalidPeriodicTask(f"Cron expression {cron!r} {problem}")
+        raise exceptions.InvalidPeriodicTask(
+            f"{owner}{'cron' if owner else 'Cron'} expression {cron!r} never fires: "
+            f"no date matches it ({exc})"
+        ) from exc
 
 
 @dataclasses.dataclass(frozen=True)
@@ -108,14 +101,8 @@ class PeriodicRegistry:
         configure_kwargs: dict[str, Any],
     ) -> PeriodicTask:
         key = (task.name, periodic_id)
-        _check_syntax(cron)
-        problem = never_fires(cron)
-        if problem is not None:
-            # Refused at start-up: a worker would defer nothing for it.
-            raise exceptions.InvalidPeriodicTask(
-                f"Periodic task {task.name!r} (periodic_id {periodic_id!r}): cron "
-                f"expression {cron!r} {problem}"
-            )
+        # Refused now: a worker would defer nothing for it.
+        validate_cron(cron, f"Periodic task {task.name!r} (periodic_id {periodic_id!r}): ")
         if key in self.periodic_tasks:
             raise exceptions.TaskAlreadyRegistered(
                 f"Task {task.name} already has a periodic registration with "
@@ -142,12 +129,14 @@ class PeriodicRegistry:
         return periodic_task
 
 
-# procrastinate keeps the deferrer in this module: same names here.
-from procrastinate.periodic_deferrer import (  # noqa: E402
-    MARGIN,
-    MAX_DELAY,
-    PeriodicDeferrer,
-)
+def __getattr__(name: str) -> Any:
+    # procrastinate keeps the deferrer in this module: same names here.
+    if name in ("MARGIN", "MAX_DELAY", "PeriodicDeferrer"):
+        from procrastinate.worker import periodic_deferrer
+
+        return getattr(periodic_deferrer, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "MARGIN",
@@ -155,6 +144,5 @@ __all__ = [
     "PeriodicDeferrer",
     "PeriodicRegistry",
     "PeriodicTask",
-    "never_fires",
     "validate_cron",
 ]

@@ -15,7 +15,7 @@ import datetime
 import math
 import warnings
 from collections.abc import Iterable
-from typing import Any, Union
+from typing import Any
 
 from procrastinate import exceptions, types, utils
 from procrastinate.jobs import Job
@@ -143,8 +143,9 @@ class RetryStrategy(BaseRetryStrategy):
 
 
 #: The caps of procrastinate_retry_delay_v1 (sql/40_finish.sql): each term and
-#: the sum at 1e10 s (about 300 years), the exponent at e^23.
-_MAX_DELAY = 1e10
+#: the sum at 1e10 s (utils.MAX_RELATIVE_SECONDS, about 300 years), the
+#: exponent at e^23.
+_MAX_DELAY = utils.MAX_RELATIVE_SECONDS
 _MAX_EXPONENT = 23.0
 
 
@@ -165,7 +166,7 @@ def retry_delay_seconds(
     )
 
 
-RetryValue = Union[bool, int, BaseRetryStrategy]
+RetryValue = bool | int | BaseRetryStrategy
 
 
 def get_retry_strategy(retry: RetryValue) -> BaseRetryStrategy | None:

@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import cmd
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from procrastinate import jobs, manager, utils
-
-T = TypeVar("T")
 
 COUNT_COLUMNS = ("todo", "doing", "succeeded", "failed", "cancelled", "aborted")
 
@@ -38,23 +36,11 @@ def format_job(job: jobs.Job, details: bool = False) -> str:
     return line
 
 
-def format_counts(row: dict[str, Any]) -> str:
-    counts = ", ".join(f"{column}: {row[column]}" for column in COUNT_COLUMNS)
-    return f"{row['name']}: {row['jobs_count']} jobs ({counts})"
-
-
 def job_id_argument(arg: str) -> int:
     try:
         return int(arg.strip())
     except ValueError:
         raise ShellError(f"expected a job id (a number), got {arg.strip()!r}") from None
-
-
-def queue_argument(arg: str) -> str:
-    words = arg.split()
-    if len(words) != 1:
-        raise ShellError(f"expected one queue name, got {arg.strip()!r}")
-    return words[0]
 
 
 class ProcrastinateShell(cmd.Cmd):
@@ -65,8 +51,7 @@ class ProcrastinateShell(cmd.Cmd):
         super().__init__()
         self.job_manager = job_manager
 
-    def call(self, method: Callable[..., Awaitable[T]], **kwargs: Any) -> T:
-        return utils.async_to_sync(method, **kwargs)
+    call = staticmethod(utils.async_to_sync)
 
     def onecmd(self, line: str) -> bool:
         try:
@@ -80,19 +65,11 @@ class ProcrastinateShell(cmd.Cmd):
     def emptyline(self) -> bool:
         return False  # do not repeat the last command
 
-    def do_EOF(self, _: str) -> bool:
-        """Leave the shell (end of input, or Ctrl-D)."""
-        return True
-
     def do_exit(self, _: str) -> bool:
-        """Leave the shell."""
+        """Leave the shell (also: end of input, Ctrl-D)."""
         return True
 
-    def _show_job(self, job_id: int) -> None:
-        found = self.call(self.job_manager.list_jobs_async, id=job_id)
-        if not found:
-            raise ShellError(f"job {job_id} not found")
-        print(format_job(found[0]))
+    do_EOF = do_exit
 
     def do_list_jobs(self, arg: str) -> None:
         """List jobs, by id.
@@ -108,64 +85,66 @@ class ProcrastinateShell(cmd.Cmd):
         for job in self.call(self.job_manager.list_jobs_async, **filters):
             print(format_job(job, details=details))
 
+    def _print_counts(self, method: Callable[..., Awaitable[list[Any]]], arg: str) -> None:
+        for row in self.call(method, **parse_argument(arg)):
+            counts = ", ".join(f"{column}: {row[column]}" for column in COUNT_COLUMNS)
+            print(f"{row['name']}: {row['jobs_count']} jobs ({counts})")
+
     def do_list_queues(self, arg: str) -> None:
         """Count jobs per queue and status.
         list_queues [queue=QUEUE] [task=TASK] [status=STATUS] [lock=LOCK]
         """
-        for row in self.call(self.job_manager.list_queues_async, **parse_argument(arg)):
-            print(format_counts(row))
+        self._print_counts(self.job_manager.list_queues_async, arg)
 
     def do_list_tasks(self, arg: str) -> None:
         """Count jobs per task and status.
         list_tasks [queue=QUEUE] [task=TASK] [status=STATUS] [lock=LOCK]
         """
-        for row in self.call(self.job_manager.list_tasks_async, **parse_argument(arg)):
-            print(format_counts(row))
+        self._print_counts(self.job_manager.list_tasks_async, arg)
 
     def do_list_locks(self, arg: str) -> None:
         """Count jobs per lock and status.
         list_locks [queue=QUEUE] [task=TASK] [status=STATUS] [lock=LOCK]
         """
-        for row in self.call(self.job_manager.list_locks_async, **parse_argument(arg)):
-            print(format_counts(row))
+        self._print_counts(self.job_manager.list_locks_async, arg)
 
     def do_retry(self, arg: str) -> None:
         """Put a failed job back in its queue, to run now.
         retry JOB_ID
         """
-        job_id = job_id_argument(arg)
         # Scheduled now, to the second, as procrastinate's shell does.
         retry_at = utils.utcnow().replace(microsecond=0)
-        self.call(
-            self.job_manager.retry_job_by_id_async, job_id=job_id, retry_at=retry_at
-        )
-        self._show_job(job_id)
+        self._change_job(self.job_manager.retry_job_by_id_async, arg, retry_at=retry_at)
 
     def do_cancel(self, arg: str) -> None:
         """Cancel a job that waits in its queue.
         cancel JOB_ID
         """
+        self._change_job(self.job_manager.cancel_job_by_id_async, arg)
+
+    def _change_job(self, method: Callable[..., Awaitable[Any]], arg: str, **kwargs: Any) -> None:
         job_id = job_id_argument(arg)
-        self.call(self.job_manager.cancel_job_by_id_async, job_id=job_id)
-        self._show_job(job_id)
+        self.call(method, job_id=job_id, **kwargs)
+        found = self.call(self.job_manager.list_jobs_async, id=job_id)
+        if not found:
+            raise ShellError(f"job {job_id} not found")
+        print(format_job(found[0]))
+
+    def _switch_queue(self, method: Callable[..., Awaitable[bool]], arg: str, *said: str) -> None:
+        if len(arg.split()) != 1:
+            raise ShellError(f"expected one queue name, got {arg.strip()!r}")
+        queue = arg.strip()
+        print(f"Queue {queue} {said[0] if self.call(method, queue=queue) else said[1]}")
 
     def do_pause(self, arg: str) -> None:
         """Stop workers from fetching a queue's jobs; running jobs finish and
         deferring still works.
         pause QUEUE
         """
-        queue = queue_argument(arg)
-        if self.call(self.job_manager.pause_queue_async, queue=queue):
-            print(f"Queue {queue} paused")
-        else:
-            print(f"Queue {queue} was already paused")
+        self._switch_queue(self.job_manager.pause_queue_async, arg, "paused", "was already paused")
 
     def do_resume(self, arg: str) -> None:
         """Let workers fetch a paused queue again (they are woken at once).
         resume QUEUE
         """
-        queue = queue_argument(arg)
-        if self.call(self.job_manager.resume_queue_async, queue=queue):
-            print(f"Queue {queue} resumed")
-        else:
-            print(f"Queue {queue} was not paused")
+        self._switch_queue(self.job_manager.resume_queue_async, arg, "resumed", "was not paused")

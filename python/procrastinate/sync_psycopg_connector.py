@@ -1,12 +1,16 @@
 """SyncPsycopgConnector: a synchronous connector over psycopg 3's
-``psycopg_pool.ConnectionPool``; also the shared psycopg helpers."""
+``psycopg_pool.ConnectionPool``; also what it shares with PsycopgConnector.
+
+The pool and query handling is written once, as generators of steps (each a
+call: the synchronous connector makes it, the asynchronous one awaits it),
+run by ``_drive``, as the driver's operations are (``_db.ops``)."""
 
 from __future__ import annotations
 
 import contextlib
-import logging
+import functools
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from typing import Any
 
 import psycopg
@@ -15,18 +19,11 @@ import psycopg.types.json
 import psycopg_pool
 
 from procrastinate import connector, exceptions
-from procrastinate._db import queries
-
-logger = logging.getLogger(__name__)
+from procrastinate._db import ops, pooled, queries
 
 
-@contextlib.contextmanager
-def wrap_exceptions() -> Iterator[None]:
-    """Turn psycopg errors into procrastinate exceptions (by SQLSTATE)."""
-    try:
-        yield
-    except psycopg.Error as exc:
-        raise exceptions.from_database_error(exc) from exc
+def wrap_exceptions() -> contextlib.AbstractContextManager[None]:
+    return connector.database_errors(psycopg.Error)
 
 
 def pool_arguments(kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -52,12 +49,13 @@ _RETURNED_AT = "_procrastinate_returned_at"
 CHECKOUT_TRIES = 5
 
 
-def pool_defaults(pool_args: dict[str, Any], check: Any) -> dict[str, Any]:
+def pool_defaults(pool_args: dict[str, Any]) -> dict[str, Any]:
     """The arguments of a pool we create: connections in autocommit mode
     (each driver call is one atomic SQL function call; transaction() opens
-    an explicit one) and checked at checkout only after being idle. Both
-    can be overridden (``kwargs={"autocommit": False}``, ``check=...``)."""
-    arguments = {"check": check, **pool_args}
+    an explicit one) and not checked by the pool (_checkout_steps checks, see
+    there why). Both can be overridden (``kwargs={"autocommit": False}``,
+    ``check=...``)."""
+    arguments = {"check": None, **pool_args}
     kwargs = arguments.get("kwargs")
     if kwargs is None or isinstance(kwargs, dict):
         arguments["kwargs"] = {"autocommit": True, **(kwargs or {})}
@@ -92,50 +90,108 @@ def retry_on_fresh_connection(query: str, error: BaseException, connection: Any)
     )
 
 
-class PsycopgAdapter:
-    """Parameter and cursor handling shared by the psycopg 3 connectors."""
+Steps = Generator[Callable[[], Any], Any, Any]
 
-    json_dumps: Callable[[Any], Any] | None
-    json_loads: Callable[[Any], Any] | None
 
-    def _wrap_value(self, value: Any) -> Any:
+class PsycopgAdapter(connector.BaseConnector):
+    """Parameters, cursors and pooled connections, for both psycopg 3
+    connectors: ``_drive`` runs the steps, ``_pool_class`` checks connections."""
+
+    _pool_class: Any
+    pool: Any  # from pooled.Pooled
+
+    def _drive(self, steps: Steps) -> Any:
+        return ops.drive_sync(steps, call)
+
+    def _json_parameter(self, value: dict[str, Any]) -> Any:
         # Dicts are JSON (procrastinate 3.x behaviour); lists stay arrays.
-        if isinstance(value, dict):
-            if self.json_dumps is not None:
-                return psycopg.types.json.Jsonb(value, dumps=self.json_dumps)
-            return psycopg.types.json.Jsonb(value)
-        if isinstance(value, list):
-            return [self._wrap_value(item) for item in value]
-        if isinstance(value, tuple):
-            return tuple(self._wrap_value(item) for item in value)
-        return value
+        return psycopg.types.json.Jsonb(value, dumps=self.json_dumps)
 
-    def _parameters(self, arguments: dict[str, Any]) -> dict[str, Any] | None:
-        # No arguments: no placeholder parsing ("%" stays "%"), and several
-        # statements may be sent at once (schema scripts).
-        if not arguments:
-            return None
-        return {key: self._wrap_value(value) for key, value in arguments.items()}
+    def _run(self, connection: Any, query: str, arguments: dict[str, Any], fetch: str) -> Any:
+        return self._drive(self._run_steps(connection, query, arguments, fetch))
 
-    def _configure_cursor(self, cursor: Any) -> None:
-        if self.json_loads is not None:
-            psycopg.types.json.set_json_loads(self.json_loads, context=cursor)
-        if self.json_dumps is not None:
-            psycopg.types.json.set_json_dumps(self.json_dumps, context=cursor)
+    def _run_steps(
+        self, connection: Any, query: str, arguments: dict[str, Any], fetch: str
+    ) -> Steps:
+        with wrap_exceptions():
+            cursor = connection.cursor(row_factory=psycopg.rows.dict_row)
+            try:
+                if self.json_loads is not None:
+                    psycopg.types.json.set_json_loads(self.json_loads, context=cursor)
+                if self.json_dumps is not None:
+                    psycopg.types.json.set_json_dumps(self.json_dumps, context=cursor)
+                yield functools.partial(cursor.execute, query, self._parameters(arguments))
+                if fetch == "none" or cursor.description is None:
+                    return connector.no_rows(fetch)
+                return (yield cursor.fetchone if fetch == "one" else cursor.fetchall)
+            finally:
+                yield cursor.close
+
+    def _checkout_steps(self, pool: Any) -> Steps:
+        """A connection from the pool, checked first when it was idle long
+        enough to have been dropped (busy ones are used as they come). A
+        broken one goes back, the pool replaces it, and the next is taken at
+        once: the pool's own check would wait longer after each broken
+        connection (1, 2, 4... s), which a server dropping connections in a
+        row turns into a stall of the pool's whole timeout."""
+        for _ in range(CHECKOUT_TRIES):
+            connection = yield pool.getconn
+            if not needs_check(connection):
+                return connection
+            try:
+                yield functools.partial(self._pool_class.check_connection, connection)
+            except psycopg.Error:
+                yield functools.partial(pool.putconn, connection)
+                continue
+            return connection
+        return (yield pool.getconn)  # the query tells, if this one is dead too
+
+    def _execute_steps(self, query: str, arguments: dict[str, Any], fetch: str) -> Steps:
+        pool = self.pool
+        retry = False
+        while True:
+            try:
+                connection = yield from self._checkout_steps(pool)
+            except psycopg.Error as exc:
+                raise exceptions.from_database_error(exc) from exc
+            try:
+                result = yield from self._run_steps(connection, query, arguments, fetch)
+                if not connection.autocommit:  # a pool given by the user
+                    with wrap_exceptions():
+                        yield connection.commit
+                return result
+            except exceptions.ConnectorException as exc:
+                # A read whose connection was found dead (closed while idle
+                # in the pool) runs once more, on a fresh connection.
+                if retry or not retry_on_fresh_connection(query, exc, connection):
+                    raise
+                retry = True
+                # Its idle siblings likely died with it (server restart):
+                # the pool checks them all and replaces the dead ones.
+                with contextlib.suppress(psycopg.Error):
+                    yield pool.check
+            finally:
+                if not connection.autocommit and in_transaction(connection):
+                    with contextlib.suppress(psycopg.Error):
+                        yield connection.rollback
+                mark_returned(connection)
+                yield functools.partial(pool.putconn, connection)
 
 
-def no_result(fetch: str) -> Any:
-    """Result of a statement that returns no rows at all (no description)."""
-    return [] if fetch == "all" else None
+def call(step: Callable[[], Any]) -> Any:
+    """A step run: its result, or its awaitable for the asynchronous connector."""
+    return step()
 
 
-class SyncPsycopgConnector(PsycopgAdapter, connector.BaseConnector):
+class SyncPsycopgConnector(PsycopgAdapter, pooled.SyncPooled):
     """Synchronous PostgreSQL connector over ``psycopg_pool.ConnectionPool``.
 
     ``conninfo=`` (or its alias ``dsn=``) and any other keyword arguments go
     to the pool; without conninfo, libpq's environment variables apply.
     ``json_dumps``/``json_loads`` serialise JSON values.
     """
+
+    _pool_class = psycopg_pool.ConnectionPool
 
     def __init__(
         self,
@@ -147,113 +203,25 @@ class SyncPsycopgConnector(PsycopgAdapter, connector.BaseConnector):
         self.json_dumps = json_dumps
         self.json_loads = json_loads
         self._pool_args = pool_arguments(kwargs)
-        self._pool: psycopg_pool.ConnectionPool | None = None
-        self._pool_externally_set = False
 
-    @property
-    def pool(self) -> psycopg_pool.ConnectionPool:
-        if self._pool is None:
-            raise exceptions.AppNotOpen
-        return self._pool
-
-    def open(self, pool: psycopg_pool.ConnectionPool | None = None) -> None:
-        """Create and open the pool, or use ``pool`` (left open on close)."""
-        if self._pool is not None:
-            return
-        if pool is not None:
-            self._pool, self._pool_externally_set = pool, True
-            return
-        # No check by the pool itself: _checkout checks (see there why).
-        arguments = pool_defaults(self._pool_args, None)
+    def _create_pool(self) -> psycopg_pool.ConnectionPool:
         with wrap_exceptions():
-            new_pool = psycopg_pool.ConnectionPool(**arguments, open=False)
-            new_pool.open(wait=True)
-        self._pool, self._pool_externally_set = new_pool, False
+            pool = psycopg_pool.ConnectionPool(**pool_defaults(self._pool_args), open=False)
+            pool.open(wait=True)
+        return pool
 
-    def close(self) -> None:
-        pool, self._pool = self._pool, None
-        if pool is not None and not self._pool_externally_set:
-            with wrap_exceptions():
-                pool.close()
-
-    def _run(
-        self,
-        connection: psycopg.Connection,
-        query: str,
-        arguments: dict[str, Any],
-        fetch: str,
-    ) -> Any:
+    def _close_pool(self, pool: psycopg_pool.ConnectionPool) -> None:
         with wrap_exceptions():
-            with connection.cursor(row_factory=psycopg.rows.dict_row) as cursor:
-                self._configure_cursor(cursor)
-                cursor.execute(query, self._parameters(arguments))  # type: ignore[arg-type]
-                if fetch == "none" or cursor.description is None:
-                    return no_result(fetch)
-                return cursor.fetchone() if fetch == "one" else cursor.fetchall()
+            pool.close()
 
-    def _execute(self, query: str, arguments: dict[str, Any], fetch: str) -> Any:
-        pool = self.pool
-        retry = False
-        while True:
-            try:
-                connection = self._checkout(pool)
-            except psycopg.Error as exc:
-                raise exceptions.from_database_error(exc) from exc
-            try:
-                result = self._run(connection, query, arguments, fetch)
-                if not connection.autocommit:  # a pool given by the user
-                    with wrap_exceptions():
-                        connection.commit()
-                return result
-            except exceptions.ConnectorException as exc:
-                # A read whose connection was found dead (closed while idle
-                # in the pool) runs once more, on a fresh connection.
-                if retry or not retry_on_fresh_connection(query, exc, connection):
-                    raise
-                retry = True
-                # Its idle siblings likely died with it (server restart):
-                # the pool checks them all and replaces the dead ones.
-                with contextlib.suppress(psycopg.Error):
-                    pool.check()
-            finally:
-                if not connection.autocommit and in_transaction(connection):
-                    with contextlib.suppress(psycopg.Error):
-                        connection.rollback()
-                mark_returned(connection)
-                pool.putconn(connection)
-
-    @staticmethod
-    def _checkout(pool: psycopg_pool.ConnectionPool) -> psycopg.Connection:
-        """A connection from the pool, checked first when idle long enough
-        to have been dropped; a broken one goes back and the next is taken
-        at once (PsycopgConnector._checkout says why the pool's own check
-        is not used)."""
-        for _ in range(CHECKOUT_TRIES):
-            connection = pool.getconn()
-            if not needs_check(connection):
-                return connection
-            try:
-                psycopg_pool.ConnectionPool.check_connection(connection)
-            except psycopg.Error:
-                pool.putconn(connection)
-                continue
-            return connection
-        return pool.getconn()  # the query tells, if this one is dead too
-
-    def execute_query(self, query: str, **arguments: Any) -> None:
-        return self._execute(query, arguments, "none")
-
-    def execute_query_one(self, query: str, **arguments: Any) -> dict[str, Any] | None:
-        return self._execute(query, arguments, "one")
-
-    def execute_query_all(self, query: str, **arguments: Any) -> list[dict[str, Any]]:
-        return self._execute(query, arguments, "all")
+    def _query(self, query: str, arguments: dict[str, Any], fetch: str) -> Any:
+        return self._drive(self._execute_steps(query, arguments, fetch))
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[connector.ConnectionExecutor]:
         pool = self.pool
         with wrap_exceptions():
-            connection = self._checkout(pool)
+            connection = self._drive(self._checkout_steps(pool))
             try:
                 with connection.transaction():
                     yield connector.ConnectionExecutor(self, connection)

@@ -235,24 +235,25 @@ def template_name() -> str:
 
 
 def ensure_template(dsn: str = "") -> str:
-    """The template database with the schema (built unless it exists)."""
+    """The template database with the schema, built unless it exists: by one
+    session at a time (pytest-xdist workers wait for the first, then find it)."""
     name = template_name()
+    lock = {"key": int(name.rsplit("_", 1)[1], 16)}
     with psycopg.connect(admin_conninfo(dsn), autocommit=True) as connection:
+        connection.execute(schema_queries.MIGRATION_LOCK, lock)  # until disconnected
         if connection.execute(schema_queries.DATABASE_EXISTS, {"name": name}).fetchone():
             return name
-    # Built under another name, then renamed: concurrent sessions never see
-    # a half-built template.
-    building = f"{name}_{uuid.uuid4().hex[:8]}"
-    create_database(dsn, building, template="template0")
-    try:
-        with psycopg.connect(database_conninfo(dsn, building), autocommit=True) as connection:
-            connection.execute(files.read_schema())  # type: ignore[arg-type]
-        _execute(dsn, schema_queries.RENAME_DATABASE, name=building, new_name=name)
-    except psycopg.errors.DuplicateDatabase:
-        drop_database(dsn, building)  # another session built it meanwhile
-    except BaseException:
-        drop_database(dsn, building)
-        raise
+        # Built under another name, then renamed: an interrupted build leaves
+        # no half-built template behind.
+        building = f"{name}_{uuid.uuid4().hex[:8]}"
+        create_database(dsn, building, template="template0")
+        try:
+            with psycopg.connect(database_conninfo(dsn, building), autocommit=True) as target:
+                target.execute(files.read_schema())  # type: ignore[arg-type]
+            _execute(dsn, schema_queries.RENAME_DATABASE, name=building, new_name=name)
+        except BaseException:
+            drop_database(dsn, building)
+            raise
     return name
 
 

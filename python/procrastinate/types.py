@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, TypedDict, Union
+from typing import Any, TypedDict
 
-JSONValue = Union[dict[str, Any], list[Any], str, int, float, bool, None]
+JSONValue = dict[str, Any] | list[Any] | str | int | float | bool | None
 JSONDict = dict[str, JSONValue]
 
 

@@ -12,12 +12,7 @@ import logging
 import pathlib
 import re
 import types
-from collections.abc import (
-    Awaitable,
-    Callable,
-    Iterable,
-    Iterator,
-)
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from typing import Any, Generic, NoReturn, TypeVar
 
 from procrastinate import exceptions
@@ -192,7 +187,8 @@ def parse_timedelta_params(text: str) -> TimeDeltaParams:
         return {"seconds": float(text)}
     except ValueError:
         pass
-    position, params = 0, {}
+    position = 0
+    params: dict[str, float] = {}
     for match in _DURATION_PART.finditer(text):
         if text[position : match.start()].strip():
             break

@@ -2,10 +2,10 @@
 
 The server comes from libpq's environment (PGHOST, PGPORT, PGUSER: set by
 ``make test/py`` for its private cluster). Each test that needs a database
-gets a fresh one, cloned from the template database holding the schema
-(``PROCRASTINATE_TEMPLATE_DB``, default ``procrastinate_template``), which is
-built with scripts/db-template.sh (or from sql_files) when missing or stale,
-by one pytest process at a time (pytest-xdist runs several).
+gets a fresh one from the fixtures of procrastinate.testing (the pytest
+plugin our users get): a clone of the template database holding the schema,
+which one pytest process at a time builds when missing (pytest-xdist runs
+several).
 
 Markers (registered in pyproject.toml, --strict-markers): ``chaos``,
 ``upstream`` and ``subprocess``; ``pytest_collection_modifyitems`` below puts
@@ -19,13 +19,12 @@ import os
 import pathlib
 import subprocess
 import sys
-import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import psycopg
+import psycopg.conninfo
 import psycopg.rows
-import psycopg.sql
 import pytest
 import pytest_asyncio
 
@@ -35,11 +34,7 @@ if str(PYTHON_DIR) not in sys.path:
     sys.path.insert(0, str(PYTHON_DIR))
 
 import procrastinate  # noqa: E402
-from procrastinate._db import files as sql_files  # noqa: E402
-
-TEMPLATE = os.environ.get("PROCRASTINATE_TEMPLATE_DB", "procrastinate_template")
-ADMIN_DB = "postgres"
-
+from procrastinate import testing  # noqa: E402
 
 # --- markers --------------------------------------------------------------------------
 
@@ -83,6 +78,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 # marker stays true as tests are added (checked during the test's call, not
 # in fixtures, where session fixtures run scripts once for everyone).
 _processes_started = 0
+# croniter runs `file` at import (platform.architecture()): imported before
+# counting, as procrastinate imports it lazily, in whichever test comes first.
+import croniter  # noqa: E402, F401
+
 _popen_init = subprocess.Popen.__init__
 
 
@@ -109,115 +108,42 @@ def pytest_runtest_call(item: pytest.Item) -> Any:
     return result
 
 
-def admin_connection() -> psycopg.Connection:
-    return psycopg.connect(dbname=ADMIN_DB, autocommit=True)
-
-
-def conninfo_for(dbname: str) -> str:
-    """A conninfo string for ``dbname`` on the test server (explicit host,
-    port and user from the environment, for subprocesses too)."""
-    parts = {"dbname": dbname}
-    for key, variable in (("host", "PGHOST"), ("port", "PGPORT"), ("user", "PGUSER")):
-        if os.environ.get(variable):
-            parts[key] = os.environ[variable]
-    return psycopg.conninfo.make_conninfo("", **parts)
-
-
-def _template_exists() -> bool:
-    with admin_connection() as connection:
-        row = connection.execute(
-            "select 1 from pg_database where datname = %s", [TEMPLATE]
-        ).fetchone()
-    return row is not None
-
-
-def _build_template_from_sql_files() -> None:
-    building = f"{TEMPLATE}_building_{uuid.uuid4().hex[:8]}"
-    with admin_connection() as connection:
-        connection.execute(
-            psycopg.sql.SQL("create database {} template template0").format(
-                psycopg.sql.Identifier(building)
-            )
-        )
-    try:
-        with psycopg.connect(conninfo_for(building), autocommit=True) as connection:
-            connection.execute(sql_files.read_schema())  # type: ignore[arg-type]
-        with admin_connection() as connection:
-            connection.execute(
-                psycopg.sql.SQL("alter database {} rename to {}").format(
-                    psycopg.sql.Identifier(building), psycopg.sql.Identifier(TEMPLATE)
-                )
-            )
-    except BaseException:
-        with admin_connection() as connection:
-            connection.execute(
-                psycopg.sql.SQL("drop database if exists {} with (force)").format(
-                    psycopg.sql.Identifier(building)
-                )
-            )
-        raise
+# The databases come from procrastinate.testing, the pytest plugin users get:
+# procrastinate_template (built once, by one pytest-xdist process at a time)
+# and procrastinate_db (a clone of it per test).
 
 
 @pytest.fixture(scope="session")
-def template_db() -> str:
-    """Name of the schema template, (re)built if missing or stale.
-
-    Under pytest-xdist each worker process gets here: an advisory lock,
-    taken in the admin database that every process connects to, lets one
-    build while the others wait, then find it up to date (scripts/run-pytest.sh
-    also builds it before pytest starts)."""
-    with admin_connection() as lock:
-        lock.execute(
-            "select pg_advisory_lock(hashtext(%s))", [f"procrastinate template {TEMPLATE}"]
-        )
-        script = ROOT / "scripts" / "db-template.sh"
-        if script.is_file():
-            env = {**os.environ, "TEMPLATE_DB": TEMPLATE, "PGDATABASE": ADMIN_DB}
-            subprocess.run([str(script)], check=True, env=env, stdout=subprocess.DEVNULL)
-        elif not _template_exists():
-            _build_template_from_sql_files()
-    return TEMPLATE
+def procrastinate_dsn() -> str:
+    """The test server with its address spelled out from the environment, so
+    that each database's conninfo works in subprocesses too."""
+    variables = {"host": "PGHOST", "port": "PGPORT", "user": "PGUSER"}
+    parts = {key: os.environ[name] for key, name in variables.items() if os.environ.get(name)}
+    return psycopg.conninfo.make_conninfo("", dbname="postgres", **parts)
 
 
-def _create_database(template: str) -> str:
-    name = f"pt_{uuid.uuid4().hex[:16]}"
-    with admin_connection() as connection:
-        connection.execute(
-            psycopg.sql.SQL("create database {} template {}").format(
-                psycopg.sql.Identifier(name), psycopg.sql.Identifier(template)
-            )
-        )
-    return name
-
-
-def _drop_database(name: str) -> None:
-    with admin_connection() as connection:
-        connection.execute(
-            psycopg.sql.SQL("drop database if exists {} with (force)").format(
-                psycopg.sql.Identifier(name)
-            )
-        )
+@pytest.fixture(scope="session")
+def template_db(procrastinate_template: str) -> str:
+    """Name of the template database holding the schema."""
+    return procrastinate_template
 
 
 @pytest.fixture
-def db_name(template_db: str) -> Iterator[str]:
-    """A fresh database holding the schema, dropped after the test."""
-    name = _create_database(template_db)
-    yield name
-    _drop_database(name)
+def db_dsn(procrastinate_db: str) -> str:
+    """Conninfo of a fresh database holding the schema, dropped after the test."""
+    return procrastinate_db
 
 
 @pytest.fixture
-def db_dsn(db_name: str) -> str:
-    return conninfo_for(db_name)
+def db_name(db_dsn: str) -> str:
+    return psycopg.conninfo.conninfo_to_dict(db_dsn)["dbname"]
 
 
 @pytest.fixture
-def empty_db_dsn() -> Iterator[str]:
+def empty_db_dsn(procrastinate_dsn: str) -> Iterator[str]:
     """A fresh database without the schema (for install tests, quickstart)."""
-    name = _create_database("template0")
-    yield conninfo_for(name)
-    _drop_database(name)
+    with testing.throwaway_database(procrastinate_dsn, template="template0") as conninfo:
+        yield conninfo
 
 
 @pytest.fixture
@@ -251,13 +177,13 @@ def sync_app(db_dsn: str) -> Iterator[procrastinate.App]:
 
 
 @pytest.fixture
-def apply_roles_sql(db: psycopg.Connection) -> Callable[[], None]:
+def apply_roles_sql(db: psycopg.Connection, procrastinate_dsn: str) -> Callable[[], None]:
     """Call it to apply sql/optional/roles.sql to the test database. Its
     group roles belong to the whole server: one test process at a time
     applies it (two creating them at once would collide)."""
 
     def apply() -> None:
-        with admin_connection() as lock:
+        with psycopg.connect(procrastinate_dsn, autocommit=True) as lock:
             lock.execute("select pg_advisory_lock(hashtext('procrastinate roles.sql'))")
             db.execute((ROOT / "sql" / "optional" / "roles.sql").read_text())
 

@@ -7,6 +7,7 @@ import threading
 
 import psycopg_pool
 import pytest
+
 from procrastinate import (
     App,
     PsycopgConnector,
@@ -124,7 +125,7 @@ async def test_not_open(db_dsn):
     with pytest.raises(exceptions.AppNotOpen):
         await connector.execute_query_async("select 1")
     with pytest.raises(exceptions.AppNotOpen):
-        connector.pool
+        _ = connector.pool
     sync = SyncPsycopgConnector(conninfo=db_dsn)
     with pytest.raises(exceptions.AppNotOpen):
         sync.execute_query("select 1")

@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 import pytest
+
 from procrastinate import App, exceptions
 
 PYTHON_DIR = os.path.join(os.path.dirname(__file__), "..", "..", "python")

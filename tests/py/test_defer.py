@@ -8,7 +8,8 @@ import json
 
 import pytest
 
-from procrastinate import App, PsycopgConnector, RetryStrategy, exceptions
+from polling import poll
+from procrastinate import App, PsycopgConnector, RetryStrategy, exceptions, utils
 
 UTC = datetime.timezone.utc
 
@@ -120,15 +121,21 @@ async def test_schedule(app, db):
 
     at = datetime.datetime(2031, 5, 6, 7, 8, 9, tzinfo=UTC)
     await t.configure(schedule_at=at).defer_async()
-    before = datetime.datetime.now(UTC)
     await t.configure(schedule_in={"hours": 2}).defer_async()
     first, second = job_rows(db)
     assert first["scheduled_at"] == at
-    assert (
-        datetime.timedelta(minutes=119)
-        < second["scheduled_at"] - before
-        < datetime.timedelta(minutes=121)
-    )
+    # The delay travels as seconds, added to the clock of the defer's own
+    # transaction: exactly 2 h after the job's creation.
+    assert second["scheduled_at"] - second["created_at"] == datetime.timedelta(hours=2)
+
+
+def test_schedule_in_estimate_follows_the_clock(app, monkeypatch):
+    """The Job's own scheduled_at (for reading only) is this process's clock
+    plus the delay."""
+    now = datetime.datetime(2030, 1, 1, tzinfo=UTC)
+    monkeypatch.setattr(utils, "utcnow", lambda: now)
+    deferrer = app.configure_task("t", schedule_in={"minutes": 90})
+    assert deferrer.job.scheduled_at == now + datetime.timedelta(minutes=90)
 
 
 async def test_batch_defer_one_call_ids_in_order(db_dsn, db):
@@ -307,14 +314,15 @@ async def test_queueing_lock_race_is_already_enqueued(app, db, db_dsn):
         )
         # Until the racing defer waits for the holder's transaction (on the
         # unique index), or ends: it must not.
-        deadline = asyncio.get_running_loop().time() + 30
-        while not racing.done() and not db.execute(
-            "select exists (select from pg_stat_activity"
-            " where wait_event_type = 'Lock' and %s = any(pg_blocking_pids(pid))) as blocked",
-            [holder.info.backend_pid],
-        ).fetchone()["blocked"]:
-            assert asyncio.get_running_loop().time() < deadline, "the racing defer never blocked"
-            await asyncio.sleep(0.01)
+        await poll(
+            lambda: racing.done()
+            or db.execute(
+                "select exists (select from pg_stat_activity where wait_event_type = 'Lock'"
+                " and %s = any(pg_blocking_pids(pid))) as blocked",
+                [holder.info.backend_pid],
+            ).fetchone()["blocked"],
+            "the racing defer to block",
+        )
         assert not racing.done()  # waits on the unique index
         holder.commit()
         with pytest.raises(exceptions.AlreadyEnqueued):

@@ -6,6 +6,7 @@ import asyncio
 import datetime
 
 import pytest
+
 from procrastinate import App, PsycopgConnector, exceptions, jobs
 
 UTC = datetime.timezone.utc

@@ -8,6 +8,7 @@ import asyncio
 import datetime
 
 import pytest
+
 from procrastinate import exceptions, jobs
 
 UTC = datetime.timezone.utc

@@ -6,7 +6,7 @@ import datetime
 
 import pytest
 
-from procrastinate import exceptions, jobs, retry
+from procrastinate import exceptions, jobs, retry, utils
 
 
 class CustomError(ValueError):
@@ -114,9 +114,13 @@ def test_retry_decision_to_outcome():
     assert retry.retry_decision_to_outcome(retry.RetryDecision())["at"] is None
 
 
-def test_retry_decision_retry_in_travels_as_seconds():
+def test_retry_decision_retry_in_travels_as_seconds(monkeypatch):
+    now = datetime.datetime(2030, 1, 1, tzinfo=datetime.timezone.utc)
+    monkeypatch.setattr(utils, "utcnow", lambda: now)
     decision = retry.RetryDecision(retry_in={"minutes": 2}, priority=1)
     assert decision.retry_in_seconds == 120
+    # retry_at: for code that reads it, from this process's clock.
+    assert decision.retry_at == now + datetime.timedelta(minutes=2)
     assert retry.retry_decision_to_outcome(decision) == {
         "in": 120.0, "priority": 1, "queue": None, "lock": None
     }

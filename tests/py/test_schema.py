@@ -7,6 +7,7 @@ import re
 
 import psycopg
 import pytest
+
 from procrastinate import (
     App,
     PsycopgConnector,

@@ -6,6 +6,7 @@ import asyncio
 import datetime
 
 import pytest
+
 from procrastinate import exceptions, utils
 
 
@@ -71,7 +72,7 @@ def test_moved_elsewhere():
     with pytest.raises(exceptions.MovedElsewhere):
         moved()
     with pytest.raises(exceptions.MovedElsewhere):
-        moved.anything
+        _ = moved.anything
 
 
 async def test_awaitable_context():

@@ -11,6 +11,7 @@ import socket
 import psycopg
 import pytest
 
+from polling import poll
 from procrastinate import RetryStrategy, exceptions, jobs, retry
 from procrastinate._db import wire
 
@@ -81,7 +82,7 @@ async def test_fetch_jobs(app):
         await jm.fetch_jobs_async(worker_id, None, 0)
 
 
-async def test_finish_success_failure_and_policy_retry(app):
+async def test_finish_success_failure_and_policy_retry(app, db):
     @app.task(
         name="flaky",
         retry=RetryStrategy(max_attempts=2, wait=10, retry_exceptions=[LookupError]),
@@ -93,7 +94,6 @@ async def test_finish_success_failure_and_policy_retry(app):
     worker_id = await jm.register_worker_async("w", None, 2)
     ok_id, flaky_id = await flaky.defer_async(), await flaky.defer_async()
     ok, bad = await jm.fetch_jobs_async(worker_id, None, 2)
-    before = datetime.datetime.now(UTC)
     results = await jm.finish_jobs_async(
         worker_id,
         [
@@ -108,8 +108,12 @@ async def test_finish_success_failure_and_policy_retry(app):
         (ok_id, True, "succeeded", None),
         (flaky_id, True, "todo", None),
     ]
-    retry_in = results[1]["scheduled_at"] - before
-    assert datetime.timedelta(seconds=9) < retry_in < datetime.timedelta(seconds=12)
+    # The policy's 10 s, from the finish's own clock (its event's time).
+    finished_at = db.execute(
+        "select at from procrastinate_events where job_id = %s and type = 'deferred_for_retry'",
+        [flaky_id],
+    ).fetchone()["at"]
+    assert results[1]["scheduled_at"] - finished_at == datetime.timedelta(seconds=10)
     (job,) = await jm.list_jobs_async(id=flaky_id)
     assert (job.attempts, job.status) == (1, "todo")
 
@@ -229,31 +233,42 @@ async def test_jobs_to_abort(app):
 
 
 async def test_rescue_stalled_jobs(app, db):
-    """The database decides: each holder's lease (5 s here: a lease never
-    runs out less than a lease after the server started), the rescuer's
+    """The database decides: each holder's lease (2 s here), the rescuer's
     right to rescue; an operator rescues without a worker id."""
     jm = app.job_manager
-    dead = await jm.register_worker_async("dead", None, 1, stalled_after=5)
+    dead = await jm.register_worker_async("dead", None, 1, stalled_after=2)
     live = await jm.register_worker_async("live", None, 1)
     job_id = await app.configure_task("t").defer_async()
     await jm.fetch_jobs_async(dead, None, 1)
     assert await jm.rescue_stalled_jobs_async(live) == []
     db.execute(
-        "update procrastinate_workers set last_heartbeat = now() - interval '6 seconds'"
+        "update procrastinate_workers set last_heartbeat = now() - interval '3 seconds'"
         " where id = %s",
         [dead],
+    )
+    # A lease never runs out less than a lease after the server started (a
+    # fresh test server may be younger).
+    await poll(
+        lambda: db.execute(
+            "select pg_postmaster_start_time() < now() - interval '2 seconds' as old"
+        ).fetchone()["old"],
+        "the server to be older than the lease",
     )
     assert await jm.rescue_stalled_jobs_async(live) == [{"job_id": job_id, "status": "todo"}]
     # A trusted session (this test's superuser) may rescue with no worker id.
     assert await jm.rescue_stalled_jobs_async(None) == []
 
 
+async def next_notifications(received: asyncio.Queue, count: int) -> list:
+    return [await asyncio.wait_for(received.get(), 10) for _ in range(count)]
+
+
 async def test_listen_for_jobs(app, db_dsn):
-    received, listening = [], asyncio.Event()
+    received, listening = asyncio.Queue(), asyncio.Event()
     jm = app.job_manager
 
     async def on_notification(payload):
-        received.append(payload)
+        received.put_nowait(payload)
 
     listener = asyncio.ensure_future(
         jm.listen_for_jobs_async(on_notification, on_listening=listening.set)
@@ -268,47 +283,43 @@ async def test_listen_for_jobs(app, db_dsn):
             connection.execute("notify some_other_channel, '{}'")
         await jm.fetch_jobs_async(None, None, 1)
         await jm.cancel_job_by_id_async(job_id, abort=True)
-        for _ in range(50):
-            if len(received) >= 2:
-                break
-            await asyncio.sleep(0.1)
+        # Notifications arrive in order: none skipped between these two.
+        assert await next_notifications(received, 2) == [
+            {"type": "job_available", "queues": ["mail"]},
+            {"type": "abort_requested", "job_ids": [job_id]},
+        ]
     finally:
         listener.cancel()
         with pytest.raises(asyncio.CancelledError):
             await listener
-    assert received == [
-        {"type": "job_available", "queues": ["mail"]},
-        {"type": "abort_requested", "job_ids": [job_id]},
-    ]
+    assert received.empty()
 
 
 async def test_listen_with_a_sync_callback(app):
-    received, listening = [], asyncio.Event()
+    received, listening = asyncio.Queue(), asyncio.Event()
     listener = asyncio.ensure_future(
         app.job_manager.listen_for_jobs_async(
-            received.append, on_listening=listening.set
+            received.put_nowait, on_listening=listening.set
         )
     )
     try:
         await asyncio.wait_for(listening.wait(), 5)
         await app.configure_task("t").defer_async()
-        for _ in range(50):
-            if received:
-                break
-            await asyncio.sleep(0.1)
+        assert await next_notifications(received, 1) == [
+            {"type": "job_available", "queues": ["default"]}
+        ]
     finally:
         listener.cancel()
         await asyncio.gather(listener, return_exceptions=True)
-    assert received == [{"type": "job_available", "queues": ["default"]}]
 
 
 async def test_listen_reconnects(app, db_dsn):
     """Killing the listening connection: the listener comes back and says so."""
     listened = asyncio.Queue()
-    received = []
+    received = asyncio.Queue()
     listener = asyncio.ensure_future(
         app.job_manager.listen_for_jobs_async(
-            received.append, on_listening=lambda: listened.put_nowait(True)
+            received.put_nowait, on_listening=lambda: listened.put_nowait(True)
         )
     )
     try:
@@ -323,14 +334,13 @@ async def test_listen_reconnects(app, db_dsn):
 
         await asyncio.wait_for(listened.get(), 10 + module.MAX_RECONNECT_DELAY)
         await app.configure_task("t").defer_async()
-        for _ in range(50):
-            if received:
-                break
-            await asyncio.sleep(0.1)
+        assert await next_notifications(received, 1) == [
+            {"type": "job_available", "queues": ["default"]}
+        ]
     finally:
         listener.cancel()
         await asyncio.gather(listener, return_exceptions=True)
-    assert received == [{"type": "job_available", "queues": ["default"]}]
+    assert received.empty()
 
 
 async def test_defer_periodic_job(app):

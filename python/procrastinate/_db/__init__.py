@@ -12,7 +12,11 @@ checks it):
 - ``version``: the one schema-version check, run by the worker, ``check()``,
   ``procrastinate healthchecks``, ``schema --status`` and Django;
 - ``migrations``: the migrations runner (``sqlsplit`` splits the files that
-  run outside a transaction); ``files``: where sql/ and migrations/ are.
+  run outside a transaction); ``files``: where sql/ and migrations/ are;
+- ``ops``: operations as generators of Calls, and what runs them
+  (``run_sync`` / ``run_async``, re-exported by ``procrastinate.connector``);
+- ``pooled``: opening and closing the pools of the pooled connectors;
+  ``listen``: the LISTEN loop they share (reconnects, notification hand-off).
 
 Modules new in this edition, not part of procrastinate's public API.
 """

@@ -119,56 +119,34 @@ class MigrationState(NamedTuple):
 
 def status(conn: Any, directory: pathlib.Path | None = None) -> list[MigrationState]:
     """Every migration, applied (with when and whether its file still matches) or not."""
-    kind = database_kind(conn)
-    main = discover(directory)
-    states: list[MigrationState] = []
-    if kind in ("upstream", "converting"):
-        done = _recorded(conn, upstream=True)
-        for m in discover_upstream(directory):
-            row = done.get(m.number)
-            states.append(
-                MigrationState(
-                    m.number,
-                    m.name,
-                    m.phase,
-                    row[3] if row else None,
-                    (row[2] == m.checksum) if row else None,
-                    upstream=True,
-                )
-            )
-    recorded = _recorded(conn)
-    shipped = {m.number for m in main}
-    for m in main:
+    converting = database_kind(conn) in ("upstream", "converting")
+
+    def state(m: Migration, recorded: dict[int, Any], **extra: Any) -> MigrationState:
         row = recorded.get(m.number)
-        note = ""
-        if row is None and m.number == 1 and kind in ("upstream", "converting"):
-            note = "recorded by the 3.x conversion's last pre step"
-        states.append(
-            MigrationState(
-                m.number,
-                m.name,
-                m.phase,
-                row[3] if row else None,
-                (row[2] == m.checksum) if row else None,
-                note=note,
-            )
+        applied_at, checksum_ok = (row[3], row[2] == m.checksum) if row else (None, None)
+        return MigrationState(m.number, m.name, m.phase, applied_at, checksum_ok, **extra)
+
+    states = []
+    if converting:
+        done = _recorded(conn, upstream=True)
+        states = [state(m, done, upstream=True) for m in discover_upstream(directory)]
+    recorded = _recorded(conn)
+    main = discover(directory)
+    for m in main:
+        baseline = m.number == 1 and converting and m.number not in recorded
+        note = "recorded by the 3.x conversion's last pre step" if baseline else ""
+        states.append(state(m, recorded, note=note))
+    shipped = {m.number for m in main}
+    states += [
+        MigrationState(
+            number, name, phase, applied_at, None, shipped=False,
+            note="not shipped with this version (the database is newer)",
         )
-    for number, (name, phase, _checksum, applied_at) in recorded.items():
-        if number not in shipped:
-            states.append(
-                MigrationState(
-                    number,
-                    name,
-                    phase,
-                    applied_at,
-                    None,
-                    shipped=False,
-                    note="not shipped with this version (the database is newer)",
-                )
-            )
+        for number, (name, phase, _checksum, applied_at) in sorted(recorded.items())
+        if number not in shipped
+    ]
     upstream_states = [s for s in states if s.upstream]
-    main_states = sorted((s for s in states if not s.upstream), key=lambda s: s.number)
-    return upstream_states + main_states
+    return upstream_states + sorted((s for s in states if not s.upstream), key=lambda s: s.number)
 
 
 def _verify_checksums(conn: Any, main: list[Migration], upstream: list[Migration]) -> None:
@@ -263,33 +241,21 @@ def plan(
         for m in main
         if m.number not in applied_main and (target is None or m.number <= target)
     ]
-    if phase is None:
-        result.steps += pending
-    elif phase == "pre":
-        for m in pending:
-            if m.phase != "pre":
-                continue
-            blocking = [p for p in pending if p.phase == "post" and p.number < m.number]
-            if blocking:
-                raise MigrationError(
-                    f"post migration {blocking[0].number:04d}_{blocking[0].name} (an earlier "
-                    f"release's contract step) must be applied before pre migration "
-                    f"{m.number:04d}_{m.name}: run `{MIGRATE_COMMAND} --phase post` first "
-                    "(safe once no code older than that release runs)"
-                )
-            result.steps.append(m)
-    else:
-        for m in pending:
-            if m.phase != "post":
-                continue
-            blocking = [p for p in pending if p.phase == "pre" and p.number < m.number]
-            if blocking:
-                raise MigrationError(
-                    f"pre migration {blocking[0].number:04d}_{blocking[0].name} must be applied "
-                    f"before post migration {m.number:04d}_{m.name}: run "
-                    f"`{MIGRATE_COMMAND} --phase pre` first"
-                )
-            result.steps.append(m)
+    other = {"pre": "post", "post": "pre"}
+    for m in pending:
+        if phase is not None and m.phase != phase:
+            continue
+        blocking = [p for p in pending if p.phase == other[m.phase] and p.number < m.number]
+        if phase is not None and blocking:
+            first = blocking[0]
+            why = " (an earlier release's contract step)" if phase == "pre" else ""
+            safe = " (safe once no code older than that release runs)" if phase == "pre" else ""
+            raise MigrationError(
+                f"{first.phase} migration {first.number:04d}_{first.name}{why} must be applied"
+                f" before {m.phase} migration {m.number:04d}_{m.name}: run"
+                f" `{MIGRATE_COMMAND} --phase {first.phase}` first{safe}"
+            )
+        result.steps.append(m)
     return result
 
 

@@ -1,9 +1,5 @@
-"""The worker: fetch jobs, run them, report how they ended.
-
-``procrastinate.worker`` keeps procrastinate's names (``Worker`` and its
-defaults); the parts live in this package, one concern per module, around
-one shared state (state.py). coordinator.py draws them.
-"""
+"""The worker: fetch jobs, run them, report how they ended (one module per
+part, around one shared state; docs/architecture.md draws them)."""
 
 from __future__ import annotations
 

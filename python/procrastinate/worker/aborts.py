@@ -1,21 +1,20 @@
-"""Aborting jobs: the worker's abort checks, and how a run is told to stop.
-
-An abort is requested in the database (``cancel_job_by_id_async(abort=True)``);
-the worker asks the database which of its jobs are to abort, on an
-``abort_requested`` notification (worker.listener) or every
-``abort_job_polling_interval``: a notification is only a hint, the database
-confirms. The same ``abort`` serves the worker's own shutdown aborts, and
-``abort_at_once`` is the immediate stop's (stop_now, a second signal).
+"""Aborting jobs. An abort is requested in the database; the worker asks it
+which of its jobs to abort on an ``abort_requested`` notification (only a
+hint: the database confirms) or every ``abort_job_polling_interval``. The
+same ``abort`` serves the shutdown's aborts; ``abort_at_once`` is the
+immediate stop's.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import logging
+import time
 from typing import TYPE_CHECKING
 
-from procrastinate import job_context, utils
+from procrastinate import job_context
 from procrastinate.worker.release import IMMEDIATE_STOP_REPORT_TIMEOUT, release_buffered
+from procrastinate.worker.state import wait_event
 
 if TYPE_CHECKING:
     from procrastinate import manager
@@ -39,10 +38,7 @@ class Aborts:
     async def loop(self) -> None:
         state = self.state
         while True:
-            with contextlib.suppress(asyncio.TimeoutError):
-                await utils.wait_for(
-                    self._check.wait(), state.options.abort_job_polling_interval
-                )
+            await wait_event(self._check, state.options.abort_job_polling_interval)
             self._check.clear()
             if not state.running and not state.buffer:
                 continue
@@ -75,10 +71,46 @@ class Aborts:
             # The slot running the job: set while the job runs, and only then.
             if run.asyncio_task is not None:
                 run.asyncio_task.cancel()
-        self.state.logger.debug(
+        self.state.log(
+            logging.DEBUG,
+            "abort_job",
             f"Received a request to abort {message}",
-            extra=self.state.log_extra("abort_job", run, reason=reason.value),
+            run,
+            reason=reason.value,
         )
+
+    async def wind_down(self, reporter: Reporter, graceful_timeout: float | None) -> None:
+        """The shutdown's: let running jobs end within ``graceful_timeout``,
+        abort what is left, report (at once after an immediate stop)."""
+        state = self.state
+        now = time.time()
+        for run in state.running.values():
+            state.log(
+                logging.INFO,
+                "ending_job",
+                f"Waiting for job to finish: worker: {run.job.call_string} "
+                f"(started {now - run.context.start_timestamp:.3f} s ago)",
+                run,
+            )
+        await self._wait_for_jobs(graceful_timeout)
+        if state.running and not state.stop_now.is_set():
+            state.log(
+                logging.INFO,
+                "stop_worker",
+                f"{len(state.running)} jobs still running after graceful timeout. Aborting them",
+            )
+            for run in list(state.running.values()):
+                self.abort(run, AbortReason.SHUTDOWN)
+            await self._wait_for_jobs(None)
+        if state.stop_now.is_set():
+            await self.abort_at_once(reporter)
+        else:
+            await reporter.drain()
+
+    async def _wait_for_jobs(self, timeout: float | None) -> None:
+        """Until no job runs, ``timeout`` passes or an immediate stop."""
+        state = self.state
+        await state.wait_until(lambda: not state.running or state.stop_now.is_set(), timeout)
 
     async def abort_at_once(self, reporter: Reporter) -> None:
         """The immediate stop's: abort every run, give async ones a moment to
@@ -88,19 +120,22 @@ class Aborts:
         for run in runs:
             if not run.flag.is_set() or run.is_async:
                 self.abort(run, AbortReason.SHUTDOWN)
-        cancelled = [run.job.id for run in runs if run.is_async]
+        cancelled = [run.job_id for run in runs if run.is_async]
         if cancelled:
             await state.wait_until(
                 lambda: not any(job_id in state.running for job_id in cancelled),
                 IMMEDIATE_STOP_REPORT_TIMEOUT,
             )
         if not await reporter.drain(IMMEDIATE_STOP_REPORT_TIMEOUT):
-            state.logger.warning(
+            state.log(
+                logging.WARNING,
+                "outcomes_not_reported",
                 f"{reporter.pending} job outcome(s) could not be reported",
-                extra=state.log_extra("outcomes_not_reported"),
             )
         for run in state.running.values():
-            state.logger.warning(
+            state.log(
+                logging.WARNING,
+                "job_left_running",
                 f"Job {run.job.call_string} still running at exit: back to the queue",
-                extra=state.log_extra("job_left_running", run),
+                run,
             )

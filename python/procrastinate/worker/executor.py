@@ -1,12 +1,7 @@
-"""Running one job: the worker's executor.
-
-``execute`` calls the job's task (async tasks on the event loop, sync tasks in
-a thread of their own) through the middlewares, then turns what happened into
-an outcome for ``procrastinate_finish_jobs_v1`` and returns it. It knows no
-SQL: the slot hands the outcome to the worker's reporter. Retry timing is
-never computed here: a plain RetryStrategy travelled with the job and the
-database applies it; only a custom strategy's explicit decision is sent
-along.
+"""Running one job: ``execute`` calls the task through the middlewares
+(async tasks on the event loop, sync tasks in a thread) and returns the
+outcome; the slot hands it to the reporter. No SQL, and no retry timing: the
+database applies the job's policy; only a custom strategy's decision is sent.
 """
 
 from __future__ import annotations
@@ -38,6 +33,7 @@ class JobRun:
     """One job held by the worker, from fetch to report."""
 
     job: jobs.Job
+    job_id: int  # job.id, never None once fetched
     task: tasks.Task | None
     context: job_context.JobContext
     flag: job_context.AbortFlag
@@ -47,22 +43,13 @@ class JobRun:
     result: Any = None
     exception: BaseException | None = None
     end_timestamp: float | None = None
-    outcome: dict[str, Any] | None = None
+    outcome: dict[str, Any] = dataclasses.field(default_factory=dict)
     #: Reports of the outcome refused by the database (worker.reporter).
     report_refusals: int = 0
 
     @functools.cached_property
     def is_async(self) -> bool:
         return self.task is not None and is_coroutine_function(self.task.func)
-
-    @property
-    def aborted_by_shutdown(self) -> bool:
-        """Cut short by its worker (stopping, or losing its lease), not by
-        an abort someone asked for."""
-        return self.outcome_kind == "aborted" and self.flag.get() in (
-            AbortReason.SHUTDOWN,
-            AbortReason.LEASE_LOST,
-        )
 
     @property
     def outcome_kind(self) -> str:
@@ -72,13 +59,6 @@ class JobRun:
         if isinstance(self.exception, (exceptions.JobAborted, asyncio.CancelledError)):
             return "aborted"
         return "failed"
-
-    def job_result(self) -> job_context.JobResult:
-        return job_context.JobResult(
-            start_timestamp=self.context.start_timestamp,
-            end_timestamp=self.end_timestamp,
-            result=self.result,
-        )
 
 
 @functools.lru_cache(maxsize=1024)
@@ -102,6 +82,17 @@ class Middlewares:
     task: list[Any]
     worker: list[Any]
     owner: Any
+
+    def __post_init__(self) -> None:
+        for mw in [*self.task, *self.worker]:
+            if not callable(mw):
+                raise TypeError(f"Middleware {mw!r} is not callable.")
+        for mw in self.worker:
+            if not middleware.is_async_middleware(mw):
+                raise exceptions.MiddlewareKindMismatch(
+                    f"Worker middleware {getattr(mw, '__name__', repr(mw))!r} must be "
+                    "async (async def): worker middleware runs on the event loop."
+                )
 
 
 def task_middlewares(
@@ -130,25 +121,13 @@ async def _call_task(state: WorkerState, middlewares: Middlewares, run: JobRun) 
     assert task is not None
     context, job = run.context, run.job
     args = [context] if task.pass_context else []
-    task_is_async = run.is_async
-    chain = task_middlewares(state, middlewares, task, task_is_async)
-    owner = middlewares.owner
-
-    if task_is_async and not chain:
-        result = await task(*args, **job.task_kwargs)
-    elif task_is_async:
-
-        async def call_async() -> Any:
-            return await task(*args, **job.task_kwargs)
-
-        result = await middleware.compose(chain, call_async, context, owner)()
+    call: Callable[[], Any] = functools.partial(task, *args, **job.task_kwargs)
+    if chain := task_middlewares(state, middlewares, task, run.is_async):
+        call = middleware.compose(chain, call, context, middlewares.owner)
+    if run.is_async:
+        result = await call()
     else:
-
-        def call_sync() -> Any:
-            return task(*args, **job.task_kwargs)
-
-        composed = middleware.compose(chain, call_sync, context, owner)
-        result = await run_in_thread(composed, name=f"procrastinate job {job.id}")
+        result = await run_in_thread(call, name=f"procrastinate job {job.id}")
     # A sync function may return an awaitable (e.g. a coroutine): run it here.
     if inspect.isawaitable(result):
         result = await result
@@ -181,7 +160,8 @@ def build_outcome(run: JobRun) -> dict[str, Any]:
     kind = run.outcome_kind
     if kind == "succeeded":
         return wire.build_outcome(run.job, jobs.Status.SUCCEEDED)
-    if kind == "aborted" and not run.aborted_by_shutdown:
+    # Aborted on request; not cut short by its worker (stopping, losing its lease).
+    if kind == "aborted" and run.flag.get() not in (AbortReason.SHUTDOWN, AbortReason.LEASE_LOST):
         return wire.build_outcome(run.job, jobs.Status.ABORTED, exception=run.exception)
     strategy = run.task.retry_strategy if run.task else None
     # A run stopped because its worker lost its lease goes back to the queue
@@ -229,16 +209,10 @@ async def execute(
         if log.isEnabledFor(logging.INFO):
             log.info(f"Starting job {job.call_string}", extra=extra("start_job", run))
 
+        call: Callable[[], Any] = functools.partial(_call_task, state, middlewares, run)
         if middlewares.worker:
-
-            async def run_job() -> Any:
-                return await _call_task(state, middlewares, run)
-
-            run.result = await middleware.compose(
-                middlewares.worker, run_job, context, middlewares.owner
-            )()
-        else:
-            run.result = await _call_task(state, middlewares, run)
+            call = middleware.compose(middlewares.worker, call, context, middlewares.owner)
+        run.result = await call()
     except BaseException as exc:  # noqa: BLE001 - every end of a job is reported
         run.exception = exc
         if isinstance(exc, asyncio.CancelledError):
@@ -246,10 +220,8 @@ async def execute(
             if current is not None and hasattr(current, "uncancel"):
                 current.uncancel()
         if isinstance(exc, exceptions.TaskNotFound):
-            log.error(
-                f"Task was not found: {exc}",
-                extra=extra("task_not_found", run, exception=str(exc)),
-            )
+            message = f"Task was not found: {exc}"
+            state.log(logging.ERROR, "task_not_found", message, run, exception=str(exc))
     finally:
         run.end_timestamp = time.time()
     run.outcome = outcome = build_outcome(run)

@@ -1,24 +1,19 @@
 """A worker's lease, and the fence that stops its jobs before the lease runs
-out.
+out (docs/reliability.md).
 
-Kept apart from the producer because none of it is on the path of a job:
-it runs beside the jobs, to know how long the jobs it holds are still its
-own, and to let them go in time when it cannot renew. (Outages, said once
-each: WorkerState.database_failed and database_works.)
-
-The lease (sql/58_leases.sql) is renewed in the database by every
-successful heartbeat, fetch and finish; it runs out a lease's length after
-the last one, and other workers may then take its jobs. The worker counts
-from the moment it *sent* its last successful call (the database renewed
-the lease at or after that moment), and fences itself at FENCE_SHARE of the
-lease: it stops fetching and aborts its running jobs, jobs with a lock
-first, so that they have stopped when the lease runs out. The next
-heartbeat that gets through lifts the fence.
+The lease (sql/58_leases.sql) is renewed by every successful heartbeat,
+fetch and finish, and runs out a lease's length after the last one; other
+workers may then take the jobs. The worker counts from when it *sent* its
+last successful call, and fences itself at FENCE_SHARE of the lease: it
+fetches no more and aborts its running jobs, those with a lock first, so
+that they have stopped when the lease runs out. The next heartbeat that
+gets through lifts the fence.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -76,9 +71,30 @@ class Health:
         self._dropped: list[jobs.Job] = []
         self._registering = False
 
-    # --- the lease ---------------------------------------------------------------------
+    async def register(self) -> float:
+        """Register (again); returns when the call was sent."""
+        state, options = self.state, self.state.options
+        sent_at = time.monotonic()
+        state.worker_id = await state.db_call(
+            self.job_manager.register_worker_async(
+                options.worker_name,
+                options.queues,
+                options.concurrency,
+                options.stalled_worker_timeout,
+            )
+        )
+        return sent_at
 
-    def start_lease(self, length: float, sent_at: float) -> None:
+    async def start(self) -> None:
+        """Register and take the lease the database gives (registering
+        again should the registration be removed at once)."""
+        length = None
+        while length is None:
+            sent_at = await self.register()
+            assert self.state.worker_id is not None
+            length = await self.state.db_call(
+                self.job_manager.heartbeat_async(self.state.worker_id)
+            )
         self.lease = Lease(length, sent_at)
 
     def renewed(self, sent_at: float) -> None:
@@ -99,24 +115,21 @@ class Health:
                 self._registering = True
                 asyncio.create_task(self.register_again(), name="register_again")
             return
-        self.lease.renew(sent_at, length)
-        if self.lease.fenced:
-            self._lift_fence()
+        self._renew(sent_at, length)
 
     def beat_failed(self, error: BaseException) -> None:
         self.state.database_failed("send a heartbeat", error)
 
     def log_rescued(self, rows: list[dict[str, Any]]) -> None:
-        state = self.state
         for row in rows:
-            state.logger.warning(
+            self.state.log(
+                logging.WARNING,
+                "rescued_stalled_job",
                 f"Took back job {row['job_id']} from a stalled worker: now {row['status']}",
-                extra=state.log_extra("rescued_stalled_job", **row),
+                **row,
             )
 
     async def fence_loop(self) -> None:
-        """Until cancelled: fence the worker when its lease is about to run
-        out without a renewal."""
         while True:
             lease = self.lease
             assert lease is not None
@@ -132,29 +145,30 @@ class Health:
         # Jobs with a lock first: a lock's next job may start elsewhere as
         # soon as the lease runs out.
         runs = sorted(state.running.values(), key=lambda run: run.job.lock is None)
-        state.logger.error(
+        state.log(
+            logging.ERROR,
+            "lease_fenced",
             f"No successful database call for {lease.silent_for():.1f} s, "
             f"{FENCE_SHARE:.0%} of this worker's lease ({lease.length:g} s): "
             f"stopping its {len(runs)} running job(s) now, before the lease "
             "runs out and other workers may take them; fetching resumes once a "
             "heartbeat gets through",
-            extra=state.log_extra(
-                "lease_fenced", silent_seconds=lease.silent_for(), lease_seconds=lease.length
-            ),
+            silent_seconds=lease.silent_for(),
+            lease_seconds=lease.length,
         )
+        self._abort_all(AbortReason.LEASE_LOST, runs)
+        self._dropped.extend(state.buffer.clear())
+
+    def _abort_all(self, reason: AbortReason, runs: list[JobRun]) -> None:
         for run in runs:
             if not run.flag.is_set():
-                self.abort(run, AbortReason.LEASE_LOST)
-        self._dropped.extend(state.buffer.clear())
+                self.abort(run, reason)
 
     def _lift_fence(self) -> None:
         state = self.state
         assert self.lease is not None
         self.lease.fenced = False
-        state.logger.warning(
-            "Lease renewed: fetching jobs again",
-            extra=state.log_extra("lease_renewed"),
-        )
+        state.log(logging.WARNING, "lease_renewed", "Lease renewed: fetching jobs again")
         dropped, self._dropped = self._dropped, []
         if dropped:
             asyncio.create_task(
@@ -163,12 +177,9 @@ class Health:
             )
         state.wake.set()
 
-    # --- heartbeat on the event loop (connectors without a side connection) -------
-
     async def heartbeat_loop(self) -> None:
-        """Beat every update_heartbeat_interval on the event loop, until
-        cancelled; used when the connector cannot give the heartbeat thread
-        a connection of its own (worker.heartbeat)."""
+        """Beat on the event loop, until cancelled: for connectors that cannot
+        give the heartbeat thread (worker.heartbeat) a connection of its own."""
         state = self.state
         while True:
             await asyncio.sleep(state.options.update_heartbeat_interval)
@@ -202,35 +213,32 @@ class Health:
         """We were declared dead (our lease ran out) and our jobs were taken
         back: register anew, and abort the runs we still hold, whose
         outcomes the database will refuse anyway."""
-        state, options = self.state, self.state.options
+        state = self.state
         old_id = state.worker_id
         try:
-            sent_at = time.monotonic()
-            state.worker_id = await state.db_call(
-                self.job_manager.register_worker_async(
-                    options.name,
-                    options.queues,
-                    options.concurrency,
-                    options.stalled_worker_timeout,
-                )
-            )
+            sent_at = await self.register()
         except Exception as exc:
             state.database_failed("register again", exc)
             return
         finally:
             self._registering = False
-        state.logger.warning(
+        state.log(
+            logging.WARNING,
+            "register_worker_again",
             f"Worker {old_id} was removed from the database as stalled; "
             f"registered again as {state.worker_id}; "
             f"{len(state.running)} job(s) it held were taken back and are aborted here",
-            extra=state.log_extra("register_worker_again", old_worker_id=old_id),
+            old_worker_id=old_id,
         )
-        for run in list(state.running.values()):
-            if not run.flag.is_set():
-                self.abort(run, AbortReason.SHUTDOWN)
+        self._abort_all(AbortReason.SHUTDOWN, list(state.running.values()))
         state.buffer.clear()  # taken back with the rest
         self._dropped = []  # taken back too
+        self._renew(sent_at)
+
+    def _renew(self, sent_at: float, length: float | None = None) -> None:
+        """Renewed by a call that says the worker is still registered: lifts
+        the fence."""
         assert self.lease is not None
-        self.lease.renew(sent_at)
+        self.lease.renew(sent_at, length)
         if self.lease.fenced:
             self._lift_fence()

@@ -1,22 +1,18 @@
-"""The heartbeat, in a thread of its own: the worker's lease is renewed even
-while a task blocks the event loop, and such a block is named in the log.
+"""The heartbeat, in a thread of its own: the lease is renewed even while a
+task blocks the event loop, and such a block is named in the log.
 
 The thread has its own connection (never the pool's, which the event loop
 owns) with socket-level deadlines, so that a silent link fails a beat
-instead of hanging it. Each beat renews the lease (procrastinate_heartbeat_v2,
-which returns the lease's length) and then asks the database to rescue the
-jobs of workers whose lease ran out. What the beat learns goes to the event
-loop through ``call_soon_threadsafe``: the loop owns the worker's state, the
-thread only reads ``worker_id``.
-
-Between beats, the thread checks that the event loop answers: a loop that
-does not answer for BLOCKED_LOOP_WARNING seconds is logged once, with the job
-whose code holds it.
+instead of hanging it. Each beat renews the lease, then asks the database to
+rescue the jobs of workers whose lease ran out. What a beat learns goes to
+the loop (call_soon_threadsafe): the thread only reads ``worker_id``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import sys
 import threading
 import time
@@ -67,11 +63,10 @@ class HeartbeatThread:
             "keepalives_interval": max(1, round(timeout / 3)),
             "keepalives_count": 3,
         }
-        self.connection: psycopg.Connection | None = None
+        self.connection: psycopg.Connection[dict[str, Any]] | None = None
         self.stopped = threading.Event()
-        self.thread = threading.Thread(
-            target=self._run, name=f"procrastinate heartbeat {state.options.name}", daemon=True
-        )
+        name = f"procrastinate heartbeat {state.options.worker_name}"
+        self.thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._ping_sent: float | None = None
         self._block_reported = False
 
@@ -106,7 +101,7 @@ class HeartbeatThread:
             return
         sent_at = time.monotonic()
         try:
-            lease = self._query_one(queries.HEARTBEAT, worker_id=worker_id)["lease"]
+            lease = self._query(queries.HEARTBEAT, worker_id=worker_id)[0]["lease"]
         except Exception as exc:
             self._disconnect()
             self._to_loop(self.health.beat_failed, exc)
@@ -115,7 +110,7 @@ class HeartbeatThread:
         if lease is None:
             return  # removed: the loop registers again; no rescue under that id
         try:
-            rescued = self._query_all(queries.RESCUE_STALLED_JOBS, worker_id=worker_id)
+            rescued = self._query(queries.RESCUE_STALLED_JOBS, worker_id=worker_id)
         except Exception as exc:
             self._disconnect()
             self._to_loop(self.state.database_failed, "rescue stalled jobs", exc)
@@ -131,7 +126,7 @@ class HeartbeatThread:
 
     # --- the connection ---------------------------------------------------------
 
-    def _connect(self) -> psycopg.Connection:
+    def _connect(self) -> psycopg.Connection[dict[str, Any]]:
         if self.connection is None or self.connection.closed:
             self.connection = psycopg.connect(
                 self.conninfo, row_factory=psycopg.rows.dict_row, **self.kwargs
@@ -145,17 +140,10 @@ class HeartbeatThread:
     def _disconnect(self) -> None:
         connection, self.connection = self.connection, None
         if connection is not None:
-            try:
+            with contextlib.suppress(Exception):  # a broken connection: nothing to do
                 connection.close()
-            except Exception:  # a broken connection: nothing more to do
-                pass
 
-    def _query_one(self, query: str, **arguments: Any) -> dict[str, Any]:
-        row = self._connect().execute(query, arguments).fetchone()
-        assert row is not None
-        return row
-
-    def _query_all(self, query: str, **arguments: Any) -> list[dict[str, Any]]:
+    def _query(self, query: str, **arguments: Any) -> list[dict[str, Any]]:
         return self._connect().execute(query, arguments).fetchall()
 
     # --- the event loop's health -------------------------------------------------
@@ -168,20 +156,23 @@ class HeartbeatThread:
             self._to_loop(self._pong, now)
         elif now - sent >= BLOCKED_LOOP_WARNING and not self._block_reported:
             self._block_reported = True
-            self.state.logger.warning(
+            self.state.log(
+                logging.WARNING,
+                "event_loop_blocked",
                 f"The event loop has not answered for {now - sent:.1f} s: "
                 f"{self._blocker()} blocks it (async tasks must not block: "
                 "use asyncio.to_thread or a sync task); the heartbeat goes on "
                 "from its own thread",
-                extra=self.state.log_extra("event_loop_blocked", blocked_seconds=now - sent),
+                blocked_seconds=now - sent,
             )
 
     def _pong(self, sent: float) -> None:
         """On the event loop: it answered."""
         if self._block_reported:
-            self.state.logger.warning(
+            self.state.log(
+                logging.WARNING,
+                "event_loop_unblocked",
                 f"The event loop answers again after {time.monotonic() - sent:.1f} s",
-                extra=self.state.log_extra("event_loop_unblocked"),
             )
         self._block_reported = False
         self._ping_sent = None

@@ -1,13 +1,13 @@
 """The worker's LISTEN side: notifications wake the producer and the abort
-checks sooner than their polling would.
-
-A notification is a hint, never an order: the worker polls anyway (a lost
-notification costs one polling interval), and what it does on waking is
-decided in the database. If listening fails, the worker goes on polling.
+checks sooner than their polling would. A notification is a hint, never an
+order (anyone allowed to NOTIFY can send one; a forged payload at worst wakes
+a loop): jobs are fetched, and aborts confirmed, in the database. If
+listening fails, the worker goes on polling.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -34,9 +34,11 @@ class Listener:
                 self.on_notification, on_listening=self.on_listening
             )
         except Exception as exc:
-            state.logger.exception(
+            state.log(
+                logging.ERROR,
+                "listener_error",
                 f"Listening for notifications failed ({exc}); polling only from now on",
-                extra=state.log_extra("listener_error"),
+                exc_info=exc,
             )
 
     def on_listening(self) -> None:
@@ -45,9 +47,6 @@ class Listener:
         self.check_aborts()
 
     def on_notification(self, notification: dict[str, Any]) -> None:
-        """A hint, never an order: anyone allowed to NOTIFY can send one (a
-        forged payload of any shape at worst wakes a loop). Jobs are fetched,
-        and aborts confirmed, in the database."""
         state = self.state
         kind = notification.get("type")
         if kind == "job_available":

@@ -1,18 +1,11 @@
 """Jobs claimed ahead: the worker's prefetch buffer.
 
-When every slot is busy with short jobs, the round trip of a fetch is what
-limits a worker: a slot that frees waits for it. So the worker claims a few
-jobs more than its free slots and keeps them here, and a slot that frees
-takes the next one at once; fetches come less often and carry more jobs.
-
-Claimed jobs are ``doing`` in the database, held by this worker: if the
-process dies they are rescued like any running job (the stalled-worker
-rescue); when the worker stops, or when an abort is requested for one of
-them, they are released unstarted (``procrastinate_release_jobs_v2``).
-
-A claimed job waits while it could run elsewhere, so the buffer is used only
-while the jobs of this worker are short: none with long jobs, where the
-wait for a slot would be long and the round trip saved is negligible.
+While every slot is busy with short jobs, a fetch's round trip is what
+limits a worker; so it claims a few jobs more than its free slots, and a
+slot that frees takes the next one at once. Claimed jobs are ``doing``,
+held by this worker (rescued with it if it dies, released unstarted when it
+stops). A claimed job waits while it could run elsewhere: the buffer is
+used only while this worker's jobs are short.
 """
 
 from __future__ import annotations
@@ -32,8 +25,6 @@ AVERAGE_WEIGHT = 0.1
 
 class PrefetchBuffer:
     def __init__(self, size: int):
-        if size < 0:
-            raise ValueError(f"prefetch must be zero or more jobs, got {size}")
         self.size = size
         self._jobs: collections.OrderedDict[int, jobs.Job] = collections.OrderedDict()
         #: Moving average of job durations; None until a job ended.
@@ -65,10 +56,9 @@ class PrefetchBuffer:
 
     def job_lasted(self, seconds: float) -> None:
         average = self.average_seconds
-        if average is None:
-            self.average_seconds = seconds
-        else:
-            self.average_seconds = average + AVERAGE_WEIGHT * (seconds - average)
+        self.average_seconds = (
+            seconds if average is None else average + AVERAGE_WEIGHT * (seconds - average)
+        )
 
     @property
     def target(self) -> int:

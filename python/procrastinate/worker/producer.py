@@ -1,24 +1,18 @@
 """The producer: turns free slots into fetch calls, and claimed jobs into
-offers to the slots.
-
-One fetch asks for as many jobs as there are free slots, plus a few claimed
-ahead while jobs are short (worker.prefetch). The producer wakes on a
-``job_available`` notification for the worker's queues (worker.listener),
-when outcomes were reported (a lock or a retry may have freed a job), when a
-job ends after a full fetch, when the database is back after an outage, or
-every ``fetch_job_polling_interval`` seconds. Which jobs a fetch gets (locks,
-priorities, queues, retries due) is decided in SQL.
+offers to the slots. It wakes on a notification (worker.listener), when
+outcomes were reported or a job ended after a full fetch, when the database
+is back, or every ``fetch_job_polling_interval``; which jobs a fetch gets is
+decided in SQL.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
+import logging
 import time
 import uuid
 from typing import TYPE_CHECKING
 
-from procrastinate import utils
+from procrastinate.worker.state import wait_event
 
 if TYPE_CHECKING:
     from procrastinate import jobs, manager
@@ -78,9 +72,10 @@ class Producer:
                     # fetch would wait for the report's round trip).
                     if not settled and await self.reporter.drain():
                         continue
-                    state.logger.info(
+                    state.log(
+                        logging.INFO,
+                        "stop_worker",
                         "No job found. Stopping worker because wait=False",
-                        extra=state.log_extra("stop_worker"),
                     )
                     break
                 if state.last_fetch_full:
@@ -108,20 +103,19 @@ class Producer:
         self.health.renewed(sent_at)
         state.database_works()
         if self._fetch_uncertain and fetched:
-            state.logger.warning(
+            state.log(
+                logging.WARNING,
+                "resume_lost_fetch",
                 f"Resumed a fetch whose answer was lost: {len(fetched)} job(s) "
                 "claimed then are run now",
-                extra=state.log_extra("resume_lost_fetch", job_count=len(fetched)),
+                job_count=len(fetched),
             )
         self._fetch_uncertain = False
         self._claim_token = uuid.uuid4()
         return fetched
 
     async def _sleep(self) -> None:
-        with contextlib.suppress(asyncio.TimeoutError):
-            await utils.wait_for(
-                self.state.wake.wait(), self.state.options.fetch_job_polling_interval
-            )
+        await wait_event(self.state.wake, self.state.options.fetch_job_polling_interval)
 
     def _may_fetch(self) -> bool:
         """Not while the lease is about to run out (worker.health), nor while

@@ -1,32 +1,29 @@
-"""Reporting outcomes: the worker's executors drop finished runs here, and
-one loop sends them to the database in batches.
+"""Reporting outcomes: slots drop finished runs here, and one loop sends
+everything waiting in one ``finish_jobs_async`` call (idle: one outcome at
+once; under load, what arrived during a round trip goes in the next call).
 
-Everything waiting is sent in one ``finish_jobs_async`` call: when the worker
-is idle that is one outcome, sent at once; under load the outcomes that
-arrive during a round trip go together in the next one. A batch that cannot
-be sent (connection lost, statement timeout...) is kept and sent again, never
-dropped, after a growing delay or as soon as another call finds the database
-back (Reporter.retry_now), in halves: a batch too big to pass (a low statement_timeout) gets
-through in smaller ones, until the outcomes waiting are all sent. While
-reports fail, the worker fetches no more jobs (Reporter.failing). An outcome
-the database refuses as malformed is sent alone, then simplified; outcomes
-refused for a reason that sending again cannot cure (a missing right or
-function: SQLSTATE class 42, 28, 3F) are logged once and dropped: their jobs
-stay with this worker, and go back to the queue when it unregisters.
+A batch that cannot be sent is kept, never dropped, and sent again after a
+growing delay (or at once when another call finds the database back), in
+halves: a batch too big for a low statement_timeout gets through in smaller
+ones. While reports fail, the worker fetches nothing (Reporter.failing). An
+outcome refused as malformed is sent alone, then simplified; outcomes
+refused for a reason only a person can cure (SQLSTATE class 42, 28, 3F) are
+let go after REFUSALS_KEPT tries: their jobs go back to the queue when the
+worker unregisters.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from procrastinate import exceptions, utils
 from procrastinate._db import wire
+from procrastinate.exceptions import InvalidJobDefinition, InvalidJobStatus, InvalidOutcome
 from procrastinate.worker.log import job_reported
+from procrastinate.worker.state import wait_event
 
 if TYPE_CHECKING:
     from procrastinate import manager
@@ -44,32 +41,26 @@ QUERY_CANCELED = "57014"
 #: (is_configuration_error) before it is let go.
 REFUSALS_KEPT = 3
 
-_DATA_ERRORS = (
-    exceptions.InvalidOutcome,
-    exceptions.InvalidJobStatus,
-    exceptions.InvalidJobDefinition,
-)
-
-
-def is_data_error(error: BaseException) -> bool:
-    """Whether the database refused the outcomes themselves (sending them
-    again would fail again), rather than failing to receive them."""
-    if isinstance(error, _DATA_ERRORS):
-        return True
-    sqlstate = getattr(error, "sqlstate", None) or ""
-    return sqlstate.startswith("22")
-
-
+_DATA_ERRORS = (InvalidOutcome, InvalidJobStatus, InvalidJobDefinition)
 #: SQLSTATE classes that sending again does not cure until someone acts:
 #: 42 (a missing right, function or table), 28 (authorization), 3F (schema).
 _CONFIGURATION_ERROR_CLASSES = ("42", "28", "3F")
 
 
+def _sqlstate(error: BaseException) -> str:
+    return getattr(error, "sqlstate", None) or ""
+
+
+def is_data_error(error: BaseException) -> bool:
+    """Whether the database refused the outcomes themselves (sending them
+    again would fail again), rather than failing to receive them."""
+    return isinstance(error, _DATA_ERRORS) or _sqlstate(error).startswith("22")
+
+
 def is_configuration_error(error: BaseException) -> bool:
     """Whether the database refuses the worker itself (its role's rights, a
     schema not migrated): outcomes stay kept, but a person must act."""
-    sqlstate = getattr(error, "sqlstate", None) or ""
-    return sqlstate[:2] in _CONFIGURATION_ERROR_CLASSES
+    return _sqlstate(error)[:2] in _CONFIGURATION_ERROR_CLASSES
 
 
 class Reporter:
@@ -91,7 +82,7 @@ class Reporter:
         self._retry = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
-        self._task: asyncio.Task[None] | None = None
+        self._task: asyncio.Task[Any] | None = None
         # At most this many outcomes per call (None: all waiting); halved
         # after a failed call, lifted once the outcomes waiting are sent.
         self._batch_limit: int | None = None
@@ -111,10 +102,6 @@ class Reporter:
         """Whether everything added was sent."""
         return self._idle.is_set()
 
-    def unreported_job_ids(self) -> set[int]:
-        """Jobs whose run ended here but whose outcome is not recorded yet."""
-        return {run.job.id for run in [*self._pending, *self._sending]}  # type: ignore[misc]
-
     def add(self, run: JobRun) -> None:
         self._pending.append(run)
         self._idle.clear()
@@ -125,11 +112,6 @@ class Reporter:
         after the rest of the retry delay (the worker fetches nothing until
         the outcomes are in)."""
         self._retry.set()
-
-    def start(self) -> asyncio.Task[None]:
-        """Start sending, in a task of its own (cancel it to stop)."""
-        self._task = asyncio.create_task(self._run(), name="reporter")
-        return self._task
 
     async def drain(self, timeout: float | None = None) -> bool:
         """Wait until everything added was sent (True); False after
@@ -146,8 +128,9 @@ class Reporter:
             idle.cancel()
         return self._idle.is_set()
 
-    async def _run(self) -> None:
-        """Send outcomes as they come, until cancelled."""
+    async def run(self) -> None:
+        """Send outcomes as they come, until cancelled (in a task of its own)."""
+        self._task = asyncio.current_task()
         delay = RETRY_DELAY
         while True:
             await self._ready.wait()
@@ -171,8 +154,7 @@ class Reporter:
                 if len(unsent) > 1:
                     self._batch_limit = len(unsent) // 2
                 self._retry.clear()
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await utils.wait_for(self._retry.wait(), delay)
+                await wait_event(self._retry, delay)
                 delay = min(delay * 2, MAX_RETRY_DELAY)
             self._idle.set()
 
@@ -202,7 +184,7 @@ class Reporter:
             unsent = await self._send_separately(batch, exc)
         else:
             self.state.database_works()
-            for run, result in zip(batch, results):
+            for run, result in zip(batch, results, strict=True):
                 job_reported(self.state, run, result)
             unsent = []
         # Jobs may have become available (a lock freed, a retry due now).
@@ -217,7 +199,7 @@ class Reporter:
         for run in batch:
             run.report_refusals += 1
         kept = [run for run in batch if run.report_refusals < REFUSALS_KEPT]
-        dropped = [run.job.id for run in batch if run.report_refusals >= REFUSALS_KEPT]
+        dropped = [run.job_id for run in batch if run.report_refusals >= REFUSALS_KEPT]
         logger.error(
             f"The database refuses this worker's reports: {error} "
             f"(SQLSTATE {getattr(error, 'sqlstate', '?')}). Check the rights of its "
@@ -241,7 +223,7 @@ class Reporter:
         )
         # Part of the worker's database outage (its end is logged once); a
         # statement cancelled by its timeout is not one.
-        if getattr(error, "sqlstate", None) != QUERY_CANCELED:
+        if _sqlstate(error) != QUERY_CANCELED:
             self.state.database_failed("report job outcomes", error, log=False)
 
     async def _send_separately(
@@ -252,7 +234,7 @@ class Reporter:
             attempts = ["simplified"] if len(batch) == 1 else ["as is", "simplified"]
             for attempt in attempts:
                 if attempt == "simplified":
-                    run.outcome = wire.simplified_outcome(run.outcome or {})
+                    run.outcome = wire.simplified_outcome(run.outcome)
                 try:
                     (result,) = await self._finish([run])
                 except Exception as exc:

@@ -1,25 +1,15 @@
-"""Slots: the worker's long-lived asyncio tasks, each running jobs one after
+"""Slots: long-lived asyncio tasks, each running claimed jobs one after
 another.
 
-Why not one asyncio task per job: creating, scheduling and finishing a task
-costs more than a no-op job; at thousands of jobs per second it was a fifth
-of the worker's time. A slot takes the next claimed job from the prefetch
-buffer, runs it, and takes the next; a job that ends without waiting on
-anything costs no trip through the event loop.
-
-A job sees what a task of its own would give it:
-
-- its own ``contextvars``: each job runs in a fresh copy of the slot's
-  context, which no job changes, so a value one job sets never reaches the
-  next;
-- ``asyncio.current_task()`` is its slot while it runs, so ``asyncio.timeout``,
-  task groups and the worker's aborts (which cancel the slot) reach the job;
-  the slot clears its cancel count after each job.
-
-Only as many slots run as the jobs need: one slot goes on taking jobs while
-they end without waiting; when a job waits (I/O, a sleep, a sync task's
-thread) its slot wakes another, idle or new, for the next claimed job. There
-are never more slots than the worker's concurrency.
+Not one task per job: creating, scheduling and finishing a task costs more
+than a no-op job (a fifth of the worker's time at thousands of jobs per
+second). A job still sees what a task of its own would give it: a fresh
+copy of the slot's ``contextvars`` context, and ``asyncio.current_task()``
+being its slot while it runs (``asyncio.timeout``, task groups and aborts,
+which cancel the slot, reach the job; the slot clears its cancel count after
+each job). Only as many slots run as the jobs need: when a job waits (I/O, a
+sleep, a sync task's thread) its slot wakes another, idle or new, for the
+next claimed job, up to the worker's concurrency.
 """
 
 from __future__ import annotations
@@ -131,28 +121,22 @@ class Slots:
         options = state.options
         context = job_context.JobContext(
             app=self.app,
-            worker_name=options.name,
+            worker_name=options.worker_name,
             worker_queues=options.queues,
             job=job,
             start_timestamp=time.time(),
             additional_context=dict(options.additional_context or {}),
             abort_reason=flag.get,
         )
-        run = JobRun(job=job, task=self.app.tasks.get(job.task_name), context=context, flag=flag)
+        run = JobRun(job, job.id, self.app.tasks.get(job.task_name), context, flag)
         state.running[job.id] = run
         return run
-
-    def _report(self, run: JobRun) -> None:
-        state = self.state
-        if state.stop_now.is_set() and state.worker_id is None:
-            return  # unregistered already: the database released the job
-        self.reporter.add(run)
 
     def _run_ended(self, run: JobRun) -> None:
         """The run is over (its outcome handed on): free its place."""
         state = self.state
-        if state.running.get(run.job.id) is run:  # type: ignore[arg-type]
-            del state.running[run.job.id]  # type: ignore[arg-type]
+        if state.running.get(run.job_id) is run:
+            del state.running[run.job_id]
         state.job_ended.set()
         if run.end_timestamp is not None:
             state.buffer.job_lasted(run.end_timestamp - run.context.start_timestamp)
@@ -183,7 +167,10 @@ class Slots:
                 await InContext(
                     execute(state, middlewares, run), contextvars.copy_context(), self.offer
                 )
-                self._report(run)
+                # (Unregistered already after an immediate stop: the database
+                # released the job.)
+                if not (state.stop_now.is_set() and state.worker_id is None):
+                    self.reporter.add(run)
             finally:
                 # Even if this slot fails (a bug): the run must not stay "running".
                 run.asyncio_task = None

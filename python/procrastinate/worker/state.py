@@ -1,10 +1,6 @@
-"""What the worker's parts share, and nothing else.
-
-The coordinator builds one WorkerState per run and gives it to each part
-(producer, slots, reporter, health, aborts, listener, heartbeat), with the
-narrow callables a part needs from another; no part holds the Worker. The
-state belongs to the event loop: the heartbeat thread only reads
-``worker_id`` and hands what it learns to the loop.
+"""What the worker's parts share, and nothing else: the options and one
+WorkerState per run. The state belongs to the event loop: the heartbeat
+thread only reads ``worker_id`` and hands what it learns to the loop.
 """
 
 from __future__ import annotations
@@ -12,17 +8,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from procrastinate import jobs, utils
-from procrastinate.worker import log
+from procrastinate import jobs, middleware, utils
+from procrastinate.job_context import JobResult
 from procrastinate.worker.prefetch import PrefetchBuffer
 
 if TYPE_CHECKING:
-    import logging
-
     from procrastinate.worker.executor import JobRun
 
 T = TypeVar("T")
@@ -30,29 +25,36 @@ T = TypeVar("T")
 
 @dataclasses.dataclass(frozen=True)
 class WorkerOptions:
-    """The worker's settings, fixed for a run (App.run_worker_async
-    documents them)."""
+    """The worker's settings (App.run_worker_async documents them), named as
+    procrastinate's Worker attributes, which read them."""
 
-    name: str | None
+    worker_name: str | None
     queues: list[str] | None
     concurrency: int
     wait: bool
     prefetch: int
     fetch_job_polling_interval: float
     abort_job_polling_interval: float
-    update_heartbeat_interval: float
-    stalled_worker_timeout: float | None
+    shutdown_graceful_timeout: float | None
+    listen_notify: bool
     delete_jobs: jobs.DeleteJobCondition
     additional_context: dict[str, Any] | None
+    install_signal_handlers: bool
+    update_heartbeat_interval: float
+    stalled_worker_timeout: float | None
+    task_middleware: list[middleware.TaskMiddleware]
+    worker_middleware: list[middleware.WorkerMiddleware]
     #: Deadline of every database call (seconds).
     database_timeout: float
 
 
-class WorkerState:
-    # Defined in log, bound here: the end of each job logs through it, and a
-    # method costs no extra call.
-    log_extra = log.log_extra
+async def wait_event(event: asyncio.Event, timeout: float | None) -> None:
+    """Until ``event`` is set or ``timeout`` passes."""
+    with contextlib.suppress(asyncio.TimeoutError):
+        await utils.wait_for(event.wait(), timeout)
 
+
+class WorkerState:
     def __init__(self, options: WorkerOptions, logger: logging.Logger):
         self.options = options
         self.logger = logger
@@ -80,6 +82,43 @@ class WorkerState:
         #: at now.
         self.on_database_back: list[Callable[[], None]] = [self.wake.set]
 
+    # Messages and ``extra`` contents are an interface (log processing
+    # filters on them): change them knowingly.
+    def log_extra(self, action: str, run: JobRun | None = None, **kwargs: Any) -> dict[str, Any]:
+        extra: dict[str, Any] = {
+            "action": action,
+            "worker": {
+                "name": self.options.worker_name,
+                "worker_id": self.worker_id,
+                "job_id": run.job.id if run else None,
+                "queues": list(self.options.queues or []),
+            },
+        }
+        if run is not None:
+            extra["job"] = run.job.log_context()
+            extra.update(
+                JobResult(
+                    start_timestamp=run.context.start_timestamp,
+                    end_timestamp=run.end_timestamp,
+                    result=run.result,
+                ).as_dict()
+            )
+        return {**extra, **kwargs}
+
+    def log(
+        self,
+        level: int,
+        action: str,
+        message: str,
+        run: JobRun | None = None,
+        exc_info: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        """Log ``message`` on the worker's logger, with log_extra's ``extra``."""
+        if self.logger.isEnabledFor(level):
+            extra = self.log_extra(action, run, **kwargs)
+            self.logger.log(level, message, exc_info=exc_info, extra=extra, stacklevel=2)
+
     def holds(self, job_id: int) -> bool:
         """Whether the job is running here or claimed ahead."""
         return job_id in self.running or job_id in self.buffer
@@ -97,31 +136,34 @@ class WorkerState:
             remaining = None if deadline is None else deadline - time.monotonic()
             if remaining is not None and remaining <= 0:
                 return
-            with contextlib.suppress(asyncio.TimeoutError):
-                await utils.wait_for(self.job_ended.wait(), remaining)
+            await wait_event(self.job_ended, remaining)
 
     # --- outages: logged once per outage, not once per failed call --------------
 
     def database_failed(self, what: str, error: BaseException, log: bool = True) -> None:
         """Log a failed database call; the first one of an outage says so
         (``log=False``: the caller logged it)."""
+        first = self.db_down_since is None
+        if first:
+            self.db_down_since = time.monotonic()
+        if not log:
+            return
         if isinstance(error, asyncio.TimeoutError):
             error = TimeoutError(f"no answer within {self.options.database_timeout:g} s")
-        if not log:
-            if self.db_down_since is None:
-                self.db_down_since = time.monotonic()
-            return
-        if self.db_down_since is None:
-            self.db_down_since = time.monotonic()
-            self.logger.error(
+        if first:
+            self.log(
+                logging.ERROR,
+                "database_unavailable",
                 f"Database unavailable: could not {what} ({error!r}); "
                 "will retry; outcomes are kept until they can be reported",
-                extra=self.log_extra("database_unavailable", exception=repr(error)),
+                exception=repr(error),
             )
         else:
-            self.logger.warning(
+            self.log(
+                logging.WARNING,
+                "database_still_unavailable",
                 f"Database still unavailable: could not {what} ({error!r})",
-                extra=self.log_extra("database_still_unavailable", exception=repr(error)),
+                exception=repr(error),
             )
 
     def database_works(self) -> None:
@@ -130,9 +172,11 @@ class WorkerState:
             return
         lasted = time.monotonic() - self.db_down_since
         self.db_down_since = None
-        self.logger.warning(
+        self.log(
+            logging.WARNING,
+            "database_available",
             f"Database available again after {lasted:.1f} s: service resumed",
-            extra=self.log_extra("database_available", outage_seconds=lasted),
+            outage_seconds=lasted,
         )
         for callback in self.on_database_back:
             callback()

@@ -4,6 +4,7 @@ function runs in one while the event loop awaits it."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import itertools
 import os
@@ -80,20 +81,16 @@ async def run_in_thread(func: Callable[[], T], name: str) -> T:
             future.set_result(value)
 
     def target() -> None:
-        value: Any = None
-        error: BaseException | None = None
         thread = threading.current_thread()
         pool_name, thread.name = thread.name, name
         try:
-            value = context.run(func)
+            outcome: tuple[Any, BaseException | None] = (context.run(func), None)
         except BaseException as exc:  # noqa: BLE001 - handed to the awaiting side
-            error = exc
+            outcome = (None, exc)
         finally:
             thread.name = pool_name
-        try:
-            loop.call_soon_threadsafe(settle, value, error)
-        except RuntimeError:  # the loop is gone: the worker stopped at once
-            pass
+        with contextlib.suppress(RuntimeError):  # the loop is gone: the worker stopped at once
+            loop.call_soon_threadsafe(settle, *outcome)
 
     _THREADS.submit(target)
     return await future

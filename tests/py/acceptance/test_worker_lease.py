@@ -15,8 +15,9 @@ import psycopg
 import psycopg.rows
 import pytest
 
-from procrastinate import exceptions, periodic_deferrer
+from procrastinate import exceptions
 from procrastinate.worker import heartbeat as worker_heartbeat
+from procrastinate.worker import periodic_deferrer
 
 from worker_helpers import Running, finish, job_row, statuses
 

@@ -135,7 +135,9 @@ class Chaos:
         log = self.dir / f"{name}.log"
         env = {
             **os.environ,
-            "PYTHONPATH": os.pathsep.join([str(pathlib.Path(__file__).parent), str(ROOT / "python")]),
+            "PYTHONPATH": os.pathsep.join(
+                [str(pathlib.Path(__file__).parent), str(ROOT / "python")]
+            ),
             "CHAOS_DSN": dsn or self.dsn,
             "CHAOS_RECORD_DSN": record_dsn or self.dsn,
             "CHAOS_HEARTBEAT": str(HEARTBEAT),
@@ -206,10 +208,12 @@ class Chaos:
         for worker in self.workers:
             try:
                 worker.process.wait(timeout)
-            except subprocess.TimeoutExpired:
+            except subprocess.TimeoutExpired as error:
                 worker.process.kill()
                 worker.process.wait(5)
-                raise AssertionError(f"worker {worker.name} did not stop within {timeout} s")
+                raise AssertionError(
+                    f"worker {worker.name} did not stop within {timeout} s"
+                ) from error
 
     def worker_connections(self) -> int:
         """Connections the workers hold now (pool and listener)."""
@@ -258,7 +262,7 @@ class Chaos:
         overlaps = []
         for lock, spans in intervals.items():
             spans.sort()
-            for (s1, e1, j1), (s2, e2, j2) in zip(spans, spans[1:]):
+            for (_, e1, j1), (s2, _, j2) in zip(spans, spans[1:], strict=False):
                 if s2 < e1:
                     overlaps.append((lock, j1, j2, (e1 - s2).total_seconds()))
         concurrent = _concurrent_runs(runs, kill_end, far)

@@ -104,7 +104,9 @@ def _bindir() -> str:
 
 def test_d_postgresql_restarted_mid_run(chaos: Chaos, record_property):
     if not os.environ.get("PRIVATE_PG_DIR"):
-        pytest.skip("needs the private cluster of `make test` (PRIVATE_PG_DIR unset: external server)")
+        pytest.skip(
+            "needs the private cluster of `make test` (PRIVATE_PG_DIR unset: external server)"
+        )
     chaos.defer(150, locks=8, seconds=(0.1, 0.6))
     chaos.start_worker()
     chaos.start_worker()
@@ -122,7 +124,8 @@ def test_d_postgresql_restarted_mid_run(chaos: Chaos, record_property):
     chaos.defer(30, locks=8, seconds=(0.1, 0.6))
     chaos.wait_final(30)
     summary = chaos.report(record_property)
-    print(f"CHAOS restart: service resumed {chaos.faults[-1]['resumed_after']} s after the restart began")
+    resumed = chaos.faults[-1]["resumed_after"]
+    print(f"CHAOS restart: service resumed {resumed} s after the restart began")
     assert all(w.process.poll() is None for w in chaos.workers)
     assert chaos.worker_connections() <= 2 * CONNECTIONS_PER_WORKER
     chaos.stop_all()
@@ -135,7 +138,9 @@ def test_e_300_idle_connections(chaos: Chaos, record_property):
     idle = []
     try:
         for _ in range(300):
-            idle.append(psycopg.connect(chaos.dsn + " application_name=chaos_idle", autocommit=True))
+            idle.append(
+                psycopg.connect(chaos.dsn + " application_name=chaos_idle", autocommit=True)
+            )
         chaos.defer(150, locks=8, seconds=(0.05, 0.3))
         chaos.start_worker()
         chaos.start_worker()

@@ -124,7 +124,7 @@ def test_statement_timeout_refuses_a_piled_up_report(
     log = worker.log.read_text(errors="replace")
     unsent = [(int(count), why) for count, why in UNSENT.findall(log)]
     by_limit = [LIMIT_ERRORS["statement_timeout"] in why for _count, why in unsent]
-    refused = [count for (count, _why), cut in zip(unsent, by_limit) if cut]
+    refused = [count for (count, _why), cut in zip(unsent, by_limit, strict=True) if cut]
     summary = chaos.report(record_property, extra={
         "limit": "statement_timeout = 20ms, link blackholed "
                  f"{PILE_OUTAGE_SECONDS:g} s under {PILE_JOBS} running jobs",
@@ -132,7 +132,9 @@ def test_statement_timeout_refuses_a_piled_up_report(
         "first_reported_seconds": first,
         "settled_seconds": settled,
         "refused_reports": refused,
-        "other_failed_reports": [count for (count, _why), cut in zip(unsent, by_limit) if not cut],
+        "other_failed_reports": [
+            count for (count, _why), cut in zip(unsent, by_limit, strict=True) if not cut
+        ],
     })
     print(
         f"CHAOS statement_timeout 20ms after a pile-up: reports of {refused} outcomes "
@@ -194,7 +196,6 @@ def test_exhausted_connection_slots(chaos: Chaos, login: str, record_property):
         chaos.busy_worker()
         # Every slot a non-superuser may take is taken, and the running
         # worker's connections are cut: it must reconnect, and cannot.
-        exhausted_at = chaos.now()
         _take_every_slot(chaos, hog, hogs)
         # A worker started now cannot connect at all: it must wait.
         starting = chaos.start_worker(concurrency=4, dsn=_as(chaos, login))

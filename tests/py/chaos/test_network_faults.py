@@ -107,7 +107,6 @@ def test_link_reset_then_refused(chaos: Chaos, proxies, record_property):
     chaos.wait_registered(2)
     chaos.wait_busy([cut, other])
     time.sleep(2.0)  # both at full speed
-    fault_at = chaos.now()
     reset = cut_link.reset()
     cut_link.set_mode("refuse")
     time.sleep(REFUSED_SECONDS)  # the outage itself

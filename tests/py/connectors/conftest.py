@@ -21,6 +21,9 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
+
+from procrastinate import PsycopgConnector, SyncPsycopgConnector
+
 from conformance_kinds import (
     IN_DJANGO_PROCESS,
     KIND_NAMES,
@@ -30,7 +33,6 @@ from conformance_kinds import (
     close_connector,
     open_connector,
 )
-from procrastinate import PsycopgConnector, SyncPsycopgConnector
 
 HERE = pathlib.Path(__file__).resolve().parent
 DJANGO_TESTS = HERE.parent / "django"

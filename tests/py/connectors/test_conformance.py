@@ -18,6 +18,10 @@ import sys
 from typing import Any
 
 import pytest
+
+from procrastinate import exceptions, jobs, manager
+from procrastinate._db import wire
+
 from conformance_kinds import (
     IN_DJANGO_PROCESS,
     Kind,
@@ -26,8 +30,6 @@ from conformance_kinds import (
     in_thread,
     open_connector,
 )
-from procrastinate import exceptions, jobs, manager
-from procrastinate._db import wire
 
 UTC = datetime.timezone.utc
 HERE = pathlib.Path(__file__).resolve().parent

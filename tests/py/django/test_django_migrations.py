@@ -8,9 +8,10 @@ import shutil
 
 import psycopg
 import pytest
-from django_helpers import conninfo, manage
 
 from procrastinate._db import files, migrations, version
+
+from django_helpers import conninfo, manage
 
 
 def recorded(dbname: str) -> list[tuple]:

@@ -10,6 +10,7 @@ import threading
 import time
 
 import pytest
+
 from procrastinate import cli_schema, exceptions
 from procrastinate._db import files, sqlsplit, version
 from procrastinate._db import migrations as m
@@ -103,7 +104,8 @@ def test_empty_database_gets_every_migration_in_order(new_db, connect, fake_migr
     rows = conn.execute(
         "select number, name, phase, checksum from procrastinate_migrations order by 1"
     ).fetchall()
-    assert rows == [(x.number, x.name, x.phase, x.checksum) for x in files.discover(fake_migrations)]
+    discovered = files.discover(fake_migrations)
+    assert rows == [(x.number, x.name, x.phase, x.checksum) for x in discovered]
     assert conn.execute("select to_regclass('procrastinate_thing')").fetchone()[0] is None
     assert m.pending(conn, directory=fake_migrations) == []
 
@@ -356,7 +358,9 @@ def test_status_output_older(older_db, connect, fake_migrations, monkeypatch):
 
 def test_status_lists_migrations_the_code_does_not_ship(fresh_db, connect, fake_migrations):
     conn = connect(fresh_db)
-    conn.execute("insert into procrastinate_migrations values (9999, 'from_the_future', 'pre', 'x')")
+    conn.execute(
+        "insert into procrastinate_migrations values (9999, 'from_the_future', 'pre', 'x')"
+    )
     states = m.status(conn, directory=fake_migrations)
     assert states[-1].number == 9999 and not states[-1].shipped
     assert "not shipped with this version" in cli_schema.format_status("current", states)

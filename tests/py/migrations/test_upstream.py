@@ -18,6 +18,7 @@ import sys
 import psycopg
 import psycopg.rows
 import pytest
+
 from procrastinate import cli_schema, exceptions
 from procrastinate._db import files, version
 from procrastinate._db import migrations as m

@@ -9,7 +9,8 @@ import json
 import psycopg
 import pytest
 
-from procrastinate import Blueprint, exceptions, periodic, periodic_deferrer
+from procrastinate import Blueprint, exceptions, periodic
+from procrastinate.worker import periodic_deferrer
 
 # A multiple of 300: a tick of "*/5 * * * *" and of "* * * * * */10".
 T = 1_800_000_000

@@ -15,8 +15,8 @@ from procrastinate import (
     PsycopgConnector,
     exceptions,
     periodic,
-    periodic_deferrer,
 )
+from procrastinate.worker import periodic_deferrer
 
 NEVER = "0 0 31 2 *"  # the 31st of February
 T = 1_800_000_000

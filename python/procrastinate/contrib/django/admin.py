@@ -36,15 +36,12 @@ def _job_manager() -> Any:
     return app.job_manager
 
 
+def _refuse(self: Any, request: HttpRequest, obj: Any = None) -> bool:
+    return False
+
+
 class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
+    has_add_permission = has_change_permission = has_delete_permission = _refuse
 
 
 class ProcrastinateEventInline(admin.TabularInline):
@@ -54,15 +51,7 @@ class ProcrastinateEventInline(admin.TabularInline):
     extra = 0
     can_delete = False
     verbose_name_plural = "Events"
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
+    has_add_permission = has_change_permission = has_delete_permission = _refuse
 
 
 @admin.register(models.ProcrastinateJob)
@@ -141,7 +130,8 @@ class ProcrastinateJobAdmin(ReadOnlyAdmin):
         verb: str,
         action: Any,
     ) -> None:
-        done, refused = [], []
+        done: list[str] = []
+        refused: list[str] = []
         for job_id in queryset.order_by("id").values_list("id", flat=True):
             try:
                 ok = action(job_id)

@@ -63,33 +63,16 @@ class DjangoConnector(connector.BaseConnector):
 
     # --- queries -------------------------------------------------------------------------
 
-    def _wrap_value(self, value: Any) -> Any:
-        if isinstance(value, dict):
-            return self.dump_json(value)
-        if isinstance(value, list):
-            return [self._wrap_value(item) for item in value]
-        if isinstance(value, tuple):
-            return tuple(self._wrap_value(item) for item in value)
-        return value
-
-    def _parameters(self, arguments: dict[str, Any]) -> dict[str, Any] | None:
-        # No arguments: no placeholder parsing ("%" stays "%").
-        if not arguments:
-            return None
-        return {key: self._wrap_value(value) for key, value in arguments.items()}
-
     def _rows(self, cursor: Any) -> list[dict[str, Any]]:
         loads = self.json_loads or json.loads
         columns = [(column[0], column[1] in _JSON_TYPE_OIDS) for column in cursor.description]
-        rows = []
-        for values in cursor.fetchall():
-            row = {}
-            for (name, is_json), value in zip(columns, values, strict=True):
-                if is_json and isinstance(value, (str, bytes)):
-                    value = loads(value)
-                row[name] = value
-            rows.append(row)
-        return rows
+        return [
+            {
+                name: loads(value) if is_json and isinstance(value, (str, bytes)) else value
+                for (name, is_json), value in zip(columns, values, strict=True)
+            }
+            for values in cursor.fetchall()
+        ]
 
     @contextlib.contextmanager
     def _statement(self) -> Iterator[None]:
@@ -111,24 +94,13 @@ class DjangoConnector(connector.BaseConnector):
             cause = exc.__cause__ if exc.__cause__ is not None else exc
             raise exceptions.from_database_error(cause) from exc
 
-    def _execute(self, query: str, arguments: dict[str, Any], fetch: str) -> Any:
+    def _query(self, query: str, arguments: dict[str, Any], fetch: str) -> Any:
         with self._statement(), self.connection.cursor() as cursor:
             cursor.execute(query, self._parameters(arguments))
-            if fetch == "none":
-                return None
-            rows = self._rows(cursor) if cursor.description is not None else []
-            if fetch == "one":
-                return rows[0] if rows else None
-            return rows
-
-    def execute_query(self, query: str, **arguments: Any) -> None:
-        return self._execute(query, arguments, "none")
-
-    def execute_query_one(self, query: str, **arguments: Any) -> dict[str, Any] | None:
-        return self._execute(query, arguments, "one")
-
-    def execute_query_all(self, query: str, **arguments: Any) -> list[dict[str, Any]]:
-        return self._execute(query, arguments, "all")
+            if fetch == "none" or cursor.description is None:
+                return connector.no_rows(fetch)
+            rows = self._rows(cursor)
+            return (rows[0] if rows else None) if fetch == "one" else rows
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[DjangoConnector]:
@@ -137,14 +109,8 @@ class DjangoConnector(connector.BaseConnector):
         with transaction.atomic(using=self.alias):
             yield self
 
-    async def execute_query_async(self, query: str, **arguments: Any) -> None:
-        return await _in_django_thread(self.execute_query, query, **arguments)
-
-    async def execute_query_one_async(self, query: str, **arguments: Any) -> dict[str, Any] | None:
-        return await _in_django_thread(self.execute_query_one, query, **arguments)
-
-    async def execute_query_all_async(self, query: str, **arguments: Any) -> list[dict[str, Any]]:
-        return await _in_django_thread(self.execute_query_all, query, **arguments)
+    async def _execute(self, query: str, arguments: dict[str, Any], fetch: str) -> Any:
+        return await _in_django_thread(self._query, query, arguments, fetch)
 
     @contextlib.asynccontextmanager
     async def transaction_async(self) -> AsyncIterator[DjangoConnector]:

@@ -84,6 +84,11 @@ def _choices(values: list[str]) -> list[tuple[str, str]]:
     return [(value, value) for value in values]
 
 
+def _reference(model: type[models.Model], **options: Any) -> Any:
+    """A ForeignKey with no constraint in the database (see above)."""
+    return models.ForeignKey(model, on_delete=models.DO_NOTHING, db_constraint=False, **options)
+
+
 class ProcrastinateWorker(ReadOnlyModel):
     """A running worker (procrastinate_workers): removed when it stops or
     when live workers find it silent."""
@@ -121,13 +126,7 @@ class ProcrastinateJob(ReadOnlyModel):
     scheduled_at = models.DateTimeField(null=True, blank=True)
     attempts = models.IntegerField()
     abort_requested = models.BooleanField()
-    worker = models.ForeignKey(
-        ProcrastinateWorker,
-        on_delete=models.DO_NOTHING,
-        db_constraint=False,
-        null=True,
-        blank=True,
-    )
+    worker = _reference(ProcrastinateWorker, null=True, blank=True)
     max_attempts = models.IntegerField(null=True, blank=True)
     retry_wait = models.FloatField()
     retry_linear_wait = models.FloatField()
@@ -184,7 +183,7 @@ class ProcrastinateEvent(ReadOnlyModel):
     ]
 
     id = models.BigAutoField(primary_key=True)
-    job = models.ForeignKey(ProcrastinateJob, on_delete=models.DO_NOTHING, db_constraint=False)
+    job = _reference(ProcrastinateJob)
     type = models.CharField(max_length=32, choices=_choices(TYPES))
     at = models.DateTimeField(null=True, blank=True)
 
@@ -203,13 +202,7 @@ class ProcrastinatePeriodicDefer(ReadOnlyModel):
     id = models.BigAutoField(primary_key=True)
     task_name = models.TextField()
     defer_timestamp = models.BigIntegerField(null=True, blank=True)
-    job = models.ForeignKey(
-        ProcrastinateJob,
-        on_delete=models.DO_NOTHING,
-        db_constraint=False,
-        null=True,
-        blank=True,
-    )
+    job = _reference(ProcrastinateJob, null=True, blank=True)
     periodic_id = models.TextField()
 
     class Meta:

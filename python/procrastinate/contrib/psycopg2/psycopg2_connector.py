@@ -5,24 +5,23 @@ and building the connector then raises ImportError."""
 from __future__ import annotations
 
 import contextlib
-import logging
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from procrastinate import connector, exceptions
+from procrastinate import connector
+from procrastinate._db import pooled
 
 try:
     import psycopg2
     import psycopg2.extras
     import psycopg2.pool
-    import psycopg2.sql
 except ImportError as exc:  # pragma: no cover - depends on the environment
     psycopg2 = None  # type: ignore[assignment]
     _IMPORT_ERROR: ImportError | None = exc
+    CURSOR = None
 else:
     _IMPORT_ERROR = None
-
-logger = logging.getLogger(__name__)
+    CURSOR = psycopg2.extras.RealDictCursor
 
 
 def require_psycopg2(what: str) -> None:
@@ -32,13 +31,8 @@ def require_psycopg2(what: str) -> None:
         ) from _IMPORT_ERROR
 
 
-@contextlib.contextmanager
-def wrap_exceptions() -> Iterator[None]:
-    """Turn psycopg2 errors into procrastinate exceptions (by SQLSTATE)."""
-    try:
-        yield
-    except psycopg2.Error as exc:
-        raise exceptions.from_database_error(exc) from exc
+def wrap_exceptions() -> contextlib.AbstractContextManager[None]:
+    return connector.database_errors(psycopg2.Error)
 
 
 class Psycopg2Adapter:
@@ -46,32 +40,17 @@ class Psycopg2Adapter:
 
     json_dumps: Callable[[Any], Any] | None
 
-    def _wrap_value(self, value: Any) -> Any:
-        if isinstance(value, dict):
-            return psycopg2.extras.Json(value, dumps=self.json_dumps)
-        if isinstance(value, list):
-            return [self._wrap_value(item) for item in value]
-        if isinstance(value, tuple):
-            return tuple(self._wrap_value(item) for item in value)
-        return value
-
-    def _parameters(self, arguments: dict[str, Any]) -> dict[str, Any] | None:
-        # No arguments: no "%" interpolation, several statements allowed.
-        if not arguments:
-            return None
-        return {key: self._wrap_value(value) for key, value in arguments.items()}
+    def _json_parameter(self, value: dict[str, Any]) -> Any:
+        return psycopg2.extras.Json(value, dumps=self.json_dumps)
 
 
-def shape_result(fetch: str, cursor: Any, rows: list[Any] | None) -> Any:
-    if fetch == "none":
-        return None
-    rows = [dict(row) for row in rows or []]
-    if fetch == "one":
-        return rows[0] if rows else None
-    return rows
+def shape_result(fetch: str, rows: list[Any]) -> Any:
+    """RealDictRows (or None from fetchone) as dicts: the first or all."""
+    rows = [dict(row) for row in rows if row is not None]
+    return (rows[0] if rows else None) if fetch == "one" else rows
 
 
-class Psycopg2Connector(Psycopg2Adapter, connector.BaseConnector):
+class Psycopg2Connector(Psycopg2Adapter, pooled.SyncPooled):
     """Synchronous connector over ``psycopg2.pool.ThreadedConnectionPool``.
 
     Keyword arguments go to the pool (defaults: ``minconn=1``,
@@ -92,28 +71,13 @@ class Psycopg2Connector(Psycopg2Adapter, connector.BaseConnector):
         if "conninfo" in kwargs:
             kwargs["dsn"] = kwargs.pop("conninfo")
         self._pool_args = {"minconn": 1, "maxconn": 10, "dsn": "", **kwargs}
-        self._pool: Any = None
-        self._pool_externally_set = False
 
-    @property
-    def pool(self) -> Any:
-        if self._pool is None:
-            raise exceptions.AppNotOpen
-        return self._pool
-
-    def open(self, pool: Any = None) -> None:
-        if self._pool is not None:
-            return
-        if pool is not None:
-            self._pool, self._pool_externally_set = pool, True
-            return
+    def _create_pool(self) -> Any:
         with wrap_exceptions():
-            self._pool = psycopg2.pool.ThreadedConnectionPool(**self._pool_args)
-        self._pool_externally_set = False
+            return psycopg2.pool.ThreadedConnectionPool(**self._pool_args)
 
-    def close(self) -> None:
-        pool, self._pool = self._pool, None
-        if pool is not None and not self._pool_externally_set and not pool.closed:
+    def _close_pool(self, pool: Any) -> None:
+        if not pool.closed:
             with wrap_exceptions():
                 pool.closeall()
 
@@ -123,9 +87,7 @@ class Psycopg2Connector(Psycopg2Adapter, connector.BaseConnector):
             connection = self.pool.getconn()
         try:
             if self.json_loads is not None:
-                psycopg2.extras.register_default_jsonb(
-                    connection, loads=self.json_loads
-                )
+                psycopg2.extras.register_default_jsonb(connection, loads=self.json_loads)
             yield connection
         except BaseException:
             with contextlib.suppress(psycopg2.Error):
@@ -137,33 +99,16 @@ class Psycopg2Connector(Psycopg2Adapter, connector.BaseConnector):
                 connection.commit()
             self.pool.putconn(connection)
 
-    def _run(
-        self, connection: Any, query: str, arguments: dict[str, Any], fetch: str
-    ) -> Any:
-        with wrap_exceptions():
-            with connection.cursor(
-                cursor_factory=psycopg2.extras.RealDictCursor
-            ) as cursor:
-                cursor.execute(query, self._parameters(arguments))
-                if fetch == "none" or cursor.description is None:
-                    return shape_result(fetch, cursor, None)
-                rows = [cursor.fetchone()] if fetch == "one" else cursor.fetchall()
-                return shape_result(
-                    fetch, cursor, [row for row in rows if row is not None]
-                )
+    def _run(self, connection: Any, query: str, arguments: dict[str, Any], fetch: str) -> Any:
+        with wrap_exceptions(), connection.cursor(cursor_factory=CURSOR) as cursor:
+            cursor.execute(query, self._parameters(arguments))
+            if fetch == "none" or cursor.description is None:
+                return connector.no_rows(fetch)
+            return shape_result(fetch, [cursor.fetchone()] if fetch == "one" else cursor.fetchall())
 
-    def _execute(self, query: str, arguments: dict[str, Any], fetch: str) -> Any:
+    def _query(self, query: str, arguments: dict[str, Any], fetch: str) -> Any:
         with self._connection() as connection:
             return self._run(connection, query, arguments, fetch)
-
-    def execute_query(self, query: str, **arguments: Any) -> None:
-        return self._execute(query, arguments, "none")
-
-    def execute_query_one(self, query: str, **arguments: Any) -> dict[str, Any] | None:
-        return self._execute(query, arguments, "one")
-
-    def execute_query_all(self, query: str, **arguments: Any) -> list[dict[str, Any]]:
-        return self._execute(query, arguments, "all")
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[connector.ConnectionExecutor]:

@@ -31,7 +31,7 @@ class Migration(migrations.Migration):
     initial = True
     # The runner gives each SQL file its own transaction.
     atomic = False
-    dependencies = []
+    dependencies: list[tuple[str, str]] = []
 
     operations = [
         ApplyProcrastinateMigration("0001_create_schema"),

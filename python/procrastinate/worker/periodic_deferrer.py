@@ -1,26 +1,15 @@
-"""The worker's periodic deferrer: defers one job per tick of each periodic
-task (``@app.periodic``).
+"""The periodic deferrer: defers one job per tick of each periodic task.
 
-Every worker runs one, and the database keeps each tick to one job
-(``procrastinate_defer_periodic_job_v1``: the tick row and its job are written
-in one transaction, so a crash in the middle leaves nothing behind), so any
-number of workers may run side by side.
-
-Which ticks a worker defers, as procrastinate does:
-
-- when it starts, only the latest past tick of each periodic task, unless it
-  is more than ``max_delay`` seconds late (``App(periodic_defaults=
-  {"max_delay": ...})``, 10 minutes by default); older ticks missed while no
-  worker ran are not caught up;
-- then every tick as it comes. A tick whose defer failed on a database error
-  is tried again at the next wake-up (later ticks of that task wait behind
-  it), until it is ``max_delay`` seconds late.
-
-A periodic task whose ticks cannot be computed (a cron expression that never
-fires, such as ``0 0 31 2 *``) is refused when it is registered; should one
-reach the deferrer all the same, ``run`` raises InvalidPeriodicTask naming
-the task and the expression, at once and whenever the ticks are computed,
-and the worker stops with that reason: a deferrer that died quietly would
+Every worker runs one; the database keeps each tick to one job
+(``procrastinate_defer_periodic_job_v1`` writes the tick row and its job in
+one transaction), so any number of workers may run side by side. As
+procrastinate does, a worker that starts defers only the latest past tick of
+each task, unless it is more than ``max_delay`` seconds late (missed ticks
+are not caught up), then every tick as it comes. A tick whose defer failed
+on a database error is tried again at the next wake-up, until it is
+``max_delay`` late. A cron whose ticks cannot be computed (refused at
+registration, unless the registry was filled by hand) makes ``run`` raise
+InvalidPeriodicTask and the worker stop: a deferrer that died quietly would
 stop every periodic task of the worker.
 """
 
@@ -61,10 +50,6 @@ def latest_tick(cron: str, at: float) -> int:
     return round(croniter.croniter(cron, at).get_prev(float))
 
 
-def next_tick(cron: str, at: float) -> float:
-    return croniter.croniter(cron, at).get_next(float)
-
-
 @contextlib.contextmanager
 def computing_ticks(periodic_task: periodic.PeriodicTask) -> Iterator[None]:
     """Any error computing the ticks of ``periodic_task`` becomes an
@@ -79,20 +64,21 @@ def computing_ticks(periodic_task: periodic.PeriodicTask) -> Iterator[None]:
         ) from exc
 
 
-def check_periodic_tasks(registry: periodic.PeriodicRegistry) -> None:
-    """InvalidPeriodicTask for the first periodic task whose cron expression
-    never fires (each has a next tick otherwise). Run by the deferrer when
-    it starts; a worker may call it before it registers."""
-    now = time.time()
+def check_periodic_tasks(
+    registry: periodic.PeriodicRegistry, at: float | None = None
+) -> list[float]:
+    """The next tick of each periodic task after ``at`` (default: now);
+    InvalidPeriodicTask for the first whose cron expression never fires."""
+    at = time.time() if at is None else at
+    ticks = []
     for periodic_task in registry.periodic_tasks.values():
         with computing_ticks(periodic_task):
-            next_tick(periodic_task.cron, now)
+            ticks.append(croniter.croniter(periodic_task.cron, at).get_next(float))
+    return ticks
 
 
 class PeriodicDeferrer:
-    def __init__(
-        self, registry: periodic.PeriodicRegistry, max_delay: float = MAX_DELAY
-    ):
+    def __init__(self, registry: periodic.PeriodicRegistry, max_delay: float = MAX_DELAY):
         self.registry = registry
         self.max_delay = max_delay
         #: {(task name, periodic_id): every tick up to this timestamp is
@@ -118,11 +104,7 @@ class PeriodicDeferrer:
     worker = run
 
     def seconds_to_next_tick(self, at: float) -> float:
-        ticks = []
-        for periodic_task in self.registry.periodic_tasks.values():
-            with computing_ticks(periodic_task):
-                ticks.append(next_tick(periodic_task.cron, at))
-        return min(ticks) - at
+        return min(check_periodic_tasks(self.registry, at)) - at
 
     async def wait(self, seconds: float) -> None:
         logger.debug(
@@ -169,77 +151,60 @@ class PeriodicDeferrer:
                     break
                 self.last_defers[key] = timestamp
 
-    async def defer_tick(
-        self, periodic_task: periodic.PeriodicTask, timestamp: int
-    ) -> bool:
+    async def defer_tick(self, periodic_task: periodic.PeriodicTask, timestamp: int) -> bool:
         """Defer the job of one tick. False when it should be tried again
         (a database error); True when the tick is done with: deferred, found
         already deferred, skipped for a taken queueing lock, or impossible
         to defer (the error is logged)."""
         task = periodic_task.task
         options: dict[str, Any] = dict(periodic_task.configure_kwargs)
-        options["task_kwargs"] = {
-            **(options.get("task_kwargs") or {}),
-            "timestamp": timestamp,
-        }
+        options["task_kwargs"] = {**(options.get("task_kwargs") or {}), "timestamp": timestamp}
         description = {
             "task_name": task.name,
             "periodic_id": periodic_task.periodic_id,
             "defer_timestamp": timestamp,
             "kwargs": options,
         }
+
+        def log(level: int, action: str, message: str, **extra: Any) -> bool:
+            exc_info = level == logging.ERROR
+            logger.log(
+                level, message, exc_info=exc_info, extra={"action": action, **extra, **description}
+            )
+            return True
+
+        failed = f"Could not defer periodic task {task.name} for timestamp {timestamp}"
         try:
             deferrer = task.configure(**options)
             job = deferrer.job
             job_id = await deferrer.job_manager.defer_periodic_job(
-                job,
-                periodic_task.periodic_id,
-                timestamp,
-                retry_policy=deferrer.retry_policy,
+                job, periodic_task.periodic_id, timestamp, retry_policy=deferrer.retry_policy
             )
         except exceptions.AlreadyEnqueued:
-            logger.debug(
+            return log(
+                logging.DEBUG,
+                "skip_periodic_task_queueing_lock",
                 f"Periodic job {job.call_string} cannot be enqueued: there is already "
                 f"a job in the queue with the queueing lock {job.queueing_lock}",
-                extra={
-                    "action": "skip_periodic_task_queueing_lock",
-                    "queueing_lock": job.queueing_lock,
-                    **description,
-                },
+                queueing_lock=job.queueing_lock,
             )
-            return True
         except exceptions.ConnectorException:
-            logger.exception(
-                f"Could not defer periodic task {task.name} for timestamp {timestamp}, "
-                "will try again",
-                extra={"action": "periodic_task_defer_error", **description},
-            )
+            log(logging.ERROR, "periodic_task_defer_error", f"{failed}, will try again")
             return False
         except Exception:
-            logger.exception(
-                f"Could not defer periodic task {task.name} for timestamp {timestamp}",
-                extra={"action": "periodic_task_defer_error", **description},
-            )
-            return True
+            return log(logging.ERROR, "periodic_task_defer_error", failed)
         if job_id is None:
-            logger.debug(
+            return log(
+                logging.DEBUG,
+                "periodic_task_already_deferred",
                 f"Periodic job {job.call_string} skipped for timestamp {timestamp}: "
                 "already deferred",
-                extra={
-                    "action": "periodic_task_already_deferred",
-                    "job": job.log_context(),
-                    **description,
-                },
+                job=job.log_context(),
             )
-        else:
-            job = job.evolve(id=job_id)
-            logger.info(
-                f"Periodic job {job.call_string} deferred for timestamp "
-                f"{timestamp} with id {job_id}",
-                extra={
-                    "action": "periodic_task_deferred",
-                    "job": job.log_context(),
-                    **description,
-                },
-            )
-        return True
+        job = job.evolve(id=job_id)
+        return log(
+            logging.INFO,
+            "periodic_task_deferred",
+            f"Periodic job {job.call_string} deferred for timestamp {timestamp} with id {job_id}",
+            job=job.log_context(),
+        )
