@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import difflib
 import logging
 import types
@@ -58,16 +59,11 @@ class App(blueprints.Blueprint):
 
         # Each app gets its own Task objects: the module's blueprint is shared.
         for task in {id(t): t for t in builtin_tasks.builtin.tasks.values()}.values():
+            own = copy.copy(task)
             name = task.name.rpartition(":")[2]
-            self.task(
-                name=utils.add_namespace(name, "builtin"),
-                aliases=[name],
-                pass_context=task.pass_context,
-                queue=task.queue,
-                priority=task.priority,
-                lock=task.lock,
-                queueing_lock=task.queueing_lock,
-            )(task.func)
+            own.name, own.aliases = utils.add_namespace(name, "builtin"), [name]
+            own.blueprint = self
+            self._register_task(own)
 
     def get_connector(self) -> connector_module.BaseConnector:
         """The app's connector."""
@@ -87,9 +83,7 @@ class App(blueprints.Blueprint):
         return app
 
     @contextlib.contextmanager
-    def replace_connector(
-        self, connector: connector_module.BaseConnector
-    ) -> Iterator[App]:
+    def replace_connector(self, connector: connector_module.BaseConnector) -> Iterator[App]:
         """Use ``connector`` within the block, then restore the previous one."""
         previous = self.connector
         self.connector = self.job_manager.connector = connector
@@ -156,9 +150,7 @@ class App(blueprints.Blueprint):
         meanwhile: returns without starting)."""
         from procrastinate import database_probe
 
-        handle_signals = {**self.worker_defaults, **options}.get(
-            "install_signal_handlers", True
-        )
+        handle_signals = {**self.worker_defaults, **options}.get("install_signal_handlers", True)
 
         async def run() -> None:
             if not await database_probe.wait_until_reachable(

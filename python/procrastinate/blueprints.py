@@ -59,9 +59,7 @@ class Blueprint:
     def add_task_alias(self, task: Task, alias: str) -> None:
         """Register ``task`` under another name too (with its namespace, if any)."""
         if alias in self.tasks:
-            raise exceptions.TaskAlreadyRegistered(
-                f"A task named {alias} was already registered"
-            )
+            raise exceptions.TaskAlreadyRegistered(f"A task named {alias} was already registered")
         self.tasks[alias] = task
 
     def add_tasks_from(self, blueprint: Blueprint, *, namespace: str) -> None:
@@ -116,18 +114,7 @@ class Blueprint:
     ) -> Callable[[Callable[P, R]], Task[P, R]]: ...
 
     def task(
-        self,
-        _func: Callable[P, R] | None = None,
-        *,
-        name: str | None = None,
-        aliases: list[str] | None = None,
-        retry: retry.RetryValue = False,
-        pass_context: bool = False,
-        queue: str = jobs.DEFAULT_QUEUE,
-        priority: int = jobs.DEFAULT_PRIORITY,
-        lock: str | None = None,
-        queueing_lock: str | None = None,
-        task_middleware: list[middleware.TaskMiddleware] | None = None,
+        self, _func: Callable[P, R] | None = None, **options: Any
     ) -> Task[P, R] | Callable[[Callable[P, R]], Task[P, R]]:
         """Declare a function as a task: ``@app.task`` or ``@app.task(...)``.
 
@@ -141,19 +128,7 @@ class Blueprint:
         from procrastinate.tasks import Task
 
         def wrap(func: Callable[P, R]) -> Task[P, R]:
-            task = Task(
-                func,
-                blueprint=self,
-                name=name,
-                aliases=aliases,
-                retry=retry,
-                pass_context=pass_context,
-                queue=queue,
-                priority=priority,
-                lock=lock,
-                queueing_lock=queueing_lock,
-                task_middleware=task_middleware,
-            )
+            task = Task(func, blueprint=self, **options)
             self._register_task(task)
             functools.update_wrapper(task, func, updated=())
             return task

@@ -25,10 +25,6 @@ async def remove_old_jobs(
     each batch its own transaction, so that a big table is never locked
     long. Returns how many were deleted."""
     return await context.app.job_manager.delete_old_jobs(
-        nb_hours=max_hours,
-        queue=queue,
-        include_failed=remove_failed,
-        include_cancelled=remove_cancelled,
-        include_aborted=remove_aborted,
-        batch_size=batch_size,
+        nb_hours=max_hours, queue=queue, batch_size=batch_size, include_failed=remove_failed,
+        include_cancelled=remove_cancelled, include_aborted=remove_aborted,
     )

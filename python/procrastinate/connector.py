@@ -20,7 +20,7 @@ import re
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Iterator
 from typing import Any, Protocol, TypeVar
 
-from procrastinate import exceptions
+from procrastinate import exceptions, utils
 from procrastinate._db.ops import (  # noqa: F401 - re-exported
     METHODS,
     Call,
@@ -243,7 +243,7 @@ class BaseAsyncConnector(BaseConnector):
     def check(self) -> Any:
         """check_async, awaitable from inside an event loop
         (``await connector.check()``), synchronous elsewhere."""
-        running = _running_loop()
+        running = utils.running_loop()
         if running is not None and (self._loop is None or running is self._loop):
             return self.check_async()
         return super().check()
@@ -267,7 +267,7 @@ class BaseAsyncConnector(BaseConnector):
         if loop is None:
             coro.close()
             raise exceptions.AppNotOpen
-        if _running_loop() is loop:
+        if utils.running_loop() is loop:
             if allow_awaitable:
                 return coro  # type: ignore[return-value]
             coro.close()
@@ -288,10 +288,3 @@ class BaseAsyncConnector(BaseConnector):
             return getattr(fallback, METHODS[fetch])(query, **arguments)
         coro = getattr(self, f"{METHODS[fetch]}_async")(query, **arguments)
         return self.run_sync(coro, allow_awaitable=True)
-
-
-def _running_loop() -> asyncio.AbstractEventLoop | None:
-    try:
-        return asyncio.get_running_loop()
-    except RuntimeError:
-        return None

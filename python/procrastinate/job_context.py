@@ -1,20 +1,10 @@
 """JobContext: what a running task may know about its run.
 
-Hook for the worker: the worker builds one JobContext per job and gives it
-an ``abort_reason`` callable, for instance the ``get`` method of an
-:class:`AbortFlag` it keeps for that job::
-
-    flag = AbortFlag()
-    context = JobContext(app=app, job=job, start_timestamp=time.time(),
-                         abort_reason=flag.get, ...)
-    ...
-    flag.set(AbortReason.USER_REQUEST)   # abort confirmed by the database
-    flag.set(AbortReason.SHUTDOWN)       # worker stopping past its grace time
-    flag.set(AbortReason.LEASE_LOST)     # worker cut off from the database
-
-``context.should_abort()`` then answers without a database query, from any
-thread (sync tasks run in threads). Tasks that await can also wait for the
-flag: ``await flag.wait()``.
+The worker builds one JobContext per job, whose ``abort_reason`` is the
+``get`` of an :class:`AbortFlag` the worker keeps for that job and sets with
+an :class:`AbortReason`: ``context.should_abort()`` then answers without a
+database query, from any thread (sync tasks run in threads); tasks that await
+can also ``await flag.wait()``.
 """
 
 from __future__ import annotations

@@ -121,9 +121,7 @@ class Job:
 
     def asdict(self) -> dict[str, Any]:
         # procrastinate's fields; decode_error only on the rare job that has one.
-        values = {
-            field.name: getattr(self, field.name) for field in dataclasses.fields(self)
-        }
+        values = {field.name: getattr(self, field.name) for field in dataclasses.fields(self)}
         if values["decode_error"] is None:
             del values["decode_error"]
         return values
@@ -138,9 +136,7 @@ class Job:
 
     @functools.cached_property
     def call_string(self) -> str:
-        arguments = ", ".join(
-            f"{key}={value!r}" for key, value in self.task_kwargs.items()
-        )
+        arguments = ", ".join(f"{key}={value!r}" for key, value in self.task_kwargs.items())
         return f"{self.task_name}[{self.id}]({arguments})"
 
     def log_context(self) -> types.JSONDict:
@@ -178,28 +174,19 @@ class JobDeferrer:
         configured job's object with each call's ``args`` (no Job built)."""
         from procrastinate._db import wire  # wire imports this module
 
-        base = wire.job_object(self.job, self.retry_policy)
-        defaults = self.job.task_kwargs
-        if defaults:
-            return [{**base, "args": {**defaults, **kwargs}} for kwargs in task_kwargs]
-        return [{**base, "args": {**kwargs}} for kwargs in task_kwargs]
+        base, defaults = wire.job_object(self.job, self.retry_policy), self.job.task_kwargs
+        return [{**base, "args": {**defaults, **kwargs}} for kwargs in task_kwargs]
 
     def _log_deferred(self, task_kwargs: tuple[types.JSONDict, ...], ids: list[int]) -> None:
         if not logger.isEnabledFor(logging.INFO):
             return  # the log context of every job is not built for nothing
-        count = len(ids)
         jobs = [
-            dataclasses.replace(
-                self.make_new_job(**kwargs), id=job_id, status=Status.TODO.value
-            )
+            self.make_new_job(**kwargs).evolve(id=job_id, status=Status.TODO.value).log_context()
             for kwargs, job_id in zip(task_kwargs, ids, strict=True)
         ]
         logger.info(
-            f"Deferred {count} {'job' if count == 1 else 'jobs'}",
-            extra={
-                "action": "jobs_deferred",
-                "jobs": [job.log_context() for job in jobs],
-            },
+            f"Deferred {len(ids)} {'job' if len(ids) == 1 else 'jobs'}",
+            extra={"action": "jobs_deferred", "jobs": jobs},
         )
 
     async def defer_async(self, **task_kwargs: types.JSONValue) -> JobId:

@@ -1,36 +1,24 @@
 """JobManager: every job operation of the driver, each one call of the SQL core.
 
-Each operation is declared once, with ``@operation``, as a generator of
-queries (see ``connector.Call``) with one signature and one docstring:
+Each operation is declared once, with ``@operation`` (_db.ops), as a generator
+of queries (see ``_db.ops.Call``) with one signature and one docstring:
 ``x(...)`` runs it synchronously and ``x_async = x.async_`` declares the form
 that runs it on the event loop.
 """
 
 from __future__ import annotations
 
-import contextlib
 import datetime
-import functools
-import inspect
-import json
-import logging
-import os
-import re
-import socket
-import types
-import uuid
 import warnings
-from collections.abc import Awaitable, Callable, Coroutine, Iterable, Iterator
-from typing import Any, Concatenate, Generic, ParamSpec, TypeVar
+from collections.abc import Iterable
+from typing import Any
 
-from procrastinate import connector as connector_module
 from procrastinate import exceptions
 from procrastinate import jobs as jobs_module
 from procrastinate._db import queries
-from procrastinate._db.wire import decode_fetched_args, job_object, loads_bytes
-from procrastinate.connector import Operation, call_all, call_one
-
-logger = logging.getLogger(__name__)
+from procrastinate._db.ops import Operation, call_all, ids, one, operation, rows
+from procrastinate._db.wire import job_object
+from procrastinate._db.worker_ops import WorkerOperations
 
 Job = jobs_module.Job
 Status = jobs_module.Status
@@ -39,92 +27,13 @@ Status = jobs_module.Status
 DELETE_OLD_JOBS_BATCH_SIZE = 10_000
 
 
-def _delete_jobs_value(delete_jobs: str | jobs_module.DeleteJobCondition | None) -> str:
-    if delete_jobs is None:
-        return jobs_module.DeleteJobCondition.NEVER.value
-    return jobs_module.DeleteJobCondition(delete_jobs).value
-
-
 def _status_value(status: str | Status | None) -> str | None:
     return status.value if isinstance(status, Status) else status
 
 
-# --- the shapes of the calls -------------------------------------------------------
-
-
-def _one(query: str, column: str, /, **arguments: Any) -> Operation[Any]:
-    """``column`` of the one row ``query`` returns."""
-    row = yield call_one(query, **arguments)
-    return row[column]
-
-
-def _rows(query: str, /, **arguments: Any) -> Operation[list[dict[str, Any]]]:
-    rows = yield call_all(query, **arguments)
-    return [dict(row) for row in rows]
-
-
-def _ids(query: str, /, **arguments: Any) -> Operation[list[int]]:
-    rows = yield call_all(query, **arguments)
-    return [row["id"] for row in rows]
-
-
 def _jobs(query: str, /, **arguments: Any) -> Operation[list[Job]]:
-    rows = yield call_all(query, **arguments)
-    return [Job.from_row(row) for row in rows]
-
-
-# --- one declaration, two forms ----------------------------------------------------
-
-P = ParamSpec("P")
-R = TypeVar("R")
-T = TypeVar("T")
-
-
-class _Method(Generic[P, T]):
-    """One form of an operation: ``run(manager, ...)`` with the signature and
-    docstring of ``function``, returning X where ``function`` returns
-    Operation[X] (help(), IDEs). A non-data descriptor, so an instance
-    attribute (monkeypatch) overrides it; on the class, the plain function."""
-
-    def __init__(self, run: Callable[..., Any], function: Callable[..., Any]) -> None:
-        self.function = functools.update_wrapper(run, function)
-        signature = inspect.signature(function)
-        result = signature.return_annotation
-        if isinstance(result, str):  # annotations are postponed here
-            result = re.sub(r"^Operation\[(.*)\]$", r"\1", result)
-            run.__annotations__ = {**function.__annotations__, "return": result}
-        run.__signature__ = signature.replace(return_annotation=result)  # type: ignore[attr-defined]
-        self.named = False
-
-    def __set_name__(self, owner: type, name: str) -> None:
-        if not self.named:  # the first name of ``a = b = x.async_``
-            self.named = True
-            self.function.__name__ = name
-            self.function.__qualname__ = f"{owner.__qualname__}.{name}"
-
-    def __get__(self, manager: Any, owner: type | None = None) -> Callable[P, T]:
-        if manager is None:
-            return self.function
-        return types.MethodType(self.function, manager)
-
-
-class operation(_Method[P, R]):
-    """Declare a JobManager operation once: ``function(self, ...)`` returns
-    its Operation (connector.Call generator). The attribute is the
-    synchronous form, ``manager.x(...) -> X``; ``x_async = x.async_`` the
-    asynchronous one, ``await manager.x_async(...) -> X``. Code before the
-    generator's first ``yield`` runs before any query; a plain function
-    returning a generator runs at the call (stacklevel=3 names the caller)."""
-
-    def __init__(self, function: Callable[Concatenate[JobManager, P], Operation[R]]):
-        def run_sync(manager: JobManager, /, *args: Any, **kwargs: Any) -> Any:
-            return manager._sync(function(manager, *args, **kwargs))
-
-        async def run_async(manager: JobManager, /, *args: Any, **kwargs: Any) -> Any:
-            return await manager._async(function(manager, *args, **kwargs))
-
-        super().__init__(run_sync, function)
-        self.async_: _Method[P, Coroutine[Any, Any, R]] = _Method(run_async, function)
+    result = yield call_all(query, **arguments)
+    return [Job.from_row(row) for row in result]
 
 
 def _counts_by(query: str, what: str) -> operation[..., list[dict[str, Any]]]:
@@ -137,37 +46,15 @@ def _counts_by(query: str, what: str) -> operation[..., list[dict[str, Any]]]:
         status: str | None = None,
         lock: str | None = None,
     ) -> Operation[list[dict[str, Any]]]:
-        return _rows(query, queue=queue, task=task, status=_status_value(status), lock=lock)
+        return rows(query, queue=queue, task=task, status=_status_value(status), lock=lock)
 
     list_counts.__doc__ = f"Per {what}: name, jobs_count and the count of each status."
     return operation(list_counts)
 
 
-class JobManager:
-    def __init__(self, connector: connector_module.BaseConnector):
-        self.connector = connector
-
-    # --- running operations ------------------------------------------------------
-
-    @contextlib.contextmanager
-    def _schema_errors(self) -> Iterator[None]:
-        """A missing table or function means a missing (or old) schema."""
-        try:
-            yield
-        except exceptions.ConnectorException as exc:
-            if exc.sqlstate not in exceptions.SCHEMA_MISSING_SQLSTATES:
-                raise
-            raise exceptions.SchemaNotInstalled(
-                f"{exc} (is the procrastinate schema installed and up to date?)"
-            ) from exc
-
-    def _sync(self, operation: Operation[T]) -> T:
-        with self._schema_errors():
-            return connector_module.run_operation_sync(self.connector, operation)
-
-    async def _async(self, operation: Operation[T]) -> T:
-        with self._schema_errors():
-            return await connector_module.run_operation_async(self.connector, operation)
+class JobManager(WorkerOperations):
+    """Every job operation of the driver (app.job_manager): the ones below,
+    and the worker's (_db.worker_ops)."""
 
     # --- deferring -------------------------------------------------------------------
 
@@ -177,7 +64,7 @@ class JobManager:
         payload = self.connector.dump_json(objects)
         if not objects:
             return []
-        return (yield from _ids(queries.DEFER_JOBS, jobs=payload))
+        return (yield from ids(queries.DEFER_JOBS, jobs=payload))
 
     def _defer_jobs(
         self, jobs: Iterable[Job], retry_policy: dict[str, Any] | None
@@ -219,207 +106,6 @@ class JobManager:
 
     batch_defer_jobs_async = batch_defer_jobs.async_
 
-    @operation
-    def _defer_periodic_job(
-        self,
-        job: Job,
-        periodic_id: str,
-        defer_timestamp: int,
-        *,
-        retry_policy: dict[str, Any] | None = None,
-    ) -> Operation[int | None]:
-        """Defer the job of one periodic tick; None when that tick was
-        already deferred (by this or another worker)."""
-        if job.task_kwargs.get("timestamp") != defer_timestamp:
-            raise exceptions.InvalidTimestamp
-        return _one(
-            queries.DEFER_PERIODIC_JOB,
-            "id",
-            task_name=job.task_name,
-            periodic_id=periodic_id,
-            defer_timestamp=defer_timestamp,
-            job=self.connector.dump_json(job_object(job, retry_policy)),
-        )
-
-    defer_periodic_job = _defer_periodic_job.async_
-
-    @operation
-    def _last_periodic_ticks(self) -> Operation[list[dict[str, Any]]]:
-        """The latest deferred tick of each periodic task (task_name,
-        periodic_id, defer_timestamp)."""
-        return _rows(queries.LAST_PERIODIC_TICKS)
-
-    last_periodic_ticks_async = _last_periodic_ticks.async_
-
-    # --- worker-facing (asynchronous only) ---------------------------------------------
-
-    @operation
-    def _fetch_jobs(
-        self,
-        worker_id: int | None,
-        queues: list[str] | None,
-        limit: int,
-        *,
-        claim_token: uuid.UUID | None = None,
-        resume: bool = False,
-    ) -> Operation[list[Job]]:
-        """Claim up to ``limit`` runnable jobs of ``queues`` (None: all)
-        under ``claim_token``. A job whose args cannot be decoded comes back
-        with ``decode_error`` set (and empty args), for the worker to fail.
-        ``resume``: this call retries one whose answer
-        was lost, with the same token: the jobs that call claimed come back
-        first (the database decides, procrastinate_fetch_jobs_v2)."""
-        rows = yield call_all(
-            queries.FETCH_JOBS,
-            worker_id=worker_id,
-            queues=None if queues is None else list(queues),
-            limit=limit,
-            claim_token=None if claim_token is None else str(claim_token),
-            resume=resume,
-        )
-        loads, as_bytes = self.connector.json_loads, loads_bytes(self.connector)
-        fetched = []
-        for row in rows:
-            problem = decode_fetched_args(row, loads, as_bytes)
-            job = Job.from_row(row)
-            if problem is not None:
-                logger.error(
-                    f"{problem}; the job fails without running",
-                    extra={"action": "undecodable_job_args", "job_id": job.id,
-                           "task_name": job.task_name, "error": problem},
-                )
-                job = job.evolve(decode_error=problem)
-            fetched.append(job)
-        return fetched
-
-    fetch_jobs_async = _fetch_jobs.async_
-
-    @operation
-    def _finish_jobs(
-        self,
-        worker_id: int | None,
-        outcomes: list[dict[str, Any]],
-        delete_jobs: str | jobs_module.DeleteJobCondition | None = "never",
-    ) -> Operation[list[dict[str, Any]]]:
-        """Report outcomes (see _db.wire.build_outcome); one dict per outcome with
-        job_id, accepted, status, scheduled_at, reason."""
-        if not outcomes:
-            return []
-        return (
-            yield from _rows(
-                queries.FINISH_JOBS,
-                worker_id=worker_id,
-                outcomes=self.connector.dump_json(list(outcomes)),
-                delete_jobs=_delete_jobs_value(delete_jobs),
-            )
-        )
-
-    finish_jobs_async = _finish_jobs.async_
-
-    @operation
-    def _register_worker(
-        self,
-        name: str | None,
-        queues: Iterable[str] | None,
-        concurrency: int,
-        stalled_after: float | None = None,
-    ) -> Operation[int]:
-        """Register a worker; ``stalled_after`` is its lease, the seconds of
-        silence after which its jobs may be rescued (None: the database's
-        setting procrastinate_settings.stalled_worker_timeout)."""
-        return _one(
-            queries.REGISTER_WORKER,
-            "worker_id",
-            name=name,
-            queues=None if queues is None else list(queues),
-            concurrency=concurrency,
-            host=socket.gethostname(),
-            pid=os.getpid(),
-            stalled_after=stalled_after,
-        )
-
-    register_worker_async = _register_worker.async_
-
-    @operation
-    def _heartbeat(self, worker_id: int) -> Operation[float | None]:
-        """Renew the worker's lease; returns its length in seconds, or None
-        when the worker's row is gone: stop reporting under that id."""
-        return _one(queries.HEARTBEAT, "lease", worker_id=worker_id)
-
-    heartbeat_async = _heartbeat.async_
-
-    @operation
-    def _unregister_worker(self, worker_id: int) -> Operation[int]:
-        """Remove the worker; returns how many held jobs went back to the queue."""
-        return _one(queries.UNREGISTER_WORKER, "released", worker_id=worker_id)
-
-    unregister_worker_async = _unregister_worker.async_
-
-    @operation
-    def _release_jobs(self, worker_id: int, job_ids: list[int]) -> Operation[list[int]]:
-        """Give back jobs claimed ahead and never started (back to todo, no
-        attempt counted; aborted if their abort was requested); returns
-        the ids released."""
-        if not job_ids:
-            return []
-        return (yield from _ids(queries.RELEASE_JOBS, worker_id=worker_id, job_ids=job_ids))
-
-    release_jobs_async = _release_jobs.async_
-
-    @operation
-    def _jobs_to_abort(self, worker_id: int) -> Operation[list[int]]:
-        """Ids of the worker's running jobs whose abort was requested."""
-        return _ids(queries.JOBS_TO_ABORT, worker_id=worker_id)
-
-    jobs_to_abort_async = _jobs_to_abort.async_
-
-    @operation
-    def _rescue_stalled_jobs(self, worker_id: int | None) -> Operation[list[dict[str, Any]]]:
-        """Take back the jobs of workers silent for longer than their lease;
-        returns ``{"job_id", "status"}`` per rescued job. The database
-        decides everything: the leases, the rescue limit, and whether
-        ``worker_id`` may rescue yet (not within a lease of a gap in its own
-        heartbeat longer than its lease).
-        None: an operator's rescue, when no worker is alive."""
-        return _rows(queries.RESCUE_STALLED_JOBS, worker_id=worker_id)
-
-    rescue_stalled_jobs_async = _rescue_stalled_jobs.async_
-
-    async def listen_for_jobs_async(
-        self,
-        on_notification: Callable[[dict[str, Any]], Awaitable[None] | None],
-        *,
-        on_listening: Callable[[], Awaitable[None] | None] | None = None,
-    ) -> None:
-        """LISTEN on the ``procrastinate`` channel until cancelled, calling
-        (and awaiting, if needed) ``on_notification(payload)`` with each
-        payload as a dict. ``on_listening`` is called whenever LISTEN is
-        (re)established: notifications may have been missed before."""
-
-        async def handle(*, channel: str, payload: str) -> None:
-            try:
-                notification = json.loads(payload)
-                if not isinstance(notification, dict):
-                    raise ValueError("not a JSON object")
-            except ValueError:
-                logger.warning(
-                    f"Ignoring malformed notification on {channel}: {payload!r}",
-                    extra={"action": "malformed_notification"},
-                )
-                return
-            logger.debug(
-                f"Received {notification.get('type')} notification",
-                extra={"action": "notification_received", "payload": payload},
-            )
-            result = on_notification(notification)
-            if inspect.isawaitable(result):
-                await result
-
-        extra = {} if on_listening is None else {"on_listening": on_listening}
-        await self.connector.listen_notify(
-            on_notification=handle, channels=[queries.CHANNEL], **extra
-        )
-
     # --- managing jobs -------------------------------------------------------------------
 
     @operation
@@ -430,7 +116,7 @@ class JobManager:
         worker to stop it. False when nothing was done (unknown job, or a
         status that allows neither)."""
         try:
-            cancelled = yield from _one(
+            cancelled = yield from one(
                 queries.CANCEL_JOB,
                 "cancelled",
                 job_id=job_id,
@@ -454,7 +140,7 @@ class JobManager:
     ) -> Operation[Status]:
         """Put a failed (or running) job back in the queue at ``retry_at``
         (None: now). Returns the new status; JobNotFound / InvalidJobStatus."""
-        status = yield from _one(
+        status = yield from one(
             queries.RETRY_JOB,
             "status",
             job_id=job_id,
@@ -482,7 +168,7 @@ class JobManager:
     @operation
     def get_job_status(self, job_id: int) -> Operation[Status]:
         """The job's status; JobNotFound for an unknown id."""
-        status = yield from _one(queries.GET_JOB_STATUS, "status", job_id=job_id)
+        status = yield from one(queries.GET_JOB_STATUS, "status", job_id=job_id)
         return Status(status)
 
     get_job_status_async = get_job_status.async_
@@ -519,7 +205,7 @@ class JobManager:
             statuses.append(Status.ABORTED.value)
         total = 0
         while True:
-            removed = yield from _one(
+            removed = yield from one(
                 queries.REMOVE_OLD_JOBS,
                 "removed",
                 max_hours=nb_hours,
@@ -539,7 +225,7 @@ class JobManager:
     def pause_queue(self, queue: str) -> Operation[bool]:
         """Stop workers from fetching ``queue`` (running jobs finish). False
         when it was already paused."""
-        changed = yield from _one(queries.PAUSE_QUEUE, "changed", queue=queue)
+        changed = yield from one(queries.PAUSE_QUEUE, "changed", queue=queue)
         return bool(changed)
 
     pause_queue_async = pause_queue.async_
@@ -548,7 +234,7 @@ class JobManager:
     def resume_queue(self, queue: str) -> Operation[bool]:
         """Let workers fetch a paused ``queue`` again (they are woken at
         once). False when it was not paused."""
-        changed = yield from _one(queries.RESUME_QUEUE, "changed", queue=queue)
+        changed = yield from one(queries.RESUME_QUEUE, "changed", queue=queue)
         return bool(changed)
 
     resume_queue_async = resume_queue.async_
@@ -590,7 +276,7 @@ class JobManager:
     @operation
     def list_jobs_to_abort(self, queue: str | None = None) -> Operation[list[int]]:
         """Ids of running jobs whose abort was requested (any worker)."""
-        return _ids(queries.LIST_JOBS_TO_ABORT, queue=queue)
+        return ids(queries.LIST_JOBS_TO_ABORT, queue=queue)
 
     list_jobs_to_abort_async = list_jobs_to_abort.async_
 
@@ -627,7 +313,7 @@ class JobManager:
     @operation
     def check_connection(self) -> Operation[bool]:
         """True when the database answers and has the procrastinate schema."""
-        installed = yield from _one(queries.CHECK_CONNECTION, "installed")
+        installed = yield from one(queries.CHECK_CONNECTION, "installed")
         return bool(installed)
 
     check_connection_async = check_connection.async_

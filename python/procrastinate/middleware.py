@@ -10,32 +10,42 @@ job a worker runs, on its event loop.
 from __future__ import annotations
 
 import functools
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from procrastinate import utils
+from procrastinate import exceptions, utils
 
 if TYPE_CHECKING:
     from procrastinate import job_context, worker
 
 SyncCallNext = Callable[[], Any]
 AsyncCallNext = Callable[[], Awaitable[Any]]
-SyncTaskMiddleware = Callable[
-    [SyncCallNext, "job_context.JobContext", "worker.Worker"], Any
-]
+SyncTaskMiddleware = Callable[[SyncCallNext, "job_context.JobContext", "worker.Worker"], Any]
 AsyncTaskMiddleware = Callable[
     [AsyncCallNext, "job_context.JobContext", "worker.Worker"], Awaitable[Any]
 ]
 TaskMiddleware = SyncTaskMiddleware | AsyncTaskMiddleware
-WorkerMiddleware = Callable[
-    [AsyncCallNext, "job_context.JobContext", "worker.Worker"], Awaitable[Any]
-]
+WorkerMiddleware = AsyncTaskMiddleware
 
 
 def is_async_middleware(middleware: Callable[..., Any]) -> bool:
     """Whether the middleware is async (coroutine function, partial of one,
     or object with an async ``__call__``)."""
     return utils.returns_awaitable(middleware)
+
+
+def check(middlewares: Iterable[Any], *, is_async: bool | None, owner: str) -> None:
+    """TypeError for a middleware that is not callable, MiddlewareKindMismatch
+    for one that is not of the kind ``owner`` runs (``is_async``; None: any)."""
+    for middleware in middlewares:
+        if not callable(middleware):
+            raise TypeError(f"Middleware {middleware!r} of {owner} is not callable.")
+        if is_async is not None and is_async_middleware(middleware) != is_async:
+            kind, other = ("async", "sync") if is_async else ("sync", "async")
+            name = getattr(middleware, "__name__", repr(middleware))
+            raise exceptions.MiddlewareKindMismatch(
+                f"{other} middleware {name!r} cannot wrap {owner}: use {kind} middleware."
+            )
 
 
 def compose(

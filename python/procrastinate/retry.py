@@ -62,9 +62,7 @@ class RetryDecision:
 class BaseRetryStrategy:
     """Base of retry strategies: subclasses implement ``get_retry_decision``."""
 
-    def get_retry_decision(
-        self, *, exception: BaseException, job: Job
-    ) -> RetryDecision | None:
+    def get_retry_decision(self, *, exception: BaseException, job: Job) -> RetryDecision | None:
         """The decision for ``job`` that failed with ``exception``; None: do
         not retry. ``job.attempts`` counts the runs before this one."""
         raise NotImplementedError("Missing implementation of 'get_retry_decision'.")
@@ -74,18 +72,14 @@ class BaseRetryStrategy:
         ``get_retry_decision`` instead."""
         raise NotImplementedError
 
-    def get_retry_exception(
-        self, exception: BaseException, job: Job
-    ) -> exceptions.JobRetry | None:
+    def get_retry_exception(self, exception: BaseException, job: Job) -> exceptions.JobRetry | None:
         """The decision wrapped in JobRetry (or None), falling back on the
         deprecated ``get_schedule_in``."""
         try:
             decision = self.get_retry_decision(exception=exception, job=job)
         except NotImplementedError as error:
             try:
-                seconds = self.get_schedule_in(
-                    exception=exception, attempts=job.attempts
-                )
+                seconds = self.get_schedule_in(exception=exception, attempts=job.attempts)
             except NotImplementedError:
                 raise error from None
             warnings.warn(
@@ -125,9 +119,7 @@ class RetryStrategy(BaseRetryStrategy):
             ),
         }
 
-    def get_retry_decision(
-        self, *, exception: BaseException, job: Job
-    ) -> RetryDecision | None:
+    def get_retry_decision(self, *, exception: BaseException, job: Job) -> RetryDecision | None:
         # Only reached by strategies that cannot travel to SQL (subclasses
         # calling super()); the same rule as procrastinate_finish_jobs_v1.
         if self.max_attempts and job.attempts >= self.max_attempts:
@@ -136,10 +128,10 @@ class RetryStrategy(BaseRetryStrategy):
             exception, tuple(self.retry_exceptions)
         ):
             return None
-        seconds = retry_delay_seconds(
-            job.attempts, self.wait, self.linear_wait, self.exponential_wait
+        wait, linear, exponential = self.wait, self.linear_wait, self.exponential_wait
+        return RetryDecision(
+            retry_in={"seconds": retry_delay_seconds(job.attempts, wait, linear, exponential)}
         )
-        return RetryDecision(retry_in={"seconds": seconds})
 
 
 #: The caps of procrastinate_retry_delay_v1 (sql/40_finish.sql): each term and
@@ -191,15 +183,12 @@ def is_sql_strategy(strategy: BaseRetryStrategy | None) -> bool:
     )
 
 
-#: Policy of a job that the database never retries (its worker decides).
-NO_SQL_RETRY: dict[str, Any] = {"max_attempts": None}
-
-
 def sql_retry_policy(strategy: BaseRetryStrategy | None) -> dict[str, Any]:
-    """The retry keys to store with a job of a task having this strategy."""
+    """The retry keys to store with a job of a task having this strategy
+    (``max_attempts`` None: the database never retries, the worker decides)."""
     if is_sql_strategy(strategy):
         return strategy.to_sql_policy()  # type: ignore[union-attr]
-    return dict(NO_SQL_RETRY)
+    return {"max_attempts": None}
 
 
 def exception_class_name(cls: type[BaseException]) -> str:
@@ -212,11 +201,8 @@ def exception_class_name(cls: type[BaseException]) -> str:
 def exception_type_names(exception: BaseException) -> list[str]:
     """Names of the exception's class and of its bases (along the MRO), in
     the naming of ``retry_exceptions``: what a failure outcome reports."""
-    return [
-        exception_class_name(cls)
-        for cls in type(exception).__mro__
-        if issubclass(cls, BaseException)
-    ]
+    mro = type(exception).__mro__
+    return [exception_class_name(cls) for cls in mro if issubclass(cls, BaseException)]
 
 
 def retry_decision_to_outcome(decision: RetryDecision | None) -> dict[str, Any] | bool:
@@ -226,16 +212,10 @@ def retry_decision_to_outcome(decision: RetryDecision | None) -> dict[str, Any] 
     clock), else ``at`` (None: now; a naive retry_at is taken as UTC)."""
     if decision is None:
         return False
-    outcome: dict[str, Any] = {
-        "priority": decision.priority,
-        "queue": decision.queue,
-        "lock": decision.lock,
-    }
+    outcome = {"priority": decision.priority, "queue": decision.queue, "lock": decision.lock}
     if decision.retry_in_seconds is not None:
-        outcome["in"] = decision.retry_in_seconds
-        return outcome
+        return {**outcome, "in": decision.retry_in_seconds}
     at = decision.retry_at
     if at is not None and at.utcoffset() is None:
         at = at.replace(tzinfo=datetime.timezone.utc)
-    outcome["at"] = at.isoformat() if at is not None else None
-    return outcome
+    return {**outcome, "at": at.isoformat() if at is not None else None}

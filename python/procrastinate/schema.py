@@ -17,14 +17,10 @@ def check_operation(schema_sql: str) -> connector_module.Operation[bool]:
     Meant to run in one transaction: the advisory lock makes concurrent
     callers install it once. True when this call installed it;
     SchemaVersionMismatch, with the reason, when this code must not run on it."""
-    yield connector_module.call_none(
-        schema_queries.LOCK_SCHEMA, key=schema_queries.SCHEMA_LOCK_KEY
-    )
+    yield connector_module.call_none(schema_queries.LOCK_SCHEMA, key=schema_queries.SCHEMA_LOCK_KEY)
     state = yield from version.read_operation()
     if state.kind == "empty":
-        logger.info(
-            "Installing the procrastinate schema", extra={"action": "apply_schema"}
-        )
+        logger.info("Installing the procrastinate schema", extra={"action": "apply_schema"})
         yield connector_module.call_none(schema_sql)
         return True
     version.raise_for(state)

@@ -23,9 +23,7 @@ SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 @contextlib.contextmanager
-def on_stop(
-    graceful: Callable[[], None], immediate: Callable[[], None]
-) -> Iterator[None]:
+def on_stop(graceful: Callable[[], None], immediate: Callable[[], None]) -> Iterator[None]:
     """Within the block, the first SIGINT/SIGTERM calls ``graceful``, the
     following ones ``immediate``."""
     if os.name == "nt" or threading.current_thread() is not threading.main_thread():

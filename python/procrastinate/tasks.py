@@ -107,26 +107,13 @@ class Task(Generic[P, R]):
         self.lock = lock
         self.queueing_lock = queueing_lock
         #: Middlewares around this task's runs (same sync/async kind as the task).
-        self.task_middleware: list[middleware_module.TaskMiddleware] = list(
-            task_middleware or []
+        self.task_middleware: list[middleware_module.TaskMiddleware] = list(task_middleware or [])
+        is_async = inspect.iscoroutinefunction(func)
+        middleware_module.check(
+            self.task_middleware,
+            is_async=is_async,
+            owner=f"{'async' if is_async else 'sync'} task {self.name!r}",
         )
-        self._check_middleware()
-
-    def _check_middleware(self) -> None:
-        task_is_async = inspect.iscoroutinefunction(self.func)
-        for middleware in self.task_middleware:
-            if not callable(middleware):
-                raise TypeError(
-                    f"Task middleware {middleware!r} of task {self.name!r} is not callable."
-                )
-            if middleware_module.is_async_middleware(middleware) != task_is_async:
-                kind = "async" if task_is_async else "sync"
-                other = "sync" if task_is_async else "async"
-                name = getattr(middleware, "__name__", repr(middleware))
-                raise exceptions.MiddlewareKindMismatch(
-                    f"{other} middleware {name!r} cannot wrap {kind} task "
-                    f"{self.name!r}; {kind} tasks require {kind} middleware."
-                )
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         return self.func(*args, **kwargs)
@@ -158,25 +145,18 @@ class Task(Generic[P, R]):
         if unknown:
             raise TypeError(f"Unknown configure options: {', '.join(sorted(unknown))}")
 
-        def option(key: str, default: Any) -> Any:
-            value = options.get(key)
-            return default if value is None else value
-
         from procrastinate import app as app_module
 
         app = self.blueprint
         assert isinstance(app, app_module.App)
+        defaults: dict[str, Any] = {"lock": self.lock, "queueing_lock": self.queueing_lock}
+        defaults.update(queue=self.queue, priority=self.priority)
+        chosen = {key: value for key, value in options.items() if value is not None}
         return configure_task(
             name=self.name,
             job_manager=app.job_manager,
-            lock=option("lock", self.lock),
-            queueing_lock=option("queueing_lock", self.queueing_lock),
-            task_kwargs=options.get("task_kwargs"),
-            schedule_at=options.get("schedule_at"),
-            schedule_in=options.get("schedule_in"),
-            queue=option("queue", self.queue),
-            priority=option("priority", self.priority),
             retry_policy=self.retry_policy,
+            **{**defaults, **chosen},
         )
 
     def defer(self, **task_kwargs: Any) -> jobs.JobId:

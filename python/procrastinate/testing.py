@@ -1,50 +1,13 @@
-"""Testing helpers for projects using procrastinate: a pytest plugin and
-``run_deferred_jobs``.
+"""Testing helpers for projects using procrastinate (docs/testing.md).
 
-The plugin (loaded automatically once procrastinate is installed; else
-``-p procrastinate.testing``) gives each test a throwaway PostgreSQL database
-holding the schema, and your app bound to it::
-
-    # conftest.py
-    import pytest
-    from myproject.tasks import app
-
-    @pytest.fixture
-    def procrastinate_base_app():
-        return app
-
-    # test_tasks.py
-    from procrastinate.testing import run_deferred_jobs
-    from myproject.tasks import add
-
-    def test_add(procrastinate_app):
-        add.defer(a=1, b=2)
-        (outcome,) = run_deferred_jobs(procrastinate_app)
-        assert (outcome.status.value, outcome.result) == ("succeeded", 3)
-
-Fixtures:
-
-- ``procrastinate_dsn`` (session): where databases are created: the
-  ``--procrastinate-dsn`` option (or ``procrastinate_dsn`` ini setting), else
-  libpq's environment (PGHOST, PGPORT, PGUSER, PGPASSWORD, PGDATABASE; the
-  ``postgres`` database when none is named). The role must be allowed to
-  create databases.
-- ``procrastinate_template`` (session): a template database holding the
-  shipped schema (sql/ via procrastinate._db.files), built once and kept
-  (its name carries a hash of the schema, so a new version builds a new one).
-- ``procrastinate_db``: a new database cloned from the template (fast), its
-  conninfo; dropped after the test.
-- ``procrastinate_base_app``: the App your tests use; override it (default: a
-  new, empty App).
-- ``procrastinate_app``: that App with its connector replaced, for the test,
-  by a PsycopgConnector on ``procrastinate_db``, opened for synchronous use
-  (``task.defer()`` works at once). Async tests open it in their loop:
-  ``async with procrastinate_app.open_async(): ...``.
-
-``run_deferred_jobs(app)`` (and ``await run_deferred_jobs_async(app)``) runs a
-real worker until no job is left to run now, and returns one JobOutcome per
-job it ran: id, task name, final status, attempts, the task's return value or
-exception (of its last run), and the error recorded by the database.
+A pytest plugin (loaded automatically once procrastinate is installed; else
+``-p procrastinate.testing``) whose fixtures give each test a throwaway
+PostgreSQL database cloned from a template holding the schema
+(``procrastinate_dsn``, ``procrastinate_template``, ``procrastinate_db``) and
+an App bound to it (override ``procrastinate_base_app`` to return yours; use
+``procrastinate_app``). ``run_deferred_jobs(app)`` (and ``await
+run_deferred_jobs_async(app)``) runs a real worker until no job is left to run
+now, and returns one JobOutcome per job it ran.
 """
 
 from __future__ import annotations
@@ -116,17 +79,12 @@ def _worker_connector(connector: connector_module.BaseConnector) -> Any:
 @contextlib.asynccontextmanager
 async def _worker_app(app: app_module.App) -> AsyncIterator[app_module.App]:
     """``app``, opened on the running loop: as it is when already open on
-    this loop, else with a connector of its own for the run."""
+    this loop, else with a connector of its own for the run when it can."""
     current = app.connector
     if getattr(current, "_loop", None) is asyncio.get_running_loop():
         yield app
         return
-    connector = _worker_connector(current)
-    if connector is None:
-        async with app.open_async():
-            yield app
-        return
-    with app.replace_connector(connector):
+    with app.replace_connector(_worker_connector(current) or current):
         async with app.open_async():
             yield app
 
@@ -181,17 +139,10 @@ async def run_deferred_jobs_async(app: app_module.App, **worker_options: Any) ->
         if row["id"] not in captured and row["status"] == "todo" and row["attempts"] == 0:
             continue  # not run: scheduled later, or in another queue
         result, exception = captured.get(row["id"], (None, None))
+        status, error = jobs.Status(row["status"]), row["last_error"]
+        fields = {key: row[key] for key in ("id", "task_name", "attempts", "args")}
         outcomes.append(
-            JobOutcome(
-                id=row["id"],
-                task_name=row["task_name"],
-                status=jobs.Status(row["status"]),
-                attempts=row["attempts"],
-                args=row["args"],
-                result=result,
-                exception=exception,
-                error=row["last_error"],
-            )
+            JobOutcome(**fields, status=status, result=result, exception=exception, error=error)
         )
     return outcomes
 
@@ -218,10 +169,6 @@ def admin_conninfo(dsn: str = "") -> str:
     return psycopg.conninfo.make_conninfo(dsn, dbname="postgres")
 
 
-def database_conninfo(dsn: str, dbname: str) -> str:
-    return psycopg.conninfo.make_conninfo(dsn, dbname=dbname)
-
-
 def _execute(dsn: str, statement: str, /, **names: str) -> None:
     """Run ``statement`` (a schema_queries template) with ``names`` as identifiers."""
     identifiers = {key: psycopg.sql.Identifier(name) for key, name in names.items()}
@@ -229,16 +176,11 @@ def _execute(dsn: str, statement: str, /, **names: str) -> None:
         connection.execute(psycopg.sql.SQL(statement).format(**identifiers))
 
 
-def template_name() -> str:
-    digest = hashlib.sha256(files.read_schema().encode()).hexdigest()[:12]
-    return f"procrastinate_testing_{digest}"
-
-
 def ensure_template(dsn: str = "") -> str:
     """The template database with the schema, built unless it exists: by one
     session at a time (pytest-xdist workers wait for the first, then find it)."""
-    name = template_name()
-    lock = {"key": int(name.rsplit("_", 1)[1], 16)}
+    digest = hashlib.sha256(files.read_schema().encode()).hexdigest()[:12]
+    name, lock = f"procrastinate_testing_{digest}", {"key": int(digest, 16)}
     with psycopg.connect(admin_conninfo(dsn), autocommit=True) as connection:
         connection.execute(schema_queries.MIGRATION_LOCK, lock)  # until disconnected
         if connection.execute(schema_queries.DATABASE_EXISTS, {"name": name}).fetchone():
@@ -248,7 +190,7 @@ def ensure_template(dsn: str = "") -> str:
         building = f"{name}_{uuid.uuid4().hex[:8]}"
         create_database(dsn, building, template="template0")
         try:
-            with psycopg.connect(database_conninfo(dsn, building), autocommit=True) as target:
+            with psycopg.connect(dsn, dbname=building, autocommit=True) as target:
                 target.execute(files.read_schema())  # type: ignore[arg-type]
             _execute(dsn, schema_queries.RENAME_DATABASE, name=building, new_name=name)
         except BaseException:
@@ -271,7 +213,7 @@ def throwaway_database(dsn: str = "", template: str | None = None) -> Iterator[s
     name = f"procrastinate_test_{uuid.uuid4().hex[:12]}"
     create_database(dsn, name, template or ensure_template(dsn))
     try:
-        yield database_conninfo(dsn, name)
+        yield psycopg.conninfo.make_conninfo(dsn, dbname=name)
     finally:
         drop_database(dsn, name)
 
@@ -293,11 +235,7 @@ if pytest is not None:
             help="libpq conninfo of the PostgreSQL server where the procrastinate "
             "fixtures create their databases (default: libpq's environment)",
         )
-        parser.addini(
-            "procrastinate_dsn",
-            default="",
-            help="Default of --procrastinate-dsn",
-        )
+        parser.addini("procrastinate_dsn", default="", help="Default of --procrastinate-dsn")
 
     @pytest.fixture(scope="session")
     def procrastinate_dsn(pytestconfig: Any) -> str:

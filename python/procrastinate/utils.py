@@ -11,8 +11,7 @@ import inspect
 import logging
 import pathlib
 import re
-import types
-from collections.abc import Awaitable, Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Generator, Iterable, Iterator
 from typing import Any, Generic, NoReturn, TypeVar
 
 from procrastinate import exceptions
@@ -41,8 +40,7 @@ def load_from_path(path: str, allowed_type: type[T] | None = None) -> T:
         raise exceptions.LoadFromPathError(str(exc)) from exc
     if allowed_type is not None and not isinstance(found, allowed_type):
         raise exceptions.LoadFromPathError(
-            f"Object at {path} is not of type {allowed_type.__name__} "
-            f"but {type(found).__name__}"
+            f"Object at {path} is not of type {allowed_type.__name__} but {type(found).__name__}"
         )
     return found
 
@@ -64,16 +62,13 @@ class MovedElsewhere:
         self.name = name
         self.new_location = new_location
 
-    def _moved(self) -> NoReturn:
+    def __call__(self, *args: Any, **kwargs: Any) -> NoReturn:
         raise exceptions.MovedElsewhere(
             f"procrastinate.{self.name} has moved to {self.new_location}"
         )
 
-    def __call__(self, *args: Any, **kwargs: Any) -> NoReturn:
-        self._moved()
-
     def __getattr__(self, item: str) -> NoReturn:
-        self._moved()
+        self()
 
 
 def caller_module_name(prefix: str = "procrastinate") -> str:
@@ -90,31 +85,21 @@ def caller_module_name(prefix: str = "procrastinate") -> str:
         raise exceptions.CallerModuleUnknown from exc
 
 
-def _module_name(obj: Any) -> str:
-    name = obj.__module__
-    if name != "__main__":
-        return name
-    # A script run as __main__: name tasks after its relative path, as the
-    # worker will import it under that name.
-    module = inspect.getmodule(obj)
-    filename = getattr(module, "__file__", None)
-    if not filename:
-        return name
-    path = pathlib.Path(filename)
-    if path.is_absolute():
-        return name
-    return ".".join([*path.parts[:-1], path.stem])
-
-
 def get_full_path(obj: Any) -> str:
     """Dotted path of a function, used as the default task name."""
     try:
-        name = obj.__name__
+        name, module = obj.__name__, obj.__module__
     except AttributeError as exc:
         raise exceptions.FunctionPathError(
             f"Couldn't derive a task name for {obj!r}: pass name= to the decorator"
         ) from exc
-    return f"{_module_name(obj)}.{name}"
+    if module == "__main__":
+        # A script run as __main__: name tasks after its relative path, as the
+        # worker will import it under that name.
+        path = pathlib.Path(getattr(inspect.getmodule(obj), "__file__", None) or "/")
+        if not path.is_absolute():
+            module = ".".join([*path.parts[:-1], path.stem])
+    return f"{module}.{name}"
 
 
 def add_namespace(name: str, namespace: str) -> str:
@@ -166,17 +151,8 @@ def datetime_from_timedelta_params(params: TimeDeltaParams) -> datetime.datetime
         return utcmax()
 
 
-_DURATION_PART = re.compile(
-    r"(?P<value>\d+(?:\.\d+)?)\s*(?P<unit>ms|w|d|h|m|s)", re.IGNORECASE
-)
-_DURATION_UNITS = {
-    "w": "weeks",
-    "d": "days",
-    "h": "hours",
-    "m": "minutes",
-    "s": "seconds",
-    "ms": "milliseconds",
-}
+_DURATION_PART = re.compile(r"(?P<value>\d+(?:\.\d+)?)\s*(?P<unit>ms|w|d|h|m|s)", re.IGNORECASE)
+_DURATION_UNITS = dict(w="weeks", d="days", h="hours", m="minutes", s="seconds", ms="milliseconds")
 
 
 def parse_timedelta_params(text: str) -> TimeDeltaParams:
@@ -215,12 +191,12 @@ def parse_datetime(raw: str) -> datetime.datetime:
 
 # Set by sync_to_async for the thread it starts: the loop that waits for it, on
 # which async_to_sync runs coroutines from that thread.
-_outer_loop: contextvars.ContextVar[asyncio.AbstractEventLoop | None] = (
-    contextvars.ContextVar("procrastinate_outer_loop", default=None)
+_outer_loop: contextvars.ContextVar[asyncio.AbstractEventLoop | None] = contextvars.ContextVar(
+    "procrastinate_outer_loop", default=None
 )
 
 
-def _running_loop() -> asyncio.AbstractEventLoop | None:
+def running_loop() -> asyncio.AbstractEventLoop | None:
     try:
         return asyncio.get_running_loop()
     except RuntimeError:
@@ -237,9 +213,7 @@ async def sync_to_async(func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         _outer_loop.reset(token)
 
 
-def async_to_sync(
-    awaitable: Callable[..., Awaitable[T]], *args: Any, **kwargs: Any
-) -> T:
+def async_to_sync(awaitable: Callable[..., Awaitable[T]], *args: Any, **kwargs: Any) -> T:
     """Call an async function from sync code and return its result.
 
     From a thread started by sync_to_async, the coroutine runs on the loop
@@ -248,13 +222,13 @@ def async_to_sync(
     SyncCallInEventLoop is raised instead.
     """
     outer = _outer_loop.get()
-    current = _running_loop()
+    current = running_loop()
     if current is not None and (outer is None or outer is current):
         raise exceptions.SyncCallInEventLoop
+    coro = _as_coroutine(awaitable(*args, **kwargs))
     if outer is not None and outer.is_running() and outer is not current:
-        coro = awaitable(*args, **kwargs)
-        return asyncio.run_coroutine_threadsafe(_as_coroutine(coro), outer).result()
-    return asyncio.run(_as_coroutine(awaitable(*args, **kwargs)))
+        return asyncio.run_coroutine_threadsafe(coro, outer).result()
+    return asyncio.run(coro)
 
 
 async def _as_coroutine(awaitable: Awaitable[T]) -> T:
@@ -275,22 +249,14 @@ class AwaitableContext(Generic[T]):
         self._close_coro = close_coro
         self._return_value = return_value
 
-    async def _open(self) -> T:
+    async def __aenter__(self) -> T:
         await self._open_coro()
         return self._return_value
 
-    def __await__(self):
-        return self._open().__await__()
+    def __await__(self) -> Generator[Any, None, T]:
+        return self.__aenter__().__await__()
 
-    async def __aenter__(self) -> T:
-        return await self._open()
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc_value: BaseException | None,
-        traceback: types.TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         await self._close_coro()
 
 
@@ -301,23 +267,18 @@ async def wait_for(awaitable: Awaitable[T], timeout: float | None) -> T:
     cancelled at shutdown would go on (seen: a listener that had just
     connected never stopped). The lost cancellation is raised again."""
     result = await asyncio.wait_for(awaitable, timeout)
-    task = asyncio.current_task()
-    cancelling = getattr(task, "cancelling", None)  # 3.11+
-    if cancelling is not None and cancelling():
+    if getattr(asyncio.current_task(), "cancelling", lambda: 0)():  # 3.11+
         raise asyncio.CancelledError
     return result
 
 
-async def cancel_and_capture_errors(
-    tasks: list[asyncio.Task[Any]], timeout: float = 5.0
-) -> None:
+async def cancel_and_capture_errors(tasks: list[asyncio.Task[Any]], timeout: float = 5.0) -> None:
     """Cancel tasks, wait for them (at most ``timeout`` seconds), and log the
     errors they ended with, if any. A task still running after ``timeout``
     swallowed its cancellation: it is named in an error log and abandoned."""
-    pending = {task for task in tasks if not task.done()}
-    for task in pending:
-        task.cancel()
-    if pending:
+    if pending := {task for task in tasks if not task.done()}:
+        for task in pending:
+            task.cancel()
         _, pending = await asyncio.wait(pending, timeout=timeout)
     if pending:
         logger.error(
@@ -326,8 +287,7 @@ async def cancel_and_capture_errors(
             extra={"action": "cancel_tasks_failed"},
         )
     for task in tasks:
-        if task.done() and not task.cancelled() and task.exception() is not None:
-            error = task.exception()
+        if task.done() and not task.cancelled() and (error := task.exception()) is not None:
             logger.error(
                 f"{task.get_name()} error: {error!r}",
                 exc_info=error,
@@ -340,7 +300,5 @@ def returns_awaitable(func: Callable[..., Any]) -> bool:
     partials and callable objects included)."""
     while isinstance(func, functools.partial):
         func = func.func
-    if inspect.iscoroutinefunction(func):
-        return True
     call = getattr(func, "__call__", None)  # noqa: B004
-    return call is not None and inspect.iscoroutinefunction(call)
+    return inspect.iscoroutinefunction(func) or inspect.iscoroutinefunction(call)

@@ -13,8 +13,10 @@ checks it):
   ``procrastinate healthchecks``, ``schema --status`` and Django;
 - ``migrations``: the migrations runner (``sqlsplit`` splits the files that
   run outside a transaction); ``files``: where sql/ and migrations/ are;
-- ``ops``: operations as generators of Calls, and what runs them
-  (``run_sync`` / ``run_async``, re-exported by ``procrastinate.connector``);
+- ``ops``: operations as generators of Calls, ``@operation`` that declares
+  one for both forms, and what runs them (``run_sync`` / ``run_async``,
+  re-exported by ``procrastinate.connector``); ``worker_ops``: the worker's
+  operations (JobManager inherits them);
 - ``pooled``: opening and closing the pools of the pooled connectors;
   ``listen``: the LISTEN loop they share (reconnects, notification hand-off).
 

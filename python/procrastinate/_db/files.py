@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import itertools
 import pathlib
 import re
 
@@ -37,41 +38,30 @@ _REPO_ROOT = _PACKAGE_DIR.parent.parent
 _PACKAGED = _PACKAGE_DIR / "_sql"
 
 
-def _in_checkout() -> bool:
+def _root(in_checkout: str, packaged: str) -> pathlib.Path:
     # Both markers, so that an installed package never mistakes some sql/
     # folder that happens to sit two levels above site-packages for ours.
-    return (_REPO_ROOT / "pyproject.toml").is_file() and (
-        _REPO_ROOT / "sql"
-    ).is_dir()
-
-
-def schema_dir() -> pathlib.Path:
-    """The folder holding the schema files (sql/*.sql)."""
-    if _in_checkout():
-        return _REPO_ROOT / "sql"
-    return _PACKAGED / "schema"
+    if (_REPO_ROOT / "pyproject.toml").is_file() and (_REPO_ROOT / "sql").is_dir():
+        return _REPO_ROOT / in_checkout
+    return _PACKAGED / packaged
 
 
 def schema_files() -> list[pathlib.Path]:
-    """The schema files, in the order they must be applied (by name)."""
-    return sorted(schema_dir().glob("*.sql"), key=lambda path: path.name)
+    """The schema files (sql/*.sql), in the order they must be applied (by name)."""
+    return sorted(_root("sql", "schema").glob("*.sql"), key=lambda path: path.name)
 
 
 def migrations_dir() -> pathlib.Path:
     """The migrations folder (with pre/ and post/ inside). May be empty."""
-    if _in_checkout():
-        return _REPO_ROOT / "migrations"
-    return _PACKAGED / "migrations"
+    return _root("migrations", "migrations")
 
 
 def read_schema() -> str:
     """The whole schema as one SQL text, the files joined in order."""
-    parts = []
-    for path in schema_files():
-        text = path.read_text(encoding="utf-8")
-        # A file may end without a newline; keep statements from gluing.
-        parts.append(f"-- {path.name}\n{text.rstrip()}\n")
-    return "\n".join(parts)
+    # A file may end without a newline; keep statements from gluing.
+    return "\n".join(
+        f"-- {path.name}\n{path.read_text(encoding='utf-8').rstrip()}\n" for path in schema_files()
+    )
 
 
 # --- the migration files --------------------------------------------------------------
@@ -121,26 +111,19 @@ def _scan(directory: pathlib.Path, upstream: bool) -> list[Migration]:
                     "(four digits, lower-case words joined by _)"
                 )
             first_line = path.read_text(encoding="utf-8").split("\n", 1)[0].strip()
+            transactional = first_line != NO_TRANSACTION_MARK
             found.append(
                 Migration(
-                    number=int(match["number"]),
-                    name=match["name"],
-                    phase=phase,
-                    path=path,
-                    checksum=file_checksum(path),
-                    transactional=first_line != NO_TRANSACTION_MARK,
-                    upstream=upstream,
+                    int(match["number"]), match["name"], phase, path, file_checksum(path),
+                    transactional, upstream,
                 )
             )
     found.sort(key=lambda m: m.number)
-    seen: dict[int, Migration] = {}
-    for migration in found:
-        if migration.number in seen:
+    for first, second in itertools.pairwise(found):
+        if first.number == second.number:
             raise MigrationError(
-                f"migration number {migration.number:04d} is used twice: "
-                f"{seen[migration.number].path} and {migration.path}"
+                f"migration number {first.number:04d} is used twice: {first.path} and {second.path}"
             )
-        seen[migration.number] = migration
     return found
 
 

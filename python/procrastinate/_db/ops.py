@@ -2,6 +2,7 @@
 written once as generators yielding :class:`Call` objects; :func:`run_async`
 and :func:`run_sync` execute them, so sync APIs are a thin layer over one
 implementation. ``procrastinate.connector`` re-exports these names.
+``@operation`` declares a JobManager operation once, for both forms.
 
 Both run on :func:`drive`, which runs any generator of steps: the psycopg 3
 connectors write their pool handling once that way too."""
@@ -10,8 +11,14 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-from collections.abc import Awaitable, Callable, Generator
-from typing import TYPE_CHECKING, Any, TypeVar
+import functools
+import inspect
+import re
+import types
+from collections.abc import Awaitable, Callable, Coroutine, Generator, Iterator
+from typing import TYPE_CHECKING, Any, Concatenate, Generic, ParamSpec, TypeVar
+
+from procrastinate import exceptions
 
 if TYPE_CHECKING:
     from procrastinate.connector import BaseConnector
@@ -128,3 +135,102 @@ def run_operation_sync(
     no_transaction = contextlib.nullcontext(sync_connector)
     with sync_connector.transaction() if transaction else no_transaction as executor:
         return run_sync(operation, executor)
+
+
+# --- the shapes of the calls --------------------------------------------------------
+
+
+def one(query: str, column: str, /, **arguments: Any) -> Operation[Any]:
+    """``column`` of the one row ``query`` returns."""
+    row = yield call_one(query, **arguments)
+    return row[column]
+
+
+def rows(query: str, /, **arguments: Any) -> Operation[list[dict[str, Any]]]:
+    result = yield call_all(query, **arguments)
+    return [dict(row) for row in result]
+
+
+def ids(query: str, /, **arguments: Any) -> Operation[list[int]]:
+    result = yield call_all(query, **arguments)
+    return [row["id"] for row in result]
+
+
+# --- one declaration, two forms ----------------------------------------------------
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class _Method(Generic[P, T]):
+    """One form of an operation: ``run(manager, ...)`` with the signature and
+    docstring of ``function``, returning X where ``function`` returns
+    Operation[X] (help(), IDEs). A non-data descriptor, so an instance
+    attribute (monkeypatch) overrides it; on the class, the plain function."""
+
+    def __init__(self, run: Callable[..., Any], function: Callable[..., Any]) -> None:
+        self.function = functools.update_wrapper(run, function)
+        signature = inspect.signature(function)
+        result = signature.return_annotation
+        if isinstance(result, str):  # annotations are postponed here
+            result = re.sub(r"^Operation\[(.*)\]$", r"\1", result)
+            run.__annotations__ = {**function.__annotations__, "return": result}
+        run.__signature__ = signature.replace(return_annotation=result)  # type: ignore[attr-defined]
+        self.named = False
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        if not self.named:  # the first name of ``a = b = x.async_``
+            self.named = True
+            self.function.__name__ = name
+            self.function.__qualname__ = f"{owner.__qualname__}.{name}"
+
+    def __get__(self, manager: Any, owner: type | None = None) -> Callable[P, T]:
+        if manager is None:
+            return self.function
+        return types.MethodType(self.function, manager)
+
+
+class operation(_Method[P, R]):
+    """Declare a JobManager operation once: ``function(self, ...)`` returns
+    its Operation (connector.Call generator). The attribute is the
+    synchronous form, ``manager.x(...) -> X``; ``x_async = x.async_`` the
+    asynchronous one, ``await manager.x_async(...) -> X``. Code before the
+    generator's first ``yield`` runs before any query; a plain function
+    returning a generator runs at the call (stacklevel=3 names the caller)."""
+
+    def __init__(self, function: Callable[Concatenate[Any, P], Operation[R]]):
+        def run_sync(manager: Operations, /, *args: Any, **kwargs: Any) -> Any:
+            return manager._sync(function(manager, *args, **kwargs))
+
+        async def run_async(manager: Operations, /, *args: Any, **kwargs: Any) -> Any:
+            return await manager._async(function(manager, *args, **kwargs))
+
+        super().__init__(run_sync, function)
+        self.async_: _Method[P, Coroutine[Any, Any, R]] = _Method(run_async, function)
+
+
+class Operations:
+    """What runs declared operations on a connector: JobManager's base."""
+
+    def __init__(self, connector: BaseConnector):
+        self.connector = connector
+
+    @contextlib.contextmanager
+    def _schema_errors(self) -> Iterator[None]:
+        """A missing table or function means a missing (or old) schema."""
+        try:
+            yield
+        except exceptions.ConnectorException as exc:
+            if exc.sqlstate not in exceptions.SCHEMA_MISSING_SQLSTATES:
+                raise
+            raise exceptions.SchemaNotInstalled(
+                f"{exc} (is the procrastinate schema installed and up to date?)"
+            ) from exc
+
+    def _sync(self, operation: Operation[T]) -> T:
+        with self._schema_errors():
+            return run_operation_sync(self.connector, operation)
+
+    async def _async(self, operation: Operation[T]) -> T:
+        with self._schema_errors():
+            return await run_operation_async(self.connector, operation)

@@ -15,9 +15,13 @@ from __future__ import annotations
 # applied migration numbers can be read.
 
 SCHEMA_STATE = """
-select to_regclass('procrastinate_jobs') is not null as has_jobs,
+select case
+        when to_regclass('procrastinate_upstream_migrations') is not null then 'converting'
+        when to_regclass('procrastinate_migrations') is not null then 'current'
+        when to_regclass('procrastinate_jobs') is not null then 'upstream'
+        else 'empty'
+    end as kind,
     to_regclass('procrastinate_migrations') is not null as has_migrations,
-    to_regclass('procrastinate_upstream_migrations') is not null as converting,
     to_regprocedure('procrastinate_applied_migrations_v1()') is not null as has_reader
 """
 
@@ -45,19 +49,16 @@ MIGRATION_UNLOCK = "select pg_advisory_unlock(%(key)s::bigint)"
 
 TABLE_EXISTS = "select to_regclass(%(table)s) is not null"
 
-RECORDED_MIGRATIONS = """
-select number, name, phase, checksum, applied_at
-from procrastinate_migrations
-order by number
-"""
+# The table recording migrations, and the progress of a procrastinate 3.x
+# conversion: a table that exists only while the conversion is under way.
+MIGRATIONS_TABLE = "procrastinate_migrations"
+UPSTREAM_TRACKING = "procrastinate_upstream_migrations"
+# {table}: either of them.
+RECORDED_MIGRATIONS = "select number, name, phase, checksum, applied_at from {table}"
 RECORD_MIGRATION = """
-insert into procrastinate_migrations (number, name, phase, checksum)
+insert into {table} (number, name, phase, checksum)
 values (%(number)s, %(name)s, %(phase)s, %(checksum)s)
 """
-
-# The progress of a procrastinate 3.x conversion: a table that exists only
-# while the conversion is under way.
-UPSTREAM_TRACKING = "procrastinate_upstream_migrations"
 CREATE_UPSTREAM_TRACKING = """
 create table if not exists procrastinate_upstream_migrations (
     number integer primary key,
@@ -66,15 +67,6 @@ create table if not exists procrastinate_upstream_migrations (
     checksum text not null,
     applied_at timestamptz not null default now()
 )
-"""
-RECORDED_UPSTREAM_MIGRATIONS = """
-select number, name, phase, checksum, applied_at
-from procrastinate_upstream_migrations
-order by number
-"""
-RECORD_UPSTREAM_MIGRATION = """
-insert into procrastinate_upstream_migrations (number, name, phase, checksum)
-values (%(number)s, %(name)s, %(phase)s, %(checksum)s)
 """
 DROP_UPSTREAM_TRACKING = "drop table procrastinate_upstream_migrations"
 

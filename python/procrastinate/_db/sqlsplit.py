@@ -22,19 +22,8 @@ def split_statements(sql: str) -> list[str]:
     n = len(sql)
     while i < n:
         c = sql[i]
-        if c == "-" and sql.startswith("--", i):
-            end = sql.find("\n", i)
-            i = n if end < 0 else end + 1
-            continue
-        if c == "/" and sql.startswith("/*", i):
-            depth, i = 1, i + 2
-            while i < n and depth:
-                if sql.startswith("/*", i):
-                    depth, i = depth + 1, i + 2
-                elif sql.startswith("*/", i):
-                    depth, i = depth - 1, i + 2
-                else:
-                    i += 1
+        if c in "-/" and (end := _comment_end(sql, i)) is not None:
+            i = end
             continue
         if c == "'":
             backslashes = i > 0 and sql[i - 1] in "eE" and (i < 2 or not _ident_char(sql[i - 2]))
@@ -73,22 +62,27 @@ def _ident_char(c: str) -> bool:
     return c.isalnum() or c in "_$"
 
 
+def _comment_end(sql: str, i: int) -> int | None:
+    """Where the comment starting at ``i`` ends (nested /* */ too), or None."""
+    if sql.startswith("--", i):
+        end = sql.find("\n", i)
+        return len(sql) if end < 0 else end + 1
+    if not sql.startswith("/*", i):
+        return None
+    depth, i = 1, i + 2
+    while i < len(sql) and depth:
+        if sql.startswith("/*", i):
+            depth, i = depth + 1, i + 2
+        elif sql.startswith("*/", i):
+            depth, i = depth - 1, i + 2
+        else:
+            i += 1
+    return i
+
+
 def strip_comments(statement: str) -> str:
     """The statement without its leading comments and blank lines."""
     text = statement.strip()
-    while True:
-        if text.startswith("--"):
-            end = text.find("\n")
-            text = "" if end < 0 else text[end + 1 :].strip()
-        elif text.startswith("/*"):
-            depth, i = 1, 2
-            while i < len(text) and depth:
-                if text.startswith("/*", i):
-                    depth, i = depth + 1, i + 2
-                elif text.startswith("*/", i):
-                    depth, i = depth - 1, i + 2
-                else:
-                    i += 1
-            text = text[i:].strip()
-        else:
-            return text
+    while (end := _comment_end(text, 0)) is not None:
+        text = text[end:].strip()
+    return text

@@ -84,16 +84,12 @@ class Middlewares:
     owner: Any
 
     def __post_init__(self) -> None:
-        for mw in [*self.task, *self.worker]:
-            if not callable(mw):
-                raise TypeError(f"Middleware {mw!r} is not callable.")
-        for mw in self.worker:
-            if not middleware.is_async_middleware(mw):
-                raise exceptions.MiddlewareKindMismatch(
-                    f"Worker middleware {getattr(mw, '__name__', repr(mw))!r} must be "
-                    "async (async def): worker middleware runs on the event loop."
-                )
-
+        middleware.check(self.task, is_async=None, owner="the worker")
+        middleware.check(
+            self.worker,
+            is_async=True,
+            owner="the worker's jobs (worker middleware runs on the event loop)",
+        )
 
 def task_middlewares(
     state: WorkerState, middlewares: Middlewares, task: tasks.Task, task_is_async: bool

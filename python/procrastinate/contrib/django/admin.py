@@ -8,6 +8,7 @@ the SQL functions procrastinate_retry_job and procrastinate_cancel_job.
 from __future__ import annotations
 
 import json
+from functools import partial
 from typing import Any
 
 from django.contrib import admin, messages
@@ -57,38 +58,17 @@ class ProcrastinateEventInline(admin.TabularInline):
 @admin.register(models.ProcrastinateJob)
 class ProcrastinateJobAdmin(ReadOnlyAdmin):
     list_display = [
-        "id",
-        "task_name",
-        "pretty_status",
-        "queue_name",
-        "short_args",
-        "attempts",
-        "scheduled_at",
-        "created_at",
-        "short_error",
+        "id", "task_name", "pretty_status", "queue_name", "short_args", "attempts",
+        "scheduled_at", "created_at", "short_error",
     ]
     list_display_links = ["id", "task_name"]
     list_filter = ["status", "queue_name", "task_name", "priority", "created_at"]
     search_fields = ["task_name", "lock", "queueing_lock", "last_error"]
     ordering = ["-id"]
     fields = [
-        "id",
-        "task_name",
-        "pretty_status",
-        "queue_name",
-        "priority",
-        "pretty_args",
-        "lock",
-        "queueing_lock",
-        "scheduled_at",
-        "attempts",
-        "max_attempts",
-        "abort_requested",
-        "worker_id",
-        "created_at",
-        "started_at",
-        "finished_at",
-        "pretty_last_error",
+        "id", "task_name", "pretty_status", "queue_name", "priority", "pretty_args", "lock",
+        "queueing_lock", "scheduled_at", "attempts", "max_attempts", "abort_requested",
+        "worker_id", "created_at", "started_at", "finished_at", "pretty_last_error",
         "last_error_types",
     ]
     readonly_fields = fields
@@ -123,13 +103,7 @@ class ProcrastinateJobAdmin(ReadOnlyAdmin):
             return "-"
         return format_html('<pre style="margin: 0">{}</pre>', job.last_error)
 
-    def _act(
-        self,
-        request: HttpRequest,
-        queryset: QuerySet[models.ProcrastinateJob],
-        verb: str,
-        action: Any,
-    ) -> None:
+    def _act(self, request: HttpRequest, queryset: QuerySet[Any], verb: str, action: Any) -> None:
         done: list[str] = []
         refused: list[str] = []
         for job_id in queryset.order_by("id").values_list("id", flat=True):
@@ -150,30 +124,21 @@ class ProcrastinateJobAdmin(ReadOnlyAdmin):
     @admin.action(
         description="Retry the selected jobs (failed, or running)", permissions=["manage_jobs"]
     )
-    def retry(self, request: HttpRequest, queryset: QuerySet[models.ProcrastinateJob]) -> None:
-        manager = _job_manager()
-        self._act(
-            request, queryset, "Retried", lambda job_id: bool(manager.retry_job_by_id(job_id))
-        )
+    def retry(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
+        self._act(request, queryset, "Retried", _job_manager().retry_job_by_id)
 
     @admin.action(
         description="Cancel the selected jobs (waiting ones)", permissions=["manage_jobs"]
     )
-    def cancel(self, request: HttpRequest, queryset: QuerySet[models.ProcrastinateJob]) -> None:
-        manager = _job_manager()
-        self._act(request, queryset, "Cancelled", manager.cancel_job_by_id)
+    def cancel(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
+        self._act(request, queryset, "Cancelled", _job_manager().cancel_job_by_id)
 
     @admin.action(
         description="Abort the selected jobs (waiting or running ones)", permissions=["manage_jobs"]
     )
-    def abort(self, request: HttpRequest, queryset: QuerySet[models.ProcrastinateJob]) -> None:
-        manager = _job_manager()
-        self._act(
-            request,
-            queryset,
-            "Aborted",
-            lambda job_id: manager.cancel_job_by_id(job_id, abort=True),
-        )
+    def abort(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
+        abort = partial(_job_manager().cancel_job_by_id, abort=True)
+        self._act(request, queryset, "Aborted", abort)
 
     def has_manage_jobs_permission(self, request: HttpRequest) -> bool:
         """Who may retry, cancel and abort: users with the "change" permission
@@ -184,14 +149,7 @@ class ProcrastinateJobAdmin(ReadOnlyAdmin):
 @admin.register(models.ProcrastinateWorker)
 class ProcrastinateWorkerAdmin(ReadOnlyAdmin):
     list_display = [
-        "id",
-        "name",
-        "host",
-        "pid",
-        "queues",
-        "concurrency",
-        "started_at",
-        "last_heartbeat",
+        "id", "name", "host", "pid", "queues", "concurrency", "started_at", "last_heartbeat"
     ]
     ordering = ["id"]
 

@@ -13,11 +13,16 @@ class ProcrastinateConfig(apps.AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from django.utils.module_loading import autodiscover_modules, import_string
+
         from . import procrastinate_app
+        from .settings import settings
 
         procrastinate_app.set_app(create_app())
-        discover_tasks()
-        run_on_app_ready(procrastinate_app.current_app)
+        if settings.AUTODISCOVER_MODULE_NAME:  # the tasks modules of every app
+            autodiscover_modules(settings.AUTODISCOVER_MODULE_NAME)
+        if settings.ON_APP_READY:
+            import_string(settings.ON_APP_READY)(procrastinate_app.current_app)
 
     @property
     def app(self) -> app_module.App:
@@ -40,22 +45,3 @@ def create_app() -> app_module.App:
         worker_defaults=settings.WORKER_DEFAULTS,
         periodic_defaults=settings.PERIODIC_DEFAULTS,
     )
-
-
-def discover_tasks() -> None:
-    """Import the PROCRASTINATE_AUTODISCOVER_MODULE_NAME module of every app."""
-    from django.utils.module_loading import autodiscover_modules
-
-    from .settings import settings
-
-    if settings.AUTODISCOVER_MODULE_NAME:
-        autodiscover_modules(settings.AUTODISCOVER_MODULE_NAME)
-
-
-def run_on_app_ready(app: app_module.App) -> None:
-    from django.utils.module_loading import import_string
-
-    from .settings import settings
-
-    if settings.ON_APP_READY:
-        import_string(settings.ON_APP_READY)(app)

@@ -25,23 +25,12 @@ from procrastinate import jobs
 from . import exceptions
 from .settings import settings
 
+# The QuerySet methods that write, and their async forms (a...).
 _EDIT_METHODS = frozenset(
-    {
-        "create",
-        "acreate",
-        "get_or_create",
-        "aget_or_create",
-        "update_or_create",
-        "aupdate_or_create",
-        "bulk_create",
-        "abulk_create",
-        "bulk_update",
-        "abulk_update",
-        "update",
-        "aupdate",
-        "delete",
-        "adelete",
-    }
+    prefix + name
+    for name in ("create", "get_or_create", "update_or_create", "bulk_create", "bulk_update",
+                 "update", "delete")
+    for prefix in ("", "a")
 )
 
 
@@ -147,18 +136,10 @@ class ProcrastinateJob(ReadOnlyModel):
     def procrastinate_job(self) -> jobs.Job:
         """The driver's Job for this row."""
         return jobs.Job(
-            id=self.id,
-            queue=self.queue_name,
-            task_name=self.task_name,
-            task_kwargs=self.args,
-            priority=self.priority,
-            lock=self.lock,
-            queueing_lock=self.queueing_lock,
-            status=self.status,
-            scheduled_at=self.scheduled_at,
-            attempts=self.attempts,
-            abort_requested=self.abort_requested,
-            worker_id=self.worker_id,
+            id=self.id, queue=self.queue_name, task_name=self.task_name, task_kwargs=self.args,
+            priority=self.priority, lock=self.lock, queueing_lock=self.queueing_lock,
+            status=self.status, scheduled_at=self.scheduled_at, attempts=self.attempts,
+            abort_requested=self.abort_requested, worker_id=self.worker_id,
         )
 
     def __str__(self) -> str:
@@ -168,19 +149,10 @@ class ProcrastinateJob(ReadOnlyModel):
 class ProcrastinateEvent(ReadOnlyModel):
     """One step of a job's life (procrastinate_events, written by triggers)."""
 
-    TYPES = [
-        "deferred",
-        "started",
-        "deferred_for_retry",
-        "failed",
-        "succeeded",
-        "cancelled",
-        "abort_requested",
-        "aborted",
-        "scheduled",
-        "retried",
-        "released",
-    ]
+    TYPES = (
+        "deferred started deferred_for_retry failed succeeded cancelled abort_requested aborted"
+        " scheduled retried released"
+    ).split()
 
     id = models.BigAutoField(primary_key=True)
     job = _reference(ProcrastinateJob)

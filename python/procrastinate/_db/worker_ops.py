@@ -1,0 +1,235 @@
+"""The operations a worker runs, each one call of the SQL core: claim,
+report, register and renew its lease, give jobs back, find aborts, rescue,
+listen, and defer periodic ticks. JobManager inherits them (procrastinate
+code reaches them as ``app.job_manager.fetch_jobs_async(...)``); asynchronous
+only, as a worker runs on an event loop."""
+
+from __future__ import annotations
+
+import inspect
+import json
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+
+from procrastinate import exceptions
+from procrastinate import jobs as jobs_module
+from procrastinate._db import queries
+from procrastinate._db.ops import Operation, Operations, call_all, ids, one, operation, rows
+from procrastinate._db.wire import decode_fetched_args, job_object, loads_bytes
+
+# The name of the records when JobManager held these: what log filters know.
+logger = logging.getLogger("procrastinate.manager")
+
+Job = jobs_module.Job
+
+
+def _delete_jobs_value(delete_jobs: str | jobs_module.DeleteJobCondition | None) -> str:
+    if delete_jobs is None:
+        return jobs_module.DeleteJobCondition.NEVER.value
+    return jobs_module.DeleteJobCondition(delete_jobs).value
+
+
+class WorkerOperations(Operations):
+    @operation
+    def _defer_periodic_job(
+        self,
+        job: Job,
+        periodic_id: str,
+        defer_timestamp: int,
+        *,
+        retry_policy: dict[str, Any] | None = None,
+    ) -> Operation[int | None]:
+        """Defer the job of one periodic tick; None when that tick was
+        already deferred (by this or another worker)."""
+        if job.task_kwargs.get("timestamp") != defer_timestamp:
+            raise exceptions.InvalidTimestamp
+        return one(
+            queries.DEFER_PERIODIC_JOB,
+            "id",
+            task_name=job.task_name,
+            periodic_id=periodic_id,
+            defer_timestamp=defer_timestamp,
+            job=self.connector.dump_json(job_object(job, retry_policy)),
+        )
+
+    defer_periodic_job = _defer_periodic_job.async_
+
+    @operation
+    def _last_periodic_ticks(self) -> Operation[list[dict[str, Any]]]:
+        """The latest deferred tick of each periodic task (task_name,
+        periodic_id, defer_timestamp)."""
+        return rows(queries.LAST_PERIODIC_TICKS)
+
+    last_periodic_ticks_async = _last_periodic_ticks.async_
+
+
+    @operation
+    def _fetch_jobs(
+        self,
+        worker_id: int | None,
+        queues: list[str] | None,
+        limit: int,
+        *,
+        claim_token: uuid.UUID | None = None,
+        resume: bool = False,
+    ) -> Operation[list[Job]]:
+        """Claim up to ``limit`` runnable jobs of ``queues`` (None: all)
+        under ``claim_token``. A job whose args cannot be decoded comes back
+        with ``decode_error`` set (and empty args), for the worker to fail.
+        ``resume``: this call retries one whose answer
+        was lost, with the same token: the jobs that call claimed come back
+        first (the database decides, procrastinate_fetch_jobs_v2)."""
+        rows = yield call_all(
+            queries.FETCH_JOBS,
+            worker_id=worker_id,
+            queues=None if queues is None else list(queues),
+            limit=limit,
+            claim_token=None if claim_token is None else str(claim_token),
+            resume=resume,
+        )
+        loads, as_bytes = self.connector.json_loads, loads_bytes(self.connector)
+        fetched = []
+        for row in rows:
+            problem = decode_fetched_args(row, loads, as_bytes)
+            job = Job.from_row(row)
+            if problem is not None:
+                logger.error(
+                    f"{problem}; the job fails without running",
+                    extra={"action": "undecodable_job_args", "job_id": job.id,
+                           "task_name": job.task_name, "error": problem},
+                )
+                job = job.evolve(decode_error=problem)
+            fetched.append(job)
+        return fetched
+
+    fetch_jobs_async = _fetch_jobs.async_
+
+    @operation
+    def _finish_jobs(
+        self,
+        worker_id: int | None,
+        outcomes: list[dict[str, Any]],
+        delete_jobs: str | jobs_module.DeleteJobCondition | None = "never",
+    ) -> Operation[list[dict[str, Any]]]:
+        """Report outcomes (see _db.wire.build_outcome); one dict per outcome with
+        job_id, accepted, status, scheduled_at, reason."""
+        if not outcomes:
+            return []
+        return (
+            yield from rows(
+                queries.FINISH_JOBS,
+                worker_id=worker_id,
+                outcomes=self.connector.dump_json(list(outcomes)),
+                delete_jobs=_delete_jobs_value(delete_jobs),
+            )
+        )
+
+    finish_jobs_async = _finish_jobs.async_
+
+    @operation
+    def _register_worker(
+        self,
+        name: str | None,
+        queues: Iterable[str] | None,
+        concurrency: int,
+        stalled_after: float | None = None,
+    ) -> Operation[int]:
+        """Register a worker; ``stalled_after`` is its lease, the seconds of
+        silence after which its jobs may be rescued (None: the database's
+        setting procrastinate_settings.stalled_worker_timeout)."""
+        return one(
+            queries.REGISTER_WORKER,
+            "worker_id",
+            name=name,
+            queues=None if queues is None else list(queues),
+            concurrency=concurrency,
+            host=socket.gethostname(),
+            pid=os.getpid(),
+            stalled_after=stalled_after,
+        )
+
+    register_worker_async = _register_worker.async_
+
+    @operation
+    def _heartbeat(self, worker_id: int) -> Operation[float | None]:
+        """Renew the worker's lease; returns its length in seconds, or None
+        when the worker's row is gone: stop reporting under that id."""
+        return one(queries.HEARTBEAT, "lease", worker_id=worker_id)
+
+    heartbeat_async = _heartbeat.async_
+
+    @operation
+    def _unregister_worker(self, worker_id: int) -> Operation[int]:
+        """Remove the worker; returns how many held jobs went back to the queue."""
+        return one(queries.UNREGISTER_WORKER, "released", worker_id=worker_id)
+
+    unregister_worker_async = _unregister_worker.async_
+
+    @operation
+    def _release_jobs(self, worker_id: int, job_ids: list[int]) -> Operation[list[int]]:
+        """Give back jobs claimed ahead and never started (back to todo, no
+        attempt counted; aborted if their abort was requested); returns
+        the ids released."""
+        if not job_ids:
+            return []
+        return (yield from ids(queries.RELEASE_JOBS, worker_id=worker_id, job_ids=job_ids))
+
+    release_jobs_async = _release_jobs.async_
+
+    @operation
+    def _jobs_to_abort(self, worker_id: int) -> Operation[list[int]]:
+        """Ids of the worker's running jobs whose abort was requested."""
+        return ids(queries.JOBS_TO_ABORT, worker_id=worker_id)
+
+    jobs_to_abort_async = _jobs_to_abort.async_
+
+    @operation
+    def _rescue_stalled_jobs(self, worker_id: int | None) -> Operation[list[dict[str, Any]]]:
+        """Take back the jobs of workers silent for longer than their lease;
+        returns ``{"job_id", "status"}`` per rescued job. The database
+        decides everything: the leases, the rescue limit, and whether
+        ``worker_id`` may rescue yet (not within a lease of a gap in its own
+        heartbeat longer than its lease).
+        None: an operator's rescue, when no worker is alive."""
+        return rows(queries.RESCUE_STALLED_JOBS, worker_id=worker_id)
+
+    rescue_stalled_jobs_async = _rescue_stalled_jobs.async_
+
+    async def listen_for_jobs_async(
+        self,
+        on_notification: Callable[[dict[str, Any]], Awaitable[None] | None],
+        *,
+        on_listening: Callable[[], Awaitable[None] | None] | None = None,
+    ) -> None:
+        """LISTEN on the ``procrastinate`` channel until cancelled, calling
+        (and awaiting, if needed) ``on_notification(payload)`` with each
+        payload as a dict. ``on_listening`` is called whenever LISTEN is
+        (re)established: notifications may have been missed before."""
+
+        async def handle(*, channel: str, payload: str) -> None:
+            try:
+                notification = json.loads(payload)
+                if not isinstance(notification, dict):
+                    raise ValueError("not a JSON object")
+            except ValueError:
+                logger.warning(
+                    f"Ignoring malformed notification on {channel}: {payload!r}",
+                    extra={"action": "malformed_notification"},
+                )
+                return
+            logger.debug(
+                f"Received {notification.get('type')} notification",
+                extra={"action": "notification_received", "payload": payload},
+            )
+            result = on_notification(notification)
+            if inspect.isawaitable(result):
+                await result
+
+        extra = {} if on_listening is None else {"on_listening": on_listening}
+        await self.connector.listen_notify(
+            on_notification=handle, channels=[queries.CHANNEL], **extra
+        )
