@@ -8,8 +8,9 @@ import json
 
 import pytest
 
-from polling import poll
 from procrastinate import App, PsycopgConnector, RetryStrategy, exceptions, utils
+
+from polling import poll
 
 UTC = datetime.timezone.utc
 

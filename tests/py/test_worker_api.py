@@ -11,9 +11,10 @@ import socket
 import psycopg
 import pytest
 
-from polling import poll
 from procrastinate import RetryStrategy, exceptions, jobs, retry
 from procrastinate._db import wire
+
+from polling import poll
 
 UTC = datetime.timezone.utc
 

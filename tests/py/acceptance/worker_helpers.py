@@ -4,8 +4,6 @@ real database read through ``db``, workers run in asyncio tasks."""
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import Callable
 from typing import Any
 
 import psycopg
@@ -13,7 +11,8 @@ import psycopg
 import procrastinate
 from procrastinate import worker
 
-TIMEOUT = 30  # seconds: a test stuck longer than this fails
+from polling import TIMEOUT
+from polling import poll as wait_for  # noqa: F401 (the acceptance tests' name)
 
 
 def statuses(db: psycopg.Connection) -> list[tuple[int, str]]:
@@ -29,15 +28,6 @@ def job_row(db: psycopg.Connection, job_id: int) -> dict[str, Any]:
     ).fetchone()
     assert row is not None
     return row
-
-
-async def wait_for(predicate: Callable[[], Any], what: str) -> Any:
-    deadline = time.monotonic() + TIMEOUT
-    while not (value := predicate()):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.02)
-    return value
 
 
 async def finish(task: asyncio.Task[Any], worker_: worker.Worker | None = None) -> None:
