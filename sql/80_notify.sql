@@ -58,10 +58,15 @@ declare
     v_job_ids jsonb;
 begin
     -- Most updates are claims (todo -> doing) and finishes: none of the cases
-    -- below can apply without one of these (5% of a fetch + finish).
+    -- below can apply without one of these (5% of a fetch + finish). A lock
+    -- is released only by a job leaving doing: the claim of a locked job
+    -- (new status doing) needs nothing here.
     if not exists (
         select 1 from new_jobs as n
-        where n.status = 'todo' or n.lock is not null or n.abort_requested
+        where
+            n.status = 'todo'
+            or (n.lock is not null and n.status <> 'doing')
+            or n.abort_requested
     ) then
         return null;
     end if;

@@ -98,4 +98,10 @@ insert into procrastinate_migrations (number, name, phase, checksum) values
     'complete_leases',
     'post',
     '59a3a5e192cf6a1624b617aa75b8189cdb34c485a7124def2447fedb0eb68cf7'
+),
+(
+    23,
+    'claims_skip_release_probe',
+    'post',
+    'd2a0091a51b6761d5a436cc9a8132dae99626a02f397e20e483bff9119a10952'
 );
