@@ -62,6 +62,10 @@ install/venv: $(VENV_STAMP) ## Create .venv and pip install -e '.[dev]' (again w
 # Order-only on install/system: a Debian python3 may need python3-venv first.
 $(VENV_STAMP): pyproject.toml setup.py | install/system
 	$(PYTHON) -m venv $(VENV)
+	@# Before the distribution was renamed procrastinate-sqlcore, the editable
+	@# install left python/procrastinate.egg-info: a second distribution of
+	@# the same package, which the CLI refuses to run beside.
+	rm -rf python/procrastinate.egg-info
 	$(VENV)/bin/pip install --disable-pip-version-check --progress-bar off -e '.[dev]'
 	touch $@
 

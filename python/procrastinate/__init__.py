@@ -3,8 +3,7 @@ in PL/pgSQL, driven from Python with procrastinate 3.x's API."""
 
 from __future__ import annotations
 
-import importlib.metadata as _metadata
-
+from procrastinate import _identity
 from procrastinate.app import App
 from procrastinate.blueprints import Blueprint
 from procrastinate.connector import BaseConnector
@@ -23,10 +22,9 @@ Psycopg2Connector = _MovedElsewhere(
     new_location="procrastinate.contrib.psycopg2.Psycopg2Connector",
 )
 
-try:
-    __version__ = _metadata.version("procrastinate")
-except _metadata.PackageNotFoundError:  # running from a source tree
-    __version__ = "0.0.0+unknown"
+__version__ = _identity.version()
+#: procrastinate's release whose public API this edition implements.
+API_LEVEL = _identity.API_LEVEL
 
 __all__ = [
     "App",

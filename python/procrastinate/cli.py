@@ -24,7 +24,15 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Literal
 
 import procrastinate
-from procrastinate import cli_options, cli_schema, database_probe, exceptions, shell, utils
+from procrastinate import (
+    _identity,
+    cli_options,
+    cli_schema,
+    database_probe,
+    exceptions,
+    shell,
+    utils,
+)
 from procrastinate import connector as connector_module
 from procrastinate._db import version as schema_version
 from procrastinate.cli_options import PARSER_OPTIONS, UsageError, add_options, print_stderr
@@ -94,7 +102,7 @@ def parse_args(args: list[str]) -> dict[str, Any]:
     add_options(group, "", *cli_options.LOG_FORMAT_OPTIONS)
     parser.add_argument(
         "-V", "--version", action="version", help="Print the version and exit",
-        version=f"%(prog)s, version {procrastinate.__version__}",
+        version=_identity.describe() + ("\n" + (_identity.overlap() or "")).rstrip(),
     )
     return vars(parser.parse_args(args))
 
@@ -164,6 +172,9 @@ def configure_logging(
 async def cli(args: list[str]) -> None:
     try:
         parsed = parse_args(args)
+        overlap = _identity.overlap()
+        if overlap is not None:
+            raise UsageError(overlap)
         configure_logging(
             verbosity=parsed.pop("verbose", None),
             log_level=parsed.pop("log_level", None),

@@ -244,7 +244,8 @@ def test_usage_error_exit_code_two(run_cli):
 def test_version(run_cli):
     result = run_cli("--version")
     assert result.returncode == 0
-    assert result.stdout.startswith("procrastinate, version ")
+    assert result.stdout.startswith("procrastinate-sqlcore ")
+    assert "procrastinate 3.10 API" in result.stdout
 
 
 def test_healthchecks(run_cli):
