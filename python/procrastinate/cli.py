@@ -129,10 +129,18 @@ class _NoAppConnector(connector_module.BaseAsyncConnector):
         raise exceptions.MissingApp
 
 
-def load_app(app_path: str) -> procrastinate.App:
+#: Commands that need no task, only the database: without --app, they reach
+#: it through libpq's environment (PGHOST, PGDATABASE...), as psql does.
+DATABASE_ONLY_COMMANDS = ("schema", "healthchecks")
+
+
+def load_app(app_path: str, command: str | None = None) -> procrastinate.App:
     """The App at ``app_path`` (UsageError if there is none); with no path,
-    an App whose every query fails with MissingApp."""
+    an App on libpq's environment for DATABASE_ONLY_COMMANDS, else an App
+    whose every query fails with MissingApp."""
     if not app_path:
+        if command in DATABASE_ONLY_COMMANDS:
+            return procrastinate.App(connector=procrastinate.PsycopgConnector())
         return procrastinate.App(connector=_NoAppConnector())
     if not re.fullmatch(r"[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)+", app_path):
         raise UsageError(
@@ -181,7 +189,7 @@ async def cli(args: list[str]) -> None:
             format=parsed.pop("log_format"),
             style=parsed.pop("log_format_style"),
         )
-        parsed["app"] = load_app(parsed["app"])
+        parsed["app"] = load_app(parsed["app"], parsed.get("command"))
     except UsageError as exc:
         print_stderr(f"{cli_options.PROGRAM_NAME}: error: {exc}")
         sys.exit(2)

@@ -72,7 +72,12 @@ def format_status(kind: str, states: Sequence[MigrationState]) -> str:
 def _add_actions(group: Any, *actions: tuple[str, str]) -> None:
     for option, text in actions:
         const = option[2:].replace("-", "_")
-        group.add_argument(option, action="store_const", const=const, dest="action", help=text)
+        # SUPPRESS: the parser's default ("apply") is not each flag's own, so
+        # the help does not print it beside every one of them.
+        group.add_argument(
+            option, action="store_const", const=const, dest="action", help=text,
+            default=argparse.SUPPRESS,
+        )
 
 
 def add_schema_arguments(parser: argparse.ArgumentParser, actions: Any = None) -> None:
@@ -84,12 +89,12 @@ def add_schema_arguments(parser: argparse.ArgumentParser, actions: Any = None) -
         ("--status", "List applied and pending migrations"),
     )
     parser.add_argument(
-        "--phase", choices=PHASES,
+        "--phase", choices=PHASES, default=argparse.SUPPRESS,
         help="With --migrate: pre (expand, before deploying new code) or post "
         "(contract, once no older code runs); default: both",
     )
     parser.add_argument(
-        "--dry-run", action="store_true",
+        "--dry-run", action="store_true", default=argparse.SUPPRESS,
         help="With --migrate: say what would be applied, apply nothing",
     )
 

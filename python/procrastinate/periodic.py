@@ -108,7 +108,8 @@ class PeriodicRegistry:
                 f"Task {task.name} already has a periodic registration with "
                 f"periodic_id {periodic_id!r}: give each schedule its own periodic_id"
             )
-        logger.info(
+        # DEBUG: it runs when the app's module is imported, by every command.
+        logger.debug(
             f"Registering task {task.name} with periodic id {periodic_id!r} to run "
             f"periodically with cron {cron}",
             extra={

@@ -4,6 +4,7 @@ defer with the CLI, run workers with the CLI, look at the database."""
 from __future__ import annotations
 
 import itertools
+import os
 import signal
 
 import psycopg
@@ -355,3 +356,44 @@ def test_schema_apply_then_status(run_cli, empty_db_env):
     assert status.returncode == 0, status.stderr
     assert "The schema is up to date." in status.stdout
     assert worker.returncode == 0, worker.stderr
+
+
+def test_database_commands_need_only_libpq_environment(run_cli, empty_db_env):
+    """An operator with PG* variables and no app: schema and healthchecks
+    work (psql's way); commands that need tasks still ask for the app."""
+    no_app = {**empty_db_env, "PROCRASTINATE_APP": ""}
+    applied = run_cli("schema", "--apply", env=no_app)
+    status = run_cli("schema", "--status", env=no_app)
+    health = run_cli("healthchecks", env=no_app)
+    worker = run_cli("worker", "--one-shot", env=no_app)
+
+    assert applied.returncode == 0, applied.stderr
+    assert "Schema applied." in applied.stderr
+    assert status.returncode == 0, status.stderr
+    assert "The schema is up to date." in status.stdout
+    assert health.returncode == 0, health.stderr
+    assert "Schema version: OK" in health.stdout
+    assert worker.returncode == 1
+    assert "No app given" in worker.stderr
+
+
+def test_schema_help_shows_no_default_beside_each_flag(run_cli):
+    result = run_cli("schema", "--help")
+    assert result.returncode == 0
+    assert "(default:" not in result.stdout
+    assert "Install the schema in an empty database (default)" in result.stdout
+
+
+def test_periodic_registrations_are_not_printed_at_info(run_cli, cli_env, tmp_path):
+    (tmp_path / "periodic_cli_app.py").write_text(
+        "import procrastinate\n"
+        "app = procrastinate.App(connector=procrastinate.PsycopgConnector())\n"
+        "@app.periodic(cron='*/5 * * * *')\n"
+        "@app.task(name='tick')\n"
+        "def tick(timestamp):\n"
+        "    pass\n"
+    )
+    env = {"PYTHONPATH": os.pathsep.join([str(tmp_path), cli_env["PYTHONPATH"]])}
+    result = run_cli("--app", "periodic_cli_app.app", "schema", "--read", env=env)
+    assert result.returncode == 0, result.stderr
+    assert "Registering" not in result.stderr
