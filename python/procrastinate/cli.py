@@ -42,12 +42,13 @@ logger = logging.getLogger(__name__)
 
 
 def one_line(error: BaseException) -> str:
-    """The messages of an exception and of its causes, on one line."""
+    """The messages of an exception and of its causes, on one line; a cause
+    whose first line an earlier message already says is left out."""
     messages: list[str] = []
     for exc in utils.causes(error):
-        message = " ".join(str(exc).split())
-        if message and message not in messages:
-            messages.append(message)
+        first = " ".join(str(exc).split("\n", 1)[0].split())
+        if first and not any(first in message for message in messages):
+            messages.append(" ".join(str(exc).split()))
     return ": ".join(messages) or type(error).__name__
 
 
@@ -280,12 +281,15 @@ async def healthchecks(app: procrastinate.App) -> None:
 
 
 async def shell_(app: procrastinate.App, shell_command: list[str]) -> None:
-    """The administration shell; with a command, run it and exit."""
+    """The administration shell; with a command, run it and exit. Exit code
+    1 when a command failed (scripts can tell)."""
     admin = shell.ProcrastinateShell(job_manager=app.job_manager)
     if shell_command:
         await utils.sync_to_async(admin.onecmd, shlex.join(shell_command))
     else:
         await utils.sync_to_async(admin.cmdloop)
+    if admin.failed:
+        sys.exit(1)
 
 
 def main() -> None:

@@ -239,6 +239,14 @@ class JobManager(WorkerOperations):
 
     resume_queue_async = resume_queue.async_
 
+    @operation
+    def list_paused_queues(self) -> Operation[list[str]]:
+        """Names of the paused queues."""
+        rows = yield call_all(queries.PAUSED_QUEUES)
+        return [row["queue_name"] for row in rows]
+
+    list_paused_queues_async = list_paused_queues.async_
+
     # --- reads ---------------------------------------------------------------------------
 
     @operation

@@ -8,7 +8,7 @@ thread). Output lines are procrastinate's; ``pause`` and ``resume`` are ours.
 from __future__ import annotations
 
 import cmd
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from typing import Any
 
 from procrastinate import jobs, manager, utils
@@ -50,6 +50,8 @@ class ProcrastinateShell(cmd.Cmd):
     def __init__(self, job_manager: manager.JobManager):
         super().__init__()
         self.job_manager = job_manager
+        #: Whether a command failed: `procrastinate shell` then exits 1.
+        self.failed = False
 
     call = staticmethod(utils.async_to_sync)
 
@@ -60,7 +62,12 @@ class ProcrastinateShell(cmd.Cmd):
             print(f"Error: {exc}")
         except Exception as exc:  # noqa: BLE001 - the shell goes on
             print(f"Error: {type(exc).__name__}: {exc}")
+        self.failed = True
         return False
+
+    def default(self, line: str) -> None:
+        super().default(line)  # "*** Unknown syntax"
+        self.failed = True
 
     def emptyline(self) -> bool:
         return False  # do not repeat the last command
@@ -85,16 +92,32 @@ class ProcrastinateShell(cmd.Cmd):
         for job in self.call(self.job_manager.list_jobs_async, **filters):
             print(format_job(job, details=details))
 
-    def _print_counts(self, method: Callable[..., Awaitable[list[Any]]], arg: str) -> None:
+    def _print_counts(
+        self,
+        method: Callable[..., Awaitable[list[Any]]],
+        arg: str,
+        marked: Collection[str] = (),
+    ) -> set[str]:
+        names = set()
         for row in self.call(method, **parse_argument(arg)):
             counts = ", ".join(f"{column}: {row[column]}" for column in COUNT_COLUMNS)
-            print(f"{row['name']}: {row['jobs_count']} jobs ({counts})")
+            mark = " (paused)" if row["name"] in marked else ""
+            print(f"{row['name']}: {row['jobs_count']} jobs ({counts}){mark}")
+            names.add(row["name"])
+        return names
 
     def do_list_queues(self, arg: str) -> None:
-        """Count jobs per queue and status.
+        """Count jobs per queue and status; paused queues are marked, and
+        listed even without jobs.
         list_queues [queue=QUEUE] [task=TASK] [status=STATUS] [lock=LOCK]
         """
-        self._print_counts(self.job_manager.list_queues_async, arg)
+        filters = parse_argument(arg)
+        paused = set(self.call(self.job_manager.list_paused_queues_async))
+        listed = self._print_counts(self.job_manager.list_queues_async, arg, marked=paused)
+        if not set(filters) - {"queue"}:  # jobs filters would hide a queue without jobs
+            for name in sorted(paused - listed):
+                if filters.get("queue", name) == name:
+                    print(f"{name}: 0 jobs (paused)")
 
     def do_list_tasks(self, arg: str) -> None:
         """Count jobs per task and status.

@@ -224,7 +224,9 @@ class Operations:
             if exc.sqlstate not in exceptions.SCHEMA_MISSING_SQLSTATES:
                 raise
             raise exceptions.SchemaNotInstalled(
-                f"{exc} (is the procrastinate schema installed and up to date?)"
+                f"{exc}: the procrastinate schema is missing or older than this code"
+                " (`procrastinate schema --apply` installs it in an empty database,"
+                " `procrastinate schema --migrate` brings it up to date)"
             ) from exc
 
     def _sync(self, operation: Operation[T]) -> T:

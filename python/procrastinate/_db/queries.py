@@ -85,6 +85,10 @@ RESUME_QUEUE = """
 select procrastinate_resume_queue_v1(%(queue)s::text) as changed
 """
 
+PAUSED_QUEUES = """
+select p.queue_name from procrastinate_paused_queues as p order by p.queue_name
+"""
+
 # --- workers -----------------------------------------------------------------
 
 REGISTER_WORKER = """
@@ -231,6 +235,7 @@ RETRYABLE = frozenset(
         JOBS_RUNNING_SINCE,
         LIST_JOBS_TO_ABORT,
         LIST_QUEUES,
+        PAUSED_QUEUES,
         LIST_TASKS,
         LIST_LOCKS,
         CHECK_CONNECTION,

@@ -323,8 +323,9 @@ def test_shell_one_command_and_errors(run_cli, db):
     garbage = run_cli("shell", "cancel", "abc")
 
     assert listed.stdout.strip() == "#1 sum_task on default - [todo]"
+    assert listed.returncode == 0
     for result in (missing, garbage):
-        assert result.returncode == 0
+        assert result.returncode == 1
         assert "Traceback" not in result.stdout + result.stderr
         assert result.stdout.startswith("Error: ")
 
@@ -397,3 +398,11 @@ def test_periodic_registrations_are_not_printed_at_info(run_cli, cli_env, tmp_pa
     result = run_cli("--app", "periodic_cli_app.app", "schema", "--read", env=env)
     assert result.returncode == 0, result.stderr
     assert "Registering" not in result.stderr
+
+
+def test_a_defer_on_a_database_without_schema_says_so_once(run_cli, empty_db_env):
+    result = run_cli("defer", "sum_task", '{"a": 1, "b": 2}', env=empty_db_env)
+    assert result.returncode == 1
+    (error,) = [line for line in result.stderr.splitlines() if not line.startswith("Launching")]
+    assert error.count("does not exist") == 1, error
+    assert "procrastinate schema --apply" in error and "procrastinate schema --migrate" in error

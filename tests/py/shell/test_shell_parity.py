@@ -175,7 +175,8 @@ def test_errors_are_one_line_and_the_shell_goes_on(run_cli, jobs):
         input="cancel 42\nretry 4\ncancel abc\npause\nfoo\nlist_jobs id=4\n",
     )
 
-    assert result.returncode == 0
+    # The shell went on, and its exit code says that commands failed.
+    assert result.returncode == 1
     assert "Traceback" not in result.stdout + result.stderr
     assert result.stdout.splitlines()[2:] == [
         "procrastinate> Error: job 42 not found",
@@ -187,3 +188,26 @@ def test_errors_are_one_line_and_the_shell_goes_on(run_cli, jobs):
         "procrastinate> #4 sum_task on default - [todo]",
         "procrastinate> ",
     ]
+
+
+def test_exit_code_says_whether_the_commands_worked(run_cli, jobs):
+    assert run_cli("shell", "list_jobs", "id=4").returncode == 0
+    assert run_cli("shell", "cancel", "abc").returncode == 1
+    assert run_cli("shell", "foo").returncode == 1
+    assert run_cli("shell", input="list_queues\n").returncode == 0
+    assert run_cli("shell", input="list_queues\ncancel 42\nlist_queues\n").returncode == 1
+
+
+def test_list_queues_marks_paused_queues(run_cli, jobs):
+    assert run_cli("shell", "pause", "other").returncode == 0
+    assert run_cli("shell", "pause", "empty").returncode == 0
+
+    lines = run_cli("shell", "list_queues").stdout.splitlines()
+    assert (
+        "other: 1 jobs (todo: 1, doing: 0, succeeded: 0, failed: 0, cancelled: 0, "
+        "aborted: 0) (paused)"
+    ) in lines
+    assert "empty: 0 jobs (paused)" in lines
+    assert not any(line.startswith("default:") and "paused" in line for line in lines)
+    assert run_cli("shell", "list_queues", "queue=empty").stdout == "empty: 0 jobs (paused)\n"
+    assert "empty" not in run_cli("shell", "list_queues", "status=todo").stdout
