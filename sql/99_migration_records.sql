@@ -104,4 +104,10 @@ insert into procrastinate_migrations (number, name, phase, checksum) values
     'claims_skip_release_probe',
     'post',
     'd2a0091a51b6761d5a436cc9a8132dae99626a02f397e20e483bff9119a10952'
+),
+(
+    24,
+    'why_waiting',
+    'post',
+    'd863fb4287a69540a893fee4e9cf4829f1d9c7581735e8ed7c98c8053eaa7eb7'
 );

@@ -198,6 +198,7 @@ DEFINER_CALLS = {
         "select * from procrastinate_rescue_stalled_jobs_v2(null)"
     ),
     "procrastinate_retry_failed_jobs": "select procrastinate_retry_failed_jobs()",
+    "procrastinate_why_waiting": "select * from procrastinate_why_waiting('default')",
     "procrastinate_cancel_jobs": "select procrastinate_cancel_jobs('default', null)",
     "procrastinate_pause_queue_v1": "select procrastinate_pause_queue_v1('default')",
     "procrastinate_resume_queue_v1": "select procrastinate_resume_queue_v1('default')",

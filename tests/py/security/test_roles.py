@@ -10,6 +10,7 @@ import pytest
 
 import procrastinate
 from procrastinate import exceptions, jobs
+from procrastinate._db import files
 
 
 @pytest.fixture
@@ -80,3 +81,22 @@ async def test_worker_role_runs_the_worker(login_roles, db):
         await app.run_worker_async(wait=False, install_signal_handlers=False)
         assert await app.job_manager.get_job_status_async(job_id) == jobs.Status.SUCCEEDED
     assert db.execute("select count(*) as n from procrastinate_workers").fetchone()["n"] == 0
+
+
+def test_a_function_added_by_a_migration_is_the_operators_only(login_roles, db):
+    """roles.sql ran before the migration that adds procrastinate_why_waiting:
+    the migration itself keeps it from PUBLIC (a producer) and grants it to
+    the operator."""
+    migration = files.migrations_dir() / "post" / "0024_why_waiting.sql"
+    db.execute("drop function procrastinate_why_waiting(text)")
+    db.execute(migration.read_text())
+    signature = "procrastinate_why_waiting(text)"
+    for role, allowed in [
+        ("procrastinate_producer", False),
+        ("procrastinate_worker", False),
+        ("procrastinate_operator", True),
+    ]:
+        row = db.execute(
+            "select has_function_privilege(%s, %s, 'execute') as ok", [role, signature]
+        ).fetchone()
+        assert row["ok"] is allowed, role

@@ -61,9 +61,10 @@ select is(
         'procrastinate_register_worker_v2', 'procrastinate_release_jobs_v2',
         'procrastinate_remove_old_jobs_v1', 'procrastinate_rescue_stalled_jobs_v2',
         'procrastinate_resume_queue_v1', 'procrastinate_retry_failed_jobs',
-        'procrastinate_retry_job_v1', 'procrastinate_unregister_worker_v2'
+        'procrastinate_retry_job_v1', 'procrastinate_unregister_worker_v2',
+        'procrastinate_why_waiting'
     ],
-    'the security definer functions are the versioned ones and the bulk ops actions'
+    'the security definer functions are the versioned ones, the bulk ops actions and the diagnosis'
 );
 -- A function a role may call that reads or writes a table itself must run as
 -- the owner (no role has a right on the tables); the user-facing wrappers

@@ -4,7 +4,7 @@
 begin;
 set local client_min_messages = warning;
 create extension if not exists pgtap;
-select plan(16);
+select plan(17);
 
 select function_returns(
     'procrastinate_defer_job',
@@ -52,6 +52,10 @@ select function_returns(
     'procrastinate_cancel_jobs(queue_name, task_name, p_now) returns a count'
 );
 select function_returns(
+    'procrastinate_why_waiting', array['text'], 'setof record',
+    'procrastinate_why_waiting(queue_name) returns one row per reason'
+);
+select function_returns(
     'procrastinate_pause_queue', array['text'], 'boolean',
     'procrastinate_pause_queue(queue_name) returns whether it paused'
 );
@@ -79,7 +83,8 @@ select is(
         'procrastinate_defer_jobs', 'procrastinate_fetch_jobs', 'procrastinate_finish_job',
         'procrastinate_get_job_status', 'procrastinate_pause_queue',
         'procrastinate_remove_old_jobs', 'procrastinate_resume_queue',
-        'procrastinate_retry_failed_jobs', 'procrastinate_retry_job'
+        'procrastinate_retry_failed_jobs', 'procrastinate_retry_job',
+        'procrastinate_why_waiting'
     ],
     'the user-facing functions are these, one per verb, without overloads'
 );
