@@ -110,4 +110,10 @@ insert into procrastinate_migrations (number, name, phase, checksum) values
     'why_waiting',
     'post',
     'd863fb4287a69540a893fee4e9cf4829f1d9c7581735e8ed7c98c8053eaa7eb7'
+),
+(
+    25,
+    'queueing_lock_probe_per_job',
+    'post',
+    'daaf21d9a030f2a82c7f7ba49fb8a97f5d4a97ebf92451a81aefad1bda595108'
 );
