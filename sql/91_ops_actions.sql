@@ -225,3 +225,21 @@ comment on function procrastinate_remove_old_jobs(double precision, text, text[]
 succeeded only; also failed, cancelled, aborted), with their events. max_jobs bounds one call
 (null: all): call it repeatedly, each call in its own transaction, to clean a big table
 without long locks. Returns how many were deleted.';
+
+-- The operator's rescue, for when no worker is alive to rescue on its
+-- heartbeat: the jobs of every worker whose lease ran out go back to the
+-- queue now (procrastinate_rescue_stalled_jobs_v2 with no worker id, which
+-- only a trusted session may call).
+create function procrastinate_rescue_stalled_jobs()
+returns table (job_id bigint, status procrastinate_job_status)
+language sql
+set search_path = pg_catalog, public, pg_temp
+as $$
+    select r.job_id, r.status from procrastinate_rescue_stalled_jobs_v2(null) as r;
+$$;
+
+comment on function procrastinate_rescue_stalled_jobs() is
+'Take back now the jobs of workers whose lease ran out (see procrastinate_stalled_jobs), as
+live workers do on their heartbeat: for when none is alive. Each job goes back to todo, or
+ends failed (rescued too often, or out of attempts) or aborted (abort requested). Returns the
+rescued jobs and their new status. For the owner of the queue or an operator.';

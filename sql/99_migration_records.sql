@@ -116,4 +116,10 @@ insert into procrastinate_migrations (number, name, phase, checksum) values
     'queueing_lock_probe_per_job',
     'post',
     'daaf21d9a030f2a82c7f7ba49fb8a97f5d4a97ebf92451a81aefad1bda595108'
+),
+(
+    26,
+    'operator_rescue',
+    'post',
+    '121fd4790f4c02c59d90a34570992b5c71ed13bf637e71c56c8dba5712d77a3a'
 );

@@ -132,6 +132,9 @@ def seeded(db, db_name):
 # What some examples give on that data (first column of the first row, or
 # the rows): the examples do what the docs say, not just run.
 EXPECTED = {
+    "procrastinate_rescue_stalled_jobs()": lambda rows: [
+        (r["job_id"], r["status"]) for r in rows
+    ] == [(46, "todo")],
     "procrastinate_why_waiting('emails')": lambda rows: [
         (r["reason"], r["jobs"], r["job_id"]) for r in rows
     ] == [("waiting_for_lock", 1, 41)],

@@ -83,14 +83,22 @@ async def test_worker_role_runs_the_worker(login_roles, db):
     assert db.execute("select count(*) as n from procrastinate_workers").fetchone()["n"] == 0
 
 
-def test_a_function_added_by_a_migration_is_the_operators_only(login_roles, db):
-    """roles.sql ran before the migration that adds procrastinate_why_waiting:
-    the migration itself keeps it from PUBLIC (a producer) and grants it to
-    the operator."""
-    migration = files.migrations_dir() / "post" / "0024_why_waiting.sql"
-    db.execute("drop function procrastinate_why_waiting(text)")
-    db.execute(migration.read_text())
-    signature = "procrastinate_why_waiting(text)"
+@pytest.mark.parametrize(
+    ("migration", "signature"),
+    [
+        ("0024_why_waiting", "procrastinate_why_waiting(text)"),
+        ("0026_operator_rescue", "procrastinate_rescue_stalled_jobs()"),
+    ],
+)
+def test_a_function_added_by_a_migration_is_the_operators_only(
+    login_roles, db, migration, signature
+):
+    """roles.sql ran before the migration that adds the function: the
+    migration itself keeps it from PUBLIC (a producer, a worker) and grants it
+    to the operator."""
+    path = files.migrations_dir() / "post" / f"{migration}.sql"
+    db.execute(f"drop function {signature}")
+    db.execute(path.read_text())
     for role, allowed in [
         ("procrastinate_producer", False),
         ("procrastinate_worker", False),

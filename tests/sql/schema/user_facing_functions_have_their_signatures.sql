@@ -4,7 +4,7 @@
 begin;
 set local client_min_messages = warning;
 create extension if not exists pgtap;
-select plan(17);
+select plan(18);
 
 select function_returns(
     'procrastinate_defer_job',
@@ -52,6 +52,10 @@ select function_returns(
     'procrastinate_cancel_jobs(queue_name, task_name, p_now) returns a count'
 );
 select function_returns(
+    'procrastinate_rescue_stalled_jobs', array[]::text[], 'setof record',
+    'procrastinate_rescue_stalled_jobs() returns the rescued jobs'
+);
+select function_returns(
     'procrastinate_why_waiting', array['text'], 'setof record',
     'procrastinate_why_waiting(queue_name) returns one row per reason'
 );
@@ -82,9 +86,9 @@ select is(
         'procrastinate_cancel_job', 'procrastinate_cancel_jobs', 'procrastinate_defer_job',
         'procrastinate_defer_jobs', 'procrastinate_fetch_jobs', 'procrastinate_finish_job',
         'procrastinate_get_job_status', 'procrastinate_pause_queue',
-        'procrastinate_remove_old_jobs', 'procrastinate_resume_queue',
-        'procrastinate_retry_failed_jobs', 'procrastinate_retry_job',
-        'procrastinate_why_waiting'
+        'procrastinate_remove_old_jobs', 'procrastinate_rescue_stalled_jobs',
+        'procrastinate_resume_queue', 'procrastinate_retry_failed_jobs',
+        'procrastinate_retry_job', 'procrastinate_why_waiting'
     ],
     'the user-facing functions are these, one per verb, without overloads'
 );
