@@ -95,11 +95,11 @@ class ProcrastinateShell(cmd.Cmd):
     def _print_counts(
         self,
         method: Callable[..., Awaitable[list[Any]]],
-        arg: str,
+        filters: dict[str, str],
         marked: Collection[str] = (),
     ) -> set[str]:
         names = set()
-        for row in self.call(method, **parse_argument(arg)):
+        for row in self.call(method, **filters):
             counts = ", ".join(f"{column}: {row[column]}" for column in COUNT_COLUMNS)
             mark = " (paused)" if row["name"] in marked else ""
             print(f"{row['name']}: {row['jobs_count']} jobs ({counts}){mark}")
@@ -113,7 +113,7 @@ class ProcrastinateShell(cmd.Cmd):
         """
         filters = parse_argument(arg)
         paused = set(self.call(self.job_manager.list_paused_queues_async))
-        listed = self._print_counts(self.job_manager.list_queues_async, arg, marked=paused)
+        listed = self._print_counts(self.job_manager.list_queues_async, filters, marked=paused)
         if not set(filters) - {"queue"}:  # jobs filters would hide a queue without jobs
             for name in sorted(paused - listed):
                 if filters.get("queue", name) == name:
@@ -123,13 +123,13 @@ class ProcrastinateShell(cmd.Cmd):
         """Count jobs per task and status.
         list_tasks [queue=QUEUE] [task=TASK] [status=STATUS] [lock=LOCK]
         """
-        self._print_counts(self.job_manager.list_tasks_async, arg)
+        self._print_counts(self.job_manager.list_tasks_async, parse_argument(arg))
 
     def do_list_locks(self, arg: str) -> None:
         """Count jobs per lock and status.
         list_locks [queue=QUEUE] [task=TASK] [status=STATUS] [lock=LOCK]
         """
-        self._print_counts(self.job_manager.list_locks_async, arg)
+        self._print_counts(self.job_manager.list_locks_async, parse_argument(arg))
 
     def do_retry(self, arg: str) -> None:
         """Put a failed job back in its queue, to run now.

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import pathlib
 import re
-import time
 
 import psycopg
 import psycopg.rows
 import psycopg.sql
 import pytest
+
+from polling import wait_until_server_is_older_than
 
 ROOT = pathlib.Path(__file__).resolve().parents[3]
 DOCS = [ROOT / "docs" / "operations.md", ROOT / "README.md"]
@@ -112,15 +113,8 @@ def seeded(db, db_name):
         "where id <= 10"
     )
     db.execute("select procrastinate_cancel_job(id) from generate_series(11, 15) as id")
-    # An hour ago (a fetch renews the lease). A lease never runs out less
-    # than a lease after the server started (docs/reliability.md): a fresh
-    # test server may be younger than the dead worker's 2 s.
-    deadline = time.monotonic() + 30
-    while not db.execute(
-        "select pg_postmaster_start_time() < now() - interval '2 seconds' as old"
-    ).fetchone()["old"]:
-        assert time.monotonic() < deadline, "the server never got older than the lease"
-        time.sleep(0.05)
+    # An hour ago (a fetch renews the lease), with a 2 s lease.
+    wait_until_server_is_older_than(db, 2)
     db.execute(
         "select * from procrastinate_fetch_jobs_v2(%s, '{stuck}', 1,"
         " p_now => now() - interval '1 hour')",
