@@ -168,10 +168,13 @@ create unique index procrastinate_jobs_lock_idx_v1
 on procrastinate_jobs (md5(lock))
 where status = 'doing' and lock is not null;
 
--- Lock arbitration looks up the other live jobs sharing a lock.
-create index procrastinate_jobs_lock_order_idx_v1
+-- Lock arbitration looks up the first waiting job of a lock (the running
+-- one, if any, is in procrastinate_jobs_lock_idx_v1). Waiting jobs only: a
+-- claim would otherwise add an entry for the job it starts, and every probe
+-- would step over the entries of the lock's finished jobs twice.
+create index procrastinate_jobs_lock_order_idx_v2
 on procrastinate_jobs (md5(lock), priority desc, id asc)
-where status in ('todo', 'doing') and lock is not null;
+where status = 'todo' and lock is not null;
 
 -- Jobs a worker holds (abort checks, rescue of stalled workers). Not null
 -- in its predicate so that a query for the running job of a lock cannot

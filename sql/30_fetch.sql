@@ -21,7 +21,7 @@
 --     its per-queue twin): a row is claimable only at the head of its lock,
 --     so at most a window of rows is walked; if the window holds too few
 --     heads (thousands of jobs behind one busy lock), the heads are looked
---     up lock by lock instead (one probe per live lock);
+--     up lock by lock instead (one probe per lock with waiting jobs);
 --   scheduled: scheduled_at set (procrastinate_jobs_scheduled_idx_v1 and its
 --     per-queue twin), walked from the earliest due, within a window: jobs
 --     scheduled for later are never read. When more jobs are due than the
@@ -199,9 +199,11 @@ begin
         );
 
         -- a locked job is claimable at the head of its lock only: first of
-        -- the lock's waiting and running jobs (a scalar subquery, one index
-        -- probe per row). Whether one of them runs, when it is not the head,
-        -- is checked when claiming.
+        -- the lock's waiting jobs (a scalar subquery, one probe of
+        -- procrastinate_jobs_lock_order_idx_v2 per row), while no job of the
+        -- lock runs (one probe of procrastinate_jobs_lock_idx_v1; a scalar
+        -- subquery too, as the planner would turn a NOT EXISTS into a join
+        -- that reads every running job for each row).
         v_locked := array(
             select w.id
             from (
@@ -216,10 +218,15 @@ begin
                     select o.id from procrastinate_jobs as o
                     where
                         md5(o.lock) = md5(w.lock) and o.lock = w.lock
-                        and o.status in ('todo', 'doing')
+                        and o.status = 'todo'
                     order by o.priority desc, o.id asc
                     limit 1
                 ) = w.id
+                and (
+                    select o.id from procrastinate_jobs as o
+                    where md5(o.lock) = md5(w.lock) and o.lock = w.lock and o.status = 'doing'
+                    limit 1
+                ) is null
             limit v_wanted
         );
 
@@ -239,10 +246,15 @@ begin
                         select o.id from procrastinate_jobs as o
                         where
                             md5(o.lock) = md5(w.lock) and o.lock = w.lock
-                            and o.status in ('todo', 'doing')
+                            and o.status = 'todo'
                         order by o.priority desc, o.id asc
                         limit 1
                     ) = w.id
+                    and (
+                        select o.id from procrastinate_jobs as o
+                        where md5(o.lock) = md5(w.lock) and o.lock = w.lock and o.status = 'doing'
+                        limit 1
+                    ) is null
                 )
             limit v_wanted
         );
@@ -284,10 +296,15 @@ begin
                     select o.id from procrastinate_jobs as o
                     where
                         md5(o.lock) = md5(w.lock) and o.lock = w.lock
-                        and o.status in ('todo', 'doing')
+                        and o.status = 'todo'
                     order by o.priority desc, o.id asc
                     limit 1
                 ) = w.id
+                and (
+                    select o.id from procrastinate_jobs as o
+                    where md5(o.lock) = md5(w.lock) and o.lock = w.lock and o.status = 'doing'
+                    limit 1
+                ) is null
             limit v_wanted
         );
 
@@ -313,10 +330,15 @@ begin
                             select o.id from procrastinate_jobs as o
                             where
                                 md5(o.lock) = md5(w.lock) and o.lock = w.lock
-                                and o.status in ('todo', 'doing')
+                                and o.status = 'todo'
                             order by o.priority desc, o.id asc
                             limit 1
                         ) = w.id
+                        and (
+                            select o.id from procrastinate_jobs as o
+                            where md5(o.lock) = md5(w.lock) and o.lock = w.lock and o.status = 'doing'
+                            limit 1
+                        ) is null
                     )
                 )
             limit v_wanted
@@ -324,8 +346,8 @@ begin
     end if;
 
     -- Too few heads in the windows, and more locked jobs than the windows
-    -- hold: look at the head of each live lock instead, skipping from one
-    -- lock to the next in procrastinate_jobs_lock_order_idx_v1.
+    -- hold: look at the head of each lock with waiting jobs instead, skipping
+    -- from one lock to the next in procrastinate_jobs_lock_order_idx_v2.
     if
         cardinality(v_locked) + cardinality(v_scheduled) < v_wanted
         and (
@@ -347,14 +369,14 @@ begin
             with recursive live_lock (k) as (
                 (
                     select md5(j.lock) from procrastinate_jobs as j
-                    where j.status in ('todo', 'doing') and j.lock is not null
+                    where j.status = 'todo' and j.lock is not null
                     order by md5(j.lock) limit 1
                 )
                 union all
                 select (
                     select md5(j.lock) from procrastinate_jobs as j
                     where
-                        j.status in ('todo', 'doing') and j.lock is not null
+                        j.status = 'todo' and j.lock is not null
                         and md5(j.lock) > l.k
                     order by md5(j.lock) limit 1
                 )
@@ -364,16 +386,20 @@ begin
             select h.id
             from live_lock as l
             cross join lateral (
-                select j.id, j.priority, j.status, j.scheduled_at, j.queue_name
+                select j.id, j.priority, j.lock, j.scheduled_at, j.queue_name
                 from procrastinate_jobs as j
-                where md5(j.lock) = l.k and j.status in ('todo', 'doing') and j.lock is not null
+                where md5(j.lock) = l.k and j.status = 'todo' and j.lock is not null
                 order by j.priority desc, j.id asc
                 limit 1
             ) as h
             where
                 l.k is not null
-                and h.status = 'todo'
                 and (h.scheduled_at is null or h.scheduled_at <= v_now)
+                and (
+                    select o.id from procrastinate_jobs as o
+                    where md5(o.lock) = l.k and o.lock = h.lock and o.status = 'doing'
+                    limit 1
+                ) is null
                 and (p_queues is null or h.queue_name = any(p_queues))
                 and h.queue_name <> all(v_paused)
             order by h.priority desc, h.id asc
@@ -391,31 +417,23 @@ begin
             and (p_queues is null or j.queue_name = any(p_queues))
             and j.queue_name <> all(v_paused)
             and (j.scheduled_at is null or j.scheduled_at <= v_now)
+            -- The walks took heads of free locks only. Between the walk and
+            -- this statement, another claim may have taken the lock: checked
+            -- again (procrastinate_jobs_lock_idx_v1, which also forbids two
+            -- running jobs of a lock should two claims race past this check).
+            -- The head need not be checked again: a job ranked before it can
+            -- only come from a running job going back to the queue (there was
+            -- none), a defer or an operator's retry, which could as well have
+            -- come a moment later.
             and (
                 j.lock is null
-                or (
-                    -- first of its lock's waiting and running jobs (one probe
-                    -- of procrastinate_jobs_lock_order_idx_v1, stopping at its
-                    -- first row however many jobs share the lock)
-                    (
-                        select other.id
-                        from procrastinate_jobs as other
-                        where
-                            md5(other.lock) = md5(j.lock)
-                            and other.lock = j.lock
-                            and other.status in ('todo', 'doing')
-                        order by other.priority desc, other.id asc
-                        limit 1
-                    ) = j.id
-                    -- and none of them runs
-                    and not exists (
-                        select 1
-                        from procrastinate_jobs as other
-                        where
-                            md5(other.lock) = md5(j.lock)
-                            and other.lock = j.lock
-                            and other.status = 'doing'
-                    )
+                or not exists (
+                    select 1
+                    from procrastinate_jobs as other
+                    where
+                        md5(other.lock) = md5(j.lock)
+                        and other.lock = j.lock
+                        and other.status = 'doing'
                 )
             )
         order by j.priority desc, j.id asc

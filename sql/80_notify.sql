@@ -86,7 +86,7 @@ begin
             and (c.old_status <> 'todo' or c.old_queue <> c.queue_name)
         union
         -- the next job of a lock its holder just released, if it may run now:
-        -- one probe of procrastinate_jobs_lock_order_idx_v1 per lock, however
+        -- one probe of procrastinate_jobs_lock_order_idx_v2 per lock, however
         -- many jobs wait for it (reading them all made a finish cost grow
         -- with the jobs waiting behind each lock)
         select w.queue_name
@@ -97,8 +97,7 @@ begin
             where
                 md5(n.lock) = md5(c.lock)
                 and n.lock = c.lock
-                and n.status in ('todo', 'doing')
-                and n.id <> c.id
+                and n.status = 'todo'
             order by n.priority desc, n.id asc
             limit 1
         ) as w
@@ -106,7 +105,6 @@ begin
             c.old_status = 'doing'
             and c.status <> 'doing'
             and c.lock is not null
-            and w.status = 'todo'
             and (w.scheduled_at is null or w.scheduled_at <= now())
     )
 

@@ -213,13 +213,27 @@ as $$
     with waiting as (
         select
             j.id, j.lock, j.scheduled_at,
-            -- the first of its lock's waiting and running jobs (the claim's rule)
+            -- the first of its lock's waiting and running jobs (the claim's
+            -- rule): the first waiting one or the running one, whichever
+            -- ranks first
             case when j.lock is not null then (
-                select o.id from procrastinate_jobs as o
-                where
-                    md5(o.lock) = md5(j.lock) and o.lock = j.lock
-                    and o.status in ('todo', 'doing')
-                order by o.priority desc, o.id asc
+                select h.id
+                from (
+                    (
+                        select o.id, o.priority from procrastinate_jobs as o
+                        where
+                            md5(o.lock) = md5(j.lock) and o.lock = j.lock
+                            and o.status = 'todo'
+                        order by o.priority desc, o.id asc
+                        limit 1
+                    )
+                    union all
+                    select o.id, o.priority from procrastinate_jobs as o
+                    where
+                        md5(o.lock) = md5(j.lock) and o.lock = j.lock
+                        and o.status = 'doing'
+                ) as h
+                order by h.priority desc, h.id asc
                 limit 1
             ) end as head_id
         from procrastinate_jobs as j

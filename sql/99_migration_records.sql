@@ -122,4 +122,10 @@ insert into procrastinate_migrations (number, name, phase, checksum) values
     'operator_rescue',
     'post',
     '121fd4790f4c02c59d90a34570992b5c71ed13bf637e71c56c8dba5712d77a3a'
+),
+(
+    27,
+    'lock_order_waiting_only',
+    'post',
+    '275037e8d61f796c5dd4f2499bfc2430435cf28f2f0661c23c970f0dc1981ad5'
 );
