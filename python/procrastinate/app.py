@@ -10,15 +10,44 @@ import difflib
 import logging
 import types
 from collections.abc import Iterable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
-from procrastinate import blueprints, exceptions, jobs, manager, schema, utils
+from procrastinate import blueprints, exceptions, jobs, manager, middleware, schema, utils
 from procrastinate import connector as connector_module
 
 if TYPE_CHECKING:
+    import sys
+
     from procrastinate import worker
 
+    if sys.version_info >= (3, 11):
+        from typing import Unpack
+    else:
+        from typing_extensions import Unpack
+
 logger = logging.getLogger(__name__)
+
+
+class WorkerOptions(TypedDict, total=False):
+    """The options of ``run_worker`` and ``run_worker_async`` (procrastinate
+    3.x's, and ``prefetch``), for type checkers."""
+
+    queues: Iterable[str] | None
+    name: str | None
+    concurrency: int
+    wait: bool
+    fetch_job_polling_interval: float
+    abort_job_polling_interval: float
+    shutdown_graceful_timeout: float | None
+    listen_notify: bool
+    delete_jobs: str | jobs.DeleteJobCondition | None
+    additional_context: dict[str, Any] | None
+    install_signal_handlers: bool
+    update_heartbeat_interval: float
+    stalled_worker_timeout: float | None
+    task_middleware: list[middleware.TaskMiddleware] | None
+    worker_middleware: list[middleware.WorkerMiddleware] | None
+    prefetch: int | None
 
 
 class App(blueprints.Blueprint):
@@ -131,7 +160,7 @@ class App(blueprints.Blueprint):
 
         return worker.Worker(app=self, **{**self.worker_defaults, **options})
 
-    async def run_worker_async(self, **options: Any) -> None:
+    async def run_worker_async(self, **options: Unpack[WorkerOptions]) -> None:
         """Run a worker until it stops (see worker.Worker for the options:
         queues, name, concurrency, wait, fetch_job_polling_interval,
         abort_job_polling_interval, shutdown_graceful_timeout, listen_notify,
@@ -142,7 +171,7 @@ class App(blueprints.Blueprint):
         self.perform_import_paths()
         await self._worker(**options).run()
 
-    def run_worker(self, **options: Any) -> None:
+    def run_worker(self, **options: Unpack[WorkerOptions]) -> None:
         """Synchronous run_worker_async: opens the app on a new event loop,
         runs the worker, closes the app. A database that refuses the
         connection (password, role, database, SSL) fails at once with its

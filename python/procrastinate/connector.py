@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import json
 import re
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Iterator
@@ -122,18 +123,32 @@ class Executor:
 
 
 class ConnectionExecutor(Executor):
-    """The queries of a ``transaction()`` (or ``transaction_async()``), run on
-    its one connection by the connector's ``_run(connection, query,
-    arguments, fetch)``."""
+    """The queries of a ``transaction()`` (or ``transaction_async()``), or of
+    a connection of the caller (``BaseConnector.on_connection``), run on that
+    one connection by the connector's ``_run(connection, query, arguments,
+    fetch)``: a result for a synchronous connection, a coroutine for an
+    asynchronous one."""
 
     def __init__(self, owner: Any, connection: Any):
         self._owner = owner
         self._connection = connection
 
     def _query(self, query: str, arguments: dict[str, Any], fetch: str) -> Any:
-        return self._owner._run(self._connection, query, arguments, fetch)
+        result = self._owner._run(self._connection, query, arguments, fetch)
+        if inspect.isawaitable(result) and utils.running_loop() is None:
+            close = getattr(result, "close", None)
+            if close is not None:
+                close()
+            raise TypeError(
+                f"{type(self._connection).__name__} is an asynchronous connection: "
+                "use the _async form of the call (defer_async, ...)"
+            )
+        return result
 
-    _execute = _query  # type: ignore[assignment]  # an async owner's _run is a coroutine
+    async def _execute(self, query: str, arguments: dict[str, Any], fetch: str) -> Any:
+        # a synchronous connection works from async code too (it blocks)
+        result = self._owner._run(self._connection, query, arguments, fetch)
+        return await result if inspect.isawaitable(result) else result
 
 
 class BaseConnector(Executor):
@@ -168,6 +183,48 @@ class BaseConnector(Executor):
     def get_sync_connector(self) -> BaseConnector:
         """The connector to use from synchronous code."""
         return self
+
+    # --- on a connection of the caller (procrastinate 3.10) ---------------------------
+
+    def on_connection(self, connection: Any) -> ConnectionExecutor:
+        """The query methods, run on ``connection`` (of this connector's
+        driver: a psycopg connection for the psycopg connectors, sync or
+        async) in its current transaction: nothing is committed or rolled
+        back, a failed query leaves that transaction failed."""
+        if not hasattr(self, "_run"):
+            raise exceptions.ConnectorException(
+                f"{type(self).__name__} cannot run queries on a connection given to it"
+                " (connection=): the psycopg connectors can"
+            )
+        return ConnectionExecutor(self, connection)
+
+    def execute_query_with_connection(self, connection: Any, query: str, **arguments: Any) -> None:
+        return self.on_connection(connection).execute_query(query, **arguments)
+
+    def execute_query_one_with_connection(
+        self, connection: Any, query: str, **arguments: Any
+    ) -> dict[str, Any] | None:
+        return self.on_connection(connection).execute_query_one(query, **arguments)
+
+    def execute_query_all_with_connection(
+        self, connection: Any, query: str, **arguments: Any
+    ) -> list[dict[str, Any]]:
+        return self.on_connection(connection).execute_query_all(query, **arguments)
+
+    async def execute_query_async_with_connection(
+        self, connection: Any, query: str, **arguments: Any
+    ) -> None:
+        return await self.on_connection(connection).execute_query_async(query, **arguments)
+
+    async def execute_query_one_async_with_connection(
+        self, connection: Any, query: str, **arguments: Any
+    ) -> dict[str, Any] | None:
+        return await self.on_connection(connection).execute_query_one_async(query, **arguments)
+
+    async def execute_query_all_async_with_connection(
+        self, connection: Any, query: str, **arguments: Any
+    ) -> list[dict[str, Any]]:
+        return await self.on_connection(connection).execute_query_all_async(query, **arguments)
 
     def open(self, pool: Pool | None = None) -> None:
         raise NotImplementedError

@@ -53,6 +53,11 @@ class AbortRequested(TypedDict):
 #: Payloads of the ``procrastinate`` notification channel (docs/sql-api.md).
 Notification = JobAvailable | AbortRequested
 
+#: procrastinate 3.x's names of the notification payload types. Ours name
+#: the queues that got jobs and the jobs to abort, not one job each.
+JobInserted = JobAvailable
+AbortJobRequested = AbortRequested
+
 
 class JobId(int):
     """A job id, as returned by ``defer``: an int that also answers ``.id``."""
@@ -153,7 +158,9 @@ class JobDeferrer:
 
     ``retry_policy`` holds keys of a job object that travel with every job
     deferred: the task's retry keys (see ``retry.sql_retry_policy``) and a
-    relative ``scheduled_in``.
+    relative ``scheduled_in``. With ``connection`` (a psycopg connection of
+    the caller), jobs are deferred in that connection's transaction: they
+    exist once it commits, never if it rolls back.
     """
 
     def __init__(
@@ -161,10 +168,12 @@ class JobDeferrer:
         job_manager: manager.JobManager,
         job: Job,
         retry_policy: dict[str, Any] | None = None,
+        connection: Any = None,
     ):
         self.job_manager = job_manager
         self.job = job
         self.retry_policy = retry_policy or {}
+        self.connection = connection
 
     def make_new_job(self, **task_kwargs: types.JSONValue) -> Job:
         return self.job.evolve(task_kwargs={**self.job.task_kwargs, **task_kwargs})
@@ -194,7 +203,9 @@ class JobDeferrer:
         return job_id
 
     async def batch_defer_async(self, *task_kwargs: types.JSONDict) -> list[JobId]:
-        ids = await self.job_manager.defer_job_objects_async(self._job_objects(task_kwargs))
+        ids = await self.job_manager.defer_job_objects_async(
+            self._job_objects(task_kwargs), connection=self.connection
+        )
         self._log_deferred(task_kwargs, ids)
         return [JobId(job_id) for job_id in ids]
 
@@ -203,6 +214,8 @@ class JobDeferrer:
         return job_id
 
     def batch_defer(self, *task_kwargs: types.JSONDict) -> list[JobId]:
-        ids = self.job_manager.defer_job_objects(self._job_objects(task_kwargs))
+        ids = self.job_manager.defer_job_objects(
+            self._job_objects(task_kwargs), connection=self.connection
+        )
         self._log_deferred(task_kwargs, ids)
         return [JobId(job_id) for job_id in ids]

@@ -77,20 +77,25 @@ class JobManager(WorkerOperations):
         ]
 
     @operation
-    def defer_job_objects(self, objects: list[dict[str, Any]]) -> Operation[list[int]]:
+    def defer_job_objects(
+        self, objects: list[dict[str, Any]], connection: Any = None
+    ) -> Operation[list[int]]:
         """Defer job objects (docs/sql-api.md, as built by job_object) in one
         call, all or nothing; returns their ids. The fast path of
-        JobDeferrer: no Job is built."""
+        JobDeferrer: no Job is built. With ``connection`` (a psycopg
+        connection of the caller), in that connection's transaction."""
         return self._defer(objects)
 
     defer_job_objects_async = defer_job_objects.async_
 
     @operation
     def defer_job(
-        self, job: Job, *, retry_policy: dict[str, Any] | None = None
+        self, job: Job, connection: Any = None, *, retry_policy: dict[str, Any] | None = None
     ) -> Operation[Job]:
         """Defer one job; returns it with its id. AlreadyEnqueued when its
-        queueing lock is taken."""
+        queueing lock is taken. With ``connection`` (a psycopg connection of
+        the caller), in that connection's transaction: the job exists once
+        it commits."""
         (deferred,) = yield from self._defer_jobs([job], retry_policy)
         return deferred
 
@@ -98,10 +103,14 @@ class JobManager(WorkerOperations):
 
     @operation
     def batch_defer_jobs(
-        self, jobs: list[Job], *, retry_policy: dict[str, Any] | None = None
+        self,
+        jobs: list[Job],
+        connection: Any = None,
+        *,
+        retry_policy: dict[str, Any] | None = None,
     ) -> Operation[list[Job]]:
         """Defer many jobs in one call, all or nothing; returns them with
-        their ids."""
+        their ids. ``connection``: as for defer_job."""
         return self._defer_jobs(jobs, retry_policy)
 
     batch_defer_jobs_async = batch_defer_jobs.async_
@@ -110,11 +119,16 @@ class JobManager(WorkerOperations):
 
     @operation
     def cancel_job_by_id(
-        self, job_id: int, abort: bool = False, delete_job: bool = False
+        self,
+        job_id: int,
+        abort: bool = False,
+        delete_job: bool = False,
+        connection: Any = None,
     ) -> Operation[bool]:
         """Cancel a waiting job (or delete it), or with ``abort`` ask its
         worker to stop it. False when nothing was done (unknown job, or a
-        status that allows neither)."""
+        status that allows neither). With ``connection`` (a psycopg
+        connection of the caller), in that connection's transaction."""
         try:
             cancelled = yield from one(
                 queries.CANCEL_JOB,
@@ -166,8 +180,10 @@ class JobManager(WorkerOperations):
         return await self.retry_job_by_id_async(job.id, retry_at, priority, queue, lock)
 
     @operation
-    def get_job_status(self, job_id: int) -> Operation[Status]:
-        """The job's status; JobNotFound for an unknown id."""
+    def get_job_status(self, job_id: int, connection: Any = None) -> Operation[Status]:
+        """The job's status; JobNotFound for an unknown id. With
+        ``connection`` (a psycopg connection of the caller), as that
+        connection's transaction sees it."""
         status = yield from one(queries.GET_JOB_STATUS, "status", job_id=job_id)
         return Status(status)
 

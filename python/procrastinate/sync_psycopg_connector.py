@@ -108,7 +108,11 @@ class PsycopgAdapter(connector.BaseConnector):
         return psycopg.types.json.Jsonb(value, dumps=self.json_dumps)
 
     def _run(self, connection: Any, query: str, arguments: dict[str, Any], fetch: str) -> Any:
-        return self._drive(self._run_steps(connection, query, arguments, fetch))
+        steps = self._run_steps(connection, query, arguments, fetch)
+        # by the connection's kind: a caller may give either to either connector
+        if isinstance(connection, psycopg.AsyncConnection):
+            return ops.drive(steps, call)  # a coroutine
+        return ops.drive_sync(steps, call)
 
     def _run_steps(
         self, connection: Any, query: str, arguments: dict[str, Any], fetch: str

@@ -29,6 +29,7 @@ class ConfigureTaskOptions(TypedDict, total=False):
     schedule_in: types.TimeDeltaParams | None
     queue: str | None
     priority: int | None
+    connection: Any
 
 
 def configure_task(
@@ -43,6 +44,7 @@ def configure_task(
     queue: str | None = None,
     priority: int | None = None,
     retry_policy: dict[str, Any] | None = None,
+    connection: Any = None,
 ) -> jobs.JobDeferrer:
     """A JobDeferrer for task ``name`` (known or not) with these options."""
     if schedule_at and schedule_in is not None:
@@ -65,7 +67,9 @@ def configure_task(
         task_kwargs=dict(task_kwargs or {}),
         scheduled_at=schedule_at,
     )
-    return jobs.JobDeferrer(job_manager=job_manager, job=job, retry_policy=retry_policy)
+    return jobs.JobDeferrer(
+        job_manager=job_manager, job=job, retry_policy=retry_policy, connection=connection
+    )
 
 
 class Task(Generic[P, R]):
@@ -138,8 +142,9 @@ class Task(Generic[P, R]):
     def configure(self, **options: Any) -> jobs.JobDeferrer:
         """Options of the jobs to defer: ``lock``, ``queueing_lock``,
         ``task_kwargs``, ``schedule_at`` or ``schedule_in`` (timedelta keyword
-        arguments), ``queue``, ``priority``. Unset options take the task's
-        defaults. Call ``defer`` on the result."""
+        arguments), ``queue``, ``priority``, and ``connection`` (a psycopg
+        connection of the caller, to defer in its transaction). Unset options
+        take the task's defaults. Call ``defer`` on the result."""
         self.blueprint.will_configure_task()
         unknown = set(options) - set(ConfigureTaskOptions.__annotations__)
         if unknown:

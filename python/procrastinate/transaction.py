@@ -1,9 +1,10 @@
 """Deferring a job inside the caller's own psycopg transaction.
 
-``defer_in_transaction(connection, task, **task_kwargs)`` runs the one defer
-call of the SQL core (``procrastinate_defer_jobs_v2``) on the psycopg
+``defer_in_transaction(connection, task, **task_kwargs)`` defers on the psycopg
 connection it is given, not on the app's pool: the job exists if and only if
-that connection's transaction commits (see docs/transactions.md).
+that connection's transaction commits (see docs/transactions.md). It is
+``task.configure(connection=connection).defer(**task_kwargs)`` (procrastinate
+3.10's external connection), under a name that says what it is for.
 ``defer_in_transaction_async`` is the same on a ``psycopg.AsyncConnection``.
 
 ``task`` is a Task (its defaults apply) or what ``task.configure(...)`` and
@@ -13,42 +14,26 @@ or to defer by task name.
 
 from __future__ import annotations
 
-import logging
 from typing import Any, Union
 
 import psycopg
 
-from procrastinate import exceptions, jobs, tasks
-from procrastinate._db import queries, wire
-
-logger = logging.getLogger(__name__)
+from procrastinate import jobs, tasks
 
 Deferrable = Union["tasks.Task[..., Any]", jobs.JobDeferrer]
 
 
-def _prepare(task: Deferrable, task_kwargs: dict[str, Any]) -> tuple[jobs.Job, str]:
-    """The job and its JSON payload (validated before anything is sent)."""
+def _on(connection: Any, task: Deferrable) -> jobs.JobDeferrer:
+    """``task``'s deferrer, deferring on ``connection``."""
     deferrer = task.configure() if isinstance(task, tasks.Task) else task
     if not isinstance(deferrer, jobs.JobDeferrer):
         raise TypeError(
             "defer_in_transaction takes a task, task.configure(...) or "
             f"app.configure_task(name, ...), not {type(task).__name__}"
         )
-    job = deferrer.make_new_job(**task_kwargs)
-    payload = deferrer.job_manager.connector.dump_json(
-        [wire.job_object(job, deferrer.retry_policy)]
+    return jobs.JobDeferrer(
+        deferrer.job_manager, deferrer.job, deferrer.retry_policy, connection=connection
     )
-    return job, payload
-
-
-def _deferred(job: jobs.Job, row: Any) -> jobs.JobId:
-    # The caller's connection may have any row factory.
-    job_id = jobs.JobId(row["id"] if isinstance(row, dict) else row[0])
-    logger.info(
-        "Deferred 1 job in the caller's transaction",
-        extra={"action": "jobs_deferred", "jobs": [job.evolve(id=job_id).log_context()]},
-    )
-    return job_id
 
 
 def defer_in_transaction(
@@ -60,22 +45,11 @@ def defer_in_transaction(
     (AlreadyEnqueued, InvalidJobDefinition, UnserializableArguments); a
     database error leaves the caller's transaction failed, as any failed
     statement does."""
-    job, payload = _prepare(task, task_kwargs)
-    try:
-        row = connection.execute(queries.DEFER_JOBS, {"jobs": payload}).fetchone()
-    except psycopg.Error as exc:
-        raise exceptions.from_database_error(exc) from exc
-    return _deferred(job, row)
+    return _on(connection, task).defer(**task_kwargs)
 
 
 async def defer_in_transaction_async(
     connection: psycopg.AsyncConnection[Any], task: Deferrable, /, **task_kwargs: Any
 ) -> jobs.JobId:
     """``defer_in_transaction`` on a ``psycopg.AsyncConnection``."""
-    job, payload = _prepare(task, task_kwargs)
-    try:
-        cursor = await connection.execute(queries.DEFER_JOBS, {"jobs": payload})
-        row = await cursor.fetchone()
-    except psycopg.Error as exc:
-        raise exceptions.from_database_error(exc) from exc
-    return _deferred(job, row)
+    return await _on(connection, task).defer_async(**task_kwargs)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, TypedDict
+import datetime
+from typing import Any, NamedTuple, TypedDict
 
 JSONValue = dict[str, Any] | list[Any] | str | int | float | bool | None
 JSONDict = dict[str, JSONValue]
@@ -18,3 +19,16 @@ class TimeDeltaParams(TypedDict, total=False):
     seconds: float
     milliseconds: float
     microseconds: float
+
+
+class JobToDefer(NamedTuple):
+    """A job to defer, its fields as procrastinate 3.x names them (kept for
+    code that imports it; ours defers job objects, docs/sql-api.md)."""
+
+    queue_name: str
+    task_name: str
+    priority: int
+    lock: str | None
+    queueing_lock: str | None
+    args: JSONDict
+    scheduled_at: datetime.datetime | None

@@ -196,17 +196,40 @@ class operation(_Method[P, R]):
     synchronous form, ``manager.x(...) -> X``; ``x_async = x.async_`` the
     asynchronous one, ``await manager.x_async(...) -> X``. Code before the
     generator's first ``yield`` runs before any query; a plain function
-    returning a generator runs at the call (stacklevel=3 names the caller)."""
+    returning a generator runs at the call (stacklevel=3 names the caller).
+    An operation with a ``connection`` parameter runs on the connection it
+    is given, in the caller's transaction (procrastinate 3.10's external
+    connection), else on the connector."""
 
     def __init__(self, function: Callable[Concatenate[Any, P], Operation[R]]):
+        connection_at = _connection_position(function)
+
         def run_sync(manager: Operations, /, *args: Any, **kwargs: Any) -> Any:
-            return manager._sync(function(manager, *args, **kwargs))
+            connection = _connection(connection_at, args, kwargs)
+            return manager._sync(function(manager, *args, **kwargs), connection)
 
         async def run_async(manager: Operations, /, *args: Any, **kwargs: Any) -> Any:
-            return await manager._async(function(manager, *args, **kwargs))
+            connection = _connection(connection_at, args, kwargs)
+            return await manager._async(function(manager, *args, **kwargs), connection)
 
         super().__init__(run_sync, function)
         self.async_: _Method[P, Coroutine[Any, Any, R]] = _Method(run_async, function)
+
+
+def _connection_position(function: Callable[..., Any]) -> int | None:
+    """Where an operation takes a ``connection`` of the caller (its index in
+    the positional arguments after self), or None when it takes none."""
+    names = list(inspect.signature(function).parameters)
+    return names.index("connection") - 1 if "connection" in names else None
+
+
+def _connection(position: int | None, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """The caller's connection an operation is to run on, if it has one."""
+    if position is None:
+        return None
+    if "connection" in kwargs:
+        return kwargs["connection"]
+    return args[position] if len(args) > position else None
 
 
 class Operations:
@@ -229,10 +252,16 @@ class Operations:
                 " `procrastinate schema --migrate` brings it up to date)"
             ) from exc
 
-    def _sync(self, operation: Operation[T]) -> T:
+    def _sync(self, operation: Operation[T], connection: Any = None) -> T:
+        """Run ``operation``: on the connector, or on ``connection``, a
+        connection of the caller, inside its transaction."""
         with self._schema_errors():
+            if connection is not None:
+                return run_sync(operation, self.connector.on_connection(connection))
             return run_operation_sync(self.connector, operation)
 
-    async def _async(self, operation: Operation[T]) -> T:
+    async def _async(self, operation: Operation[T], connection: Any = None) -> T:
         with self._schema_errors():
+            if connection is not None:
+                return await run_async(operation, self.connector.on_connection(connection))
             return await run_operation_async(self.connector, operation)
