@@ -7,16 +7,19 @@ import functools
 import logging
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Concatenate, Literal, ParamSpec, TypeVar, overload
 
 from procrastinate import exceptions, jobs, periodic, utils
 
 if TYPE_CHECKING:
     from procrastinate import middleware, retry
+    from procrastinate.job_context import JobContext
     from procrastinate.tasks import Task
 
 P = ParamSpec("P")
 R = TypeVar("R")
+#: The task's parameters but its context: what ``defer`` takes.
+Args = ParamSpec("Args")
 
 logger = logging.getLogger(__name__)
 
@@ -95,7 +98,7 @@ class Blueprint:
             )
 
     @overload
-    def task(self, _func: Callable[P, R]) -> Task[P, R]: ...
+    def task(self, _func: Callable[P, R]) -> Task[P, R, P]: ...
 
     @overload
     def task(
@@ -105,17 +108,50 @@ class Blueprint:
         name: str | None = None,
         aliases: list[str] | None = None,
         retry: retry.RetryValue = False,
-        pass_context: bool = False,
+        pass_context: Literal[False] = False,
         queue: str = jobs.DEFAULT_QUEUE,
         priority: int = jobs.DEFAULT_PRIORITY,
         lock: str | None = None,
         queueing_lock: str | None = None,
         task_middleware: list[middleware.TaskMiddleware] | None = None,
-    ) -> Callable[[Callable[P, R]], Task[P, R]]: ...
+    ) -> Callable[[Callable[P, R]], Task[P, R, P]]: ...
 
+    @overload
     def task(
-        self, _func: Callable[P, R] | None = None, **options: Any
-    ) -> Task[P, R] | Callable[[Callable[P, R]], Task[P, R]]:
+        self,
+        _func: None = None,
+        *,
+        name: str | None = None,
+        aliases: list[str] | None = None,
+        retry: retry.RetryValue = False,
+        pass_context: Literal[True],
+        queue: str = jobs.DEFAULT_QUEUE,
+        priority: int = jobs.DEFAULT_PRIORITY,
+        lock: str | None = None,
+        queueing_lock: str | None = None,
+        task_middleware: list[middleware.TaskMiddleware] | None = None,
+    ) -> Callable[
+        [Callable[Concatenate[JobContext, Args], R]],
+        Task[Concatenate[JobContext, Args], R, Args],
+    ]: ...
+
+    @overload
+    def task(
+        self,
+        _func: None = None,
+        *,
+        name: str | None = None,
+        aliases: list[str] | None = None,
+        retry: retry.RetryValue = False,
+        pass_context: bool,
+        queue: str = jobs.DEFAULT_QUEUE,
+        priority: int = jobs.DEFAULT_PRIORITY,
+        lock: str | None = None,
+        queueing_lock: str | None = None,
+        task_middleware: list[middleware.TaskMiddleware] | None = None,
+    ) -> Callable[[Callable[..., R]], Task[..., R, ...]]: ...
+
+    def task(self, _func: Callable[..., Any] | None = None, **options: Any) -> Any:
         """Declare a function as a task: ``@app.task`` or ``@app.task(...)``.
 
         ``name`` defaults to the function's dotted path; ``aliases`` are other
@@ -127,8 +163,8 @@ class Blueprint:
         """
         from procrastinate.tasks import Task
 
-        def wrap(func: Callable[P, R]) -> Task[P, R]:
-            task = Task(func, blueprint=self, **options)
+        def wrap(func: Callable[..., Any]) -> Task[..., Any, ...]:
+            task: Task[..., Any, ...] = Task(func, blueprint=self, **options)
             self._register_task(task)
             functools.update_wrapper(task, func, updated=())
             return task

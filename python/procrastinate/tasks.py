@@ -19,6 +19,9 @@ logger = logging.getLogger(__name__)
 
 P = ParamSpec("P")
 R = TypeVar("R")
+#: What ``defer`` takes: the function's parameters but the JobContext of a
+#: ``pass_context`` task (App.task types it).
+Args = ParamSpec("Args")
 
 
 class ConfigureTaskOptions(TypedDict, total=False):
@@ -72,10 +75,20 @@ def configure_task(
     )
 
 
-class Task(Generic[P, R]):
+def _keywords_only(positional: tuple[Any, ...]) -> None:
+    if positional:
+        raise TypeError(
+            f"defer takes the task's arguments by keyword only, got {len(positional)} "
+            "positional argument(s)"
+        )
+
+
+class Task(Generic[P, R, Args]):
     """A function to be run later, by a worker, with keyword arguments.
 
-    Calling the task calls the function; ``defer`` creates a job.
+    Calling the task calls the function; ``defer`` creates a job. For type
+    checkers, P are the function's parameters and Args those ``defer``
+    takes (the same, but the JobContext of a ``pass_context`` task).
     """
 
     def __init__(
@@ -164,12 +177,15 @@ class Task(Generic[P, R]):
             **{**defaults, **chosen},
         )
 
-    def defer(self, **task_kwargs: Any) -> jobs.JobId:
-        """Defer one job with these arguments; returns its id (which also
-        answers ``.id``). AlreadyEnqueued when its queueing lock is taken."""
+    def defer(self, *_: Args.args, **task_kwargs: Args.kwargs) -> jobs.JobId:
+        """Defer one job with these arguments (by keyword); returns its id
+        (which also answers ``.id``). AlreadyEnqueued when its queueing lock
+        is taken."""
+        _keywords_only(_)
         return self.configure().defer(**task_kwargs)
 
-    async def defer_async(self, **task_kwargs: Any) -> jobs.JobId:
+    async def defer_async(self, *_: Args.args, **task_kwargs: Args.kwargs) -> jobs.JobId:
+        _keywords_only(_)
         return await self.configure().defer_async(**task_kwargs)
 
     def batch_defer(self, *task_kwargs: types.JSONDict) -> list[jobs.JobId]:

@@ -20,7 +20,7 @@ import psycopg
 
 from procrastinate import jobs, tasks
 
-Deferrable = Union["tasks.Task[..., Any]", jobs.JobDeferrer]
+Deferrable = Union["tasks.Task[..., Any, ...]", jobs.JobDeferrer]
 
 
 def _on(connection: Any, task: Deferrable) -> jobs.JobDeferrer:

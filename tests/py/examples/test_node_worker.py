@@ -16,12 +16,9 @@ them; ``npm ci`` runs here when node_modules is missing or stale.
 from __future__ import annotations
 
 import dataclasses
-import fcntl
-import hashlib
 import json
 import os
 import pathlib
-import shutil
 import signal
 import subprocess
 import sys
@@ -32,6 +29,8 @@ from typing import Any
 import psycopg
 import psycopg.conninfo
 import pytest
+
+import npm_packages
 
 from fault_proxy import FaultProxy
 from node_worker_app import RUNS_TABLE, make_app
@@ -47,49 +46,10 @@ STALLED = 2.0  # lease of every worker here: silent this long, its jobs are resc
 # --- Node.js and the example's node_modules ----------------------------------------
 
 
-def _lock_digest() -> str:
-    digest = hashlib.sha256()
-    for name in ("package.json", "package-lock.json"):
-        digest.update((NODE_DIR / name).read_bytes())
-    return digest.hexdigest()
-
-
 @pytest.fixture(scope="session")
 def node() -> str:
-    """The node executable, with the example's packages installed: ``npm
-    ci`` when node_modules is missing or older than package-lock.json (a
-    stamp holds the digest of the package files it was installed from)."""
-    node, npm = shutil.which("node"), shutil.which("npm")
-    if node is None or npm is None:
-        pytest.fail(
-            "Node.js and npm are required by tests/py/examples/test_node_worker.py "
-            f"(found node: {node}, npm: {npm}). Install them with `make install/system` "
-            "as root (Debian packages nodejs and npm), or from your distribution.",
-            pytrace=False,
-        )
-    stamp = NODE_DIR / "node_modules" / ".procrastinate-installed"
-    # Two test runs in one checkout must not run npm ci at once: lock the
-    # lock file (npm ci reads it and never writes it).
-    with (NODE_DIR / "package-lock.json").open("rb") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        digest = _lock_digest()
-        if not stamp.is_file() or stamp.read_text() != digest:
-            result = subprocess.run(
-                [npm, "ci", "--no-audit", "--no-fund"],
-                cwd=NODE_DIR,
-                capture_output=True,
-                text=True,
-                timeout=600,
-            )
-            if result.returncode != 0:
-                pytest.fail(
-                    f"`npm ci` failed in {NODE_DIR} (is https://registry.npmjs.org reachable?):\n"
-                    + result.stdout
-                    + result.stderr,
-                    pytrace=False,
-                )
-            stamp.write_text(digest)
-    return node
+    """The node executable, with the example's packages installed."""
+    return npm_packages.installed(NODE_DIR, "tests/py/examples/test_node_worker.py")
 
 
 # --- worker processes ------------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import procrastinate
 from procrastinate import JobContext
+from procrastinate.app import WorkerOptions
 
 app = procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=""))
 
@@ -27,3 +28,18 @@ def producer() -> int:
 
 async def async_producer() -> int:
     return await notify.defer_async(user_id=1)
+
+
+def worker_options() -> WorkerOptions:
+    options: WorkerOptions = {"concurrency": 4, "queues": ["emails"]}
+    app.run_worker(**options)
+    app.run_worker(concurrency=2, wait=False, delete_jobs="successful")
+    return options
+
+
+def names_of_procrastinate_3() -> None:
+    from procrastinate import jobs, types
+
+    payload: jobs.JobInserted = {"type": "job_available", "queues": ["emails"]}
+    job = types.JobToDefer("emails", "send", 0, None, None, {"a": 1}, None)
+    assert payload["queues"] == [job.queue_name]
