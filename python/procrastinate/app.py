@@ -87,12 +87,15 @@ class App(blueprints.Blueprint):
         from procrastinate import builtin_tasks
 
         # Each app gets its own Task objects: the module's blueprint is shared.
+        # The module's tasks themselves defer through the app created last,
+        # as in procrastinate 3.x (builtin_tasks.remove_old_jobs.defer(...)).
         for task in {id(t): t for t in builtin_tasks.builtin.tasks.values()}.values():
             own = copy.copy(task)
             name = task.name.rpartition(":")[2]
             own.name, own.aliases = utils.add_namespace(name, "builtin"), [name]
             own.blueprint = self
             self._register_task(own)
+            task.name, task.aliases, task.blueprint = own.name, list(own.aliases), self
 
     def get_connector(self) -> connector_module.BaseConnector:
         """The app's connector."""

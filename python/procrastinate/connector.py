@@ -83,7 +83,7 @@ def database_errors(error_class: type[BaseException]) -> Iterator[None]:
     try:
         yield
     except error_class as exc:
-        raise exceptions.from_database_error(exc) from exc
+        exceptions.raise_database_error(exc)
 
 
 def no_rows(fetch: str) -> Any:

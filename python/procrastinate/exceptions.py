@@ -3,12 +3,14 @@
 The names of procrastinate 3.x are kept. Errors that the SQL core raises on
 purpose carry their own SQLSTATE (class ``PT``, see docs/sql-api.md);
 :func:`from_database_error` is the one place where a driver error becomes one
-of ours, by SQLSTATE and constraint name, never by message text.
+of ours, by SQLSTATE and constraint name, never by message text (only
+``UniqueViolation.queueing_lock`` is read from the message our SQL writes).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import re
+from typing import TYPE_CHECKING, Any, NoReturn
 
 if TYPE_CHECKING:
     from procrastinate.retry import RetryDecision
@@ -209,18 +211,45 @@ def from_database_error(error: BaseException) -> ProcrastinateException:
     diag = getattr(error, "diag", None)
     message = (getattr(diag, "message_primary", None) or str(error)).strip()
     exception: ProcrastinateException
-    if sqlstate in SQLSTATE_EXCEPTIONS:
+    constraint = getattr(diag, "constraint_name", None)
+    if sqlstate == "PT002" or (sqlstate == "23505" and constraint == QUEUEING_LOCK_INDEX):
+        exception = _already_enqueued(error, message)
+    elif sqlstate in SQLSTATE_EXCEPTIONS:
         exception = SQLSTATE_EXCEPTIONS[sqlstate](message)
     elif sqlstate == "23505":
-        constraint = getattr(diag, "constraint_name", None)
-        if constraint == QUEUEING_LOCK_INDEX:
-            exception = AlreadyEnqueued(
-                "Job cannot be enqueued: a job with the same queueing lock is "
-                "already waiting"
-            )
-        else:
-            exception = UniqueViolation(message, constraint_name=constraint)
+        exception = UniqueViolation(message, constraint_name=constraint)
     else:
         exception = ConnectorException(message or type(error).__name__)
     exception.sqlstate = sqlstate  # type: ignore[attr-defined]
     return exception
+
+
+# How sql/20_defer.sql names the queueing lock it refuses.
+_TAKEN_LOCK = re.compile(
+    r'queueing lock "(.*)" is '
+    r"(?:already taken by a waiting job|used by several jobs of this batch)",
+    re.DOTALL,
+)
+
+
+def _already_enqueued(error: BaseException, message: str) -> AlreadyEnqueued:
+    """AlreadyEnqueued caused by a UniqueViolation naming the queueing lock,
+    itself caused by the driver's error: procrastinate 3.x's chain."""
+    taken = _TAKEN_LOCK.fullmatch(message)
+    unique = UniqueViolation(
+        message,
+        constraint_name=QUEUEING_LOCK_INDEX,
+        queueing_lock=taken.group(1) if taken else None,
+    )
+    unique.__cause__ = error
+    exception = AlreadyEnqueued(message)
+    exception.__cause__ = unique
+    return exception
+
+
+def raise_database_error(error: BaseException, carrier: BaseException | None = None) -> NoReturn:
+    """Raise a driver's ``error`` as ours (from_database_error), from the
+    cause that one names (AlreadyEnqueued: its UniqueViolation), else from
+    ``carrier`` (an error wrapping ``error``, as Django's) or ``error``."""
+    exception = from_database_error(error)
+    raise exception from exception.__cause__ or carrier or error

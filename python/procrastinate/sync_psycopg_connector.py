@@ -157,7 +157,7 @@ class PsycopgAdapter(connector.BaseConnector):
             try:
                 connection = yield from self._checkout_steps(pool)
             except psycopg.Error as exc:
-                raise exceptions.from_database_error(exc) from exc
+                exceptions.raise_database_error(exc)
             try:
                 result = yield from self._run_steps(connection, query, arguments, fetch)
                 if not connection.autocommit:  # a pool given by the user

@@ -6,6 +6,7 @@ import asyncio
 import datetime
 import json
 
+import psycopg
 import pytest
 
 from procrastinate import App, PsycopgConnector, RetryStrategy, exceptions, utils
@@ -328,3 +329,20 @@ async def test_queueing_lock_race_is_already_enqueued(app, db, db_dsn):
         holder.commit()
         with pytest.raises(exceptions.AlreadyEnqueued):
             await racing
+
+
+async def test_already_enqueued_is_caused_by_a_unique_violation_naming_the_lock(app):
+    """procrastinate 3.x's chain: AlreadyEnqueued from exceptions.UniqueViolation
+    (constraint_name, queueing_lock), from the driver's error."""
+    await app.configure_task("t", queueing_lock='a "quoted" lock').defer_async()
+    with pytest.raises(exceptions.AlreadyEnqueued) as taken:
+        await app.configure_task("t", queueing_lock='a "quoted" lock').defer_async()
+    with pytest.raises(exceptions.AlreadyEnqueued) as twice:  # twice in one batch
+        await app.configure_task("t", queueing_lock="dup").batch_defer_async({}, {})
+    for raised, lock in ((taken.value, 'a "quoted" lock'), (twice.value, "dup")):
+        cause = raised.__cause__
+        assert isinstance(cause, exceptions.UniqueViolation), cause
+        assert cause.constraint_name == exceptions.QUEUEING_LOCK_INDEX
+        assert cause.queueing_lock == lock
+        assert isinstance(cause.__cause__, psycopg.Error)
+        assert cause.__cause__.sqlstate == "PT002"

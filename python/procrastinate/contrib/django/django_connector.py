@@ -92,7 +92,7 @@ class DjangoConnector(connector.BaseConnector):
                 yield
         except db.Error as exc:
             cause = exc.__cause__ if exc.__cause__ is not None else exc
-            raise exceptions.from_database_error(cause) from exc
+            exceptions.raise_database_error(cause, exc)
 
     def _query(self, query: str, arguments: dict[str, Any], fetch: str) -> Any:
         with self._statement(), self.connection.cursor() as cursor:
