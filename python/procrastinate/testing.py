@@ -7,7 +7,8 @@ PostgreSQL database cloned from a template holding the schema
 an App bound to it (override ``procrastinate_base_app`` to return yours; use
 ``procrastinate_app``). ``run_deferred_jobs(app)`` (and ``await
 run_deferred_jobs_async(app)``) runs a real worker until no job is left to run
-now, and returns one JobOutcome per job it ran.
+now, and returns one JobOutcome per job it ran. ``InMemoryConnector`` is
+procrastinate 3.x's connector for tests, on a throwaway real database.
 """
 
 from __future__ import annotations
@@ -19,16 +20,25 @@ import dataclasses
 import hashlib
 import os
 import uuid
+import weakref
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import psycopg
 import psycopg.conninfo
+import psycopg.rows
 import psycopg.sql
+import psycopg.types.json
 
 from procrastinate import app as app_module
 from procrastinate import connector as connector_module
-from procrastinate import jobs, periodic, psycopg_connector, sync_psycopg_connector
+from procrastinate import (
+    jobs,
+    periodic,
+    psycopg_connector,
+    sync_psycopg_connector,
+    testing_server,
+)
 from procrastinate._db import files, queries, schema_queries
 
 
@@ -216,6 +226,121 @@ def throwaway_database(dsn: str = "", template: str | None = None) -> Iterator[s
         yield psycopg.conninfo.make_conninfo(dsn, dbname=name)
     finally:
         drop_database(dsn, name)
+
+
+# --- InMemoryConnector ---------------------------------------------------------------------
+
+
+class _OpensOnUse(sync_psycopg_connector.SyncPsycopgConnector):
+    """InMemoryConnector's synchronous side: tests defer without opening the
+    app, so its pool opens on first use."""
+
+    @property
+    def pool(self) -> Any:
+        if self._pool is None:
+            self.open()
+        return self._pool
+
+
+def _dispose(
+    server: str, name: str, sides: list[sync_psycopg_connector.SyncPsycopgConnector]
+) -> None:
+    for side in sides:
+        side.close()
+    drop_database(server, name)
+
+
+class InMemoryConnector(psycopg_connector.PsycopgConnector):
+    """procrastinate 3.x's connector for tests, with its attributes (``jobs``,
+    ``events``, ``workers``, ``finished_jobs``, ``current_locks``,
+    ``reset()``), on a real PostgreSQL: each instance has a throwaway
+    database holding the schema, so that tasks behave in tests as in
+    production (the queue is the SQL core; there is no second, in-memory
+    implementation of it). The server is libpq's environment's when it
+    names one (PGHOST...), else a private server started for the process
+    (procrastinate.testing_server; NoPostgreSQL names what to install when
+    PostgreSQL's server programs are missing). The database is dropped when
+    the connector is garbage-collected or the process exits.
+
+    It works unopened, as upstream's: ``task.defer()`` and
+    ``app.run_worker(wait=False)`` need no ``app.open()``.
+    """
+
+    def __init__(
+        self,
+        *,
+        json_dumps: Any = None,
+        json_loads: Any = None,
+    ):
+        server = testing_server.server_conninfo()
+        name = f"procrastinate_memory_{uuid.uuid4().hex[:12]}"
+        create_database(server, name, ensure_template(server))
+        #: conninfo of the connector's database
+        self.dsn = psycopg.conninfo.make_conninfo(server, dbname=name)
+        # the synchronous sides made, closed before their database is dropped
+        self._sync_sides: list[sync_psycopg_connector.SyncPsycopgConnector] = []
+        weakref.finalize(self, _dispose, server, name, self._sync_sides)
+        super().__init__(
+            conninfo=self.dsn, json_dumps=json_dumps, json_loads=json_loads,
+            min_size=1, max_size=8,
+        )
+
+    def _make_sync_connector(self) -> sync_psycopg_connector.SyncPsycopgConnector:
+        side = _OpensOnUse(
+            json_dumps=self.json_dumps, json_loads=self.json_loads, **self._pool_args
+        )
+        self._sync_sides.append(side)
+        return side
+
+    async def _execute(self, query: str, arguments: dict[str, Any], fetch: str) -> Any:
+        if self._pool is None:  # used unopened from async code
+            await self.open_async()
+        return await super()._execute(query, arguments, fetch)
+
+    def _rows(self, query: str) -> list[dict[str, Any]]:
+        # a connection of its own: readable from any thread or loop, opened or not
+        with psycopg.connect(self.dsn, autocommit=True) as connection:
+            cursor = connection.cursor(row_factory=psycopg.rows.dict_row)
+            if self.json_loads is not None:
+                psycopg.types.json.set_json_loads(self.json_loads, context=cursor)
+            return cursor.execute(query).fetchall()  # type: ignore[arg-type]
+
+    @property
+    def jobs(self) -> dict[int, dict[str, Any]]:
+        """Every job row by id, as the database holds it now."""
+        return {row["id"]: row for row in self._rows(queries.TESTING_JOBS)}
+
+    @property
+    def events(self) -> dict[int, list[dict[str, Any]]]:
+        """The events of each job, by job id, oldest first."""
+        events: dict[int, list[dict[str, Any]]] = {}
+        for row in self._rows(queries.TESTING_EVENTS):
+            events.setdefault(row["job_id"], []).append(row)
+        return events
+
+    @property
+    def workers(self) -> dict[int, Any]:
+        """The registered workers: id -> last heartbeat."""
+        return {row["id"]: row["last_heartbeat"] for row in self._rows(queries.TESTING_WORKERS)}
+
+    @property
+    def finished_jobs(self) -> list[dict[str, Any]]:
+        return [job for job in self.jobs.values() if job["status"] in ("failed", "succeeded")]
+
+    @property
+    def current_locks(self) -> set[str]:
+        """Locks held by a running job."""
+        return {
+            job["lock"]
+            for job in self.jobs.values()
+            if job["status"] == "doing" and job["lock"] is not None
+        }
+
+    def reset(self) -> None:
+        """Empty the database (jobs, events, workers, periodic defers, paused
+        queues; ids start again from 1)."""
+        with psycopg.connect(self.dsn, autocommit=True) as connection:
+            connection.execute(queries.TESTING_RESET)  # type: ignore[arg-type]
 
 
 # --- the pytest plugin ----------------------------------------------------------------------

@@ -202,6 +202,30 @@ where j.id = any(%(ids)s::bigint[])
 order by j.id
 """
 
+#: testing.InMemoryConnector's views of its database (procrastinate 3.x's row shapes).
+TESTING_JOBS = """
+select
+    j.id, j.queue_name, j.task_name, j.priority, j.lock, j.queueing_lock, j.args,
+    j.status::text as status, j.scheduled_at, j.attempts, j.abort_requested, j.worker_id
+from procrastinate_jobs as j
+order by j.id
+"""
+
+TESTING_EVENTS = """
+select e.id, e.job_id, e.type::text as type, e.at
+from procrastinate_events as e
+order by e.id
+"""
+
+TESTING_WORKERS = """
+select w.id, w.last_heartbeat from procrastinate_workers as w order by w.id
+"""
+
+TESTING_RESET = """
+truncate procrastinate_events, procrastinate_periodic_defers, procrastinate_jobs,
+    procrastinate_workers, procrastinate_paused_queues restart identity
+"""
+
 # --- notifications ---------------------------------------------------------------
 
 #: The one channel of the SQL core (sql/80_notify.sql).

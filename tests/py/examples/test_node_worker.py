@@ -31,7 +31,6 @@ import psycopg.conninfo
 import pytest
 
 import npm_packages
-
 from fault_proxy import FaultProxy
 from node_worker_app import RUNS_TABLE, make_app
 
