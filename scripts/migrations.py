@@ -338,7 +338,11 @@ def _make_upstream_venv(place: pathlib.Path) -> pathlib.Path:
     # Without PYTHONPATH: our own package (python/, maybe with egg-info from an
     # editable install) must not pass for procrastinate 3.10.
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    probe = [str(python), "-c", "import importlib.metadata as m; print(m.version('procrastinate'))"]
+    # Django too: the Django tests migrate a project with 3.10's own migrations.
+    probe = [
+        str(python), "-c",
+        "import importlib.metadata as m; m.version('django'); print(m.version('procrastinate'))",
+    ]
     if python.exists():
         version = subprocess.run(probe, capture_output=True, text=True, env=env).stdout.strip()
         if version == UPSTREAM_VERSION:
@@ -347,7 +351,7 @@ def _make_upstream_venv(place: pathlib.Path) -> pathlib.Path:
     base = getattr(sys, "_base_executable", sys.executable)
     subprocess.run([base, "-m", "venv", str(place)], check=True, env=env)
     subprocess.run(
-        [str(python), "-m", "pip", "install", "-q", f"procrastinate=={UPSTREAM_VERSION}"],
+        [str(python), "-m", "pip", "install", "-q", f"procrastinate[django]=={UPSTREAM_VERSION}"],
         check=True,
         env=env,
     )

@@ -373,7 +373,7 @@ def test_sqlmigrate_shows_the_sql_file(django_database):
     from django.core.management import call_command
 
     out = io.StringIO()
-    call_command("sqlmigrate", "procrastinate", "0001", stdout=out)
+    call_command("sqlmigrate", "procrastinate", "0001_create_schema", stdout=out)
     assert "create table procrastinate_jobs" in out.getvalue()
 
 

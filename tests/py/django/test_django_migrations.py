@@ -10,6 +10,7 @@ import psycopg
 import pytest
 
 from procrastinate._db import files, migrations, version
+from procrastinate.contrib.django import upstream_migrations
 
 from django_helpers import conninfo, manage
 
@@ -22,13 +23,22 @@ def recorded(dbname: str) -> list[tuple]:
 
 
 def django_recorded(dbname: str) -> list[str]:
+    """Our migrations Django recorded, in order; procrastinate 3.x's names
+    (upstream_migrations) are recorded too, all of them, checked apart."""
     with psycopg.connect(conninfo(dbname)) as connection:
-        return [
+        names = [
             row[0]
             for row in connection.execute(
                 "select name from django_migrations where app = 'procrastinate' order by id"
             )
         ]
+    upstream = [name for name in names if name in upstream_migrations.NAMES]
+    assert upstream == upstream_migrations.NAMES, upstream
+    return [name for name in names if name not in upstream_migrations.NAMES + [MERGE]]
+
+
+#: joins procrastinate 3.x's names to our chain
+MERGE = "0027_merge_procrastinate_3_names"
 
 
 @pytest.mark.subprocess
@@ -94,19 +104,52 @@ def test_every_sql_migration_has_its_django_migration(django_database):
     ours = sorted(
         (name, migration)
         for (app_label, name), migration in loader.disk_migrations.items()
-        if app_label == "procrastinate"
+        if app_label == "procrastinate" and name not in upstream_migrations.NAMES
     )
     expected = [f"{m.number:04d}_{m.name}" for m in files.discover()]
-    assert [name for name, _ in ours] == expected
+    assert [name for name, _ in ours if name != MERGE] == expected
     previous = None
     for name, migration in ours:
         operations = [
             op for op in migration.operations if isinstance(op, ApplyProcrastinateMigration)
         ]
-        assert [op.name for op in operations] == [name]
         assert migration.atomic is False
-        assert migration.dependencies == ([("procrastinate", previous)] if previous else [])
+        if name == MERGE:
+            assert operations == []
+            assert migration.dependencies == [
+                ("procrastinate", previous),
+                ("procrastinate", upstream_migrations.NAMES[-1]),
+            ]
+        else:
+            assert [op.name for op in operations] == [name]
+            assert migration.dependencies == ([("procrastinate", previous)] if previous else [])
         previous = name
+
+
+def test_procrastinate_3_names_are_a_chain_that_installs_the_schema(django_database):
+    """Each of 3.x's 41 names is ours: a chain holding the models' state from
+    the first, and the schema by the last (a project's migration depending
+    on it finds the tables)."""
+    from django.db import connection
+    from django.db.migrations.loader import MigrationLoader
+    from django.db.migrations.operations import CreateModel
+
+    from procrastinate.contrib.django.migration_operations import ApplyProcrastinateMigration
+
+    loader = MigrationLoader(connection)
+    chain = [loader.disk_migrations["procrastinate", name] for name in upstream_migrations.NAMES]
+    previous = None
+    for migration in chain:
+        assert migration.dependencies == ([("procrastinate", previous)] if previous else [])
+        previous = migration.name
+    assert {op.name for op in chain[0].operations if isinstance(op, CreateModel)} == {
+        "ProcrastinateJob", "ProcrastinateEvent", "ProcrastinateWorker",
+        "ProcrastinatePeriodicDefer",
+    }
+    assert [
+        op.name for op in chain[-1].operations if isinstance(op, ApplyProcrastinateMigration)
+    ] == ["0001_create_schema"]
+    assert all(not m.operations for m in chain[1:-1])
 
 
 def test_the_models_match_the_migrations(django_database):

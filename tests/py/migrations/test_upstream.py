@@ -321,3 +321,43 @@ def test_older_3x_schema_is_refused(upstream_db, connect):
     with pytest.raises(m.UnsupportedDatabase, match="older than 3.10.*procrastinate_retry_job_v2"):
         m.migrate(conn)
     assert m.database_kind(conn) == "upstream"
+
+
+DJANGO_PROJECT = ROOT / "tests" / "py" / "django" / "project"
+
+
+def test_a_django_project_migrated_by_3x_migrates_on(new_db, upstream_venv, connect, tool):
+    """A Django project whose own migration has a relation to ProcrastinateJob
+    and depends on ("procrastinate", "0041_post_retry_failed_job") (the test
+    project's shop app), migrated by procrastinate 3.10's own Django
+    migrations, then by ours: `manage.py migrate` converts the schema, the
+    history stays consistent, and the project's migrations resolve."""
+    name = new_db("_dj3")
+
+    def manage(python: pathlib.Path, *args: str) -> subprocess.CompletedProcess:
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+        env.update(DJANGO_DATABASE_NAME=name, DJANGO_SETTINGS_MODULE="djproject.settings")
+        return subprocess.run(
+            [str(python), "manage.py", *args],
+            cwd=DJANGO_PROJECT, env=env, capture_output=True, text=True, timeout=300,
+        )
+
+    theirs = manage(upstream_venv / "bin" / "python", "migrate")
+    assert theirs.returncode == 0, theirs.stdout + theirs.stderr
+    assert "Applying procrastinate.0041_post_retry_failed_job... OK" in theirs.stdout
+    assert "Applying shop.0002_order_job... OK" in theirs.stdout
+    conn = connect(name)
+    assert m.database_kind(conn) == "upstream"
+
+    ours = manage(pathlib.Path(sys.executable), "migrate")
+    assert ours.returncode == 0, ours.stdout + ours.stderr
+    assert "Applying procrastinate.0001_create_schema... OK" in ours.stdout
+    version.check(conn)  # what a worker checks before it starts
+    assert all(state.applied_at for state in m.status(conn))
+
+    sql = manage(pathlib.Path(sys.executable), "sqlmigrate", "shop", "0002_order_job")
+    assert sql.returncode == 0, sql.stdout + sql.stderr
+    assert "job_id" in sql.stdout
+    again = manage(pathlib.Path(sys.executable), "migrate")
+    assert again.returncode == 0, again.stderr
+    assert "No migrations to apply" in again.stdout
