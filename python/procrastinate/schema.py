@@ -21,7 +21,7 @@ def check_operation(schema_sql: str) -> connector_module.Operation[bool]:
     state = yield from version.read_operation()
     if state.kind == "empty":
         logger.info("Installing the procrastinate schema", extra={"action": "apply_schema"})
-        yield connector_module.call_none(schema_sql)
+        yield from _apply(schema_sql)
         return True
     version.raise_for(state)
     return False
@@ -64,4 +64,6 @@ class SchemaManager:
 
 
 def _apply(schema_sql: str) -> connector_module.Operation[None]:
-    yield connector_module.call_none(schema_sql)
+    """Install ``schema_sql`` into the connection's current schema."""
+    row = yield connector_module.call_one(schema_queries.CURRENT_SCHEMA)
+    yield connector_module.call_none(files.in_schema(schema_sql, row["schema"]))

@@ -15,6 +15,11 @@ Migration files (applied by procrastinate._db.migrations):
 
 pre/ and post/ share one number sequence. A file whose first line is
 ``-- migration: no-transaction`` runs statement by statement.
+
+Every function of these files pins ``search_path = pg_catalog, public,
+pg_temp``. Installed into another schema (the connection's current schema,
+e.g. ``options="-c search_path=myschema"``), the text goes through
+``in_schema`` first, so that the functions pin that schema instead.
 """
 
 from __future__ import annotations
@@ -28,6 +33,8 @@ import re
 from procrastinate import exceptions
 
 PHASES = ("pre", "post")
+#: How every function of sql/ and migrations/ pins its search_path.
+PINNED_SEARCH_PATH = re.compile(r"\bset search_path = pg_catalog, public, pg_temp\b", re.IGNORECASE)
 NO_TRANSACTION_MARK = "-- migration: no-transaction"
 
 _FILE_NAME = re.compile(r"^(?P<number>[0-9]{4})_(?P<name>[a-z0-9]+(?:_[a-z0-9]+)*)\.sql$")
@@ -54,6 +61,20 @@ def schema_files() -> list[pathlib.Path]:
 def migrations_dir() -> pathlib.Path:
     """The migrations folder (with pre/ and post/ inside). May be empty."""
     return _root("migrations", "migrations")
+
+
+def in_schema(sql: str, schema: str | None) -> str:
+    """``sql`` (the schema, a migration) for installing into ``schema``:
+    its functions pin that schema instead of public."""
+    if schema is None:
+        raise MigrationError(
+            "the connection's search_path names no existing schema to install into: "
+            "create the schema first (create schema myschema), or fix search_path"
+        )
+    if schema == "public":
+        return sql
+    quoted = '"' + schema.replace('"', '""') + '"'
+    return PINNED_SEARCH_PATH.sub(f"set search_path = pg_catalog, {quoted}, pg_temp", sql)
 
 
 def read_schema() -> str:

@@ -248,12 +248,13 @@ def _apply_one(conn: Any, m: Migration, steps_plan: Plan) -> None:
             conn.execute(sq.DROP_UPSTREAM_TRACKING)
 
     try:
+        sql = files.in_schema(m.sql(), conn.execute(sq.CURRENT_SCHEMA).fetchone()[0])
         if m.transactional:
             with conn.transaction():
-                conn.execute(m.sql())
+                conn.execute(sql)
                 bookkeeping()
         else:
-            for statement in sqlsplit.split_statements(m.sql()):
+            for statement in sqlsplit.split_statements(sql):
                 conn.execute(statement)
             with conn.transaction():
                 bookkeeping()
@@ -305,5 +306,6 @@ def apply_schema(conn: Any) -> bool:
     if database_kind(conn) != "empty":
         return False
     with conn.transaction():
-        conn.execute(files.read_schema())
+        schema = conn.execute(sq.CURRENT_SCHEMA).fetchone()[0]
+        conn.execute(files.in_schema(files.read_schema(), schema))
     return True

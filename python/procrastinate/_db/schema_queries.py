@@ -49,6 +49,9 @@ MIGRATION_UNLOCK = "select pg_advisory_unlock(%(key)s::bigint)"
 
 TABLE_EXISTS = "select to_regclass(%(table)s) is not null"
 
+#: Where the schema goes: the first existing schema of the search_path.
+CURRENT_SCHEMA = "select current_schema() as schema"
+
 # The table recording migrations, and the progress of a procrastinate 3.x
 # conversion: a table that exists only while the conversion is under way.
 MIGRATIONS_TABLE = "procrastinate_migrations"
