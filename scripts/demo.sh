@@ -10,14 +10,15 @@ db=procrastinate_demo
 psql -X -q -d postgres -c "drop database if exists $db" -c "create database $db"
 export PGDATABASE=$db DEMO_DSN="dbname=$db"
 export PYTHONPATH="$PWD/demo${PYTHONPATH:+:$PYTHONPATH}"
-procrastinate=.venv/bin/procrastinate
+venv=${DEMO_VENV:-.venv}
+procrastinate=$venv/bin/procrastinate
 
 echo "== 1. install the schema (procrastinate schema --apply)"
 "$procrastinate" --app=demo_app.app schema --apply
 
 echo
 echo "== 2. defer jobs from Python"
-.venv/bin/python -c "import demo_app; demo_app.defer_from_python()"
+"$venv/bin/python" -c "import demo_app; demo_app.defer_from_python()"
 
 echo
 echo "== 3. defer a job with plain SQL, as any client can"

@@ -338,10 +338,11 @@ class BaseAsyncConnector(BaseConnector):
         return asyncio.run_coroutine_threadsafe(coro, loop).result()
 
     def _query(self, query: str, arguments: dict[str, Any], fetch: str) -> Any:
-        if not self.is_open_async:
-            fallback = self.get_sync_connector()
-            if fallback is self:
-                raise exceptions.AppNotOpen
+        # not open, or open on a loop that has stopped: the synchronous side
+        fallback = self.get_sync_connector()
+        if fallback is not self:
             return getattr(fallback, METHODS[fetch])(query, **arguments)
+        if not self.is_open_async:
+            raise exceptions.AppNotOpen
         coro = getattr(self, f"{METHODS[fetch]}_async")(query, **arguments)
         return self.run_sync(coro, allow_awaitable=True)

@@ -109,13 +109,41 @@ def test_async_connector_open_in_a_loop_of_another_thread(db_dsn):
         loop.close()
 
 
-def test_connector_opened_on_a_finished_loop(db_dsn):
+def test_connector_opened_on_a_stopped_loop_falls_back_to_a_sync_pool(db_dsn):
+    """An async fixture opens the app, a sync test uses it while that loop
+    is not running: synchronous calls go through a pool of their own
+    (procrastinate 3.x falls back to a synchronous connection), closed with
+    the app on its loop."""
+    app = App(connector=PsycopgConnector(conninfo=db_dsn, min_size=1))
+    loop = asyncio.new_event_loop()
+    try:
+        loop.run_until_complete(app.open_async())
+        job_id = app.configure_task("t").defer()
+        assert app.job_manager.get_job_status(job_id).value == "todo"
+        assert app.connector.execute_query_one(
+            "select count(*) as n from procrastinate_jobs"
+        ) == {"n": 1}
+        fallback = app.connector.get_sync_connector()
+        assert fallback is not app.connector
+
+        loop.run_until_complete(app.close_async())
+    finally:
+        loop.close()
+    with pytest.raises(exceptions.AppNotOpen):
+        fallback.execute_query("select 1")
+    with pytest.raises(exceptions.AppNotOpen):
+        app.configure_task("t").defer()
+
+
+def test_connector_opened_on_a_closed_loop_works_and_closes(db_dsn):
     app = App(connector=PsycopgConnector(conninfo=db_dsn, min_size=1))
 
     async def open_only():
         await app.open_async()
 
     asyncio.run(open_only())
+    assert app.configure_task("t").defer() == 1
+    asyncio.run(app.close_async())
     with pytest.raises(exceptions.AppNotOpen):
         app.configure_task("t").defer()
 

@@ -70,11 +70,20 @@ class AsyncPooled(Pooled, connector.BaseAsyncConnector):
         raise NotImplementedError
 
     def get_sync_connector(self) -> connector.BaseConnector:
-        if self._pool is not None:
+        if self._pool is not None and not self._loop_stopped():
             return self
         if self._sync_connector is None:
             self._sync_connector = self._make_sync_connector()
+        if self._pool is not None:
+            # Opened on a loop that has stopped (an async fixture, then a sync
+            # test): synchronous calls go through a pool of their own, as
+            # procrastinate 3.x falls back to a synchronous connection.
+            self._sync_connector.open()
         return self._sync_connector
+
+    def _loop_stopped(self) -> bool:
+        loop = self._loop
+        return loop is not None and (loop.is_closed() or not loop.is_running())
 
     def open(self, pool: Any = None) -> None:
         """Open for synchronous use (the synchronous connector)."""
@@ -99,11 +108,17 @@ class AsyncPooled(Pooled, connector.BaseAsyncConnector):
         self._bind_loop()
 
     async def close_async(self) -> None:
-        """Close the pool (unless it was given to open_async)."""
+        """Close the pool (unless it was given to open_async), and the
+        synchronous one made after its loop stopped."""
         pool, self._pool = self._pool, None
+        # a pool of a closed loop cannot be closed any more: dropped
+        stale = self._loop is not None and self._loop.is_closed()
         self._unbind_loop()
-        if pool is not None and not self._pool_externally_set:
+        if pool is not None and not self._pool_externally_set and not stale:
             await self._close_pool(pool)
+        if self._sync_connector is not None:
+            await asyncio.to_thread(self._sync_connector.close)
+            self._sync_connector = None
 
     async def listen_notify(
         self,

@@ -84,3 +84,22 @@ def test_installed_over_procrastinate_it_says_so_and_refuses_to_run(tmp_path, wh
     ).stdout.split()
     assert files[0] == "LICENSE"
     assert int(files[1]) > 20
+
+
+@pytest.mark.subprocess
+def test_psycopgs_flavour_is_the_users_choice(wheel):
+    """psycopg without a flavour is required; binary and c are extras."""
+    import zipfile
+
+    with zipfile.ZipFile(wheel) as archive:
+        (name,) = [n for n in archive.namelist() if n.endswith(".dist-info/METADATA")]
+        metadata = archive.read(name).decode()
+    requires = [
+        line.split(":", 1)[1].strip()
+        for line in metadata.splitlines()
+        if line.startswith("Requires-Dist:")
+    ]
+    assert "psycopg>=3.2" in requires
+    assert 'psycopg[binary]>=3.2; extra == "binary"' in requires
+    assert 'psycopg[c]>=3.2; extra == "c"' in requires
+    assert not any(r.startswith("psycopg[") and "extra ==" not in r for r in requires), requires
