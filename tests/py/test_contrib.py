@@ -16,17 +16,27 @@ PYTHON_DIR = os.path.join(os.path.dirname(__file__), "..", "..", "python")
 
 
 @pytest.mark.subprocess
-@pytest.mark.parametrize("module", ["aiopg", "psycopg2"])
-def test_contrib_imports_without_its_driver(module):
+@pytest.mark.parametrize(
+    ("module", "connector"),
+    [
+        ("aiopg", "AiopgConnector"),
+        ("psycopg2", "Psycopg2Connector"),
+        ("SQLAlchemy", "SQLAlchemyPsycopg2Connector"),
+    ],
+)
+def test_contrib_imports_without_its_driver(module, connector):
     code = f"""
 import sys
-for name in ("aiopg", "psycopg2", "psycopg2.extras", "psycopg2.pool", "psycopg2.sql"):
+for name in (
+    "aiopg", "psycopg2", "psycopg2.extras", "psycopg2.pool", "psycopg2.sql", "sqlalchemy"
+):
     sys.modules[name] = None
 from procrastinate.contrib.aiopg import AiopgConnector
 from procrastinate.contrib.psycopg2 import Psycopg2Connector
+from procrastinate.contrib.sqlalchemy import SQLAlchemyPsycopg2Connector
 import procrastinate.contrib.django
 try:
-    {"AiopgConnector" if module == "aiopg" else "Psycopg2Connector"}()
+    {connector}()
 except ImportError as exc:
     print("ImportError:", exc)
 """
