@@ -205,3 +205,41 @@ def test_manage_py_procrastinate_schema_then_migrate(new_database):
         "The schema is up to date."
         in manage(new_database, "procrastinate", "schema", "--status").stdout
     )
+
+
+def test_run_procrastinate_sql_applies_a_shipped_file_through_the_runner(django_database):
+    """procrastinate 3.x's migrations_utils.RunProcrastinateSQL, for projects'
+    own migrations: our file names, run as our migrations run them."""
+    from django.db import connection
+
+    from procrastinate.contrib.django.migrations_utils import RunProcrastinateSQL
+
+    operation = RunProcrastinateSQL("0013_leases.sql")
+    assert operation.deconstruct() == (
+        "procrastinate.contrib.django.migrations_utils.RunProcrastinateSQL",
+        ["0013_leases"],
+        {},
+    )
+    with connection.schema_editor(collect_sql=True, atomic=False) as editor:
+        operation.database_forwards("shop", editor, None, None)
+    (shipped,) = [m for m in files.discover() if m.number == 13]
+    assert editor.collected_sql == [shipped.sql()]
+    with pytest.raises(ValueError, match="migration name"):
+        RunProcrastinateSQL("leases")
+
+
+def test_db_cleanup_is_where_procrastinate_3_has_it():
+    from procrastinate.contrib.django import DjangoApp as exported
+    from procrastinate.contrib.django.db_cleanup import (
+        DjangoApp,
+        close_db_connections,
+        close_db_connections_async,
+        with_db_cleanup,
+    )
+
+    assert exported is DjangoApp
+    mine = object()
+    assert with_db_cleanup({"task_middleware": [mine], "concurrency": 2}) == {
+        "task_middleware": [close_db_connections, close_db_connections_async, mine],
+        "concurrency": 2,
+    }

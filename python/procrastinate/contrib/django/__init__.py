@@ -26,7 +26,7 @@ from typing import Any
 _EXPORTS = {
     "app": "procrastinate.contrib.django.procrastinate_app",
     "DjangoConnector": "procrastinate.contrib.django.django_connector",
-    "DjangoApp": "procrastinate.contrib.django.django_app",
+    "DjangoApp": "procrastinate.contrib.django.db_cleanup",
     "connector_params": "procrastinate.contrib.django.utils",
 }
 

@@ -35,7 +35,7 @@ class ProcrastinateConfig(apps.AppConfig):
 def create_app() -> app_module.App:
     """The DjangoApp described by the PROCRASTINATE_* settings, on a
     DjangoConnector."""
-    from .django_app import DjangoApp
+    from .db_cleanup import DjangoApp
     from .django_connector import DjangoConnector
     from .settings import settings
 

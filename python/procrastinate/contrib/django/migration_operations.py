@@ -88,7 +88,7 @@ class ApplyProcrastinateMigration(Operation):
         self.number = int(match["number"])
 
     def deconstruct(self) -> tuple[str, list[Any], dict[str, Any]]:
-        return (f"{__name__}.{type(self).__qualname__}", [self.name], {})
+        return (f"{type(self).__module__}.{type(self).__qualname__}", [self.name], {})
 
     def state_forwards(self, app_label: str, state: Any) -> None:
         pass  # the schema is not Django's: the models are unmanaged
