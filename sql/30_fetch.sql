@@ -200,21 +200,31 @@ begin
 
         -- a locked job is claimable at the head of its lock only: first of
         -- the lock's waiting jobs (a scalar subquery, one probe of
-        -- procrastinate_jobs_lock_order_idx_v2 per row), while no job of the
-        -- lock runs (one probe of procrastinate_jobs_lock_idx_v1; a scalar
+        -- procrastinate_jobs_lock_order_idx_v2), while no job of the lock
+        -- runs (one probe of procrastinate_jobs_lock_idx_v1; a scalar
         -- subquery too, as the planner would turn a NOT EXISTS into a join
-        -- that reads every running job for each row).
+        -- that reads every running job for each row). Only the best-ranked
+        -- row of each lock in a window can head it: the probes are per lock,
+        -- not per row (a window of jobs behind one busy lock costs one).
         v_locked := array(
             select w.id
             from (
-                select j.id, j.lock, j.priority
-                from procrastinate_jobs as j
-                where j.status = 'todo' and j.scheduled_at is null and j.lock is not null
-                order by j.priority desc, j.id asc
-                limit v_window
+                select
+                    r.*,
+                    row_number() over (
+                        partition by r.lock order by r.priority desc, r.id asc
+                    ) as nth
+                from (
+                    select j.id, j.lock, j.priority
+                    from procrastinate_jobs as j
+                    where j.status = 'todo' and j.scheduled_at is null and j.lock is not null
+                    order by j.priority desc, j.id asc
+                    limit v_window
+                ) as r
             ) as w
             where
-                (
+                w.nth = 1
+                and (
                     select o.id from procrastinate_jobs as o
                     where
                         md5(o.lock) = md5(w.lock) and o.lock = w.lock
@@ -227,22 +237,33 @@ begin
                     where md5(o.lock) = md5(w.lock) and o.lock = w.lock and o.status = 'doing'
                     limit 1
                 ) is null
+            order by w.priority desc, w.id asc
             limit v_wanted
         );
 
         v_scheduled := array(
             select w.id
             from (
-                select j.id, j.lock, j.priority
-                from procrastinate_jobs as j
-                where j.status = 'todo' and j.scheduled_at is not null and j.scheduled_at <= v_now
-                order by j.scheduled_at asc
-                limit v_window
+                select
+                    r.*,
+                    row_number() over (
+                        partition by r.lock order by r.priority desc, r.id asc
+                    ) as nth
+                from (
+                    select j.id, j.lock, j.priority, j.scheduled_at
+                    from procrastinate_jobs as j
+                    where
+                        j.status = 'todo' and j.scheduled_at is not null
+                        and j.scheduled_at <= v_now
+                    order by j.scheduled_at asc
+                    limit v_window
+                ) as r
             ) as w
             where
                 w.lock is null
                 or (
-                    (
+                    w.nth = 1
+                    and (
                         select o.id from procrastinate_jobs as o
                         where
                             md5(o.lock) = md5(w.lock) and o.lock = w.lock
@@ -256,6 +277,7 @@ begin
                         limit 1
                     ) is null
                 )
+            order by w.scheduled_at asc, w.priority desc, w.id asc
             limit v_wanted
         );
     else
@@ -279,19 +301,27 @@ begin
 
         v_locked := array(
             select w.id
-            from unnest(v_keys) as q (k)
-            cross join lateral (
-                select j.id, j.lock, j.priority, j.queue_name
-                from procrastinate_jobs as j
-                where
-                    md5(j.queue_name) = q.k
-                    and j.status = 'todo' and j.scheduled_at is null and j.lock is not null
-                order by j.priority desc, j.id asc
-                limit v_window
+            from (
+                select
+                    r.*,
+                    row_number() over (
+                        partition by r.lock order by r.priority desc, r.id asc
+                    ) as nth
+                from unnest(v_keys) as q (k)
+                cross join lateral (
+                    select j.id, j.lock, j.priority, j.queue_name
+                    from procrastinate_jobs as j
+                    where
+                        md5(j.queue_name) = q.k
+                        and j.status = 'todo' and j.scheduled_at is null and j.lock is not null
+                    order by j.priority desc, j.id asc
+                    limit v_window
+                ) as r
             ) as w
             where
                 (p_queues is null or w.queue_name = any(p_queues))
                 and w.queue_name <> all(v_paused)
+                and w.nth = 1
                 and (
                     select o.id from procrastinate_jobs as o
                     where
@@ -305,20 +335,29 @@ begin
                     where md5(o.lock) = md5(w.lock) and o.lock = w.lock and o.status = 'doing'
                     limit 1
                 ) is null
+            order by w.priority desc, w.id asc
             limit v_wanted
         );
 
         v_scheduled := array(
             select w.id
-            from unnest(v_keys) as q (k)
-            cross join lateral (
-                select j.id, j.lock, j.priority, j.queue_name
-                from procrastinate_jobs as j
-                where
-                    md5(j.queue_name) = q.k
-                    and j.status = 'todo' and j.scheduled_at is not null and j.scheduled_at <= v_now
-                order by j.scheduled_at asc
-                limit v_window
+            from (
+                select
+                    r.*,
+                    row_number() over (
+                        partition by r.lock order by r.priority desc, r.id asc
+                    ) as nth
+                from unnest(v_keys) as q (k)
+                cross join lateral (
+                    select j.id, j.lock, j.priority, j.queue_name, j.scheduled_at
+                    from procrastinate_jobs as j
+                    where
+                        md5(j.queue_name) = q.k
+                        and j.status = 'todo' and j.scheduled_at is not null
+                        and j.scheduled_at <= v_now
+                    order by j.scheduled_at asc
+                    limit v_window
+                ) as r
             ) as w
             where
                 (p_queues is null or w.queue_name = any(p_queues))
@@ -326,7 +365,8 @@ begin
                 and (
                     w.lock is null
                     or (
-                        (
+                        w.nth = 1
+                        and (
                             select o.id from procrastinate_jobs as o
                             where
                                 md5(o.lock) = md5(w.lock) and o.lock = w.lock
@@ -341,6 +381,7 @@ begin
                         ) is null
                     )
                 )
+            order by w.scheduled_at asc, w.priority desc, w.id asc
             limit v_wanted
         );
     end if;

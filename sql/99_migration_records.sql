@@ -128,4 +128,10 @@ insert into procrastinate_migrations (number, name, phase, checksum) values
     'lock_order_waiting_only',
     'post',
     '275037e8d61f796c5dd4f2499bfc2430435cf28f2f0661c23c970f0dc1981ad5'
+),
+(
+    28,
+    'probe_each_lock_once',
+    'post',
+    '4456aee3b94415599d1d9be69e99554000ef25d9a79f4e5d2988c46f470087e5'
 );
