@@ -133,5 +133,5 @@ insert into procrastinate_migrations (number, name, phase, checksum) values
     28,
     'probe_each_lock_once',
     'post',
-    '4456aee3b94415599d1d9be69e99554000ef25d9a79f4e5d2988c46f470087e5'
+    '76425eccfcf56eec1208cbea7194cd2944df81836956f22a8108dd9464882f04'
 );

@@ -1,8 +1,9 @@
--- The claim probes each lock once per window, not each row (issue 13): only
--- the best-ranked row of a lock among the rows a walk reads can head it, so
--- the walks keep that row per lock (a window function over the window's few
--- hundred rows) before probing. A window of jobs waiting behind one busy lock
--- cost 264 probes of the lock's index per claim; now one.
+-- The claim probes each lock once in a row of its waiting jobs (issue 13):
+-- in the walk of jobs with a lock, ordered by rank, a row whose lock is that
+-- of the row before it is outranked by it, so never the head of its lock:
+-- it is not probed (lag() over the walk's own order: the walk stays a
+-- stream). A window of jobs waiting behind one busy lock cost 264 probes of
+-- the lock's index per claim; now one.
 -- A post migration: the code does not need it (a saving), and a pre after the
 -- post migrations 0020-0027 would block the procrastinate 3.x conversion.
 -- Replacing a function takes no lock on the queue's tables; the timeouts
@@ -206,30 +207,27 @@ begin
 
         -- a locked job is claimable at the head of its lock only: first of
         -- the lock's waiting jobs (a scalar subquery, one probe of
-        -- procrastinate_jobs_lock_order_idx_v2), while no job of the lock
-        -- runs (one probe of procrastinate_jobs_lock_idx_v1; a scalar
+        -- procrastinate_jobs_lock_order_idx_v2 per row), while no job of the
+        -- lock runs (one probe of procrastinate_jobs_lock_idx_v1; a scalar
         -- subquery too, as the planner would turn a NOT EXISTS into a join
-        -- that reads every running job for each row). Only the best-ranked
-        -- row of each lock in a window can head it: the probes are per lock,
-        -- not per row (a window of jobs behind one busy lock costs one).
+        -- that reads every running job for each row). A row whose lock is
+        -- that of the row before it is outranked by it, so never a head: not
+        -- probed (a window of jobs behind one busy lock costs one probe).
+        -- The walk stays a stream: the probes stop once enough heads are
+        -- found.
         v_locked := array(
             select w.id
             from (
                 select
-                    r.*,
-                    row_number() over (
-                        partition by r.lock order by r.priority desc, r.id asc
-                    ) as nth
-                from (
-                    select j.id, j.lock, j.priority
-                    from procrastinate_jobs as j
-                    where j.status = 'todo' and j.scheduled_at is null and j.lock is not null
-                    order by j.priority desc, j.id asc
-                    limit v_window
-                ) as r
+                    j.id, j.lock, j.priority,
+                    lag(j.lock) over (order by j.priority desc, j.id asc) as previous_lock
+                from procrastinate_jobs as j
+                where j.status = 'todo' and j.scheduled_at is null and j.lock is not null
+                order by j.priority desc, j.id asc
+                limit v_window
             ) as w
             where
-                w.nth = 1
+                w.lock is distinct from w.previous_lock
                 and (
                     select o.id from procrastinate_jobs as o
                     where
@@ -243,33 +241,22 @@ begin
                     where md5(o.lock) = md5(w.lock) and o.lock = w.lock and o.status = 'doing'
                     limit 1
                 ) is null
-            order by w.priority desc, w.id asc
             limit v_wanted
         );
 
         v_scheduled := array(
             select w.id
             from (
-                select
-                    r.*,
-                    row_number() over (
-                        partition by r.lock order by r.priority desc, r.id asc
-                    ) as nth
-                from (
-                    select j.id, j.lock, j.priority, j.scheduled_at
-                    from procrastinate_jobs as j
-                    where
-                        j.status = 'todo' and j.scheduled_at is not null
-                        and j.scheduled_at <= v_now
-                    order by j.scheduled_at asc
-                    limit v_window
-                ) as r
+                select j.id, j.lock, j.priority
+                from procrastinate_jobs as j
+                where j.status = 'todo' and j.scheduled_at is not null and j.scheduled_at <= v_now
+                order by j.scheduled_at asc
+                limit v_window
             ) as w
             where
                 w.lock is null
                 or (
-                    w.nth = 1
-                    and (
+                    (
                         select o.id from procrastinate_jobs as o
                         where
                             md5(o.lock) = md5(w.lock) and o.lock = w.lock
@@ -283,7 +270,6 @@ begin
                         limit 1
                     ) is null
                 )
-            order by w.scheduled_at asc, w.priority desc, w.id asc
             limit v_wanted
         );
     else
@@ -307,27 +293,22 @@ begin
 
         v_locked := array(
             select w.id
-            from (
+            from unnest(v_keys) as q (k)
+            cross join lateral (
                 select
-                    r.*,
-                    row_number() over (
-                        partition by r.lock order by r.priority desc, r.id asc
-                    ) as nth
-                from unnest(v_keys) as q (k)
-                cross join lateral (
-                    select j.id, j.lock, j.priority, j.queue_name
-                    from procrastinate_jobs as j
-                    where
-                        md5(j.queue_name) = q.k
-                        and j.status = 'todo' and j.scheduled_at is null and j.lock is not null
-                    order by j.priority desc, j.id asc
-                    limit v_window
-                ) as r
+                    j.id, j.lock, j.priority, j.queue_name,
+                    lag(j.lock) over (order by j.priority desc, j.id asc) as previous_lock
+                from procrastinate_jobs as j
+                where
+                    md5(j.queue_name) = q.k
+                    and j.status = 'todo' and j.scheduled_at is null and j.lock is not null
+                order by j.priority desc, j.id asc
+                limit v_window
             ) as w
             where
                 (p_queues is null or w.queue_name = any(p_queues))
                 and w.queue_name <> all(v_paused)
-                and w.nth = 1
+                and w.lock is distinct from w.previous_lock
                 and (
                     select o.id from procrastinate_jobs as o
                     where
@@ -341,29 +322,20 @@ begin
                     where md5(o.lock) = md5(w.lock) and o.lock = w.lock and o.status = 'doing'
                     limit 1
                 ) is null
-            order by w.priority desc, w.id asc
             limit v_wanted
         );
 
         v_scheduled := array(
             select w.id
-            from (
-                select
-                    r.*,
-                    row_number() over (
-                        partition by r.lock order by r.priority desc, r.id asc
-                    ) as nth
-                from unnest(v_keys) as q (k)
-                cross join lateral (
-                    select j.id, j.lock, j.priority, j.queue_name, j.scheduled_at
-                    from procrastinate_jobs as j
-                    where
-                        md5(j.queue_name) = q.k
-                        and j.status = 'todo' and j.scheduled_at is not null
-                        and j.scheduled_at <= v_now
-                    order by j.scheduled_at asc
-                    limit v_window
-                ) as r
+            from unnest(v_keys) as q (k)
+            cross join lateral (
+                select j.id, j.lock, j.priority, j.queue_name
+                from procrastinate_jobs as j
+                where
+                    md5(j.queue_name) = q.k
+                    and j.status = 'todo' and j.scheduled_at is not null and j.scheduled_at <= v_now
+                order by j.scheduled_at asc
+                limit v_window
             ) as w
             where
                 (p_queues is null or w.queue_name = any(p_queues))
@@ -371,8 +343,7 @@ begin
                 and (
                     w.lock is null
                     or (
-                        w.nth = 1
-                        and (
+                        (
                             select o.id from procrastinate_jobs as o
                             where
                                 md5(o.lock) = md5(w.lock) and o.lock = w.lock
@@ -387,7 +358,6 @@ begin
                         ) is null
                     )
                 )
-            order by w.scheduled_at asc, w.priority desc, w.id asc
             limit v_wanted
         );
     end if;
