@@ -7,14 +7,22 @@ import functools
 import logging
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Concatenate, Literal, ParamSpec, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Concatenate, Literal, ParamSpec, TypedDict, TypeVar, overload
 
-from procrastinate import exceptions, jobs, periodic, utils
+from procrastinate import exceptions, periodic, utils
 
 if TYPE_CHECKING:
-    from procrastinate import middleware, retry
+    import sys
+
+    from procrastinate import middleware
+    from procrastinate import retry as retry_module
     from procrastinate.job_context import JobContext
     from procrastinate.tasks import Task
+
+    if sys.version_info >= (3, 11):
+        from typing import Unpack
+    else:
+        from typing_extensions import Unpack
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -22,6 +30,19 @@ R = TypeVar("R")
 Args = ParamSpec("Args")
 
 logger = logging.getLogger(__name__)
+
+
+class TaskOptions(TypedDict, total=False):
+    """The options of ``task()`` but ``pass_context`` (see App.task)."""
+
+    name: str | None
+    aliases: list[str] | None
+    retry: retry_module.RetryValue
+    queue: str
+    priority: int
+    lock: str | None
+    queueing_lock: str | None
+    task_middleware: list[middleware.TaskMiddleware] | None
 
 
 class Blueprint:
@@ -105,31 +126,13 @@ class Blueprint:
         self,
         _func: None = None,
         *,
-        name: str | None = None,
-        aliases: list[str] | None = None,
-        retry: retry.RetryValue = False,
         pass_context: Literal[False] = False,
-        queue: str = jobs.DEFAULT_QUEUE,
-        priority: int = jobs.DEFAULT_PRIORITY,
-        lock: str | None = None,
-        queueing_lock: str | None = None,
-        task_middleware: list[middleware.TaskMiddleware] | None = None,
+        **options: Unpack[TaskOptions],
     ) -> Callable[[Callable[P, R]], Task[P, R, P]]: ...
 
     @overload
     def task(
-        self,
-        _func: None = None,
-        *,
-        name: str | None = None,
-        aliases: list[str] | None = None,
-        retry: retry.RetryValue = False,
-        pass_context: Literal[True],
-        queue: str = jobs.DEFAULT_QUEUE,
-        priority: int = jobs.DEFAULT_PRIORITY,
-        lock: str | None = None,
-        queueing_lock: str | None = None,
-        task_middleware: list[middleware.TaskMiddleware] | None = None,
+        self, _func: None = None, *, pass_context: Literal[True], **options: Unpack[TaskOptions]
     ) -> Callable[
         [Callable[Concatenate[JobContext, Args], R]],
         Task[Concatenate[JobContext, Args], R, Args],
@@ -137,18 +140,7 @@ class Blueprint:
 
     @overload
     def task(
-        self,
-        _func: None = None,
-        *,
-        name: str | None = None,
-        aliases: list[str] | None = None,
-        retry: retry.RetryValue = False,
-        pass_context: bool,
-        queue: str = jobs.DEFAULT_QUEUE,
-        priority: int = jobs.DEFAULT_PRIORITY,
-        lock: str | None = None,
-        queueing_lock: str | None = None,
-        task_middleware: list[middleware.TaskMiddleware] | None = None,
+        self, _func: None = None, *, pass_context: bool, **options: Unpack[TaskOptions]
     ) -> Callable[[Callable[..., R]], Task[..., R, ...]]: ...
 
     def task(self, _func: Callable[..., Any] | None = None, **options: Any) -> Any:
