@@ -364,26 +364,25 @@ returns bigint
 language plpgsql
 set search_path = pg_catalog, public, pg_temp
 as $$
+declare
+    -- built apart from the call: an error's CONTEXT quotes the statement
+    -- that called procrastinate_defer_jobs_v2, and this keeps it one line
+    v_jobs jsonb := jsonb_build_array(jsonb_build_object(
+        'task_name', task_name,
+        'args', coalesce(args, '{}'::jsonb),
+        'queue_name', queue_name,
+        'priority', priority,
+        'lock', lock,
+        'queueing_lock', queueing_lock,
+        'scheduled_at', scheduled_at,
+        'max_attempts', max_attempts,
+        'retry_wait', retry_wait,
+        'retry_linear_wait', retry_linear_wait,
+        'retry_exponential_wait', retry_exponential_wait,
+        'retry_exceptions', to_jsonb(retry_exceptions)
+    ));
 begin
-    return (
-        select d.id
-        from procrastinate_defer_jobs_v2(
-            jsonb_build_array(jsonb_build_object(
-                'task_name', task_name,
-                'args', coalesce(args, '{}'::jsonb),
-                'queue_name', queue_name,
-                'priority', priority,
-                'lock', lock,
-                'queueing_lock', queueing_lock,
-                'scheduled_at', scheduled_at,
-                'max_attempts', max_attempts,
-                'retry_wait', retry_wait,
-                'retry_linear_wait', retry_linear_wait,
-                'retry_exponential_wait', retry_exponential_wait,
-                'retry_exceptions', to_jsonb(retry_exceptions)
-            ))
-        ) as d
-    );
+    return (select d.id from procrastinate_defer_jobs_v2(v_jobs) as d);
 end;
 $$;
 

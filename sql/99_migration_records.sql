@@ -134,4 +134,10 @@ insert into procrastinate_migrations (number, name, phase, checksum) values
     'probe_each_lock_once',
     'post',
     '76425eccfcf56eec1208cbea7194cd2944df81836956f22a8108dd9464882f04'
+),
+(
+    29,
+    'short_defer_context',
+    'post',
+    '910ca59d06281e0023c19f7880c2cf9525e702c35065a91232514bc7794bd7f7'
 );

@@ -346,3 +346,19 @@ async def test_already_enqueued_is_caused_by_a_unique_violation_naming_the_lock(
         assert cause.queueing_lock == lock
         assert isinstance(cause.__cause__, psycopg.Error)
         assert cause.__cause__.sqlstate == "PT002"
+
+
+def test_a_defer_error_in_sql_carries_a_short_context(db):
+    """What psql shows under the message and hint of a refused
+    procrastinate_defer_job: the call chain, a line each, not the statement
+    that builds the job object."""
+    with pytest.raises(psycopg.Error) as refused:
+        db.execute("select procrastinate_defer_job('', '{}')")
+    diag = refused.value.diag
+    assert diag.sqlstate == "PT001"
+    assert diag.message_primary == (
+        "job #1 of 1 is invalid: it needs a task_name, a non-empty string"
+    )
+    context = diag.context.splitlines()
+    assert len(context) <= 5, diag.context
+    assert "jsonb_build_object" not in diag.context
