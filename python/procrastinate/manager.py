@@ -17,7 +17,7 @@ from procrastinate import exceptions
 from procrastinate import jobs as jobs_module
 from procrastinate._db import queries
 from procrastinate._db.ops import Operation, call_all, ids, one, operation, rows
-from procrastinate._db.wire import job_object
+from procrastinate._db.wire import build_outcome, job_object
 from procrastinate._db.worker_ops import WorkerOperations
 
 Job = jobs_module.Job
@@ -341,3 +341,51 @@ class JobManager(WorkerOperations):
         return bool(installed)
 
     check_connection_async = check_connection.async_
+
+    # --- procrastinate 3.x's worker protocol (for a worker of your own) -------------
+    # Async, with 3.x's names and arguments, over the calls our worker makes.
+
+    async def register_worker(
+        self, name: str | None = None, queues: Iterable[str] | None = None, concurrency: int = 1
+    ) -> int:
+        """Register a worker; returns its id (its lease is the database's
+        stalled_worker_timeout: renew it with update_heartbeat)."""
+        return await self.register_worker_async(name, queues, concurrency)
+
+    async def update_heartbeat(self, worker_id: int) -> None:
+        await self.heartbeat_async(worker_id)
+
+    async def unregister_worker(self, worker_id: int) -> None:
+        """Remove the worker; the jobs it still held go back to the queue."""
+        await self.unregister_worker_async(worker_id)
+
+    async def fetch_job(
+        self, queues: Iterable[str] | None, worker_id: int | None = None
+    ) -> Job | None:
+        """Claim one runnable job of ``queues`` (None: all) for
+        ``worker_id``; None when there is none."""
+        fetched = await self.fetch_jobs_async(
+            worker_id, None if queues is None else list(queues), 1
+        )
+        return fetched[0] if fetched else None
+
+    async def finish_job(self, job: Job, status: Status, delete_job: bool) -> None:
+        """Report the end of a job fetched with fetch_job: ``succeeded``,
+        ``failed`` (retried if the job's policy allows) or ``aborted``."""
+        (result,) = await self.finish_jobs_async(
+            job.worker_id,
+            [build_outcome(job, status)],
+            "always" if delete_job else "never",
+        )
+        if not result["accepted"]:
+            raise exceptions.InvalidJobStatus(
+                f"job {job.id} was not finished: {result['reason']} (not held by worker "
+                f"{job.worker_id} at attempt {job.attempts})"
+            )
+
+    async def finish_job_by_id_async(self, job_id: int, status: Status, delete_job: bool) -> None:
+        """finish_job for a job known by its id, as its holder sees it."""
+        found = await self.list_jobs_async(id=job_id)
+        if not found:
+            raise exceptions.JobNotFound(f"job {job_id} does not exist")
+        await self.finish_job(found[0], status, delete_job)
