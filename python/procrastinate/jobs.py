@@ -186,23 +186,42 @@ class JobDeferrer:
         base, defaults = wire.job_object(self.job, self.retry_policy), self.job.task_kwargs
         return [{**base, "args": {**defaults, **kwargs}} for kwargs in task_kwargs]
 
-    def _log_deferred(self, task_kwargs: tuple[types.JSONDict, ...], ids: list[int]) -> None:
-        if not logger.isEnabledFor(logging.INFO):
+    def _log(
+        self,
+        level: int,
+        action: str,
+        verb: str,
+        task_kwargs: tuple[types.JSONDict, ...],
+        ids: list[int] | None = None,
+    ) -> None:
+        """procrastinate 3.x's log lines around a defer: ``about_to_defer_jobs``
+        (DEBUG, before; no ids yet) and ``jobs_deferred`` (INFO, after)."""
+        if not logger.isEnabledFor(level):
             return  # the log context of every job is not built for nothing
-        jobs = [
-            self.make_new_job(**kwargs).evolve(id=job_id, status=Status.TODO.value).log_context()
-            for kwargs, job_id in zip(task_kwargs, ids, strict=True)
-        ]
-        logger.info(
-            f"Deferred {len(ids)} {'job' if len(ids) == 1 else 'jobs'}",
-            extra={"action": "jobs_deferred", "jobs": jobs},
+        jobs = [self.make_new_job(**kwargs) for kwargs in task_kwargs]
+        if ids is not None:
+            jobs = [
+                job.evolve(id=job_id, status=Status.TODO.value)
+                for job, job_id in zip(jobs, ids, strict=True)
+            ]
+        logger.log(
+            level,
+            f"{verb} {len(jobs)} {'job' if len(jobs) == 1 else 'jobs'}",
+            extra={"action": action, "jobs": [job.log_context() for job in jobs]},
         )
+
+    def _log_deferred(self, task_kwargs: tuple[types.JSONDict, ...], ids: list[int]) -> None:
+        self._log(logging.INFO, "jobs_deferred", "Deferred", task_kwargs, ids)
+
+    def _log_about_to_defer(self, task_kwargs: tuple[types.JSONDict, ...]) -> None:
+        self._log(logging.DEBUG, "about_to_defer_jobs", "About to defer", task_kwargs)
 
     async def defer_async(self, **task_kwargs: types.JSONValue) -> JobId:
         (job_id,) = await self.batch_defer_async(task_kwargs)
         return job_id
 
     async def batch_defer_async(self, *task_kwargs: types.JSONDict) -> list[JobId]:
+        self._log_about_to_defer(task_kwargs)
         ids = await self.job_manager.defer_job_objects_async(
             self._job_objects(task_kwargs), connection=self.connection
         )
@@ -214,6 +233,7 @@ class JobDeferrer:
         return job_id
 
     def batch_defer(self, *task_kwargs: types.JSONDict) -> list[JobId]:
+        self._log_about_to_defer(task_kwargs)
         ids = self.job_manager.defer_job_objects(
             self._job_objects(task_kwargs), connection=self.connection
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 import json
+import logging
 
 import psycopg
 import pytest
@@ -362,3 +363,21 @@ def test_a_defer_error_in_sql_carries_a_short_context(db):
     context = diag.context.splitlines()
     assert len(context) <= 5, diag.context
     assert "jsonb_build_object" not in diag.context
+
+
+def test_a_defer_logs_before_and_after_as_procrastinate_3_does(sync_app, caplog):
+    caplog.set_level(logging.DEBUG, logger="procrastinate")
+    sync_app.configure_task("logged", queue="q").batch_defer({"a": 1}, {"a": 2})
+    actions = [
+        (record.levelname, record.action, record.getMessage(), record.jobs)
+        for record in caplog.records
+        if getattr(record, "action", None) in ("about_to_defer_jobs", "jobs_deferred")
+    ]
+    assert [action[:3] for action in actions] == [
+        ("DEBUG", "about_to_defer_jobs", "About to defer 2 jobs"),
+        ("INFO", "jobs_deferred", "Deferred 2 jobs"),
+    ]
+    before, after = actions[0][3], actions[1][3]
+    assert [job["id"] for job in before] == [None, None]
+    assert [job["task_kwargs"] for job in after] == [{"a": 1}, {"a": 2}]
+    assert all(job["id"] for job in after)

@@ -1,0 +1,68 @@
+"""The SQL cost of a claim and of its report, per backlog shape, without a
+worker: one connection fetches LIMIT jobs (procrastinate_fetch_jobs_v2) and
+reports them succeeded (procrastinate_finish_jobs_v1), CYCLES times, and the
+medians are printed. For comparing two versions of the SQL functions.
+
+    python bench/claim_cycle.py DSN SHAPE [--n N] [--cycles C] [--limit L]
+
+DSN: a database with the schema (it is emptied). SHAPE: waiting (N jobs
+without a lock) or locks (N jobs on 1,000 locks).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+
+import psycopg
+
+BACKLOG = {
+    "waiting": "insert into procrastinate_jobs (queue_name, task_name, args) "
+    "select 'default', 't', jsonb_build_object('i', g) from generate_series(1, %s) as g",
+    "locks": "insert into procrastinate_jobs (queue_name, task_name, args, lock) "
+    "select 'default', 't', jsonb_build_object('i', g), 'lock-' || mod(g, 1000) "
+    "from generate_series(1, %s) as g",
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("dsn")
+    parser.add_argument("shape", choices=sorted(BACKLOG))
+    parser.add_argument("--n", type=int, default=100_000)
+    parser.add_argument("--cycles", type=int, default=300)
+    parser.add_argument("--limit", type=int, default=100)
+    args = parser.parse_args()
+    dsn, shape, n, cycles, limit = args.dsn, args.shape, args.n, args.cycles, args.limit
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("truncate procrastinate_jobs, procrastinate_workers cascade")
+        conn.execute(BACKLOG[shape], (n,))
+        conn.execute("vacuum analyze procrastinate_jobs")
+        worker = conn.execute(
+            "select procrastinate_register_worker_v2('cycle', null, %s, 'h', 1)", (limit,)
+        ).fetchone()[0]
+        fetch, finish = [], []
+        for _ in range(cycles):
+            t0 = time.perf_counter()
+            rows = conn.execute(
+                "select id, attempts from procrastinate_fetch_jobs_v2(%s, null, %s)",
+                (worker, limit),
+            ).fetchall()
+            t1 = time.perf_counter()
+            outcomes = [{"id": i, "attempt": a, "status": "succeeded"} for i, a in rows]
+            conn.execute(
+                "select count(*) from procrastinate_finish_jobs_v1(%s, %s::jsonb)",
+                (worker, json.dumps(outcomes)),
+            )
+            fetch.append(t1 - t0)
+            finish.append(time.perf_counter() - t1)
+    print(
+        f"{shape}, {n} jobs: fetch of {limit} {statistics.median(fetch) * 1000:.2f} ms, "
+        f"finish {statistics.median(finish) * 1000:.2f} ms (medians of {cycles})"
+    )
+
+
+if __name__ == "__main__":
+    main()
