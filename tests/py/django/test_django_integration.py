@@ -342,6 +342,30 @@ def test_models_are_read_only(django_db):
     assert job_rows(django_db)[0][2] == "todo"
 
 
+def test_models_are_writable_when_the_setting_says_so(django_db):
+    """PROCRASTINATE_READONLY_MODELS = False (procrastinate 3.x's setting):
+    the ORM creates a waiting job with the table's defaults, which a worker
+    then runs, and updates it."""
+    from django.test import override_settings
+
+    from procrastinate.contrib.django import app, models
+    from procrastinate.testing import run_deferred_jobs
+
+    with override_settings(PROCRASTINATE_READONLY_MODELS=False):
+        job = models.ProcrastinateJob.objects.create(
+            task_name="shop.tasks.ship_order", queue_name="orders", args={"order_id": 9}
+        )
+        models.ProcrastinateJob.objects.filter(id=job.id).update(priority=5)
+    row = django_db.execute(
+        "select status::text, attempts, priority, created_at is not null as dated,"
+        " rescue_count from procrastinate_jobs where id = %s",
+        [job.id],
+    ).fetchone()
+    assert row == ("todo", 0, 5, True, 0)
+    (outcome,) = run_deferred_jobs(app)
+    assert (outcome.id, outcome.result) == (job.id, "shipped 9")
+
+
 # --- the management command ----------------------------------------------------------------
 
 

@@ -19,6 +19,7 @@ from typing import Any, NoReturn
 
 from django.contrib.postgres.fields import ArrayField
 from django.db import models
+from django.utils import timezone
 
 from procrastinate import jobs
 
@@ -88,8 +89,8 @@ class ProcrastinateWorker(ReadOnlyModel):
     pid = models.IntegerField(null=True, blank=True)
     queues = ArrayField(models.TextField(), null=True, blank=True)
     concurrency = models.IntegerField(null=True, blank=True)
-    started_at = models.DateTimeField()
-    last_heartbeat = models.DateTimeField()
+    started_at = models.DateTimeField(default=timezone.now)
+    last_heartbeat = models.DateTimeField(default=timezone.now)
 
     class Meta:
         managed = False
@@ -105,28 +106,31 @@ class ProcrastinateJob(ReadOnlyModel):
     STATUSES = [status.value for status in jobs.Status]
 
     id = models.BigAutoField(primary_key=True)
-    queue_name = models.TextField()
+    # The defaults are the table's (an ORM insert names every column, so the
+    # database's own defaults would not apply): with PROCRASTINATE_READONLY_MODELS
+    # False, ProcrastinateJob.objects.create(task_name=...) makes a waiting job.
+    queue_name = models.TextField(default=jobs.DEFAULT_QUEUE)
     task_name = models.TextField()
-    priority = models.IntegerField()
+    priority = models.IntegerField(default=jobs.DEFAULT_PRIORITY)
     lock = models.TextField(null=True, blank=True)
     queueing_lock = models.TextField(null=True, blank=True)
-    args = models.JSONField()
-    status = models.CharField(max_length=32, choices=_choices(STATUSES))
+    args = models.JSONField(default=dict)
+    status = models.CharField(max_length=32, choices=_choices(STATUSES), default="todo")
     scheduled_at = models.DateTimeField(null=True, blank=True)
-    attempts = models.IntegerField()
-    abort_requested = models.BooleanField()
+    attempts = models.IntegerField(default=0)
+    abort_requested = models.BooleanField(default=False)
     worker = _reference(ProcrastinateWorker, null=True, blank=True)
     max_attempts = models.IntegerField(null=True, blank=True)
-    retry_wait = models.FloatField()
-    retry_linear_wait = models.FloatField()
-    retry_exponential_wait = models.FloatField()
+    retry_wait = models.FloatField(default=0)
+    retry_linear_wait = models.FloatField(default=0)
+    retry_exponential_wait = models.FloatField(default=0)
     retry_exceptions = ArrayField(models.TextField(), null=True, blank=True)
-    created_at = models.DateTimeField()
+    created_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(null=True, blank=True)
     last_error_types = ArrayField(models.TextField(), null=True, blank=True)
-    rescue_count = models.IntegerField()
+    rescue_count = models.IntegerField(default=0)
 
     class Meta:
         managed = False
