@@ -427,3 +427,47 @@ def test_run_deferred_jobs_with_the_django_app(django_db):
     assert (outcome.id, outcome.result) == (body["job_id"], f"shipped {body['order_id']}")
     assert Order.objects.get(id=body["order_id"]).status == "shipped"
     assert isinstance(app.connector, DjangoConnector)
+
+
+# --- system checks ------------------------------------------------------------------
+
+
+def _procrastinate_checks() -> list[tuple[str, str, str | None]]:
+    from django.core import checks
+
+    return [
+        (message.id, message.msg, message.hint)
+        for message in checks.run_checks()
+        if (message.id or "").startswith("procrastinate.")
+    ]
+
+
+def test_the_system_checks_name_misconfigurations(django_db):
+    import warnings
+
+    from django.conf import settings
+    from django.test import override_settings
+
+    assert _procrastinate_checks() == []
+    with override_settings(PROCRASTINATE_AUTODISCOVER_MODULE="jobs"):
+        assert _procrastinate_checks() == [(
+            "procrastinate.W001",
+            "PROCRASTINATE_AUTODISCOVER_MODULE is not a procrastinate setting: it is ignored",
+            "Did you mean PROCRASTINATE_AUTODISCOVER_MODULE_NAME?",
+        )]
+    with override_settings(PROCRASTINATE_WORKER_DEFAULTS={"concurency": 2}):
+        assert _procrastinate_checks() == [(
+            "procrastinate.E003",
+            "PROCRASTINATE_WORKER_DEFAULTS has 'concurency', which is not a worker option",
+            "Did you mean concurrency?",
+        )]
+    with override_settings(PROCRASTINATE_DATABASE_ALIAS="defualt"):
+        assert [m[:2] for m in _procrastinate_checks()] == [(
+            "procrastinate.E001",
+            "PROCRASTINATE_DATABASE_ALIAS is 'defualt', which DATABASES does not have",
+        )]
+    lite = {**settings.DATABASES, "lite": {"ENGINE": "django.db.backends.sqlite3"}}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # overriding DATABASES: only read here
+        with override_settings(DATABASES=lite, PROCRASTINATE_DATABASE_ALIAS="lite"):
+            assert [m[0] for m in _procrastinate_checks()] == ["procrastinate.E002"]

@@ -15,7 +15,7 @@ class ProcrastinateConfig(apps.AppConfig):
     def ready(self) -> None:
         from django.utils.module_loading import autodiscover_modules, import_string
 
-        from . import procrastinate_app
+        from . import checks, procrastinate_app  # noqa: F401 - checks registers itself
         from .settings import settings
 
         procrastinate_app.set_app(create_app())
