@@ -1,5 +1,8 @@
 """``manage.py procrastinate healthchecks``: Django's database, this app's
-Django migrations, the schema version, and the worker's connection."""
+Django migrations, the schema version, and the worker's connection. The lines
+are procrastinate 3.x's ("Database connection: OK", "Migrations: OK",
+"Default Django Procrastinate App: OK", "Worker App: OK"), which scripts may
+read, with "Schema version: OK" added; a failure says what failed."""
 
 from __future__ import annotations
 
@@ -31,7 +34,7 @@ def check_django_side() -> list[str]:
         raise exceptions.ConnectorException(
             f"Cannot connect to the database {alias!r}: {exc}"
         ) from exc
-    lines.append(f"Django database {alias!r}: OK")
+    lines.append("Database connection: OK")
 
     executor = MigrationExecutor(connection)
     pending = [
@@ -44,14 +47,15 @@ def check_django_side() -> list[str]:
             f"Django migrations of procrastinate not applied: {', '.join(pending)}. "
             "Run `manage.py migrate procrastinate`."
         )
-    lines.append("Django migrations: OK")
+    lines.append("Migrations: OK")
 
     # What a worker checks before it starts, through Django's connection.
     version.check(DjangoConnector(alias))
     lines.append("Schema version: OK")
 
+    # deferring goes through Django's connection
     procrastinate_app.app.check_connection()
-    lines.append("Deferring through Django's connection: OK")
+    lines.append("Default Django Procrastinate App: OK")
     return lines
 
 
@@ -64,4 +68,4 @@ async def healthchecks(app: app_module.App, **kwargs: Any) -> None:
         raise exceptions.ConnectorException(
             "The worker's connection works but finds no procrastinate_jobs table"
         )
-    print("Worker connection: OK")
+    print("Worker App: OK")
