@@ -26,9 +26,7 @@ from typing import Any
 
 import psycopg
 import psycopg.conninfo
-import psycopg.rows
 import psycopg.sql
-import psycopg.types.json
 
 from procrastinate import app as app_module
 from procrastinate import connector as connector_module
@@ -300,10 +298,7 @@ class InMemoryConnector(psycopg_connector.PsycopgConnector):
     def _rows(self, query: str) -> list[dict[str, Any]]:
         # a connection of its own: readable from any thread or loop, opened or not
         with psycopg.connect(self.dsn, autocommit=True) as connection:
-            cursor = connection.cursor(row_factory=psycopg.rows.dict_row)
-            if self.json_loads is not None:
-                psycopg.types.json.set_json_loads(self.json_loads, context=cursor)
-            return cursor.execute(query).fetchall()  # type: ignore[arg-type]
+            return self.execute_query_all_with_connection(connection, query)
 
     @property
     def jobs(self) -> dict[int, dict[str, Any]]:
@@ -340,7 +335,7 @@ class InMemoryConnector(psycopg_connector.PsycopgConnector):
         """Empty the database (jobs, events, workers, periodic defers, paused
         queues; ids start again from 1)."""
         with psycopg.connect(self.dsn, autocommit=True) as connection:
-            connection.execute(queries.TESTING_RESET)  # type: ignore[arg-type]
+            self.execute_query_with_connection(connection, queries.TESTING_RESET)
 
 
 # --- the pytest plugin ----------------------------------------------------------------------

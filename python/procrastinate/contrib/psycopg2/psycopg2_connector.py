@@ -81,10 +81,20 @@ class Psycopg2Connector(Psycopg2Adapter, pooled.SyncPooled):
             with wrap_exceptions():
                 pool.closeall()
 
+    def _checkout(self) -> tuple[Any, Any]:
+        """A connection of the pool: (what gives it back, the psycopg2 connection)."""
+        connection = self.pool.getconn()
+        return connection, connection
+
+    def _checkin(self, handle: Any, connection: Any) -> None:
+        self.pool.putconn(connection, close=bool(connection.closed))
+
     @contextlib.contextmanager
     def _connection(self) -> Iterator[Any]:
+        """A connection for one transaction: committed after, rolled back on
+        an error, given back to the pool either way."""
         with wrap_exceptions():
-            connection = self.pool.getconn()
+            handle, connection = self._checkout()
         try:
             if self.json_loads is not None:
                 psycopg2.extras.register_default_jsonb(connection, loads=self.json_loads)
@@ -92,12 +102,12 @@ class Psycopg2Connector(Psycopg2Adapter, pooled.SyncPooled):
         except BaseException:
             with contextlib.suppress(psycopg2.Error):
                 connection.rollback()
-            self.pool.putconn(connection, close=bool(connection.closed))
+            self._checkin(handle, connection)
             raise
         else:
             with wrap_exceptions():
                 connection.commit()
-            self.pool.putconn(connection)
+            self._checkin(handle, connection)
 
     def _run(self, connection: Any, query: str, arguments: dict[str, Any], fetch: str) -> Any:
         with wrap_exceptions(), connection.cursor(cursor_factory=CURSOR) as cursor:

@@ -6,8 +6,7 @@ and building the connector then raises ImportError."""
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 from procrastinate import exceptions
@@ -67,26 +66,12 @@ class SQLAlchemyPsycopg2Connector(psycopg2_connector.Psycopg2Connector):
     def _close_pool(self, pool: Any) -> None:
         pool.dispose()
 
-    @contextlib.contextmanager
-    def _connection(self) -> Iterator[Any]:
-        with psycopg2_connector.wrap_exceptions():
-            proxied = self.engine.raw_connection()
-        connection = proxied.dbapi_connection
-        try:
-            if self.json_loads is not None:
-                psycopg2_connector.psycopg2.extras.register_default_jsonb(
-                    connection, loads=self.json_loads
-                )
-            yield connection
-        except BaseException:
-            with contextlib.suppress(psycopg2_connector.psycopg2.Error):
-                connection.rollback()
-            proxied.close()
-            raise
-        else:
-            with psycopg2_connector.wrap_exceptions():
-                connection.commit()
-            proxied.close()
+    def _checkout(self) -> tuple[Any, Any]:
+        proxied = self.engine.raw_connection()
+        return proxied, proxied.dbapi_connection
+
+    def _checkin(self, handle: Any, connection: Any) -> None:
+        handle.close()  # back to the engine's pool
 
     def _run(self, connection: Any, query: str, arguments: dict[str, Any], fetch: str) -> Any:
         if isinstance(connection, sqlalchemy.engine.Connection):
