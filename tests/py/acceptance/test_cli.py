@@ -138,7 +138,8 @@ def test_retry_until_success(run_cli, db):
 def test_abort_a_running_async_job(run_cli, background, db):
     worker = background("worker", "--abort-job-polling-interval", "0.5")
     run_cli("defer", "async_sleep", '{"seconds": 600}')
-    wait_until(lambda: job_status(db, 1) == "doing", what="job started")
+    # A run row, not status doing: a claimed-ahead job is doing before it starts.
+    wait_until(lambda: runs(db), what="job started")
 
     db.execute("select procrastinate_cancel_job(1, abort => true)")
 
@@ -170,7 +171,8 @@ def test_sigterm_lets_the_running_job_finish(run_cli, background, db):
 def test_graceful_timeout_aborts_async_job(run_cli, background, db):
     worker = background("worker", "--shutdown-graceful-timeout", "0.5")
     run_cli("defer", "async_sleep", '{"seconds": 600}')
-    wait_until(lambda: job_status(db, 1) == "doing", what="job started")
+    # A run row, not status doing: a claimed-ahead job is doing before it starts.
+    wait_until(lambda: runs(db), what="job started")
 
     worker.signal(signal.SIGTERM)
 
