@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
-# Lint the SQL with sqlfluff (.sqlfluff holds the rules): sql/, migrations/
-# and tests/sql/, whichever of them hold .sql files.
+# Lint the SQL with sqlfluff (.sqlfluff holds the rules): sql/, migrations/,
+# tests/sql/ and tests/sql_helpers/, whichever of them hold .sql files.
 #   scripts/lint-sql.sh [sqlfluff lint options]
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 sqlfluff=${SQLFLUFF:-.venv/bin/sqlfluff}
 dirs=()
-for d in sql migrations tests/sql; do
+for d in sql migrations tests/sql tests/sql_helpers; do
     if [[ -d $d ]] && find "$d" -type f -name '*.sql' | grep -q .; then
         dirs+=("$d")
     fi

@@ -61,9 +61,10 @@ from (
     ('doing', 'aborted', 'procrastinate_unregister_worker_v2', '+1 (abort was pending)'),
     ('doing', 'todo', 'procrastinate_release_jobs_v2', 'kept (event released)'),
     ('doing', 'aborted', 'procrastinate_release_jobs_v2', 'kept (abort was pending)'),
-    ('doing', 'todo', 'procrastinate_rescue_stalled_jobs_v2', '+1, rescue_count +1'),
-    ('doing', 'failed', 'procrastinate_rescue_stalled_jobs_v2', '+1 (rescue or attempt limit)'),
-    ('doing', 'aborted', 'procrastinate_rescue_stalled_jobs_v2', '+1 (abort was pending)'),
+    -- for procrastinate_rescue_stalled_jobs_v2 and procrastinate_reconcile_held_jobs_v1
+    ('doing', 'todo', '_procrastinate_take_back_jobs', '+1, rescue_count +1'),
+    ('doing', 'failed', '_procrastinate_take_back_jobs', '+1 (rescue or attempt limit)'),
+    ('doing', 'aborted', '_procrastinate_take_back_jobs', '+1 (abort was pending)'),
     ('failed', 'todo', 'procrastinate_retry_job_v1', 'kept'),
     ('failed', 'todo', 'procrastinate_retry_failed_jobs', 'kept'),
     ('succeeded', '(deleted)', 'procrastinate_remove_old_jobs_v1', '-'),

@@ -7,11 +7,63 @@
 -- never from before the server started), the rescue limit (setting
 -- max_rescues), and who may rescue.
 
--- Takes back the jobs of workers whose lease ran out. A rescued job goes back
--- to todo (its run counted as an attempt) unless this is its max_rescues-th
--- rescue or its retry policy is exhausted (then it ends failed), or its abort
--- was requested (aborted). A job with no retry policy is requeued too: a dead
--- worker is not the job's failure.
+-- Takes jobs back from the worker that held them, their run counted as an
+-- attempt and a rescue: back to todo unless this is their max_rescues-th
+-- rescue or their retry policy is exhausted (then they end failed), or their
+-- abort was requested (aborted). A job with no retry policy is requeued too:
+-- losing its run is not the job's failure. p_why completes "worker N ..." in
+-- last_error. The caller has locked the rows; jobs no longer in doing are
+-- left alone. Returns the jobs taken back and their new status.
+create function _procrastinate_take_back_jobs(
+    p_job_ids bigint[],
+    p_now timestamptz,
+    p_why text,
+    p_error_type text
+)
+returns table (job_id bigint, status procrastinate_job_status)
+language sql
+set search_path = pg_catalog, public, pg_temp
+as $$
+    with settings as (
+        select s.max_rescues from procrastinate_settings as s
+    ),
+
+    taken as (
+        update procrastinate_jobs as j
+        set
+            status = case
+                when j.abort_requested then 'aborted'
+                when
+                    j.rescue_count + 1 >= s.max_rescues
+                    or (j.max_attempts > 0 and j.attempts + 1 > j.max_attempts)
+                    then 'failed'
+                else 'todo'
+            end::procrastinate_job_status,
+            attempts = j.attempts + 1,
+            rescue_count = j.rescue_count + 1,
+            worker_id = null,
+            claim_token = null,
+            abort_requested = false,
+            finished_at = case
+                when j.abort_requested or j.rescue_count + 1 >= s.max_rescues then p_now
+                when j.max_attempts > 0 and j.attempts + 1 > j.max_attempts then p_now
+            end,
+            last_error = format(
+                'worker %s %s (rescue %s of at most %s)',
+                j.worker_id, p_why, j.rescue_count + 1, s.max_rescues
+            ),
+            last_error_types = array[p_error_type]
+        from settings as s
+        where j.id = any(p_job_ids) and j.status = 'doing'
+        returning j.id, j.status
+    )
+
+    select t.id, t.status from taken as t
+    order by t.id;
+$$;
+
+-- Takes back the jobs of workers whose lease ran out (see
+-- _procrastinate_take_back_jobs for what becomes of them).
 -- The caller (p_worker_id) may rescue unless its own lease ran out less than
 -- a lease ago: after an outage that cut every worker off, the live ones get a
 -- lease to renew theirs before anyone takes their jobs. A worker whose lease
@@ -30,13 +82,13 @@ set search_path = pg_catalog, public, pg_temp
 as $$
 declare
     v_now timestamptz := coalesce(p_now, now());
-    v_settings procrastinate_settings;
+    v_silent bigint[];
+    v_stalled bigint[];
 begin
     -- only a trusted session may pin the clock (15_access.sql)
     if p_now is not null then
         perform _procrastinate_check_clock();
     end if;
-    select s.* into v_settings from procrastinate_settings as s;
     if p_worker_id is null then
         if not _procrastinate_trusted() then
             raise exception 'only the owner of the queue or an operator may rescue without a worker id'
@@ -58,71 +110,101 @@ begin
         end if;
     end if;
 
-    return query
-    with silent as (
+    v_silent := array(
         select w.id
         from procrastinate_workers as w
         where _procrastinate_lease_expired(w.last_heartbeat, w.stalled_after, v_now)
-    ),
-
+    );
     -- held by a silent worker, or by one whose row is gone altogether
-    stalled as (
+    v_stalled := array(
         select j.id
         from procrastinate_jobs as j
         left join procrastinate_workers as w on j.worker_id = w.id
         where
             j.status = 'doing'
             and j.worker_id is not null
-            and (w.id is null or w.id in (select s.id from silent as s))
+            and (w.id is null or w.id = any(v_silent))
         order by j.id
         for update of j skip locked
-    ),
+    );
+    return query
+    select t.job_id, t.status
+    from _procrastinate_take_back_jobs(
+        v_stalled, v_now, 'stopped heartbeating while running this job', 'WorkerStalled'
+    ) as t;
 
-    rescued as (
-        update procrastinate_jobs as j
-        set
-            status = case
-                when j.abort_requested then 'aborted'
-                when
-                    j.rescue_count + 1 >= v_settings.max_rescues
-                    or (j.max_attempts > 0 and j.attempts + 1 > j.max_attempts)
-                    then 'failed'
-                else 'todo'
-            end::procrastinate_job_status,
-            attempts = j.attempts + 1,
-            rescue_count = j.rescue_count + 1,
-            worker_id = null,
-            claim_token = null,
-            abort_requested = false,
-            finished_at = case
-                when j.abort_requested or j.rescue_count + 1 >= v_settings.max_rescues then v_now
-                when j.max_attempts > 0 and j.attempts + 1 > j.max_attempts then v_now
-            end,
-            last_error = format(
-                'worker %s stopped heartbeating while running this job (rescue %s of at most %s)',
-                j.worker_id, j.rescue_count + 1, v_settings.max_rescues
-            ),
-            last_error_types = array['WorkerStalled']
-        from stalled as s
-        where j.id = s.id
-        returning j.id, j.status
-    ),
+    delete from procrastinate_workers as w
+    where
+        w.id = any(v_silent)
+        and not exists (
+            select 1
+            from procrastinate_jobs as j
+            where j.worker_id = w.id and j.status = 'doing'
+        );
+end;
+$$;
 
-    removed as (
-        delete from procrastinate_workers as w
-        using silent as d
+-- Compares what a worker holds with what the database says it holds, and
+-- mends the difference. p_held lists every job the worker has claimed and
+-- not yet seen reported: claimed ahead, running, or its outcome on the way.
+-- Call it when no fetch of the worker is in flight (one claimed meanwhile
+-- would look lost).
+-- - A job the database gives to the worker but missing from p_held lost its
+--   run: a failover to a standby that had not received the worker's
+--   report (a worker keeps the jobs whose outcome the database refused for
+--   good in p_held: they go back when it unregisters). Its lease would never
+--   run out (the worker is alive), so it is taken back here, as
+--   a rescue would (worker_knew false, its new status).
+-- - A job in p_held the database does not give to the worker (a claim lost
+--   in a failover, a rescue while the worker was cut off) is not the
+--   worker's to run: it should stop the run and drop its outcome
+--   (worker_knew true, the job's status, null if it is gone).
+create function procrastinate_reconcile_held_jobs_v1(
+    p_worker_id bigint,
+    p_held bigint[],
+    p_now timestamptz default null
+)
+returns table (job_id bigint, worker_knew boolean, status procrastinate_job_status)
+language plpgsql
+security definer
+set search_path = pg_catalog, public, pg_temp
+as $$
+declare
+    v_now timestamptz := coalesce(p_now, now());
+    v_lost bigint[];
+begin
+    -- only a trusted session may pin the clock (15_access.sql)
+    if p_now is not null then
+        perform _procrastinate_check_clock();
+    end if;
+    if p_worker_id is null or p_held is null then
+        raise exception 'a worker id and the list of the jobs it holds are needed (an empty array: none)'
+            using errcode = '22004';
+    end if;
+    perform _procrastinate_check_worker(p_worker_id);
+    v_lost := array(
+        select j.id
+        from procrastinate_jobs as j
         where
-            w.id = d.id
-            and not exists (
-                select 1
-                from procrastinate_jobs as j
-                where j.worker_id = w.id and j.status = 'doing'
-                    and j.id not in (select r.id from rescued as r)
-            )
-        returning w.id
-    )
+            j.worker_id = p_worker_id
+            and j.status = 'doing'
+            and not j.id = any(p_held)
+        order by j.id
+        for update of j
+    );
+    return query
+    select t.job_id, false, t.status
+    from _procrastinate_take_back_jobs(
+        v_lost, v_now,
+        'no longer held this job: its outcome was lost, as in a failover',
+        'OutcomeLost'
+    ) as t;
 
-    select r.id, r.status from rescued as r
-    order by r.id;
+    return query
+    select h.id, true, j.status
+    from unnest(p_held) as h (id)
+    left join procrastinate_jobs as j on h.id = j.id
+    where j.id is null or j.status <> 'doing' or j.worker_id is distinct from p_worker_id
+    order by h.id;
 end;
 $$;

@@ -140,4 +140,10 @@ insert into procrastinate_migrations (number, name, phase, checksum) values
     'short_defer_context',
     'post',
     '910ca59d06281e0023c19f7880c2cf9525e702c35065a91232514bc7794bd7f7'
+),
+(
+    30,
+    'reconcile_held_jobs',
+    'post',
+    '42c8a0001f0a74367f904a9bc140255cd938051e7032508cb727ea64b873f4b8'
 );

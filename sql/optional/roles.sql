@@ -107,6 +107,7 @@ procrastinate_unregister_worker_v2(bigint, timestamptz),
 procrastinate_release_jobs_v2(bigint, bigint[], timestamptz),
 procrastinate_jobs_to_abort_v1(bigint),
 procrastinate_rescue_stalled_jobs_v2(bigint, timestamptz),
+procrastinate_reconcile_held_jobs_v1(bigint, bigint[], timestamptz),
 procrastinate_defer_periodic_job_v1(text, text, bigint, jsonb),
 procrastinate_last_periodic_ticks_v1(),
 procrastinate_list_jobs_v1(

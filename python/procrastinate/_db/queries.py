@@ -122,6 +122,11 @@ JOBS_TO_ABORT = """
 select t.id from procrastinate_jobs_to_abort_v1(%(worker_id)s::bigint) as t (id)
 """
 
+RECONCILE_HELD_JOBS = """
+select r.job_id, r.worker_knew, r.status::text as status
+from procrastinate_reconcile_held_jobs_v1(%(worker_id)s::bigint, %(held)s::bigint[]) as r
+"""
+
 RESCUE_STALLED_JOBS = """
 select r.job_id, r.status::text as status
 from procrastinate_rescue_stalled_jobs_v2(%(worker_id)s::bigint) as r

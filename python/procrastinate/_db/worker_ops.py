@@ -188,6 +188,20 @@ class WorkerOperations(Operations):
     jobs_to_abort_async = _jobs_to_abort.async_
 
     @operation
+    def _reconcile_held_jobs(
+        self, worker_id: int, held: list[int]
+    ) -> Operation[list[dict[str, Any]]]:
+        """Compare ``held`` (every job the worker claimed and has not seen
+        reported) with the jobs the database gives the worker; returns
+        ``{"job_id", "worker_knew", "status"}`` per difference. A job the
+        worker forgot (``worker_knew`` false: its report lost in a failover)
+        was taken back as a rescue would; a job it holds that is not its own
+        (``worker_knew`` true) should stop. Call it with no fetch in flight."""
+        return rows(queries.RECONCILE_HELD_JOBS, worker_id=worker_id, held=held)
+
+    reconcile_held_jobs_async = _reconcile_held_jobs.async_
+
+    @operation
     def _rescue_stalled_jobs(self, worker_id: int | None) -> Operation[list[dict[str, Any]]]:
         """Take back the jobs of workers silent for longer than their lease;
         returns ``{"job_id", "status"}`` per rescued job. The database

@@ -21,6 +21,7 @@ from procrastinate.worker.health import Health
 from procrastinate.worker.heartbeat import HeartbeatThread
 from procrastinate.worker.listener import Listener
 from procrastinate.worker.producer import Producer
+from procrastinate.worker.reconcile import Reconciler
 from procrastinate.worker.release import IMMEDIATE_STOP_REPORT_TIMEOUT, release_buffered, unregister
 from procrastinate.worker.reporter import Reporter
 from procrastinate.worker.slots import Slots
@@ -121,7 +122,10 @@ class Worker:
         self.slots = Slots(
             state, self.app, self._middlewares, self.reporter, on_failure=self._side_task_done
         )
-        self.producer = Producer(state, job_manager, self.health, self.reporter, self.slots)
+        reconciler = Reconciler(state, job_manager, self.reporter, abort=self.aborts.abort)
+        self.producer = Producer(
+            state, job_manager, self.health, self.reporter, self.slots, reconciler
+        )
         # What was missed during an outage is looked at once it ends.
         state.on_database_back += [self.aborts.check_soon, self.reporter.retry_now]
         # The error of the first part beside the jobs that died: run() raises it.

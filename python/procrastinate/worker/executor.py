@@ -46,6 +46,9 @@ class JobRun:
     outcome: dict[str, Any] = dataclasses.field(default_factory=dict)
     #: Reports of the outcome refused by the database (worker.reporter).
     report_refusals: int = 0
+    #: The database does not give the job to this worker (worker.reconcile):
+    #: its outcome is not reported (it could apply to a later claim).
+    disowned: bool = False
 
     @functools.cached_property
     def is_async(self) -> bool:

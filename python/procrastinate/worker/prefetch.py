@@ -36,6 +36,9 @@ class PrefetchBuffer:
     def __contains__(self, job_id: object) -> bool:
         return job_id in self._jobs
 
+    def job_ids(self) -> list[int]:
+        return list(self._jobs)
+
     def add(self, fetched: Iterable[jobs.Job]) -> None:
         for job in fetched:
             assert job.id is not None

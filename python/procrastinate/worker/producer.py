@@ -12,11 +12,13 @@ import time
 import uuid
 from typing import TYPE_CHECKING
 
+from procrastinate.worker.release import release_buffered
 from procrastinate.worker.state import wait_event
 
 if TYPE_CHECKING:
     from procrastinate import jobs, manager
     from procrastinate.worker.health import Health
+    from procrastinate.worker.reconcile import Reconciler
     from procrastinate.worker.reporter import Reporter
     from procrastinate.worker.slots import Slots
     from procrastinate.worker.state import WorkerState
@@ -30,12 +32,14 @@ class Producer:
         health: Health,
         reporter: Reporter,
         slots: Slots,
+        reconciler: Reconciler,
     ):
         self.state = state
         self.job_manager = job_manager
         self.health = health
         self.reporter = reporter
         self.slots = slots
+        self.reconciler = reconciler
         # A fetch whose answer was lost may have been committed: the next
         # one sends the same claim token and resumes it (the database hands
         # back what it claimed).
@@ -55,12 +59,17 @@ class Producer:
                 # Before the fetch: an outcome committed during it is unseen,
                 # and so is the outcome of a job still running at its start.
                 settled = self.reporter.idle and not state.running
+                # Between two fetches, not while the answer of one is lost:
+                # its jobs are the worker's, but not known yet.
+                if self.reconciler.due and not self._fetch_uncertain:
+                    await self.reconciler.run()
                 fetched = await self._fetch(size)
                 if fetched is None:
                     # Until the next poll, or until a call or the listener
                     # finds the database back (they wake us).
                     await self._sleep()
                     continue
+                fetched = await self._set_aside_running(fetched)
                 state.buffer.add(fetched)
                 if state.stopping.is_set():
                     break  # the coordinator's shutdown releases them
@@ -113,6 +122,17 @@ class Producer:
         self._fetch_uncertain = False
         self._claim_token = uuid.uuid4()
         return fetched
+
+    async def _set_aside_running(self, fetched: list[jobs.Job]) -> list[jobs.Job]:
+        """A job claimed again while a run of it goes on here, under a claim
+        the database lost (worker.reconcile): given back until that run
+        ends, as one job never runs twice at once."""
+        running = [job for job in fetched if job.id in self.state.running]
+        if not running:
+            return fetched
+        why = "an earlier run of it, whose claim was lost, goes on"
+        await release_buffered(self.state, self.job_manager, running, why)
+        return [job for job in fetched if job.id not in self.state.running]
 
     async def _sleep(self) -> None:
         await wait_event(self.state.wake, self.state.options.fetch_job_polling_interval)

@@ -40,7 +40,8 @@ async def release_buffered(
             logging.WARNING,
             "release_jobs_error",
             f"Could not give back {len(job_ids)} job(s) claimed ahead ({why}): {exc!r}; "
-            "they go back to the queue when this worker unregisters",
+            "the database takes them back when this worker next compares what it "
+            "holds (worker.reconcile), or when it unregisters",
             exception=repr(exc),
         )
         return
@@ -52,6 +53,7 @@ async def release_buffered(
         reason=why,
     )
     if kept := sorted(set(job_ids) - set(released)):
+        state.kept.update(kept)
         state.log(
             logging.INFO,
             "release_jobs_kept",

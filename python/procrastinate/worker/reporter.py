@@ -102,7 +102,20 @@ class Reporter:
         """Whether everything added was sent."""
         return self._idle.is_set()
 
+    def job_ids(self) -> list[int]:
+        """The jobs whose outcome waits to be recorded."""
+        return [run.job_id for run in (*self._sending, *self._pending)]
+
     def add(self, run: JobRun) -> None:
+        if run.disowned:
+            self.state.log(
+                logging.WARNING,
+                "outcome_dropped",
+                f"Job {run.job.call_string} ended, but its claim was lost: "
+                "its outcome is not reported",
+                run,
+            )
+            return
         self._pending.append(run)
         self._idle.clear()
         self._ready.set()
@@ -200,6 +213,7 @@ class Reporter:
             run.report_refusals += 1
         kept = [run for run in batch if run.report_refusals < REFUSALS_KEPT]
         dropped = [run.job_id for run in batch if run.report_refusals >= REFUSALS_KEPT]
+        self.state.kept.update(dropped)
         logger.error(
             f"The database refuses this worker's reports: {error} "
             f"(SQLSTATE {getattr(error, 'sqlstate', '?')}). Check the rights of its "
@@ -246,6 +260,7 @@ class Reporter:
                 job_reported(self.state, run, result)
                 break
             else:
+                self.state.kept.add(run.job_id)
                 logger.error(
                     f"The database refused the outcome of job {run.job.call_string}: "
                     f"{error}. The job stays in doing until this worker stops.",

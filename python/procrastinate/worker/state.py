@@ -64,6 +64,10 @@ class WorkerState:
         self.running: dict[int, JobRun] = {}
         #: Jobs claimed ahead, waiting for a slot.
         self.buffer = PrefetchBuffer(options.prefetch)
+        #: Jobs held until the worker unregisters (then given back as a
+        #: retry): claimed ahead and not taken back by the database (their
+        #: queueing lock taken meanwhile), or their outcome refused for good.
+        self.kept: set[int] = set()
         #: The producer should look for jobs.
         self.wake = asyncio.Event()
         #: A job ended (wait_until looks again).

@@ -194,6 +194,9 @@ DEFINER_CALLS = {
         "select * from procrastinate_release_jobs_v2({worker}, array[{job}]::bigint[])"
     ),
     "procrastinate_jobs_to_abort_v1": "select * from procrastinate_jobs_to_abort_v1({worker})",
+    "procrastinate_reconcile_held_jobs_v1": (
+        "select * from procrastinate_reconcile_held_jobs_v1({worker}, array[]::bigint[])"
+    ),
     "procrastinate_rescue_stalled_jobs_v2": (
         "select * from procrastinate_rescue_stalled_jobs_v2(null)"
     ),
@@ -304,6 +307,9 @@ def test_a_worker_login_reaches_the_tables_only_through_functions(logins, db, db
             f" '[{{\"id\": {victim}, \"status\": \"succeeded\"}}]')",
             f"select * from procrastinate_release_jobs_v2({other}, array[{victim}]::bigint[])",
             f"select procrastinate_unregister_worker_v2({other})",
+            # take the other worker's job back, as if that worker had forgotten it
+            f"select * from procrastinate_reconcile_held_jobs_v1({other}, array[]::bigint[])",
+            f"select * from procrastinate_reconcile_held_jobs_v1({mine}, '{{}}', '2100-01-01')",
             # move its own clock to rescue the live worker's job early
             f"select * from procrastinate_rescue_stalled_jobs_v2({mine}, now() + interval '1 day')",
             "select * from procrastinate_rescue_stalled_jobs_v2(null)",

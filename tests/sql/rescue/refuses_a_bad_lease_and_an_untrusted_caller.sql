@@ -34,29 +34,9 @@ select is_empty(
     'but is removed'
 );
 
--- A login that is neither superuser, owner nor operator (session_user is
--- what the queue checks: SET ROLE would not do).
-create role pgtap_untrusted_login;
+\ir ../../sql_helpers/untrusted_login.sql
 select procrastinate_register_worker_v2('mine', null, 1, 'h', 1) as mine \gset
 update procrastinate_workers set registered_by = 'pgtap_untrusted_login' where id = :mine;
-
--- Runs p_sql as the untrusted login, returns the SQLSTATE it raised (or ok).
-create function pg_temp.sqlstate_as_untrusted(p_sql text)
-returns text
-language plpgsql
-as $$
-begin
-    execute 'set local session authorization pgtap_untrusted_login';
-    begin
-        execute p_sql;
-    exception when others then
-        execute 'reset session authorization';
-        return sqlstate;
-    end;
-    execute 'reset session authorization';
-    return 'ok';
-end;
-$$;
 
 select is(
     pg_temp.sqlstate_as_untrusted('select * from procrastinate_rescue_stalled_jobs_v2(null)'),

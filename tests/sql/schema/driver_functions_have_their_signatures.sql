@@ -3,7 +3,7 @@
 begin;
 set local client_min_messages = warning;
 create extension if not exists pgtap;
-select plan(26);
+select plan(27);
 
 select function_returns(
     'procrastinate_defer_jobs_v2', array['jsonb', 'timestamp with time zone'], 'setof bigint',
@@ -64,6 +64,11 @@ select function_returns(
     'procrastinate_rescue_stalled_jobs_v2', array['bigint', 'timestamp with time zone'],
     'setof record',
     'procrastinate_rescue_stalled_jobs_v2(p_worker_id, p_now) returns the rescued jobs'
+);
+select function_returns(
+    'procrastinate_reconcile_held_jobs_v1',
+    array['bigint', 'bigint[]', 'timestamp with time zone'], 'setof record',
+    'procrastinate_reconcile_held_jobs_v1(p_worker_id, p_held, p_now) returns the differences'
 );
 select function_returns(
     'procrastinate_defer_periodic_job_v1', array['text', 'text', 'bigint', 'jsonb'], 'bigint',
@@ -142,11 +147,11 @@ select is(
         'procrastinate_get_job_status_v1', 'procrastinate_heartbeat_v2',
         'procrastinate_job_counts_v1', 'procrastinate_jobs_to_abort_v1',
         'procrastinate_last_periodic_ticks_v1', 'procrastinate_list_jobs_v1',
-        'procrastinate_pause_queue_v1', 'procrastinate_register_worker_v2',
-        'procrastinate_release_jobs_v2', 'procrastinate_remove_old_jobs_v1',
-        'procrastinate_rescue_stalled_jobs_v2', 'procrastinate_resume_queue_v1',
-        'procrastinate_retry_delay_v1', 'procrastinate_retry_job_v1',
-        'procrastinate_unregister_worker_v2'
+        'procrastinate_pause_queue_v1', 'procrastinate_reconcile_held_jobs_v1',
+        'procrastinate_register_worker_v2', 'procrastinate_release_jobs_v2',
+        'procrastinate_remove_old_jobs_v1', 'procrastinate_rescue_stalled_jobs_v2',
+        'procrastinate_resume_queue_v1', 'procrastinate_retry_delay_v1',
+        'procrastinate_retry_job_v1', 'procrastinate_unregister_worker_v2'
     ],
     'the versioned functions are exactly those the driver calls'
 );
@@ -168,7 +173,7 @@ select is(
         '_procrastinate_outcome_problem', '_procrastinate_policy_problem',
         '_procrastinate_queueing_lock_problem', '_procrastinate_record_insert_events',
         '_procrastinate_record_update_events', '_procrastinate_renew_lease',
-        '_procrastinate_sees_all_jobs',
+        '_procrastinate_sees_all_jobs', '_procrastinate_take_back_jobs',
         '_procrastinate_trusted', '_procrastinate_validate_jobs'
     ],
     'the internal helpers are these, unversioned, with a leading underscore'

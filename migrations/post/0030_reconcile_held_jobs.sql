@@ -1,0 +1,271 @@
+-- A job whose finished run was reported to a primary that failed over before
+-- streaming the report stayed in doing forever: its worker, alive, kept its
+-- lease, and no longer knew of the job (issue 14). A worker now compares
+-- what it holds with what the database gives it
+-- (procrastinate_reconcile_held_jobs_v1): a job it forgot is taken back as a
+-- rescue would, a job it runs without holding it is stopped. The rescue and
+-- the reconciliation share one take-back (_procrastinate_take_back_jobs).
+-- A post migration: a worker of the previous version does not call it, and a
+-- pre after the post migrations 0020-0029 would block the procrastinate 3.x
+-- conversion.
+-- Replacing a function or a view takes no lock on the queue's tables; the
+-- timeouts bound the wait on the catalog should anything hold it.
+set local lock_timeout = '10s';
+set local statement_timeout = '30s';
+
+-- Takes jobs back from the worker that held them, their run counted as an
+-- attempt and a rescue: back to todo unless this is their max_rescues-th
+-- rescue or their retry policy is exhausted (then they end failed), or their
+-- abort was requested (aborted). A job with no retry policy is requeued too:
+-- losing its run is not the job's failure. p_why completes "worker N ..." in
+-- last_error. The caller has locked the rows; jobs no longer in doing are
+-- left alone. Returns the jobs taken back and their new status.
+create function _procrastinate_take_back_jobs(
+    p_job_ids bigint[],
+    p_now timestamptz,
+    p_why text,
+    p_error_type text
+)
+returns table (job_id bigint, status procrastinate_job_status)
+language sql
+set search_path = pg_catalog, public, pg_temp
+as $$
+    with settings as (
+        select s.max_rescues from procrastinate_settings as s
+    ),
+
+    taken as (
+        update procrastinate_jobs as j
+        set
+            status = case
+                when j.abort_requested then 'aborted'
+                when
+                    j.rescue_count + 1 >= s.max_rescues
+                    or (j.max_attempts > 0 and j.attempts + 1 > j.max_attempts)
+                    then 'failed'
+                else 'todo'
+            end::procrastinate_job_status,
+            attempts = j.attempts + 1,
+            rescue_count = j.rescue_count + 1,
+            worker_id = null,
+            claim_token = null,
+            abort_requested = false,
+            finished_at = case
+                when j.abort_requested or j.rescue_count + 1 >= s.max_rescues then p_now
+                when j.max_attempts > 0 and j.attempts + 1 > j.max_attempts then p_now
+            end,
+            last_error = format(
+                'worker %s %s (rescue %s of at most %s)',
+                j.worker_id, p_why, j.rescue_count + 1, s.max_rescues
+            ),
+            last_error_types = array[p_error_type]
+        from settings as s
+        where j.id = any(p_job_ids) and j.status = 'doing'
+        returning j.id, j.status
+    )
+
+    select t.id, t.status from taken as t
+    order by t.id;
+$$;
+
+-- Takes back the jobs of workers whose lease ran out (see
+-- _procrastinate_take_back_jobs for what becomes of them).
+-- The caller (p_worker_id) may rescue unless its own lease ran out less than
+-- a lease ago: after an outage that cut every worker off, the live ones get a
+-- lease to renew theirs before anyone takes their jobs. A worker whose lease
+-- never ran out since it registered may rescue at once (a worker started
+-- after another died takes the dead one's jobs). A trusted session (an
+-- operator, when no worker is alive) may call it with a null p_worker_id.
+-- Dead workers holding no more jobs are removed. Returns the rescued jobs.
+create or replace function procrastinate_rescue_stalled_jobs_v2(
+    p_worker_id bigint,
+    p_now timestamptz default null
+)
+returns table (job_id bigint, status procrastinate_job_status)
+language plpgsql
+security definer
+set search_path = pg_catalog, public, pg_temp
+as $$
+declare
+    v_now timestamptz := coalesce(p_now, now());
+    v_silent bigint[];
+    v_stalled bigint[];
+begin
+    -- only a trusted session may pin the clock (15_access.sql)
+    if p_now is not null then
+        perform _procrastinate_check_clock();
+    end if;
+    if p_worker_id is null then
+        if not _procrastinate_trusted() then
+            raise exception 'only the owner of the queue or an operator may rescue without a worker id'
+                using errcode = '42501';
+        end if;
+    else
+        perform _procrastinate_check_worker(p_worker_id);
+        if not exists (
+            select 1
+            from procrastinate_workers as w
+            where
+                w.id = p_worker_id
+                and (
+                    coalesce(w.alive_since, w.started_at) <= w.started_at
+                    or w.alive_since <= v_now - _procrastinate_lease(w.stalled_after)
+                )
+        ) then
+            return;
+        end if;
+    end if;
+
+    v_silent := array(
+        select w.id
+        from procrastinate_workers as w
+        where _procrastinate_lease_expired(w.last_heartbeat, w.stalled_after, v_now)
+    );
+    -- held by a silent worker, or by one whose row is gone altogether
+    v_stalled := array(
+        select j.id
+        from procrastinate_jobs as j
+        left join procrastinate_workers as w on j.worker_id = w.id
+        where
+            j.status = 'doing'
+            and j.worker_id is not null
+            and (w.id is null or w.id = any(v_silent))
+        order by j.id
+        for update of j skip locked
+    );
+    return query
+    select t.job_id, t.status
+    from _procrastinate_take_back_jobs(
+        v_stalled, v_now, 'stopped heartbeating while running this job', 'WorkerStalled'
+    ) as t;
+
+    delete from procrastinate_workers as w
+    where
+        w.id = any(v_silent)
+        and not exists (
+            select 1
+            from procrastinate_jobs as j
+            where j.worker_id = w.id and j.status = 'doing'
+        );
+end;
+$$;
+
+-- Compares what a worker holds with what the database says it holds, and
+-- mends the difference. p_held lists every job the worker has claimed and
+-- not yet seen reported: claimed ahead, running, or its outcome on the way.
+-- Call it when no fetch of the worker is in flight (one claimed meanwhile
+-- would look lost).
+-- - A job the database gives to the worker but missing from p_held lost its
+--   run: a failover to a standby that had not received the worker's
+--   report (a worker keeps the jobs whose outcome the database refused for
+--   good in p_held: they go back when it unregisters). Its lease would never
+--   run out (the worker is alive), so it is taken back here, as
+--   a rescue would (worker_knew false, its new status).
+-- - A job in p_held the database does not give to the worker (a claim lost
+--   in a failover, a rescue while the worker was cut off) is not the
+--   worker's to run: it should stop the run and drop its outcome
+--   (worker_knew true, the job's status, null if it is gone).
+create function procrastinate_reconcile_held_jobs_v1(
+    p_worker_id bigint,
+    p_held bigint[],
+    p_now timestamptz default null
+)
+returns table (job_id bigint, worker_knew boolean, status procrastinate_job_status)
+language plpgsql
+security definer
+set search_path = pg_catalog, public, pg_temp
+as $$
+declare
+    v_now timestamptz := coalesce(p_now, now());
+    v_lost bigint[];
+begin
+    -- only a trusted session may pin the clock (15_access.sql)
+    if p_now is not null then
+        perform _procrastinate_check_clock();
+    end if;
+    if p_worker_id is null or p_held is null then
+        raise exception 'a worker id and the list of the jobs it holds are needed (an empty array: none)'
+            using errcode = '22004';
+    end if;
+    perform _procrastinate_check_worker(p_worker_id);
+    v_lost := array(
+        select j.id
+        from procrastinate_jobs as j
+        where
+            j.worker_id = p_worker_id
+            and j.status = 'doing'
+            and not j.id = any(p_held)
+        order by j.id
+        for update of j
+    );
+    return query
+    select t.job_id, false, t.status
+    from _procrastinate_take_back_jobs(
+        v_lost, v_now,
+        'no longer held this job: its outcome was lost, as in a failover',
+        'OutcomeLost'
+    ) as t;
+
+    return query
+    select h.id, true, j.status
+    from unnest(p_held) as h (id)
+    left join procrastinate_jobs as j on h.id = j.id
+    where j.id is null or j.status <> 'doing' or j.worker_id is distinct from p_worker_id
+    order by h.id;
+end;
+$$;
+
+-- The transitions the reconciliation makes.
+create or replace view procrastinate_job_transitions as
+select
+    t.from_status,
+    t.to_status,
+    t.function_name,
+    t.attempts
+from (
+    values
+    ('(new)', 'todo', '_procrastinate_insert_jobs', 'set to 0'),
+    ('todo', 'doing', 'procrastinate_fetch_jobs_v2', 'kept'),
+    ('todo', 'cancelled', 'procrastinate_cancel_job_v1', 'kept'),
+    ('todo', '(deleted)', 'procrastinate_cancel_job_v1', '-'),
+    ('todo', 'cancelled', 'procrastinate_cancel_jobs', 'kept'),
+    ('doing', 'succeeded', '_procrastinate_apply_outcomes', '+1'),
+    ('doing', 'failed', '_procrastinate_apply_outcomes', '+1'),
+    ('doing', 'aborted', '_procrastinate_apply_outcomes', '+1'),
+    ('doing', 'todo', '_procrastinate_apply_outcomes', '+1 (retry by policy or decision)'),
+    ('doing', '(deleted)', '_procrastinate_apply_outcomes', '-'),
+    ('doing', 'todo', 'procrastinate_retry_job_v1', '+1'),
+    ('doing', 'failed', 'procrastinate_retry_job_v1', '+1 (abort was pending)'),
+    ('doing', 'todo', 'procrastinate_unregister_worker_v2', '+1'),
+    ('doing', 'aborted', 'procrastinate_unregister_worker_v2', '+1 (abort was pending)'),
+    ('doing', 'todo', 'procrastinate_release_jobs_v2', 'kept (event released)'),
+    ('doing', 'aborted', 'procrastinate_release_jobs_v2', 'kept (abort was pending)'),
+    -- for procrastinate_rescue_stalled_jobs_v2 and procrastinate_reconcile_held_jobs_v1
+    ('doing', 'todo', '_procrastinate_take_back_jobs', '+1, rescue_count +1'),
+    ('doing', 'failed', '_procrastinate_take_back_jobs', '+1 (rescue or attempt limit)'),
+    ('doing', 'aborted', '_procrastinate_take_back_jobs', '+1 (abort was pending)'),
+    ('failed', 'todo', 'procrastinate_retry_job_v1', 'kept'),
+    ('failed', 'todo', 'procrastinate_retry_failed_jobs', 'kept'),
+    ('succeeded', '(deleted)', 'procrastinate_remove_old_jobs_v1', '-'),
+    ('failed', '(deleted)', 'procrastinate_remove_old_jobs_v1', '-'),
+    ('cancelled', '(deleted)', 'procrastinate_remove_old_jobs_v1', '-'),
+    ('aborted', '(deleted)', 'procrastinate_remove_old_jobs_v1', '-')
+) as t (from_status, to_status, function_name, attempts);
+
+
+-- Where sql/optional/roles.sql is in use, the reconciliation is the worker's
+-- (and so the operator's) and the helper nobody's, as every function there.
+do $$
+begin
+    if to_regrole('procrastinate_worker') is null then
+        return;
+    end if;
+    revoke execute on function
+    _procrastinate_take_back_jobs(bigint[], timestamptz, text, text),
+    procrastinate_reconcile_held_jobs_v1(bigint, bigint[], timestamptz)
+    from public;
+    grant execute on function
+    procrastinate_reconcile_held_jobs_v1(bigint, bigint[], timestamptz)
+    to procrastinate_worker;
+end;
+$$;
