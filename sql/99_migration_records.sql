@@ -146,4 +146,10 @@ insert into procrastinate_migrations (number, name, phase, checksum) values
     'reconcile_held_jobs',
     'post',
     '42c8a0001f0a74367f904a9bc140255cd938051e7032508cb727ea64b873f4b8'
+),
+(
+    31,
+    'events_in_3x_order',
+    'post',
+    '5b1e935e5e79bdbb80f7121fae03b1ec5f442a8e4cd54c48b3fdcf3ffb8265f4'
 );

@@ -88,8 +88,8 @@ async def test_defer_job_async_writes_every_field_and_returns_the_job(app, db):
     assert db.execute(
         "select job_id, type::text from procrastinate_events order by id"
     ).fetchall() == [
-        {"job_id": 1, "type": "deferred"},
         {"job_id": 1, "type": "scheduled"},
+        {"job_id": 1, "type": "deferred"},
     ]
     assert await app.job_manager.get_job_status_async(1) is jobs.Status.TODO
 

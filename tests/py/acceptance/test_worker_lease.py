@@ -142,7 +142,7 @@ async def test_a_fenced_worker_stops_its_jobs_and_they_go_back_to_the_queue(app,
         )
     ]
     assert events == [
-        "deferred", "started", "deferred_for_retry", "scheduled", "started", "succeeded"
+        "deferred", "started", "scheduled", "deferred_for_retry", "started", "succeeded"
     ], events
     messages = [r.getMessage() for r in caplog.records]
     assert any("stopping its 1 running job(s) now" in m for m in messages), messages

@@ -51,9 +51,9 @@ select results_eq(
 select results_eq(
     format('select type, at from procrastinate_events where job_id = %s order by id', :later),
     $$values
-        ('deferred'::procrastinate_job_event_type, '2030-06-01 10:00:00+00'::timestamptz),
-        ('scheduled', '2030-06-01 10:01:00+00')$$,
-    'its deferred and scheduled events carry the pinned and scheduled times'
+        ('scheduled'::procrastinate_job_event_type, '2030-06-01 10:01:00+00'::timestamptz),
+        ('deferred', '2030-06-01 10:00:00+00')$$,
+    'its scheduled and deferred events carry the scheduled and pinned times'
 );
 
 select procrastinate_defer_job('to_cancel', queue_name => 'c') as to_cancel \gset

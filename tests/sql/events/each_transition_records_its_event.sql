@@ -30,8 +30,8 @@ select procrastinate_defer_job(
 
 select is(pg_temp.history(:plain), array['deferred'], 'a deferred job has a deferred event');
 select is(
-    pg_temp.history(:life), array['deferred', 'scheduled@10:00:00'],
-    'a job deferred for later also has a scheduled event at its scheduled_at'
+    pg_temp.history(:life), array['scheduled@10:00:00', 'deferred'],
+    'a job deferred for later also has a scheduled event at its scheduled_at, first (3.x order)'
 );
 
 select count(*) as c1
@@ -42,8 +42,8 @@ select count(*) as f1 from procrastinate_finish_jobs_v1(
 select is(
     pg_temp.history(:life),
     array[
-        'deferred', 'scheduled@10:00:00', 'started@10:00:00', 'deferred_for_retry',
-        'scheduled@10:00:35'
+        'scheduled@10:00:00', 'deferred', 'started@10:00:00', 'scheduled@10:00:35',
+        'deferred_for_retry'
     ],
     'a failure retried by the policy: deferred_for_retry, scheduled at the retry time'
 );
@@ -79,7 +79,7 @@ select is(
     'a final failure, then a manual retry'
 );
 select is(
-    pg_temp.history(:never_run), array['deferred', 'scheduled@00:00:00', 'cancelled'],
+    pg_temp.history(:never_run), array['scheduled@00:00:00', 'deferred', 'cancelled'],
     'a cancellation'
 );
 select is(

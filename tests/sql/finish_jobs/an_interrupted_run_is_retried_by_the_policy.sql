@@ -78,7 +78,7 @@ select is(
         select array_agg(type::text order by id) from procrastinate_events
         where job_id = :with_policy
     ),
-    array['deferred', 'started', 'deferred_for_retry', 'scheduled'],
+    array['deferred', 'started', 'scheduled', 'deferred_for_retry'],
     'the interrupted run reads deferred_for_retry in the history'
 );
 select throws_ok(

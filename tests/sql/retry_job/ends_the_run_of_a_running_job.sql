@@ -35,7 +35,7 @@ select is(
 select is(
     (
         select type from procrastinate_events where job_id = :stuck
-        order by id desc limit 1 offset 1
+        order by id desc limit 1
     ),
     'deferred_for_retry'::procrastinate_job_event_type,
     'a deferred_for_retry event is recorded'

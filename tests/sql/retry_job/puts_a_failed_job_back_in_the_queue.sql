@@ -54,9 +54,9 @@ select results_eq(
         'select type, at from procrastinate_events where job_id = %s order by id desc limit 2',
         :moved
     ),
-    $$values ('scheduled'::procrastinate_job_event_type, '2030-01-01 00:00:00+00'::timestamptz),
-             ('retried', now())$$,
-    'retried and scheduled (at retry_at) events are recorded'
+    $$values ('retried'::procrastinate_job_event_type, now()),
+             ('scheduled', '2030-01-01 00:00:00+00'::timestamptz)$$,
+    'scheduled (at retry_at) then retried events are recorded (3.x order)'
 );
 select results_eq(
     $$select id from procrastinate_fetch_jobs_v2(4, null, 10, p_now => '2030-01-01 00:00:00+00')$$,
