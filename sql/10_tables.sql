@@ -38,7 +38,9 @@ create table procrastinate_jobs (
     -- purpose: removing a worker would otherwise rewrite every job it ever ran.
     worker_id bigint,
     -- retry policy, travelling with the job so that SQL decides retries
-    -- (null: never retried, 0: retried without limit, n: while attempts < n)
+    -- (null: never retried, 0: retried without limit, n: while attempts < n;
+    -- a defer's max_runs n is stored as n - 1, max_runs 1 as 1 with a
+    -- retry_exceptions no failure matches, see 20_defer.sql)
     max_attempts integer,
     retry_wait double precision not null default 0,
     retry_linear_wait double precision not null default 0,

@@ -16,8 +16,8 @@ as $$
 declare
     v_known_keys text[] := array[
         'task_name', 'args', 'queue_name', 'priority', 'lock', 'queueing_lock',
-        'scheduled_at', 'scheduled_in', 'max_attempts', 'retry_wait', 'retry_linear_wait',
-        'retry_exponential_wait', 'retry_exceptions'
+        'scheduled_at', 'scheduled_in', 'max_attempts', 'max_runs', 'retry_wait',
+        'retry_linear_wait', 'retry_exponential_wait', 'retry_exceptions'
     ];
 begin
     return query
@@ -80,8 +80,9 @@ begin
 end;
 $$;
 
--- The first object of p_items whose retry policy (max_attempts, the waits,
--- retry_exceptions) is invalid: job objects, or the policies workers send.
+-- The first object of p_items whose retry policy (max_attempts or max_runs,
+-- the waits, retry_exceptions) is invalid: job objects, or the policies
+-- workers send.
 create function _procrastinate_policy_problem(p_items jsonb)
 returns table (ord bigint, message text)
 language plpgsql
@@ -100,6 +101,15 @@ begin
             when (t.item ->> 'max_attempts')::integer < 0
                 then 'has a negative max_attempts ('
                     || (t.item ->> 'max_attempts') || '); use 0 for no limit'
+            when jsonb_typeof(t.item -> 'max_runs') not in ('number', 'null')
+                or (t.item ->> 'max_runs') !~ '^-?[0-9]{1,9}$'
+                then 'has a max_runs that is not an integer'
+            when (t.item ->> 'max_runs')::integer < 0
+                then 'has a negative max_runs ('
+                    || (t.item ->> 'max_runs') || '); use 0 for no limit'
+            when t.item -> 'max_attempts' <> 'null' and t.item -> 'max_runs' <> 'null'
+                then 'has both max_attempts and max_runs (retries after the first run, '
+                    || 'or runs in all: give one)'
             -- a wait is null, or a number of seconds from 0 to 1e9; one key at
             -- a time (walking the object with jsonb_each was 40% of a defer),
             -- the type first, so that the cast only meets numbers
@@ -200,7 +210,7 @@ begin
 
     select p.ord, p.message into v_ord, v_message from _procrastinate_job_problem(p_jobs) as p;
     if v_message is null and jsonb_path_exists(
-        p_jobs, 'lax $[*] ? (exists(@.max_attempts) || exists(@.retry_wait)
+        p_jobs, 'lax $[*] ? (exists(@.max_attempts) || exists(@.max_runs) || exists(@.retry_wait)
             || exists(@.retry_linear_wait) || exists(@.retry_exponential_wait)
             || exists(@.retry_exceptions))'
     ) then
@@ -262,15 +272,30 @@ begin
                 -- relative times are added to the database's clock, not the caller's
                 p_now + make_interval(secs => (input.job ->> 'scheduled_in')::double precision)
             ),
-            (input.job ->> 'max_attempts')::integer,
+            -- max_runs counts every run (River, Oban, graphile-worker),
+            -- max_attempts the retries after the first (procrastinate): n runs
+            -- are n - 1 retries, 0 is no limit either way
+            case
+                when input.job ->> 'max_runs' is null
+                    then (input.job ->> 'max_attempts')::integer
+                when (input.job ->> 'max_runs')::integer > 1
+                    then (input.job ->> 'max_runs')::integer - 1
+                -- 0 (no limit), or 1 with the never-matching exception list below
+                else (input.job ->> 'max_runs')::integer
+            end,
             coalesce((input.job ->> 'retry_wait')::double precision, 0),
             coalesce((input.job ->> 'retry_linear_wait')::double precision, 0),
             coalesce((input.job ->> 'retry_exponential_wait')::double precision, 0),
-            -- an empty list means any exception, as in procrastinate
-            case jsonb_typeof(input.job -> 'retry_exceptions')
-                when 'array' then nullif(array(
-                    select jsonb_array_elements_text(input.job -> 'retry_exceptions')
-                ), '{}')
+            case
+                -- one run: a policy of its own that no failure matches, so
+                -- that no policy a worker knows for the task applies either
+                when (input.job ->> 'max_runs')::integer = 1
+                    then array['(max_runs 1: never retried)']
+                -- an empty list means any exception, as in procrastinate
+                when jsonb_typeof(input.job -> 'retry_exceptions') = 'array'
+                    then nullif(array(
+                        select jsonb_array_elements_text(input.job -> 'retry_exceptions')
+                    ), '{}')
             end,
             p_now,
             session_user
@@ -358,7 +383,8 @@ create function procrastinate_defer_job(
     retry_wait double precision default 0,
     retry_linear_wait double precision default 0,
     retry_exponential_wait double precision default 0,
-    retry_exceptions text[] default null
+    retry_exceptions text[] default null,
+    max_runs integer default null
 )
 returns bigint
 language plpgsql
@@ -379,7 +405,8 @@ declare
         'retry_wait', retry_wait,
         'retry_linear_wait', retry_linear_wait,
         'retry_exponential_wait', retry_exponential_wait,
-        'retry_exceptions', to_jsonb(retry_exceptions)
+        'retry_exceptions', to_jsonb(retry_exceptions),
+        'max_runs', max_runs
     ));
 begin
     return (select d.id from procrastinate_defer_jobs_v2(v_jobs) as d);
@@ -388,7 +415,7 @@ $$;
 
 comment on function procrastinate_defer_job(
     text, jsonb, text, integer, text, text, timestamptz, integer,
-    double precision, double precision, double precision, text[]
+    double precision, double precision, double precision, text[], integer
 ) is
 'Defer one job and return its id. Only task_name is required:
   select procrastinate_defer_job(''sum_task'', ''{"a": 3, "b": 5}'');
@@ -396,6 +423,9 @@ comment on function procrastinate_defer_job(
 args: JSON object of keyword arguments. priority: higher runs first. lock: jobs sharing a lock
 run one at a time, in priority then id order. queueing_lock: at most one waiting job per value
 (SQLSTATE PT002 otherwise). scheduled_at: not before this time. Retries: max_attempts null
-never retries, 0 retries without limit, n retries while fewer than n attempts ended; the delay
-is retry_wait + retry_linear_wait * attempts + retry_exponential_wait ^ (attempts + 1) seconds;
+never retries (unless the worker knows a policy for the task), 0 retries without limit, n
+retries while fewer than n attempts ended (n + 1 runs, procrastinate''s meaning); or max_runs,
+the runs in all (River''s, Oban''s, graphile-worker''s meaning): 1 runs once whatever the task''s
+policy, n runs at most n times, 0 without limit; not both. The delay is retry_wait +
+retry_linear_wait * attempts + retry_exponential_wait ^ (attempts + 1) seconds;
 retry_exceptions limits retries to failures of these class names. Bad input: SQLSTATE PT001.';

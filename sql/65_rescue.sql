@@ -9,7 +9,8 @@
 
 -- Takes jobs back from the worker that held them, their run counted as an
 -- attempt and a rescue: back to todo unless this is their max_rescues-th
--- rescue or their retry policy is exhausted (then they end failed), or their
+-- rescue or their retry policy is exhausted (then they end failed: a lost
+-- run counts, and a job deferred with max_runs 1 has had its run), or their
 -- abort was requested (aborted). A job with no retry policy is requeued too:
 -- losing its run is not the job's failure. p_why completes "worker N ..." in
 -- last_error. The caller has locked the rows; jobs no longer in doing are
@@ -36,6 +37,7 @@ as $$
                 when
                     j.rescue_count + 1 >= s.max_rescues
                     or (j.max_attempts > 0 and j.attempts + 1 > j.max_attempts)
+                    or j.retry_exceptions = array['(max_runs 1: never retried)']
                     then 'failed'
                 else 'todo'
             end::procrastinate_job_status,
@@ -47,6 +49,7 @@ as $$
             finished_at = case
                 when j.abort_requested or j.rescue_count + 1 >= s.max_rescues then p_now
                 when j.max_attempts > 0 and j.attempts + 1 > j.max_attempts then p_now
+                when j.retry_exceptions = array['(max_runs 1: never retried)'] then p_now
             end,
             last_error = format(
                 'worker %s %s (rescue %s of at most %s)',

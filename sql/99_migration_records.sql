@@ -152,4 +152,10 @@ insert into procrastinate_migrations (number, name, phase, checksum) values
     'events_in_3x_order',
     'post',
     '5b1e935e5e79bdbb80f7121fae03b1ec5f442a8e4cd54c48b3fdcf3ffb8265f4'
+),
+(
+    32,
+    'max_runs',
+    'post',
+    '1cdc2a42c7aafacb479fe53d76e78c69e1a3f932a6d918c0a60fa4dd6e5388a7'
 );

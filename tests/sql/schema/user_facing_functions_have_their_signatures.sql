@@ -10,7 +10,8 @@ select function_returns(
     'procrastinate_defer_job',
     array[
         'text', 'jsonb', 'text', 'integer', 'text', 'text', 'timestamp with time zone',
-        'integer', 'double precision', 'double precision', 'double precision', 'text[]'
+        'integer', 'double precision', 'double precision', 'double precision', 'text[]',
+        'integer'
     ],
     'bigint',
     'procrastinate_defer_job(task_name, args, ...) returns the new id'
