@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import dataclasses
 import datetime
 import functools
 import logging
 from enum import Enum
 from typing import TYPE_CHECKING, Any, Literal, TypedDict
+
+import attr
 
 from procrastinate import types
 
@@ -67,9 +68,11 @@ class JobId(int):
         return int(self)
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
+@attr.frozen(kw_only=True, slots=False)
 class Job:
-    """One run of a task with given keyword arguments."""
+    """One run of a task with given keyword arguments. An attrs class, as
+    procrastinate's: ``attr.asdict(job)`` and ``attr.evolve(job, ...)`` work
+    on it."""
 
     #: Unique id, set once the job is in the database.
     id: int | None = None
@@ -86,7 +89,7 @@ class Job:
     #: Name of the task to run.
     task_name: str
     #: Keyword arguments of the task.
-    task_kwargs: types.JSONDict = dataclasses.field(default_factory=dict)
+    task_kwargs: types.JSONDict = attr.field(factory=dict)
     #: Not run before this (timezone-aware) time.
     scheduled_at: datetime.datetime | None = None
     #: Runs that ended before this one.
@@ -100,7 +103,7 @@ class Job:
     #: running it. None on every other job.
     decode_error: str | None = None
 
-    def __post_init__(self) -> None:
+    def __attrs_post_init__(self) -> None:
         if self.scheduled_at is not None and self.scheduled_at.utcoffset() is None:
             raise ValueError("Timezone aware datetime is required")
 
@@ -126,13 +129,13 @@ class Job:
 
     def asdict(self) -> dict[str, Any]:
         # procrastinate's fields; decode_error only on the rare job that has one.
-        values = {field.name: getattr(self, field.name) for field in dataclasses.fields(self)}
+        values = attr.asdict(self, recurse=False)
         if values["decode_error"] is None:
             del values["decode_error"]
         return values
 
     def evolve(self, **changes: Any) -> Job:
-        return dataclasses.replace(self, **changes)
+        return attr.evolve(self, **changes)
 
     @property
     def evaluated_args(self) -> types.JSONDict:

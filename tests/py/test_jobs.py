@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 
+import attr
 import pytest
 
 from procrastinate import jobs
@@ -63,6 +64,18 @@ def test_asdict_has_upstream_fields():
         "abort_requested",
         "worker_id",
     ]
+
+
+def test_attrs_functions_work_on_a_job_as_on_procrastinates():
+    # procrastinate's Job is an attrs class: users' code calls attr.asdict
+    # and attr.evolve on it.
+    job = make_job()
+    assert attr.has(jobs.Job)
+    assert attr.asdict(job) == {**job.asdict(), "decode_error": None}
+    moved = attr.evolve(job, queue="other")
+    assert (moved.queue, job.queue) == ("other", "q")
+    with pytest.raises(attr.exceptions.FrozenInstanceError):
+        job.queue = "changed"  # type: ignore[misc]
 
 
 def test_evolve_and_from_row():
