@@ -57,11 +57,13 @@ def add_arguments(
     include_app: bool = True,
     include_schema: bool = True,
     custom_healthchecks: Callable[[procrastinate.App], Awaitable[None]] | None = None,
+    command_required: bool = True,
 ) -> argparse.ArgumentParser:
-    """The app option and the subcommands (also used by the Django command)."""
+    """The app option and the subcommands (also used by the Django command).
+    ``command_required=False``: the caller reports a missing subcommand."""
     if include_app:
         add_options(parser, "", cli_options.APP_OPTION)
-    subparsers = parser.add_subparsers(dest="command", required=True)
+    subparsers = parser.add_subparsers(dest="command", required=command_required)
 
     def command(name: str, text: str, func: Any, **kwargs: Any) -> argparse.ArgumentParser:
         command_parser = subparsers.add_parser(name, help=text, **PARSER_OPTIONS, **kwargs)
@@ -97,7 +99,7 @@ def parse_args(args: list[str]) -> dict[str, Any]:
         description="Interact with a Procrastinate app. See subcommands for details.",
         **PARSER_OPTIONS,
     )
-    add_arguments(parser)
+    add_arguments(parser, command_required=False)
     group = parser.add_argument_group("Logging")
     add_options(group.add_mutually_exclusive_group(), "", *cli_options.VERBOSITY_OPTIONS)
     add_options(group, "", *cli_options.LOG_FORMAT_OPTIONS)
@@ -105,7 +107,12 @@ def parse_args(args: list[str]) -> dict[str, Any]:
         "-V", "--version", action="version", help="Print the version and exit",
         version=_identity.describe() + ("\n" + (_identity.overlap() or "")).rstrip(),
     )
-    return vars(parser.parse_args(args))
+    parsed = vars(parser.parse_args(args))
+    if parsed.get("command") is None:
+        # As procrastinate 3.x: the usage, then the error (other errors are one line).
+        parser.print_usage(sys.stderr)
+        parser.error("the following arguments are required: command")
+    return parsed
 
 
 # --- loading the app and running a command ----------------------------------------------

@@ -244,6 +244,15 @@ def test_usage_error_exit_code_two(run_cli):
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
 
 
+def test_no_subcommand_shows_the_usage_as_procrastinate_does(run_cli):
+    result = run_cli()
+    assert result.returncode == 2
+    usage, *_, error = result.stderr.strip().splitlines()
+    assert usage.startswith("usage: procrastinate ")
+    assert "{worker,defer,schema,healthchecks,shell}" in result.stderr
+    assert error.startswith("procrastinate: error: the following arguments are required: command")
+
+
 def test_version(run_cli):
     result = run_cli("--version")
     assert result.returncode == 0
