@@ -157,5 +157,5 @@ insert into procrastinate_migrations (number, name, phase, checksum) values
     32,
     'max_runs',
     'post',
-    '1cdc2a42c7aafacb479fe53d76e78c69e1a3f932a6d918c0a60fa4dd6e5388a7'
+    '25769602111724e4b82797b1697b29f375d4b7c20d798fa443e1dab922d81ec4'
 );
