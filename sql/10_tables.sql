@@ -178,6 +178,15 @@ create index procrastinate_jobs_lock_order_idx_v2
 on procrastinate_jobs (md5(lock), priority desc, id asc)
 where status = 'todo' and lock is not null;
 
+-- The first scheduled waiting job of a lock: the claim of all queues finds
+-- the heads of locks among jobs not scheduled in one ordered walk, and only
+-- a scheduled job (a retry waiting for its time, a job deferred for later)
+-- can rank before such a head unseen. Few jobs are scheduled with a lock:
+-- a probe of this index usually reads its root page only.
+create index procrastinate_jobs_scheduled_lock_order_idx_v1
+on procrastinate_jobs (md5(lock), priority desc, id asc)
+where status = 'todo' and scheduled_at is not null and lock is not null;
+
 -- Jobs a worker holds (abort checks, rescue of stalled workers). Not null
 -- in its predicate so that a query for the running job of a lock cannot
 -- pick it (with statistics saying few jobs run, reading every running job

@@ -158,4 +158,10 @@ insert into procrastinate_migrations (number, name, phase, checksum) values
     'max_runs',
     'post',
     '25769602111724e4b82797b1697b29f375d4b7c20d798fa443e1dab922d81ec4'
+),
+(
+    33,
+    'cheaper_lock_heads',
+    'post',
+    '1a64fbce4a21b73c9ed5d68756942ea5c28412545c6997366541b3ba2e31e261'
 );

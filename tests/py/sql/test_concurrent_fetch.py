@@ -6,6 +6,7 @@ give.
 
 import json
 import threading
+import time
 
 import psycopg
 
@@ -135,3 +136,47 @@ def test_concurrent_fetchers_never_get_the_same_job(connect):
 
     assert len(claimed) == 300
     assert len(set(claimed)) == 300
+
+
+def test_a_claim_racing_a_new_head_of_its_lock_claims_it_not(connect):
+    """The claim of all queues does not check each lock again before claiming:
+    only a defer of a job ranked before a head, claimed by another session
+    meanwhile, can take the lock. The unique index on running locks stops
+    the second claim, which is made again with the check: no error, and the
+    lock still runs one job."""
+    first, second, observer = connect(), connect(), connect()
+    (follower,) = defer(first, [{"task_name": "t", "lock": "L"}])
+    got: list = []
+    errors: list = []
+
+    with first.transaction():
+        (new_head,) = defer(first, [{"task_name": "t", "lock": "L", "priority": 10}])
+        first.execute("select id from procrastinate_fetch_jobs_v2(null, null, 1)")
+
+        def claim() -> None:
+            try:
+                got.extend(
+                    second.execute(
+                        "select id from procrastinate_fetch_jobs_v2(null, null, 10)"
+                    ).fetchall()
+                )
+            except psycopg.Error as exc:  # pragma: no cover - the failure reported below
+                errors.append(exc)
+
+        thread = threading.Thread(target=claim)
+        thread.start()
+        # The second session saw the follower as the head of a free lock, and
+        # now waits on the unique index for the first session's claim.
+        pid = second.info.backend_pid
+        deadline = time.monotonic() + 10
+        while not observer.execute(
+            "select wait_event_type = 'Lock' from pg_stat_activity where pid = %s", (pid,)
+        ).fetchone()[0]:
+            assert time.monotonic() < deadline, "the second claim never waited"
+            time.sleep(0.01)
+    thread.join(10)
+
+    assert errors == []
+    assert got == []
+    statuses = dict(first.execute("select id, status::text from procrastinate_jobs").fetchall())
+    assert statuses == {new_head: "doing", follower: "todo"}
