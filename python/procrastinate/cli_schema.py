@@ -110,7 +110,11 @@ def configure_parser(subparsers: Any) -> None:
         actions,
         ("--apply", "Install the schema in an empty database (default)"),
         ("--read", "Print the schema SQL"),
-        ("--migrations-path", "Print the migrations folder"),
+        (
+            "--migrations-path",
+            "Print a folder of psql-ready scripts, one per migration, in `ls` order"
+            " (cat FOLDER/FILE | psql applies and records one; --migrate does them all)",
+        ),
     )
     add_schema_arguments(parser, actions)
 

@@ -54,10 +54,23 @@ class AbortRequested(TypedDict):
 #: Payloads of the ``procrastinate`` notification channel (docs/sql-api.md).
 Notification = JobAvailable | AbortRequested
 
-#: procrastinate 3.x's names of the notification payload types. Ours name
-#: the queues that got jobs and the jobs to abort, not one job each.
-JobInserted = JobAvailable
-AbortJobRequested = AbortRequested
+
+
+class JobInserted(TypedDict):
+    """procrastinate 3.x's notification that jobs became available on a
+    queue, as JobManager.listen_for_jobs passes it: ``job_id`` is None (our
+    notifications name queues, not jobs)."""
+
+    type: Literal["job_inserted"]
+    job_id: int | None
+
+
+class AbortJobRequested(TypedDict):
+    """procrastinate 3.x's notification that the abort of a running job was
+    requested (JobManager.listen_for_jobs)."""
+
+    type: Literal["abort_job_requested"]
+    job_id: int
 
 
 class JobId(int):

@@ -9,9 +9,10 @@ that runs it on the event loop.
 from __future__ import annotations
 
 import datetime
+import inspect
 import warnings
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Awaitable, Iterable
+from typing import Any, Protocol, TypeAlias
 
 from procrastinate import exceptions
 from procrastinate import jobs as jobs_module
@@ -25,6 +26,40 @@ Status = jobs_module.Status
 
 #: Jobs deleted per call of procrastinate_remove_old_jobs by delete_old_jobs.
 DELETE_OLD_JOBS_BATCH_SIZE = 10_000
+
+#: procrastinate 3.x's name for the index of queueing locks (AlreadyEnqueued's
+#: UniqueViolation names it).
+QUEUEING_LOCK_CONSTRAINT = exceptions.QUEUEING_LOCK_INDEX
+
+# --- procrastinate 3.x's notifications (JobManager.listen_for_jobs) -----------------
+# Our database notifies on one channel, ``procrastinate``, once per statement,
+# naming queues (docs/sql-api.md, "Notifications"); 3.x notified once per job,
+# on a channel per queue and on one for every queue. listen_for_jobs gives its
+# callback 3.x's channel names and payloads.
+
+ANY_QUEUE_CHANNEL = "procrastinate_any_queue_v1"
+QUEUE_CHANNEL_PREFIX = "procrastinate_queue_v1#"
+
+
+def get_channel_for_queues(queues: Iterable[str] | None = None) -> Iterable[str]:
+    """procrastinate 3.x's channel names for ``queues`` (None: every queue):
+    the ``channel`` listen_for_jobs passes to its callback. The database
+    itself notifies on ``procrastinate`` only."""
+    if queues is None:
+        return [ANY_QUEUE_CHANNEL]
+    return [QUEUE_CHANNEL_PREFIX + queue for queue in queues]
+
+
+#: What listen_for_jobs passes as ``notification``.
+ListenedNotification: TypeAlias = jobs_module.JobInserted | jobs_module.AbortJobRequested
+
+
+class NotificationCallback(Protocol):
+    """The callback of listen_for_jobs (a coroutine function, or a plain one)."""
+
+    def __call__(
+        self, *, channel: str, notification: ListenedNotification
+    ) -> Awaitable[None] | None: ...
 
 
 def _status_value(status: str | Status | None) -> str | None:
@@ -389,3 +424,139 @@ class JobManager(WorkerOperations):
         if not found:
             raise exceptions.JobNotFound(f"job {job_id} does not exist")
         await self.finish_job(found[0], status, delete_job)
+
+    async def listen_for_jobs(
+        self,
+        *,
+        on_notification: NotificationCallback,
+        queues: Iterable[str] | None = None,
+    ) -> None:
+        """Listen to the database's notifications until cancelled, calling
+        (and awaiting, if needed) ``on_notification(channel=...,
+        notification=...)`` as procrastinate 3.x did: ``{"type":
+        "job_inserted", "job_id": None}`` when jobs became available on one
+        of ``queues`` (None: any queue), ``{"type": "abort_job_requested",
+        "job_id": id}`` when the abort of a running job of those queues was
+        requested; ``channel`` is 3.x's (get_channel_for_queues).
+
+        Over listen_for_jobs_async, whose payloads name queues and jobs per
+        statement (docs/sql-api.md): a ``job_available`` payload becomes one
+        notification per listened queue it names (one on the any-queue
+        channel without ``queues``; with ``"queues": null``, "some queue",
+        one per listened queue), with no job id. An ``abort_requested``
+        payload is confirmed in the database, as our worker does
+        (list_jobs_to_abort_async, per listened queue): one notification per
+        running job of those queues whose abort is pending and which the
+        payload names (every such job when it names none). A notification
+        is a hint: a forged or stale one at worst wakes the caller.
+
+        A lost connection is re-established; as notifications sent
+        meanwhile are lost, the callback then gets, once LISTEN is back in
+        place, a ``job_inserted`` per listened channel and an
+        ``abort_job_requested`` per pending abort of its queues (a caller
+        that polls as well, as 3.x's worker does, loses nothing either way).
+
+        Differences from 3.x: a notification per statement and queue, not
+        per job, without job id; the catch-up after a reconnection. A
+        failing callback is logged, and listening goes on. Connectors that
+        cannot LISTEN (DjangoConnector) raise ConnectorException."""
+        listened = None if queues is None else list(dict.fromkeys(queues))
+
+        async def deliver(channel: str, notification: ListenedNotification) -> None:
+            result = on_notification(channel=channel, notification=notification)
+            if inspect.isawaitable(result):
+                await result
+
+        async def translate(payload: dict[str, Any]) -> None:
+            kind = payload.get("type")
+            if kind == "job_available":
+                for channel in _available_channels(payload.get("queues"), listened):
+                    await deliver(channel, {"type": "job_inserted", "job_id": None})
+            elif kind == "abort_requested":
+                for channel, job_id in await self._aborts_to_notify(
+                    payload.get("job_ids"), listened
+                ):
+                    await deliver(channel, {"type": "abort_job_requested", "job_id": job_id})
+
+        listening_before = False
+
+        async def on_listening() -> None:
+            nonlocal listening_before
+            if not listening_before:  # the first LISTEN: nothing missed yet
+                listening_before = True
+                return
+            for channel in get_channel_for_queues(listened):
+                await deliver(channel, {"type": "job_inserted", "job_id": None})
+            for channel, job_id in await self._aborts_to_notify(None, listened):
+                await deliver(channel, {"type": "abort_job_requested", "job_id": job_id})
+
+        await self.listen_for_jobs_async(translate, on_listening=on_listening)
+
+    async def _aborts_to_notify(
+        self, named: Any, listened: list[str] | None
+    ) -> list[tuple[str, int]]:
+        """(channel, job id) of the running jobs of ``listened`` whose abort
+        is pending, among those ``named`` (a list of ids; else all of them)."""
+        wanted = (
+            {job_id for job_id in named if isinstance(job_id, int)}
+            if isinstance(named, list)
+            else None
+        )
+        found = []
+        for queue, channel in (
+            [(None, ANY_QUEUE_CHANNEL)]
+            if listened is None
+            else [(queue, QUEUE_CHANNEL_PREFIX + queue) for queue in listened]
+        ):
+            for job_id in await self.list_jobs_to_abort_async(queue):
+                if wanted is None or job_id in wanted:
+                    found.append((channel, job_id))
+        return found
+
+    async def prune_stalled_workers(self, seconds_since_heartbeat: float) -> list[int]:
+        """Remove the workers that have shown no sign of life (heartbeat,
+        fetch or finish) for longer than ``seconds_since_heartbeat`` seconds
+        and whose lease ran out, taking back the jobs they held; returns
+        their ids.
+
+        How procrastinate 3.x's pruning maps to our leases
+        (docs/reliability.md): a worker holds its jobs under a lease, and
+        nothing may be taken from it before the lease runs out. So a worker
+        is pruned when both hold: silent for longer than the argument (which
+        narrows the pruning, as in 3.x) and its lease ran out (a floor: an
+        argument shorter than a worker's lease never cuts that lease short,
+        where 3.x would have removed a live worker). Its jobs do not stay in
+        doing without a worker, as 3.x left them for get_stalled_jobs and
+        retry_job: the database's rescue takes them back at once (todo, the
+        lost run counted as an attempt; failed after max_rescues rescues or
+        when out of attempts; aborted when an abort was pending).
+
+        Over existing calls: get_stalled_jobs(seconds_since_heartbeat=...)
+        finds the workers silent that long that hold running jobs; when there
+        is one, the operator's rescue, rescue_stalled_jobs_async(None), runs,
+        and the workers whose jobs it took back are returned. The rescue is
+        the database's, all or nothing: it also takes back, without listing
+        them here, any other worker whose lease ran out (dead by the
+        database's rules: the live workers' heartbeat would rescue it
+        within seconds anyway), and removes dead workers that hold no job.
+        A silent worker holding no job is never listed (no SQL function
+        lists workers). Being an operator's call, it needs a trusted
+        session (the schema owner, or the procrastinate_operator role): a
+        worker login gets ConnectorException (SQLSTATE 42501)."""
+        silent = await self.get_stalled_jobs(seconds_since_heartbeat=seconds_since_heartbeat)
+        holders = {job.id: job.worker_id for job in silent if job.worker_id is not None}
+        if not holders:
+            return []
+        rescued = await self.rescue_stalled_jobs_async(None)
+        return sorted({holders[row["job_id"]] for row in rescued if row["job_id"] in holders})
+
+
+def _available_channels(named: Any, listened: list[str] | None) -> list[str]:
+    """The channels (3.x's) of a job_available payload naming ``named``
+    queues (not a list: "some queue"), for a listener of ``listened``."""
+    if listened is None:
+        return [ANY_QUEUE_CHANNEL]
+    if not isinstance(named, list):
+        return [QUEUE_CHANNEL_PREFIX + queue for queue in listened]
+    available = set(map(str, named))
+    return [QUEUE_CHANNEL_PREFIX + queue for queue in listened if queue in available]

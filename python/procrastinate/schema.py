@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 
 from procrastinate import connector as connector_module
-from procrastinate._db import files, schema_queries, version
+from procrastinate._db import files, psql_scripts, schema_queries, version
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +38,11 @@ class SchemaManager:
 
     @staticmethod
     def get_migrations_path() -> str:
-        return str(files.migrations_dir())
+        """A folder of psql-ready scripts, one per migration, in ``ls`` order:
+        procrastinate 3.x's way of migrating by hand (``cat FOLDER/FILE | psql``),
+        recorded as ``schema --migrate`` records (see _db.psql_scripts).
+        Written on demand into the user's cache directory."""
+        return str(psql_scripts.scripts_dir())
 
     def apply_schema(self) -> None:
         """Run the schema script (fails if the schema is already there)."""

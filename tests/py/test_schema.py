@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import pathlib
 import re
 
 import psycopg
@@ -15,7 +16,7 @@ from procrastinate import (
     exceptions,
     schema,
 )
-from procrastinate._db import files, queries
+from procrastinate._db import files, psql_scripts, queries
 
 
 async def test_check_installs_then_verifies(empty_db_dsn):
@@ -90,7 +91,11 @@ def test_every_function_the_driver_calls_exists(db_dsn):
             assert found >= 1, name
 
 
-def test_schema_text_and_paths():
+def test_schema_text_and_paths(tmp_path, monkeypatch):
     assert schema.SchemaManager.get_schema() == files.read_schema()
     assert "procrastinate_defer_jobs_v2" in schema.SchemaManager.get_schema()
-    assert schema.SchemaManager.get_migrations_path() == str(files.migrations_dir())
+    # psql-ready scripts, generated (tests/py/test_migrations_path.py applies them)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    path = schema.SchemaManager.get_migrations_path()
+    assert path == str(psql_scripts.scripts_dir())
+    assert tmp_path in pathlib.Path(path).parents

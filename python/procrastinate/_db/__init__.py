@@ -13,6 +13,8 @@ checks it):
   ``procrastinate healthchecks``, ``schema --status`` and Django;
 - ``migrations``: the migrations runner (``sqlsplit`` splits the files that
   run outside a transaction); ``files``: where sql/ and migrations/ are;
+  ``psql_scripts``: the migrations written out as scripts for plain psql
+  (``schema --migrations-path``);
 - ``ops``: operations as generators of Calls, ``@operation`` that declares
   one for both forms, and what runs them (``run_sync`` / ``run_async``,
   re-exported by ``procrastinate.connector``); ``worker_ops``: the worker's

@@ -68,8 +68,9 @@ def check_upstream_schema(conn: Any) -> None:
         raise UnsupportedDatabase(
             "this database was created by a procrastinate older than 3.10 (it lacks "
             + ", ".join(missing)
-            + "): bring it to procrastinate 3.10's schema first with procrastinate's own"
-            " migrations (procrastinate schema --migrations-path lists them)"
+            + "): bring it to procrastinate 3.10's schema first with procrastinate 3.10's"
+            " own migrations (its procrastinate schema --migrations-path lists them; run it"
+            " where procrastinate 3.10 is installed)"
         )
 
 

@@ -163,6 +163,64 @@ def test_job_manager_and_async_defer_through_django(django_db):
     assert asyncio.run(app.job_manager.get_stalled_jobs()) == []
 
 
+def test_the_connector_is_an_async_connector_on_djangos_connection(django_db):
+    """As procrastinate 3.x's, the DjangoConnector is a BaseAsyncConnector
+    (users' code and the procrastinate command check it): its async queries
+    and transactions run on Django's connection, through sync_to_async."""
+    from asgiref.sync import sync_to_async
+    from shop.tasks import ship_order
+
+    from procrastinate import cli, connector
+    from procrastinate.contrib.django import app, procrastinate_app
+    from procrastinate.contrib.django.models import ProcrastinateJob
+
+    django_connector = app.connector
+    assert isinstance(django_connector, connector.BaseAsyncConnector)
+    # the procrastinate command takes the project's app (it refuses sync connectors)
+    path = "procrastinate.contrib.django.procrastinate_app.current_app"
+    assert cli.load_app(path) is procrastinate_app.current_app
+    # its synchronous side, what sync operations run on, is a sync connector
+    sync_side = django_connector.get_sync_connector()
+    assert not isinstance(sync_side, connector.BaseAsyncConnector)
+    assert sync_side.execute_query_one("select %(n)s::int as n", n=1) == {"n": 1}
+
+    class Rollback(Exception):
+        pass
+
+    async def in_django() -> tuple:
+        row = await django_connector.execute_query_one_async(
+            "select current_database() as name, %(n)s::int + 1 as n", n=41
+        )
+        installed = await django_connector.check()  # awaitable inside a loop
+        job_id = await ship_order.defer_async(order_id=5)
+        try:
+            async with django_connector.transaction_async():
+                doomed = await ship_order.defer_async(order_id=6)
+                # Django's ORM, in the same thread and transaction, sees it;
+                # another connection does not
+                seen = await sync_to_async(ProcrastinateJob.objects.filter(id=doomed).exists)()
+                assert seen and job_rows(django_db) == [
+                    (job_id, "shop.tasks.ship_order", "todo", {"order_id": 5})
+                ]
+                raise Rollback
+        except Rollback:
+            pass
+        listed = await app.job_manager.list_jobs_async()
+        return row, installed, [job.id for job in listed]
+
+    row, installed, listed = asyncio.run(in_django())
+    assert row == {"name": django_db.info.dbname, "n": 42}
+    assert installed is False  # already there: Django's migrations installed it
+    assert listed == [line[0] for line in job_rows(django_db)] == [1]
+
+    async def ignore(*, channel, notification):
+        pass
+
+    # no LISTEN on Django's connection: workers get a connector of their own
+    with pytest.raises(exceptions.ConnectorException, match="cannot LISTEN"):
+        asyncio.run(app.job_manager.listen_for_jobs(on_notification=ignore))
+
+
 # --- the worker -------------------------------------------------------------------------
 
 

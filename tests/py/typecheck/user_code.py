@@ -40,6 +40,7 @@ def worker_options() -> WorkerOptions:
 def names_of_procrastinate_3() -> None:
     from procrastinate import jobs, types
 
-    payload: jobs.JobInserted = {"type": "job_available", "queues": ["emails"]}
+    inserted: jobs.JobInserted = {"type": "job_inserted", "job_id": None}
+    abort: jobs.AbortJobRequested = {"type": "abort_job_requested", "job_id": 3}
     job = types.JobToDefer("emails", "send", 0, None, None, {"a": 1}, None)
-    assert payload["queues"] == [job.queue_name]
+    assert inserted["job_id"] is None and abort["job_id"] == 3 and job.queue_name == "emails"

@@ -6,6 +6,13 @@ commits (and workers are notified at commit). Inside a transaction each query
 runs in a savepoint, so a refused defer (AlreadyEnqueued) can be caught
 without breaking the surrounding transaction.
 
+It is a ``BaseAsyncConnector``, as procrastinate 3.x's: its ``_async``
+methods run the query on Django's connection through
+``asgiref.sync.sync_to_async`` (in the thread where Django's async ORM runs
+too), its synchronous ones on the calling thread's connection, whether or not
+it was opened (there is nothing to open). ``get_sync_connector()`` is its
+synchronous side, what synchronous operations of the driver run on.
+
 This connector has no pool and cannot LISTEN: workers use
 ``get_worker_connector()``, a PsycopgConnector built from the same DATABASES
 entry (``manage.py procrastinate worker`` does that).
@@ -24,10 +31,11 @@ from procrastinate import connector, exceptions
 _JSON_TYPE_OIDS = frozenset({114, 3802})
 
 
-class DjangoConnector(connector.BaseConnector):
-    """Runs queries on ``django.db.connections[alias]`` (synchronous; the
-    ``_async`` forms run them through ``asgiref.sync.sync_to_async``, in the
-    thread where Django's async ORM runs too)."""
+class DjangoConnector(connector.BaseAsyncConnector):
+    """Runs queries on ``django.db.connections[alias]``: the ``_async`` forms
+    through ``asgiref.sync.sync_to_async`` (thread-sensitive: in the thread
+    where Django's async ORM runs too), the synchronous ones on the calling
+    thread's connection."""
 
     def __init__(
         self,
@@ -39,6 +47,13 @@ class DjangoConnector(connector.BaseConnector):
         self.alias = alias
         self.json_dumps = json_dumps
         self.json_loads = json_loads
+        self._sync_side = _SyncSide(self)
+
+    def get_sync_connector(self) -> connector.BaseConnector:
+        """The synchronous side: the same queries on the calling thread's
+        Django connection (never through an event loop, unlike the pooled
+        async connectors: Django's connection is per thread, not per loop)."""
+        return self._sync_side
 
     @property
     def connection(self) -> Any:
@@ -95,6 +110,8 @@ class DjangoConnector(connector.BaseConnector):
             exceptions.raise_database_error(cause, exc)
 
     def _query(self, query: str, arguments: dict[str, Any], fetch: str) -> Any:
+        # The synchronous query methods: on this thread's connection, opened
+        # or not (BaseAsyncConnector's would go through an event loop).
         with self._statement(), self.connection.cursor() as cursor:
             cursor.execute(query, self._parameters(arguments))
             if fetch == "none" or cursor.description is None:
@@ -149,6 +166,38 @@ class DjangoConnector(connector.BaseConnector):
             kwargs=utils.connector_params(self.alias),
             **pool_kwargs,
         )
+
+
+class _SyncSide(connector.BaseConnector):
+    """DjangoConnector.get_sync_connector(): a synchronous connector (no
+    ``run_sync``), whose queries and transactions are its owner's, on the
+    calling thread's Django connection."""
+
+    def __init__(self, owner: DjangoConnector):
+        self._owner = owner
+
+    @property
+    def alias(self) -> str:
+        return self._owner.alias
+
+    @property
+    def connection(self) -> Any:
+        return self._owner.connection
+
+    def dump_json(self, value: Any) -> str:
+        return self._owner.dump_json(value)
+
+    def _query(self, query: str, arguments: dict[str, Any], fetch: str) -> Any:
+        return self._owner._query(query, arguments, fetch)
+
+    def transaction(self) -> contextlib.AbstractContextManager[DjangoConnector]:
+        return self._owner.transaction()
+
+    def open(self, pool: Any = None) -> None:
+        self._owner.open(pool)
+
+    def close(self) -> None:
+        self._owner.close()
 
 
 def _refuse_pool(pool: Any) -> None:
