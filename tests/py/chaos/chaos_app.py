@@ -11,6 +11,7 @@ CHAOS_DB_TIMEOUT).
 from __future__ import annotations
 
 import asyncio
+import datetime
 import os
 import time
 import uuid
@@ -75,25 +76,40 @@ recorder = Recorder()
 
 class recorded_run:
     """Records a run in chaos_runs: its start on entry, its end on exit
-    (before the outcome is reported: a lock is still held then)."""
+    (before the outcome is reported: a lock is still held then).
+
+    The times are taken when the task's code starts and ends (this host's
+    clock, the server's too), not when the records reach the database: a
+    record waits for the database through an outage, and its write may even
+    outlive the task (a cancelled task leaves its shielded write behind),
+    which would stretch the run past its report. The end is written with
+    the whole row, so that a start record lost with a failed-over primary
+    (asynchronous streaming) is written again."""
 
     def __init__(self, context: procrastinate.JobContext):
         self.run_id = str(uuid.uuid4())
         self.job = context.job
+        self.started_at = datetime.datetime.now(datetime.timezone.utc)
+
+    def _row(self, ended_at: datetime.datetime | None) -> list:
+        return [self.run_id, self.job.id, self.job.lock, os.getpid(), self.started_at, ended_at]
 
     async def __aenter__(self) -> None:
         # Idempotent: a retry after a lost answer does not record a second run.
         await recorder.execute(
-            "insert into chaos_runs (run_id, job_id, lock, pid, started_at) "
-            "values (%s, %s, %s, %s, clock_timestamp()) on conflict do nothing",
-            [self.run_id, self.job.id, self.job.lock, os.getpid()],
+            "insert into chaos_runs (run_id, job_id, lock, pid, started_at, ended_at) "
+            "values (%s, %s, %s, %s, %s, %s) on conflict do nothing",
+            self._row(None),
         )
 
     async def __aexit__(self, *exc_info: object) -> None:
+        ended_at = datetime.datetime.now(datetime.timezone.utc)
         await asyncio.shield(
             recorder.execute(
-                "update chaos_runs set ended_at = clock_timestamp() where run_id = %s",
-                [self.run_id],
+                "insert into chaos_runs (run_id, job_id, lock, pid, started_at, ended_at) "
+                "values (%s, %s, %s, %s, %s, %s) "
+                "on conflict (run_id) do update set ended_at = excluded.ended_at",
+                self._row(ended_at),
             )
         )
 
