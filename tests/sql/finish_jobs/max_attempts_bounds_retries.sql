@@ -6,29 +6,7 @@ set local client_min_messages = warning;
 create extension if not exists pgtap;
 select plan(8);
 
--- Worker 7 claims the due job of p_queue at p_now and reports it failed;
--- returns the new status.
-create function pg_temp.run_and_fail(p_queue text, p_now timestamptz)
-returns procrastinate_job_status
-language plpgsql
-as $$
-declare
-    v_job record;
-    v_status procrastinate_job_status;
-begin
-    select f.id, f.attempts into strict v_job
-    from procrastinate_fetch_jobs_v2(7, array[p_queue], 1, p_now => p_now) as f;
-    select r.status into v_status
-    from procrastinate_finish_jobs_v1(
-        7,
-        jsonb_build_array(jsonb_build_object(
-            'id', v_job.id, 'attempt', v_job.attempts, 'status', 'failed'
-        )),
-        'never', p_now
-    ) as r;
-    return v_status;
-end;
-$$;
+\ir ../../sql_helpers/run_and_fail.sql
 
 select procrastinate_defer_job('never', queue_name => 'never') as never \gset
 select procrastinate_defer_job('twice', queue_name => 'twice', max_attempts => 2) as twice \gset
@@ -51,15 +29,15 @@ select results_eq(
 );
 
 select is(
-    pg_temp.run_and_fail('twice', '2030-01-01 00:00:00+00'), 'todo'::procrastinate_job_status,
+    pg_temp.run_and_fail('twice'), 'todo'::procrastinate_job_status,
     'max_attempts 2: the failure at attempts 0 is retried'
 );
 select is(
-    pg_temp.run_and_fail('twice', '2030-01-01 00:00:00+00'), 'todo'::procrastinate_job_status,
+    pg_temp.run_and_fail('twice'), 'todo'::procrastinate_job_status,
     'max_attempts 2: the failure at attempts 1 is retried'
 );
 select is(
-    pg_temp.run_and_fail('twice', '2030-01-01 00:00:00+00'), 'failed'::procrastinate_job_status,
+    pg_temp.run_and_fail('twice'), 'failed'::procrastinate_job_status,
     'max_attempts 2: the failure at attempts 2 is final'
 );
 select results_eq(
@@ -69,12 +47,12 @@ select results_eq(
 );
 
 select is(
-    pg_temp.run_and_fail('forever', '2030-01-01 00:00:00+00'), 'todo'::procrastinate_job_status,
+    pg_temp.run_and_fail('forever'), 'todo'::procrastinate_job_status,
     'max_attempts 0: the first failure is retried'
 );
 update procrastinate_jobs set attempts = 100000 where id = :forever;
 select is(
-    pg_temp.run_and_fail('forever', '2030-01-01 00:00:00+00'), 'todo'::procrastinate_job_status,
+    pg_temp.run_and_fail('forever'), 'todo'::procrastinate_job_status,
     'max_attempts 0: a failure after 100000 runs is still retried'
 );
 select is(

@@ -8,31 +8,7 @@ set local client_min_messages = warning;
 create extension if not exists pgtap;
 select plan(11);
 
--- Worker 7 claims the due job of p_queue and reports it failed, sending
--- p_policy as the task's policy; returns the new status.
-create function pg_temp.run_and_fail(p_queue text, p_policy jsonb default null)
-returns procrastinate_job_status
-language plpgsql
-as $$
-declare
-    v_job record;
-    v_status procrastinate_job_status;
-begin
-    select f.id, f.attempts into strict v_job
-    from procrastinate_fetch_jobs_v2(7, array[p_queue], 1, p_now => '2030-01-01') as f;
-    select r.status into v_status
-    from procrastinate_finish_jobs_v1(
-        7,
-        jsonb_build_array(jsonb_strip_nulls(jsonb_build_object(
-            'id', v_job.id, 'attempt', v_job.attempts, 'status', 'failed',
-            'error', '{"types": ["ValueError", "Exception"], "message": "no"}'::jsonb,
-            'policy', p_policy
-        ))),
-        'never', '2030-01-01'
-    ) as r;
-    return v_status;
-end;
-$$;
+\ir ../../sql_helpers/run_and_fail.sql
 
 select procrastinate_defer_job('three', queue_name => 'three', max_runs => 3) as three \gset
 select procrastinate_defer_job('once', queue_name => 'once', max_runs => 1) as once \gset
@@ -54,7 +30,8 @@ select results_eq(
     'three runs, stored as procrastinate''s two retries'
 );
 select is(
-    pg_temp.run_and_fail('once', '{"max_attempts": 5}'), 'failed'::procrastinate_job_status,
+    pg_temp.run_and_fail('once', p_policy => '{"max_attempts": 5}'),
+    'failed'::procrastinate_job_status,
     'max_runs 1: the first failure is final, whatever policy the worker sends for the task'
 );
 select is(

@@ -6,30 +6,7 @@ set local client_min_messages = warning;
 create extension if not exists pgtap;
 select plan(6);
 
--- Worker 7 claims the due job of p_queue and reports it failed with p_types
--- (null: no error object); returns the new status.
-create function pg_temp.run_and_fail(p_queue text, p_types text[])
-returns procrastinate_job_status
-language plpgsql
-as $$
-declare
-    v_job record;
-    v_status procrastinate_job_status;
-begin
-    select f.id, f.attempts into strict v_job
-    from procrastinate_fetch_jobs_v2(7, array[p_queue], 1, p_now => '2030-01-01 00:00:00+00') as f;
-    select r.status into v_status
-    from procrastinate_finish_jobs_v1(
-        7,
-        jsonb_build_array(jsonb_strip_nulls(jsonb_build_object(
-            'id', v_job.id, 'attempt', v_job.attempts, 'status', 'failed',
-            'error', case when p_types is not null then jsonb_build_object('types', p_types) end
-        ))),
-        'never', '2030-01-01 00:00:00+00'
-    ) as r;
-    return v_status;
-end;
-$$;
+\ir ../../sql_helpers/run_and_fail.sql
 
 select count(*) as deferred from procrastinate_defer_jobs($$[
     {"task_name": "t", "queue_name": "other", "max_attempts": 0,
