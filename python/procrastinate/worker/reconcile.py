@@ -60,10 +60,13 @@ class Reconciler:
         return sorted(held)
 
     async def run(self) -> None:
-        """Reconcile once; a failure is left to the next time (the fetch
-        that follows reports the outage)."""
+        """Reconcile once. A failure waits for the next time (the database
+        back, or the interval): the fetch that follows meets the outage
+        too, and trying before each of its retries would double them."""
         state = self.state
         assert state.worker_id is not None
+        self._last = time.monotonic()
+        self._soon = False
         try:
             differences = await state.db_call(
                 self.job_manager.reconcile_held_jobs_async(state.worker_id, self.held())
@@ -71,8 +74,6 @@ class Reconciler:
         except Exception as exc:
             state.database_failed("compare the jobs held", exc)
             return
-        self._last = time.monotonic()
-        self._soon = False
         for row in differences:
             if row["worker_knew"]:
                 self._not_ours(row["job_id"], row["status"])
