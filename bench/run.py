@@ -13,7 +13,9 @@ for the "1M finished" rows, its finished jobs, vacuumed and analyzed).
 
 For each measurement the systems run in turn, then again (3 rounds in full
 mode, the order reversed every other round), and the table shows the median:
-one run disturbed by the machine (a shared VM) does not move it.
+one run disturbed by the machine (a shared VM) does not move it. The scale rows,
+which the targets compare with one another, alternate too: round 1 of each,
+then round 2 of each, and so on.
 The table goes to stdout and to .bench/results.md; progress goes to stderr.
 See bench/README.md for what each row means.
 """
@@ -572,6 +574,20 @@ class Measurement:
     backlog: tuple[str, int] | None = None  # the template it needs, built first
 
 
+def interleaved(plan: list[Measurement]) -> list[list[Measurement]]:
+    """The plan in blocks whose rounds alternate: the scale rows together (their
+    target compares them with one another, so that the machine's drift over
+    minutes must weigh on all of them alike: round 1 of each, then round 2...),
+    every other measurement a block of its own."""
+    blocks: list[list[Measurement]] = []
+    for m in plan:
+        if m.key.startswith("scale_") and blocks and blocks[-1][0].key.startswith("scale_"):
+            blocks[-1].append(m)
+        else:
+            blocks.append([m])
+    return blocks
+
+
 def measurements(sizes: Sizes) -> list[Measurement]:
     return [
         Measurement(
@@ -949,8 +965,8 @@ def main() -> int:
     total = sum(rounds_of(s) for m in plan for s in usable if row_keys(m, s))
     done = 0
     try:
-        for m in plan:
-            for rnd in range(sizes.rounds):
+        for block in interleaved(plan):
+            for rnd, m in ((rnd, m) for rnd in range(sizes.rounds) for m in block):
                 order = usable if rnd % 2 == 0 else list(reversed(usable))
                 for system in order:
                     rows_filled = row_keys(m, system)
