@@ -43,6 +43,15 @@ from procrastinate_finish_jobs_v1(p_worker_id => $1::bigint, p_outcomes => $2::j
 exports.JOBS_TO_ABORT = `
 select t.id from procrastinate_jobs_to_abort_v1(p_worker_id => $1::bigint) as t (id)`;
 
+// Between two fetches, now and then and after an outage: compares the jobs
+// the worker holds ($2: claimed, running or being reported) with those the
+// database gives it. A failover to a standby that missed the last commits
+// can lose a report (the job, given back to the queue here, runs again) or a
+// claim (worker_knew true: that job is not ours any more, stop its run).
+exports.RECONCILE_HELD_JOBS = `
+select r.job_id, r.worker_knew, r.status::text as status
+from procrastinate_reconcile_held_jobs_v1(p_worker_id => $1::bigint, p_held => $2::bigint[]) as r`;
+
 // At stop: removes the worker; jobs it still held go back to the queue.
 exports.UNREGISTER_WORKER = `
 select procrastinate_unregister_worker_v2(p_worker_id => $1::bigint) as released`;

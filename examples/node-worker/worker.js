@@ -132,6 +132,8 @@ class Worker {
     this.wakeUp = () => {}; // ends the current wait
     this.listener = null; // the pg.Client that LISTENs
     this.pendingClaim = null; // claim token of a fetch whose answer was lost
+    this.reconciledAt = Date.now(); // when held jobs were last compared (ms)
+    this.reconcileSoon = false; // a call failed: compare once the database answers
     this.heartbeatTimer = null;
     this.beating = false;
     // The lease (seconds, as the heartbeat says), when the last successful
@@ -161,8 +163,10 @@ class Worker {
       let claimed = 0;
       if (free > 0 && !this.fenced) {
         try {
+          if (this.reconcileDue()) await this.reconcile();
           claimed = await this.fetchAndStart(free);
         } catch (error) {
+          this.reconcileSoon = true;
           this.log(`fetch failed, trying again later: ${error.message}`);
         }
       }
@@ -266,11 +270,42 @@ class Worker {
     return rows.length;
   }
 
+  // Not with a fetch whose answer was lost pending: the jobs it claimed are
+  // ours, but not known here yet.
+  reconcileDue() {
+    if (this.pendingClaim !== null) return false;
+    return this.reconcileSoon || Date.now() - this.reconciledAt >= this.heartbeatSeconds * 1000;
+  }
+
+  async reconcile() {
+    const held = [...this.running.keys()];
+    const { rows } = await this.pool.query(sql.RECONCILE_HELD_JOBS, [this.workerId, held]);
+    this.reconciledAt = Date.now();
+    this.reconcileSoon = false;
+    for (const row of rows) {
+      const run = this.running.get(row.job_id);
+      if (row.worker_knew && run) {
+        // Its claim was lost: stop the run and keep its outcome to ourselves.
+        run.disowned = true;
+        run.controller.abort();
+        this.log(`job ${row.job_id}: not ours in the database (status ${row.status ?? 'gone'}): stopped`);
+      } else if (!row.worker_knew) {
+        this.log(`job ${row.job_id}: ours in the database but unknown here (its report was lost): taken back, now ${row.status}`);
+      }
+    }
+  }
+
   start(job, workerId) {
+    if (this.running.has(job.id)) {
+      // Claimed again while a run whose claim was lost goes on: the next
+      // comparison gives it back to the queue (it is not in running twice).
+      this.log(`job ${job.id}: claimed again while an earlier run of it goes on: left for the next comparison`);
+      return;
+    }
     const controller = new AbortController();
     const run = { job, controller };
     run.done = this.execute(job, controller.signal)
-      .then((outcome) => this.report(workerId, outcome))
+      .then((outcome) => (run.disowned ? undefined : this.report(workerId, outcome)))
       .catch((error) => this.log(`job ${job.id}: ${error.message}`))
       .finally(() => {
         this.running.delete(job.id);

@@ -285,6 +285,37 @@ async def test_sigterm_lets_the_running_job_end_then_unregisters(workers, db, db
     assert "unregistered (0 job(s) given back)" in node_worker.output()
 
 
+async def test_a_node_worker_takes_back_a_job_whose_report_a_failover_lost(workers, db, db_dsn):
+    # What a standby that missed the report would hold: the job back in
+    # doing under the live worker, which no longer knows of it. No rescue
+    # takes it (the lease runs); the worker's comparison does.
+    node_worker = workers.start_node(queues="node")
+    app = make_app(db_dsn)
+    async with app.open_async():
+        job_id = await app.configure_task("record_run", queue="node").defer_async()
+    wait_until(
+        lambda: jobs(db, [job_id])[job_id]["status"] == "succeeded", "the first run", workers
+    )
+    worker_id = node_worker_id(db)
+    db.execute(
+        "update procrastinate_jobs set status = 'doing', worker_id = %s, attempts = 0,"
+        " finished_at = null where id = %s",
+        [worker_id, job_id],
+    )
+
+    row = wait_until(
+        lambda: (r := jobs(db, [job_id])[job_id])["status"] == "succeeded"
+        and r["attempts"] == 2 and r,
+        "the job taken back and run again",
+        workers,
+    )
+    assert (row["rescue_count"], row["last_error_types"]) == (1, ["OutcomeLost"])
+    assert [run["runner"] for run in runs_of(db, job_id)] == ["node", "node"]
+    assert f"job {job_id}: ours in the database but unknown here" in node_worker.output()
+    node_worker.signal(signal.SIGTERM)
+    assert node_worker.wait() == 0, node_worker.output()
+
+
 async def test_a_killed_node_worker_job_is_rescued_by_a_python_worker(workers, db, db_dsn):
     node_worker = workers.start_node(queues="node")
     app = make_app(db_dsn)
