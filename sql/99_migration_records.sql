@@ -164,4 +164,10 @@ insert into procrastinate_migrations (number, name, phase, checksum) values
     'cheaper_lock_heads',
     'post',
     '1a64fbce4a21b73c9ed5d68756942ea5c28412545c6997366541b3ba2e31e261'
+),
+(
+    34,
+    'finish_plans_by_id',
+    'post',
+    '8b2fbbd5c54331452f24a95108b2494f4578418058415a3295d1a8799f3e3c85'
 );
