@@ -29,10 +29,10 @@ as $$
         select s.max_rescues from procrastinate_settings as s
     ),
 
-    taken as (
-        update procrastinate_jobs as j
-        set
-            status = case
+    decided as (
+        select
+            j.id,
+            case
                 when j.abort_requested then 'aborted'
                 when
                     j.rescue_count + 1 >= s.max_rescues
@@ -40,24 +40,30 @@ as $$
                     or j.retry_exceptions = array['(max_runs 1: never retried)']
                     then 'failed'
                 else 'todo'
-            end::procrastinate_job_status,
+            end::procrastinate_job_status as new_status
+        from procrastinate_jobs as j
+        cross join settings as s
+        where j.id = any(p_job_ids) and j.status = 'doing'
+    ),
+
+    taken as (
+        update procrastinate_jobs as j
+        set
+            status = d.new_status,
             attempts = j.attempts + 1,
             rescue_count = j.rescue_count + 1,
             worker_id = null,
             claim_token = null,
             abort_requested = false,
-            finished_at = case
-                when j.abort_requested or j.rescue_count + 1 >= s.max_rescues then p_now
-                when j.max_attempts > 0 and j.attempts + 1 > j.max_attempts then p_now
-                when j.retry_exceptions = array['(max_runs 1: never retried)'] then p_now
-            end,
+            -- an end (failed or aborted) is final; a job back in todo is not
+            finished_at = case when d.new_status <> 'todo' then p_now end,
             last_error = format(
                 'worker %s %s (rescue %s of at most %s)',
                 j.worker_id, p_why, j.rescue_count + 1, s.max_rescues
             ),
             last_error_types = array[p_error_type]
-        from settings as s
-        where j.id = any(p_job_ids) and j.status = 'doing'
+        from decided as d, settings as s
+        where j.id = d.id
         returning j.id, j.status
     )
 

@@ -170,4 +170,10 @@ insert into procrastinate_migrations (number, name, phase, checksum) values
     'finish_plans_by_id',
     'post',
     '8b2fbbd5c54331452f24a95108b2494f4578418058415a3295d1a8799f3e3c85'
+),
+(
+    35,
+    'take_back_decides_once',
+    'post',
+    'de81fdd748ebb7650ebe09173d791b2cb0f924cae9ebf472278d46b6aa5eadcb'
 );
