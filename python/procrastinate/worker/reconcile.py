@@ -54,9 +54,12 @@ class Reconciler:
 
     def held(self) -> list[int]:
         """Every job claimed and not seen reported: claimed ahead, running,
-        its outcome on the way, or kept (worker.release)."""
+        its outcome on the way, being given back, or kept (worker.release)."""
         state = self.state
-        held = {*state.buffer.job_ids(), *state.running, *self.reporter.job_ids(), *state.kept}
+        held = {
+            *state.buffer.job_ids(), *state.running, *self.reporter.job_ids(),
+            *state.kept, *state.releasing,
+        }
         return sorted(held)
 
     async def run(self) -> None:

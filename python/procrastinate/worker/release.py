@@ -31,9 +31,26 @@ async def release_buffered(
         else state.options.database_timeout
     )
     job_ids = [job.id for job in claimed if job.id is not None]
+    # Still the worker's while the call runs: a comparison of what it holds
+    # (worker.reconcile) must not take them back as lost meanwhile.
+    state.releasing.update(job_ids)
+    try:
+        await _release(state, job_manager, state.worker_id, job_ids, why, timeout)
+    finally:
+        state.releasing.difference_update(job_ids)
+
+
+async def _release(
+    state: WorkerState,
+    job_manager: manager.JobManager,
+    worker_id: int,
+    job_ids: list[int],
+    why: str,
+    timeout: float,
+) -> None:
     try:
         released = await utils.wait_for(
-            job_manager.release_jobs_async(state.worker_id, job_ids), timeout
+            job_manager.release_jobs_async(worker_id, job_ids), timeout
         )
     except Exception as exc:
         state.log(

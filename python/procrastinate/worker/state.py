@@ -68,6 +68,8 @@ class WorkerState:
         #: retry): claimed ahead and not taken back by the database (their
         #: queueing lock taken meanwhile), or their outcome refused for good.
         self.kept: set[int] = set()
+        #: Jobs claimed ahead being given back (worker.release), still held.
+        self.releasing: set[int] = set()
         #: The producer should look for jobs.
         self.wake = asyncio.Event()
         #: A job ended (wait_until looks again).

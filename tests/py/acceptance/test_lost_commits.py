@@ -95,3 +95,35 @@ async def test_a_run_whose_claim_was_lost_stops_and_its_outcome_is_dropped(app, 
         "lost, as in a failover): its run is stopped"
     )
     assert len(messages(caplog, "outcome_dropped")) == 1
+
+
+async def test_jobs_being_given_back_are_held_until_the_database_has_them(app, db):
+    # A release in flight (jobs claimed ahead, given back unstarted) must not
+    # look lost to a comparison made meanwhile: it would count an attempt
+    # and a rescue for a run that never happened.
+    from procrastinate import worker as worker_module
+    from procrastinate.worker.release import release_buffered
+
+    job_id = await app.configure_task("anything").defer_async()
+    worker = worker_module.Worker(app=app, install_signal_handlers=False)
+    state = worker.state
+    state.worker_id = await app.job_manager.register_worker_async("w", None, 1)
+    (job,) = await app.job_manager.fetch_jobs_async(state.worker_id, None, 1)
+    real_release = app.job_manager.release_jobs_async
+    called, go_on = asyncio.Event(), asyncio.Event()
+
+    async def slow_release(worker_id, job_ids):
+        called.set()
+        await go_on.wait()
+        return await real_release(worker_id, job_ids)
+
+    app.job_manager.release_jobs_async = slow_release  # type: ignore[method-assign]
+    releasing = asyncio.create_task(release_buffered(state, app.job_manager, [job], "test"))
+    await called.wait()
+
+    assert job_id in worker.producer.reconciler.held()
+    go_on.set()
+    await releasing
+    assert job_id not in worker.producer.reconciler.held()
+    row = job_row(db, job_id)
+    assert (row["status"], row["attempts"], row["rescue_count"]) == ("todo", 0, 0)
