@@ -176,4 +176,10 @@ insert into procrastinate_migrations (number, name, phase, checksum) values
     'take_back_decides_once',
     'post',
     'de81fdd748ebb7650ebe09173d791b2cb0f924cae9ebf472278d46b6aa5eadcb'
+),
+(
+    36,
+    'reconcile_anti_join',
+    'post',
+    'be2997694094c2e1f6494ecc67659283d08a2510cebcf98b0f3efb0bc4efb1dd'
 );
