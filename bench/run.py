@@ -280,17 +280,21 @@ def measure_defer(system: System, dbs: Databases, n: int, batch_size: int) -> Ou
 
 
 def measure_worker(
-    system: System, dbs: Databases, concurrency: int, finished: bool
+    system: System, dbs: Databases, concurrency: int, finished: bool, store_result: bool = False
 ) -> Outcome:
     sizes = dbs.sizes
     n = sizes.worker_jobs
     db = dbs.fresh(system, finished)
+    # only ours knows store_result: the option is not even passed to the others
+    keep = {"store_result": 1} if store_result else {}
     try:
-        system.run("prefill", dsn(db), n=n)
+        system.run("prefill", dsn(db), n=n, **keep)
         since = time.time()
         # Output to files, not pipes: nothing is read while the worker runs.
         with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
-            proc = system.popen("work", dsn(db), stdout=out, stderr=err, concurrency=concurrency)
+            proc = system.popen(
+                "work", dsn(db), stdout=out, stderr=err, concurrency=concurrency, **keep
+            )
             polled_kb, capped = watch(proc, sizes.worker_cap)
             out.seek(0)
             err.seek(0)
@@ -507,6 +511,26 @@ def measure_latency(
     return Outcome(p50, extra={"p99": p99}, note=note)
 
 
+def measure_wait(system: System, dbs: Databases) -> Outcome:
+    """Defer-and-wait round trips with an idle worker (ours: stored results):
+    the caller defers a job that keeps its result and waits until the
+    result is back, one job at a time."""
+    sizes = dbs.sizes
+    db = dbs.fresh(system)
+    listener = system.popen("listen", dsn(db), store_result=1)
+    try:
+        waited = system.run(
+            "wait", dsn(db), timeout=300, n=sizes.latency_probes, interval=sizes.latency_interval
+        )
+    finally:
+        stop(listener)
+        dbs.drop(db)
+    trips = sorted(waited["round_trips_ms"])
+    p50, p99 = percentile(trips, 50), percentile(trips, 99)
+    note = f"{len(trips)} round trips, p50 {p50:.2f} ms, p99 {p99:.2f} ms, max {trips[-1]:.2f} ms"
+    return Outcome(p50, extra={"p99": p99}, note=note)
+
+
 def stop(proc: subprocess.Popen) -> None:
     if proc.poll() is None:
         proc.send_signal(signal.SIGTERM)
@@ -548,6 +572,12 @@ def rows(sizes: Sizes) -> list[Row]:
         Row("worker_c100_fin", f"worker, concurrency 100, {fin} finished in table", "jobs/s", True, all4),
         Row("latency_p50", "defer-to-start p50, idle worker", "ms", False, peers),
         Row("latency_p99", "defer-to-start p99, idle worker", "ms", False, peers),
+        Row("wait_p50", "defer-and-wait round trip p50, idle worker", "ms", False, ("ours",)),
+        Row("wait_p99", "defer-and-wait round trip p99, idle worker", "ms", False, ("ours",)),
+        Row(
+            "worker_c100_result", "worker, concurrency 100, small result stored", "jobs/s", True,
+            ("ours",),
+        ),
         Row("rss_c100", "worker peak RSS, concurrency 100", "MB", False, peers),
         *(
             row
@@ -619,6 +649,16 @@ def measurements(sizes: Sizes) -> list[Measurement]:
             "latency", "defer-to-start latency",
             {"latency_p50": "value", "latency_p99": "p99"},
             lambda s, d: measure_latency(s, d),
+        ),
+        Measurement(
+            "wait", "defer-and-wait round trip",
+            {"wait_p50": "value", "wait_p99": "p99"},
+            lambda s, d: measure_wait(s, d),
+        ),
+        Measurement(
+            "worker_c100_result", "worker c=100, small result stored",
+            {"worker_c100_result": "value"},
+            lambda s, d: measure_worker(s, d, 100, False, store_result=True),
         ),
         *(
             m
@@ -895,8 +935,8 @@ def parse_args() -> argparse.Namespace:
     p.add_argument(
         "--metrics", default="",
         help="comma-separated subset of defer_single,defer_batch,worker_c10,worker_c100,"
-        "worker_c10_fin,worker_c100_fin,latency, and scale (every scale row) or one of them "
-        "(scale_waiting_10k, scale_waiting_10k_lat, ...)",
+        "worker_c10_fin,worker_c100_fin,latency,wait,worker_c100_result, and scale "
+        "(every scale row) or one of them (scale_waiting_10k, scale_waiting_10k_lat, ...)",
     )
     p.add_argument("--rounds", type=int, default=0, help="override the number of rounds")
     p.add_argument("--output", default=str(BENCH_DIR / "results.md"))

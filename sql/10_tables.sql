@@ -55,9 +55,18 @@ create table procrastinate_jobs (
     rescue_count integer not null default 0,
     -- the login role that deferred the job: a producer sees only its own jobs
     deferred_by text,
-    -- the claim that took the job (procrastinate_fetch_jobs_v2): a fetch
+    -- the claim that took the job (procrastinate_fetch_jobs_v3): a fetch
     -- retried after its answer was lost gets the same jobs back
     claim_token uuid,
+    -- whether the return value of its run is kept (see 40_finish.sql); such a
+    -- job is never deleted when it ends: retention removes it, result included
+    store_result boolean not null default false,
+    -- what the last run returned (store_result jobs that succeeded), or why
+    -- that value is not here (too big, not JSON)
+    result jsonb,
+    result_error text,
+    -- the traceback of the last failure, beside its message and types
+    last_error_traceback text,
     constraint procrastinate_jobs_task_name_not_empty check (task_name <> ''),
     constraint procrastinate_jobs_queue_name_not_empty check (queue_name <> ''),
     constraint procrastinate_jobs_args_is_object check (jsonb_typeof(args) = 'object'),
@@ -105,6 +114,9 @@ create table procrastinate_settings (
     stalled_worker_timeout double precision not null default 30,
     -- rescues of one job before it ends failed
     max_rescues integer not null default 3,
+    -- the largest result stored (jsonb bytes); a bigger one is not stored,
+    -- and the job records why (procrastinate_jobs.result_error)
+    max_result_bytes bigint not null default 1048576,
     constraint procrastinate_settings_one_row check (singleton),
     constraint procrastinate_settings_max_args_bytes check (
         max_args_bytes between 1 and 268435456
@@ -113,7 +125,10 @@ create table procrastinate_settings (
     constraint procrastinate_settings_stalled_worker_timeout check (
         stalled_worker_timeout > 0
     ),
-    constraint procrastinate_settings_max_rescues check (max_rescues >= 1)
+    constraint procrastinate_settings_max_rescues check (max_rescues >= 1),
+    constraint procrastinate_settings_max_result_bytes check (
+        max_result_bytes between 1 and 268435456
+    )
 );
 
 insert into procrastinate_settings default values;
@@ -138,10 +153,11 @@ execute function _procrastinate_keep_settings();
 comment on table procrastinate_settings is
 'Limits and defaults of the queue (one row): max_args_bytes and max_args_depth bound the args
 of a deferred job; stalled_worker_timeout (seconds) is the lease of workers that register
-without their own; max_rescues bounds how often one job is rescued. Only the schema owner
+without their own; max_rescues bounds how often one job is rescued; max_result_bytes bounds
+a stored result. Only the schema owner
 may change them (update procrastinate_settings set ...); the checks are hard caps.';
 
--- Paused queues are not fetched from (see procrastinate_fetch_jobs_v2).
+-- Paused queues are not fetched from (see procrastinate_fetch_jobs_v3).
 create table procrastinate_paused_queues (
     queue_name text primary key,
     paused_at timestamptz not null default now()
@@ -194,7 +210,7 @@ where status = 'todo' and scheduled_at is not null and lock is not null;
 create index procrastinate_jobs_worker_idx_v2
 on procrastinate_jobs (worker_id) where status = 'doing' and worker_id is not null;
 
--- The claim (procrastinate_fetch_jobs_v2) walks waiting jobs in fetch order
+-- The claim (procrastinate_fetch_jobs_v3) walks waiting jobs in fetch order
 -- (priority, then id) and must never step over rows it cannot claim, or its
 -- cost grows with the backlog. So waiting jobs are split between partial
 -- indexes by what makes them claimable: ready jobs without a lock (all

@@ -17,7 +17,7 @@ declare
     v_known_keys text[] := array[
         'task_name', 'args', 'queue_name', 'priority', 'lock', 'queueing_lock',
         'scheduled_at', 'scheduled_in', 'max_attempts', 'max_runs', 'retry_wait',
-        'retry_linear_wait', 'retry_exponential_wait', 'retry_exceptions'
+        'retry_linear_wait', 'retry_exponential_wait', 'retry_exceptions', 'store_result'
     ];
 begin
     return query
@@ -72,6 +72,8 @@ begin
             when t.job ? 'scheduled_at' and t.job ? 'scheduled_in'
                 and t.job -> 'scheduled_at' <> 'null' and t.job -> 'scheduled_in' <> 'null'
                 then 'has both scheduled_at and scheduled_in'
+            when jsonb_typeof(t.job -> 'store_result') not in ('boolean', 'null')
+                then 'has a store_result that is not a boolean'
         end as message
     ) as p
     where p.message is not null
@@ -257,7 +259,7 @@ begin
         insert into procrastinate_jobs (
             id, queue_name, task_name, priority, lock, queueing_lock, args,
             scheduled_at, max_attempts, retry_wait, retry_linear_wait,
-            retry_exponential_wait, retry_exceptions, created_at, deferred_by
+            retry_exponential_wait, retry_exceptions, created_at, deferred_by, store_result
         )
         select
             input.new_id,
@@ -298,7 +300,8 @@ begin
                     ), '{}')
             end,
             p_now,
-            session_user
+            session_user,
+            coalesce((input.job ->> 'store_result')::boolean, false)
         from input
         order by input.ord
         returning 1
@@ -384,7 +387,8 @@ create function procrastinate_defer_job(
     retry_linear_wait double precision default 0,
     retry_exponential_wait double precision default 0,
     retry_exceptions text[] default null,
-    max_runs integer default null
+    max_runs integer default null,
+    store_result boolean default false
 )
 returns bigint
 language plpgsql
@@ -406,7 +410,8 @@ declare
         'retry_linear_wait', retry_linear_wait,
         'retry_exponential_wait', retry_exponential_wait,
         'retry_exceptions', to_jsonb(retry_exceptions),
-        'max_runs', max_runs
+        'max_runs', max_runs,
+        'store_result', store_result
     ));
 begin
     return (select d.id from procrastinate_defer_jobs_v2(v_jobs) as d);
@@ -415,7 +420,7 @@ $$;
 
 comment on function procrastinate_defer_job(
     text, jsonb, text, integer, text, text, timestamptz, integer,
-    double precision, double precision, double precision, text[], integer
+    double precision, double precision, double precision, text[], integer, boolean
 ) is
 'Defer one job and return its id. Only task_name is required:
   select procrastinate_defer_job(''sum_task'', ''{"a": 3, "b": 5}'');
@@ -428,4 +433,6 @@ retries while fewer than n attempts ended (n + 1 runs, procrastinate''s meaning)
 the runs in all (River''s, Oban''s, graphile-worker''s meaning): 1 runs once whatever the task''s
 policy, n runs at most n times, 0 without limit; not both. The delay is retry_wait +
 retry_linear_wait * attempts + retry_exponential_wait ^ (attempts + 1) seconds;
-retry_exceptions limits retries to failures of these class names. Bad input: SQLSTATE PT001.';
+retry_exceptions limits retries to failures of these class names. store_result: keep what
+the task returns (read it with procrastinate_job_result; the job is then kept when it ends,
+until retention removes it). Bad input: SQLSTATE PT001.';

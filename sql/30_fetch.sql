@@ -8,7 +8,8 @@
 -- highest priority first, then oldest, under the claim token p_claim_token.
 -- A call retried because its answer was lost (p_resume true, same token)
 -- first gets back the jobs the lost call claimed, and claims new ones only
--- up to p_limit with them. Called by the Python worker.
+-- up to p_limit with them. Called by the Python worker; store_result tells
+-- it whether to send what the task returns (40_finish.sql).
 --
 -- Its cost does not grow with the number of waiting jobs. Candidates are
 -- gathered first, without locking anything, from ordered walks of partial
@@ -30,7 +31,7 @@
 -- LATERAL per queue) and merge the walks. The candidates, a few more than
 -- p_limit in case concurrent claims take some, are then checked again,
 -- locked (SKIP LOCKED) and claimed in one statement.
-create function procrastinate_fetch_jobs_v2(
+create function procrastinate_fetch_jobs_v3(
     p_worker_id bigint,
     p_queues text[],
     p_limit integer,
@@ -50,7 +51,8 @@ returns table (
     scheduled_at timestamptz,
     attempts integer,
     abort_requested boolean,
-    worker_id bigint
+    worker_id bigint,
+    store_result boolean
 )
 language plpgsql
 -- Lets a worker role claim jobs without any right on the tables.
@@ -102,7 +104,7 @@ begin
         select
             j.id, j.queue_name, j.task_name, j.priority, j.lock, j.queueing_lock,
             j.args, j.status, j.scheduled_at, j.attempts, j.abort_requested,
-            j.worker_id
+            j.worker_id, j.store_result
         from procrastinate_jobs as j
         where
             j.worker_id = p_worker_id
@@ -481,7 +483,7 @@ begin
                 returning
                     j.id, j.queue_name, j.task_name, j.priority, j.lock, j.queueing_lock,
                     j.args, j.status, j.scheduled_at, j.attempts, j.abort_requested,
-                    j.worker_id
+                    j.worker_id, j.store_result
             )
 
             select c.*
@@ -496,6 +498,42 @@ begin
         end;
     end loop;
 end;
+$$;
+
+-- The claim of drivers older than stored results (procrastinate_fetch_jobs_v3
+-- without its last column): workers of the previous release keep working
+-- while the schema is upgraded under them.
+create function procrastinate_fetch_jobs_v2(
+    p_worker_id bigint,
+    p_queues text[],
+    p_limit integer,
+    p_claim_token uuid default null,
+    p_resume boolean default false,
+    p_now timestamptz default null
+)
+returns table (
+    id bigint,
+    queue_name text,
+    task_name text,
+    priority integer,
+    lock text,
+    queueing_lock text,
+    args jsonb,
+    status procrastinate_job_status,
+    scheduled_at timestamptz,
+    attempts integer,
+    abort_requested boolean,
+    worker_id bigint
+)
+language sql
+set search_path = pg_catalog, public, pg_temp
+as $$
+    select
+        f.id, f.queue_name, f.task_name, f.priority, f.lock, f.queueing_lock, f.args,
+        f.status, f.scheduled_at, f.attempts, f.abort_requested, f.worker_id
+    from procrastinate_fetch_jobs_v3(
+        p_worker_id, p_queues, p_limit, p_claim_token, p_resume, p_now
+    ) as f;
 $$;
 
 -- User-facing fetch, for workers written in other languages: claims up to
@@ -522,7 +560,10 @@ returns table (
 language sql
 set search_path = pg_catalog, public, pg_temp
 as $$
-    select f.* from procrastinate_fetch_jobs_v2(worker_id, queues, max_jobs) as f;
+    select
+        f.id, f.queue_name, f.task_name, f.priority, f.lock, f.queueing_lock, f.args,
+        f.status, f.scheduled_at, f.attempts, f.abort_requested, f.worker_id
+    from procrastinate_fetch_jobs_v3(worker_id, queues, max_jobs) as f;
 $$;
 
 comment on function procrastinate_fetch_jobs(text[], integer, bigint) is

@@ -33,6 +33,10 @@ $$;
 -- fenced update, the retry decision and the deletes, one result row per
 -- outcome. A failure, or a run interrupted by its worker's shutdown, goes
 -- back to todo when the explicit decision or the retry policy says so.
+-- A job deferred with store_result keeps what its run returned (the
+-- outcome's result, up to procrastinate_settings.max_result_bytes, else
+-- result_error says why), is never deleted here (its waiters read it), and
+-- every run overwrites the result of the run before: a failed run leaves none.
 -- Called by procrastinate_finish_jobs_v1 only.
 create function _procrastinate_apply_outcomes(
     p_worker_id bigint,
@@ -51,9 +55,11 @@ language plpgsql
 set search_path = pg_catalog, public, pg_temp
 -- The jobs reported are looked up by id, whatever the statistics say: a
 -- table analyzed while nearly empty, then filled (autoanalyze lags behind a
--- queue), would otherwise get a bitmap or a sequential scan.
+-- queue), would otherwise get a bitmap or a sequential scan. Those settings
+-- make any sequential scan look dear: no estimate may turn JIT on.
 set enable_bitmapscan = off
 set enable_seqscan = off
+set jit = off
 as $$
 begin
     return query
@@ -64,6 +70,9 @@ begin
             (t.o ->> 'attempt')::integer as attempt,
             (t.o ->> 'status')::procrastinate_job_status as status,
             t.o -> 'error' ->> 'message' as error_message,
+            t.o -> 'error' ->> 'traceback' as error_traceback,
+            t.o -> 'result' as result,
+            t.o ->> 'result_error' as result_error,
             case jsonb_typeof(t.o -> 'error' -> 'types')
                 when 'array' then array(
                     select jsonb_array_elements_text(t.o -> 'error' -> 'types')
@@ -86,6 +95,25 @@ begin
             o.status as reported,
             o.error_message,
             o.error_types,
+            o.error_traceback,
+            j.store_result,
+            case
+                when not j.store_result or o.status <> 'succeeded' then null
+                when o.result_error is not null then o.result_error
+                when pg_column_size(o.result) > (
+                    select s.max_result_bytes from procrastinate_settings as s where s.singleton
+                )
+                    then format(
+                        'the result (%s bytes) is over the limit of %s bytes '
+                        '(procrastinate_settings.max_result_bytes): not stored',
+                        pg_column_size(o.result),
+                        (
+                            select s.max_result_bytes from procrastinate_settings as s
+                            where s.singleton
+                        )
+                    )
+            end as result_error,
+            o.result,
             case
                 when j.abort_requested then null
                 when o.status <> 'failed' and not (o.status = 'aborted' and o.interrupted)
@@ -158,6 +186,7 @@ begin
         using decided as d
         where
             j.id = d.id
+            and not d.store_result
             and (
                 (p_delete_jobs = 'always' and d.new_status <> 'todo')
                 or (p_delete_jobs = 'successful' and d.new_status = 'succeeded')
@@ -184,7 +213,15 @@ begin
             end,
             last_error_types = case
                 when d.reported = 'failed' then d.error_types else j.last_error_types
-            end
+            end,
+            last_error_traceback = case
+                when d.reported = 'failed' then d.error_traceback else j.last_error_traceback
+            end,
+            result = case
+                when d.store_result and d.reported = 'succeeded' and d.result_error is null
+                    then d.result
+            end,
+            result_error = d.result_error
         from decided as d
         where
             j.id = d.id
@@ -241,9 +278,12 @@ begin
             when jsonb_typeof(t.o -> 'error') not in ('object', 'null')
                 or jsonb_typeof(t.o -> 'error' -> 'types') not in ('array', 'null')
                 or jsonb_typeof(t.o -> 'error' -> 'message') not in ('string', 'null')
+                or jsonb_typeof(t.o -> 'error' -> 'traceback') not in ('string', 'null')
                 or jsonb_path_exists(t.o, 'lax $.error.types[*] ? (@.type() != "string")')
-                then array['PT005',
-                    'has an error that is not {"types": [class names], "message": text}']
+                then array['PT005', 'has an error that is not {"types": [class names], '
+                    || '"message": text, "traceback": text}']
+            when jsonb_typeof(t.o -> 'result_error') not in ('string', 'null')
+                then array['PT005', 'has a result_error that is not a string']
             when jsonb_typeof(t.o -> 'interrupted') not in ('boolean', 'null')
                 then array['PT005', 'has an interrupted that is not a boolean']
             when jsonb_typeof(t.o -> 'retry') not in ('object', 'boolean', 'null')
@@ -283,8 +323,9 @@ end;
 $$;
 
 -- Applies a JSON array of outcomes ({"id", "attempt", "status", "error",
--- "interrupted", "retry", "policy"}) reported by p_worker_id; one result row
--- per outcome. Called by the Python worker (and procrastinate_finish_job).
+-- "interrupted", "retry", "policy", "result", "result_error"}) reported by
+-- p_worker_id; one result row per outcome. Called by the Python worker (and
+-- procrastinate_finish_job).
 create function procrastinate_finish_jobs_v1(
     p_worker_id bigint,
     p_outcomes jsonb,
@@ -358,7 +399,8 @@ create function procrastinate_finish_job(
     error_message text default null,
     error_types text[] default null,
     worker_id bigint default null,
-    attempt integer default null
+    attempt integer default null,
+    result jsonb default null
 )
 returns procrastinate_job_status
 language plpgsql
@@ -370,17 +412,21 @@ begin
     select f.* into v_result
     from procrastinate_finish_jobs_v1(
         worker_id,
-        jsonb_build_array(jsonb_strip_nulls(jsonb_build_object(
-            'id', job_id,
-            'attempt', attempt,
-            'status', status,
-            'error', case
-                when error_message is not null or error_types is not null
-                    then jsonb_build_object(
-                        'message', error_message, 'types', to_jsonb(error_types)
-                    )
-            end
-        )))
+        jsonb_build_array(
+            jsonb_strip_nulls(jsonb_build_object(
+                'id', job_id,
+                'attempt', attempt,
+                'status', status,
+                'error', case
+                    when error_message is not null or error_types is not null
+                        then jsonb_build_object(
+                            'message', error_message, 'types', to_jsonb(error_types)
+                        )
+                end
+            ))
+            -- apart: stripping nulls would reach into the result
+            || case when result is not null then jsonb_build_object('result', result) else '{}' end
+        )
     ) as f;
 
     if v_result.reason = 'not_found' then
@@ -397,10 +443,11 @@ begin
 end;
 $$;
 
-comment on function procrastinate_finish_job(bigint, text, text, text[], bigint, integer) is
+comment on function procrastinate_finish_job(bigint, text, text, text[], bigint, integer, jsonb) is
 'Report the end of a job fetched with procrastinate_fetch_jobs: status is succeeded, failed
 or aborted. A failure is retried if the job''s retry policy allows it (the result is then
 todo, and the job waits for its retry delay); error_types (the exception class and its
 bases) are matched against the job''s retry_exceptions. worker_id and attempt fence the
 report: a job not held by that worker at that attempt is left as it is (SQLSTATE PT004);
-an unknown job raises PT003.';
+an unknown job raises PT003. result: what the job returned, kept when it was deferred with
+store_result (up to procrastinate_settings.max_result_bytes).';

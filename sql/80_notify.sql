@@ -43,7 +43,10 @@ $$;
 
 -- After an update: wake workers for jobs back in todo and runnable now
 -- (retries, manual retries), for jobs waiting on a lock that a job just
--- released, and the worker running a job whose abort was just requested.
+-- released, and the worker running a job whose abort was just requested;
+-- tell those waiting for jobs deferred with store_result that they ended
+-- ('job_finished': other jobs are not announced, which keeps a finish cheap;
+-- their waiters poll).
 create function _procrastinate_notify_updated_jobs()
 returns trigger
 language plpgsql
@@ -56,6 +59,7 @@ as $$
 declare
     v_queues jsonb;
     v_job_ids jsonb;
+    v_finished jsonb;
 begin
     -- Most updates are claims (todo -> doing) and finishes: none of the cases
     -- below can apply without one of these (5% of a fetch + finish). A lock
@@ -67,6 +71,7 @@ begin
             n.status = 'todo'
             or (n.lock is not null and n.status <> 'doing')
             or n.abort_requested
+            or (n.store_result and n.status not in ('todo', 'doing'))
     ) then
         return null;
     end if;
@@ -114,14 +119,25 @@ begin
             select jsonb_agg(c.id order by c.id)
             from changed as c
             where c.abort_requested and not c.old_abort
+        ),
+        (
+            select jsonb_agg(c.id order by c.id)
+            from changed as c
+            where
+                c.store_result
+                and c.status not in ('todo', 'doing')
+                and c.old_status <> c.status
         )
-    into v_queues, v_job_ids;
+    into v_queues, v_job_ids, v_finished;
 
     if v_queues is not null then
         perform _procrastinate_notify('job_available', 'queues', v_queues);
     end if;
     if v_job_ids is not null then
         perform _procrastinate_notify('abort_requested', 'job_ids', v_job_ids);
+    end if;
+    if v_finished is not null then
+        perform _procrastinate_notify('job_finished', 'job_ids', v_finished);
     end if;
     return null;
 end;

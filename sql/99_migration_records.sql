@@ -182,4 +182,10 @@ insert into procrastinate_migrations (number, name, phase, checksum) values
     'reconcile_anti_join',
     'post',
     'be2997694094c2e1f6494ecc67659283d08a2510cebcf98b0f3efb0bc4efb1dd'
+),
+(
+    37,
+    'store_results',
+    'post',
+    '6c2470456d8fa4befaf319f76f081ea23d0e708c526a5a4b7fc629ed7196099a'
 );

@@ -164,6 +164,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--shape", default="")
     p.add_argument("--queues", default="", help="comma-separated; empty: all queues")
     p.add_argument("--priority", type=int, default=0)
+    p.add_argument(
+        "--store-result", type=int, default=0,
+        help="1: the jobs keep a small result (ours only: stored results)",
+    )
     return p.parse_args(argv)
 
 

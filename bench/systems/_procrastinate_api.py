@@ -18,14 +18,17 @@ from typing import Any
 import _common
 
 
-def make_app(dsn: str):
+def make_app(dsn: str, store_result: bool = False):
     import procrastinate
 
     app = procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=dsn))
+    # ours only (procrastinate 3.10 has no store_result): a small result kept
+    options = {"store_result": True} if store_result else {}
 
-    @app.task(name=_common.TASK)
-    async def noop(i: int = 0) -> None:
+    @app.task(name=_common.TASK, **options)
+    async def noop(i: int = 0) -> Any:
         _common.STOP_AFTER.ran_one()
+        return {"i": i, "ok": True} if store_result else None
 
     @app.task(name=_common.PROBE)
     async def probe(i: int = 0) -> None:
@@ -66,8 +69,8 @@ def defer(args) -> dict[str, Any]:
     return asyncio.run(_defer(args.dsn, args.n, args.batch_size))
 
 
-async def _prefill(dsn: str, n: int) -> None:
-    app, noop, _ = make_app(dsn)
+async def _prefill(dsn: str, n: int, store_result: bool) -> None:
+    app, noop, _ = make_app(dsn, store_result)
     async with app.open_async():
         for first in range(0, n, 5000):
             last = min(first + 5000, n)
@@ -75,7 +78,7 @@ async def _prefill(dsn: str, n: int) -> None:
 
 
 def prefill(args) -> dict[str, Any]:
-    asyncio.run(_prefill(args.dsn, args.n))
+    asyncio.run(_prefill(args.dsn, args.n, bool(args.store_result)))
     return {"n": args.n}
 
 
@@ -83,8 +86,10 @@ def _queues(spec: str) -> list[str] | None:
     return [q for q in spec.split(",") if q] or None
 
 
-async def _work(dsn: str, concurrency: int, n: int, queues: list[str] | None) -> None:
-    app, _, _ = make_app(dsn)
+async def _work(
+    dsn: str, concurrency: int, n: int, queues: list[str] | None, store_result: bool
+) -> None:
+    app, _, _ = make_app(dsn, store_result)
     async with app.open_async():
         if not n:
             await app.run_worker_async(
@@ -110,7 +115,9 @@ async def _work(dsn: str, concurrency: int, n: int, queues: list[str] | None) ->
 
 
 def work(args) -> dict[str, Any]:
-    asyncio.run(_work(args.dsn, args.concurrency, args.n, _queues(args.queues)))
+    asyncio.run(
+        _work(args.dsn, args.concurrency, args.n, _queues(args.queues), bool(args.store_result))
+    )
     return {"rss_kb": _common.vm_hwm_kb()}
 
 
@@ -126,15 +133,15 @@ def backlog(args, connect) -> dict[str, Any]:
     return {"n": args.n}
 
 
-async def _listen(dsn: str, queues: list[str] | None) -> None:
-    app, _, _ = make_app(dsn)
+async def _listen(dsn: str, queues: list[str] | None, store_result: bool) -> None:
+    app, _, _ = make_app(dsn, store_result)
     async with app.open_async():
         # Stopped by run.py with SIGTERM (the worker's own signal handling).
         await app.run_worker_async(concurrency=1, wait=True, listen_notify=True, queues=queues)
 
 
 def listen(args) -> dict[str, Any]:
-    asyncio.run(_listen(args.dsn, _queues(args.queues)))
+    asyncio.run(_listen(args.dsn, _queues(args.queues), bool(args.store_result)))
     return {"rss_kb": _common.vm_hwm_kb()}
 
 
@@ -154,3 +161,25 @@ async def _produce(dsn: str, n: int, interval: float, priority: int) -> dict[str
 
 def produce(args) -> dict[str, Any]:
     return asyncio.run(_produce(args.dsn, args.n, args.interval, args.priority))
+
+
+async def _wait(dsn: str, n: int, interval: float) -> dict[str, Any]:
+    """Defer-and-wait round trips (ours only): defer a job that keeps its
+    result, wait for the idle worker to run it and for its result to come
+    back; ms each, one at a time, ``interval`` apart."""
+    app, noop, _ = make_app(dsn, store_result=True)
+    round_trips: list[float] = []
+    async with app.open_async():
+        await noop.defer_and_wait_async(i=-1)  # warm-up: LISTEN, statements ready
+        await asyncio.sleep(_common.WARMUP_PAUSE)
+        async for i in _common.paced(n, interval):
+            start = time.perf_counter()
+            result = await noop.defer_and_wait_async(i=i)
+            round_trips.append((time.perf_counter() - start) * 1000)
+            if result != {"i": i, "ok": True}:
+                raise SystemExit(f"wait: job {i} returned {result!r}")
+    return {"round_trips_ms": round_trips}
+
+
+def wait(args) -> dict[str, Any]:
+    return asyncio.run(_wait(args.dsn, args.n, args.interval))

@@ -133,5 +133,6 @@ if __name__ == "__main__":
             "work": _api("work"),
             "listen": _api("listen"),
             "produce": _api("produce"),
+            "wait": _api("wait"),
         }
     )

@@ -57,7 +57,9 @@ class App(blueprints.Blueprint):
 
     ``import_paths`` are modules to import so that workers know every task;
     ``worker_defaults`` are default worker options (see run_worker_async);
-    ``periodic_defaults`` tune the periodic deferrer (``max_delay``, s).
+    ``periodic_defaults`` tune the periodic deferrer (``max_delay``, s);
+    ``store_result`` is the default of the tasks that do not say whether to
+    keep what they return (docs/results.md).
     """
 
     @classmethod
@@ -72,8 +74,11 @@ class App(blueprints.Blueprint):
         import_paths: Iterable[str] | None = None,
         worker_defaults: dict[str, Any] | None = None,
         periodic_defaults: dict[str, Any] | None = None,
+        store_result: bool = False,
     ):
         super().__init__()
+        #: Whether jobs keep what their task returns, for tasks that do not say.
+        self.store_result = store_result
         self.connector = connector
         self.import_paths = list(import_paths or [])
         self.worker_defaults = dict(worker_defaults or {})
@@ -109,6 +114,7 @@ class App(blueprints.Blueprint):
             import_paths=self.import_paths,
             worker_defaults=self.worker_defaults,
             periodic_defaults=self.periodic_defaults,
+            store_result=self.store_result,
         )
         app.tasks = self.tasks
         app.periodic_registry = self.periodic_registry
@@ -154,6 +160,8 @@ class App(blueprints.Blueprint):
             close = difflib.get_close_matches(name, list(self.tasks), n=3)
             hint = f" Did you mean: {', '.join(close)}?" if close else ""
             raise exceptions.TaskNotFound(f"Task {name!r} is not registered.{hint}")
+        if kwargs.get("store_result") is None:
+            kwargs["store_result"] = self.store_result
         return tasks.configure_task(name=name, job_manager=self.job_manager, **kwargs)
 
     # --- workers -------------------------------------------------------------------

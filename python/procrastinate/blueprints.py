@@ -43,6 +43,7 @@ class TaskOptions(TypedDict, total=False):
     lock: str | None
     queueing_lock: str | None
     task_middleware: list[middleware.TaskMiddleware] | None
+    store_result: bool | None
 
 
 class Blueprint:
@@ -151,7 +152,8 @@ class Blueprint:
         attempts or a RetryStrategy; ``pass_context`` gives the task a
         JobContext first; ``queue``, ``priority``, ``lock`` and
         ``queueing_lock`` are defaults of its jobs; ``task_middleware`` wraps
-        its runs.
+        its runs; ``store_result`` keeps what it returns (None: the App's
+        ``store_result``; docs/results.md).
         """
         from procrastinate.tasks import Task
 

@@ -177,6 +177,47 @@ class InvalidOutcome(ProcrastinateException, ValueError):
     sqlstate: str | None = "PT005"
 
 
+class JobFailed(ProcrastinateException):
+    """The job waited for failed (JobManager.wait_for_job): the task's
+    exception, as the database recorded it. ``error_type`` is its class name
+    (``error_types`` with its bases), ``message`` what it said,
+    ``error_traceback`` where it was raised (in the worker)."""
+
+    def __init__(
+        self,
+        job_id: int,
+        message: str | None,
+        error_types: list[str] | None,
+        error_traceback: str | None,
+    ):
+        self.job_id = job_id
+        self.message = message or ""
+        self.error_types = list(error_types or [])
+        self.error_type = self.error_types[0] if self.error_types else None
+        self.error_traceback = error_traceback
+        super().__init__(f"Job {job_id} failed: {self.message or self.error_type or 'no error'}")
+
+
+class JobCancelled(ProcrastinateException):
+    """The job waited for was cancelled before it ran, or aborted while it
+    ran (``status`` says which)."""
+
+    def __init__(self, job_id: int, status: str):
+        self.job_id = job_id
+        self.status = status
+        super().__init__(f"Job {job_id} ended {status}")
+
+
+class ResultNotStored(ProcrastinateException):
+    """The job succeeded, but what it returned is not stored: it was not
+    deferred with store_result, or the database says why (too big, not
+    JSON)."""
+
+
+class WaitTimeout(ProcrastinateException, TimeoutError):
+    """The job waited for did not end within the timeout (it goes on)."""
+
+
 class SchemaNotInstalled(ConnectorException):
     """The procrastinate schema is not installed in this database: run
     ``procrastinate schema --apply`` or ``await connector.check()``."""

@@ -111,6 +111,9 @@ class Job:
     abort_requested: bool = False
     #: Worker running the job.
     worker_id: int | None = None
+    #: Whether the worker keeps what the task returns (``store_result``;
+    #: read it with JobManager.wait_for_job, docs/results.md).
+    store_result: bool = False
     #: Set on a fetched job whose args could not be decoded (why, as text):
     #: its ``task_kwargs`` are empty, and the worker fails it without
     #: running it. None on every other job.
@@ -138,13 +141,17 @@ class Job:
             attempts=row["attempts"],
             abort_requested=row.get("abort_requested", False),
             worker_id=row.get("worker_id"),
+            store_result=bool(row.get("store_result", False)),
         )
 
     def asdict(self) -> dict[str, Any]:
-        # procrastinate's fields; decode_error only on the rare job that has one.
+        # procrastinate's fields; decode_error and store_result only on the
+        # jobs that have them.
         values = attr.asdict(self, recurse=False)
         if values["decode_error"] is None:
             del values["decode_error"]
+        if not values["store_result"]:
+            del values["store_result"]
         return values
 
     def evolve(self, **changes: Any) -> Job:
@@ -247,6 +254,40 @@ class JobDeferrer:
     def defer(self, **task_kwargs: types.JSONValue) -> JobId:
         (job_id,) = self.batch_defer(task_kwargs)
         return job_id
+
+    def defer_and_wait(
+        self, *, wait_timeout: float | None = None, **task_kwargs: types.JSONValue
+    ) -> Any:
+        """Defer one job that stores its result, wait until it ends (at most
+        ``wait_timeout`` seconds), and return what the task returned:
+        JobManager.wait_for_job raises JobFailed, JobCancelled or
+        WaitTimeout, and ResultNotStored when the result could not be kept."""
+        return self.defer_and_wait_with(task_kwargs, wait_timeout)
+
+    async def defer_and_wait_async(
+        self, *, wait_timeout: float | None = None, **task_kwargs: types.JSONValue
+    ) -> Any:
+        return await self.defer_and_wait_with_async(task_kwargs, wait_timeout)
+
+    def defer_and_wait_with(self, task_kwargs: dict[str, Any], wait_timeout: float | None) -> Any:
+        """defer_and_wait, whatever the names of the task's arguments."""
+        job_id = self._storing_result().defer(**task_kwargs)
+        return self.job_manager.wait_for_job(job_id, wait_timeout).value()
+
+    async def defer_and_wait_with_async(
+        self, task_kwargs: dict[str, Any], wait_timeout: float | None
+    ) -> Any:
+        job_id = await self._storing_result().defer_async(**task_kwargs)
+        finished = await self.job_manager.wait_for_job_async(job_id, wait_timeout)
+        return finished.value()
+
+    def _storing_result(self) -> JobDeferrer:
+        return JobDeferrer(
+            self.job_manager,
+            self.job.evolve(store_result=True),
+            retry_policy=self.retry_policy,
+            connection=self.connection,
+        )
 
     def batch_defer(self, *task_kwargs: types.JSONDict) -> list[JobId]:
         self._log_about_to_defer(task_kwargs)

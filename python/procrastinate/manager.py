@@ -8,12 +8,14 @@ that runs it on the event loop.
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import warnings
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Callable, Coroutine, Iterable
+from typing import Any, TypeVar
 
-from procrastinate import exceptions, notifications_3x
+from procrastinate import connector as connector_module
+from procrastinate import exceptions, notifications_3x, utils, waiting
 from procrastinate import jobs as jobs_module
 from procrastinate._db import queries
 from procrastinate._db.ops import Operation, call_all, ids, one, operation, rows
@@ -22,6 +24,8 @@ from procrastinate._db.worker_ops import WorkerOperations
 
 Job = jobs_module.Job
 Status = jobs_module.Status
+FinishedJob = waiting.FinishedJob
+T = TypeVar("T")
 
 #: Jobs deleted per call of procrastinate_remove_old_jobs by delete_old_jobs.
 DELETE_OLD_JOBS_BATCH_SIZE = 10_000
@@ -399,6 +403,74 @@ class JobManager(WorkerOperations):
         if not found:
             raise exceptions.JobNotFound(f"job {job_id} does not exist")
         await self.finish_job(found[0], status, delete_job)
+
+    # --- results and waiting (docs/results.md) ------------------------------------------
+
+    @operation
+    def job_results(self, job_ids: Iterable[int]) -> Operation[list[dict[str, Any]]]:
+        """How each job stands, one dict per job that exists and that this
+        login may see: job_id, status, attempts, finished_at, store_result,
+        result, result_error, error_message, error_types, error_traceback."""
+        return rows(queries.JOB_RESULTS, job_ids=[int(job_id) for job_id in job_ids])
+
+    job_results_async = job_results.async_
+
+    async def wait_for_job_async(self, job_id: int, timeout: float | None = None) -> FinishedJob:
+        """Wait until the job ends; returns it (FinishedJob: status, result)
+        when it succeeded. Raises JobFailed (the task's error type, message
+        and traceback) when it failed, JobCancelled when it was cancelled or
+        aborted, JobNotFound when it does not exist (or was deleted), and
+        WaitTimeout after ``timeout`` seconds (the job goes on). The end of
+        a job deferred with store_result is announced by the database; other
+        jobs are looked at every second. All the waits of a process share
+        one listening connection: ``asyncio.as_completed`` over many waits
+        is cheap."""
+        return await waiting.waiter(self).wait(int(job_id), timeout)
+
+    async def wait_for_jobs_async(
+        self, job_ids: Iterable[int], timeout: float | None = None
+    ) -> list[FinishedJob | BaseException]:
+        """Wait until every job ends (or ``timeout`` passes); one entry per
+        id, in order: the FinishedJob, or the exception its wait_for_job_async
+        raised."""
+        return await waiting.wait_many(self, job_ids, timeout)
+
+    def wait_for_job(self, job_id: int, timeout: float | None = None) -> FinishedJob:
+        """wait_for_job_async, from synchronous code."""
+        return self._run_wait(lambda manager: manager.wait_for_job_async(job_id, timeout))
+
+    def wait_for_jobs(
+        self, job_ids: Iterable[int], timeout: float | None = None
+    ) -> list[FinishedJob | BaseException]:
+        """wait_for_jobs_async, from synchronous code."""
+        ids = list(job_ids)
+        return self._run_wait(lambda manager: manager.wait_for_jobs_async(ids, timeout))
+
+    def _run_wait(self, wait: Callable[[JobManager], Coroutine[Any, Any, T]]) -> T:
+        """Run a wait from synchronous code: on the loop of a connector open
+        there, else on a loop of its own (a psycopg connector gets a
+        twin opened on that loop, for the listening connection)."""
+        connector = self.connector
+        if isinstance(connector, connector_module.BaseAsyncConnector) and connector.is_open_async:
+            return connector.run_sync(wait(self))
+        if utils.running_loop() is not None:
+            raise exceptions.SyncCallInEventLoop(
+                "wait_for_job blocks: in async code, await wait_for_job_async"
+            )
+
+        async def on_own_loop() -> T:
+            from procrastinate import psycopg_connector
+
+            twin = psycopg_connector.async_twin(connector, min_size=1, max_size=2)
+            if twin is None:
+                return await wait(self)
+            await twin.open_async()
+            try:
+                return await wait(JobManager(connector=twin))
+            finally:
+                await twin.close_async()
+
+        return asyncio.run(on_own_loop())
 
     async def listen_for_jobs(
         self,

@@ -165,3 +165,17 @@ class PsycopgConnector(PsycopgAdapter, pooled.AsyncPooled):
             with contextlib.suppress(Exception):
                 # A close cancelled by a stopping worker ends in the background.
                 await asyncio.shield(connection.close())
+
+
+def async_twin(other: connector.BaseConnector, **pool_args: Any) -> PsycopgConnector | None:
+    """A new PsycopgConnector (not open) on the database of ``other``, a
+    psycopg 3 connector of either kind, with its JSON functions and its pool
+    arguments overridden by ``pool_args``: for a loop of its own. None for
+    any other connector."""
+    if not isinstance(other, (PsycopgConnector, sync_psycopg_connector.SyncPsycopgConnector)):
+        return None
+    return PsycopgConnector(
+        json_dumps=other.json_dumps,
+        json_loads=other.json_loads,
+        **{**other._pool_args, **pool_args},
+    )

@@ -33,6 +33,7 @@ class ConfigureTaskOptions(TypedDict, total=False):
     queue: str | None
     priority: int | None
     connection: Any
+    store_result: bool | None
 
 
 def configure_task(
@@ -48,6 +49,7 @@ def configure_task(
     priority: int | None = None,
     retry_policy: dict[str, Any] | None = None,
     connection: Any = None,
+    store_result: bool | None = None,
 ) -> jobs.JobDeferrer:
     """A JobDeferrer for task ``name`` (known or not) with these options."""
     if schedule_at and schedule_in is not None:
@@ -69,6 +71,7 @@ def configure_task(
         queueing_lock=queueing_lock,
         task_kwargs=dict(task_kwargs or {}),
         scheduled_at=schedule_at,
+        store_result=bool(store_result),
     )
     return jobs.JobDeferrer(
         job_manager=job_manager, job=job, retry_policy=retry_policy, connection=connection
@@ -105,6 +108,7 @@ class Task(Generic[P, R, Args]):
         lock: str | None = None,
         queueing_lock: str | None = None,
         task_middleware: list[middleware_module.TaskMiddleware] | None = None,
+        store_result: bool | None = None,
     ):
         self.func = func
         self.blueprint = blueprint
@@ -123,6 +127,8 @@ class Task(Generic[P, R, Args]):
         #: Default lock and queueing lock of its jobs.
         self.lock = lock
         self.queueing_lock = queueing_lock
+        #: Whether its jobs keep what it returns (None: the App's store_result).
+        self.store_result = store_result
         #: Middlewares around this task's runs (same sync/async kind as the task).
         self.task_middleware: list[middleware_module.TaskMiddleware] = list(task_middleware or [])
         is_async = inspect.iscoroutinefunction(func)
@@ -157,7 +163,8 @@ class Task(Generic[P, R, Args]):
         ``task_kwargs``, ``schedule_at`` or ``schedule_in`` (timedelta keyword
         arguments), ``queue``, ``priority``, and ``connection`` (a psycopg
         connection of the caller, to defer in its transaction). Unset options
-        take the task's defaults. Call ``defer`` on the result."""
+        take the task's defaults; ``store_result`` keeps what the job returns
+        (docs/results.md). Call ``defer`` on the result."""
         self.blueprint.will_configure_task()
         unknown = set(options) - set(ConfigureTaskOptions.__annotations__)
         if unknown:
@@ -168,7 +175,11 @@ class Task(Generic[P, R, Args]):
         app = self.blueprint
         assert isinstance(app, app_module.App)
         defaults: dict[str, Any] = {"lock": self.lock, "queueing_lock": self.queueing_lock}
-        defaults.update(queue=self.queue, priority=self.priority)
+        defaults.update(
+            queue=self.queue,
+            priority=self.priority,
+            store_result=app.store_result if self.store_result is None else self.store_result,
+        )
         chosen = {key: value for key, value in options.items() if value is not None}
         return configure_task(
             name=self.name,
@@ -187,6 +198,18 @@ class Task(Generic[P, R, Args]):
     async def defer_async(self, *_: Args.args, **task_kwargs: Args.kwargs) -> jobs.JobId:
         _keywords_only(_)
         return await self.configure().defer_async(**task_kwargs)
+
+    def defer_and_wait(self, *_: Args.args, **task_kwargs: Args.kwargs) -> Any:
+        """Defer one job that stores its result, wait until it ends, and
+        return what the task returned (raises as JobManager.wait_for_job,
+        and ResultNotStored when the result could not be kept). With a
+        timeout: ``task.configure().defer_and_wait(wait_timeout=s, ...)``."""
+        _keywords_only(_)
+        return self.configure().defer_and_wait_with(task_kwargs, None)
+
+    async def defer_and_wait_async(self, *_: Args.args, **task_kwargs: Args.kwargs) -> Any:
+        _keywords_only(_)
+        return await self.configure().defer_and_wait_with_async(task_kwargs, None)
 
     def batch_defer(self, *task_kwargs: types.JSONDict) -> list[jobs.JobId]:
         """Defer one job per dict of arguments, in one call, all or nothing."""

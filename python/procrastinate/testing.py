@@ -68,16 +68,11 @@ class JobOutcome:
 def _worker_connector(connector: connector_module.BaseConnector) -> Any:
     """A new async connector on the database of ``connector``, or None when
     ``connector`` itself must be used (opened on the current loop)."""
-    if isinstance(
-        connector,
-        (psycopg_connector.PsycopgConnector, sync_psycopg_connector.SyncPsycopgConnector),
-    ):
-        # A pool of its own, big enough for the worker's side loops and for
-        # tasks that defer more jobs.
-        arguments = {**connector._pool_args, "min_size": 1, "max_size": 8}
-        return psycopg_connector.PsycopgConnector(
-            json_dumps=connector.json_dumps, json_loads=connector.json_loads, **arguments
-        )
+    # A pool of its own, big enough for the worker's side loops and for
+    # tasks that defer more jobs.
+    twin = psycopg_connector.async_twin(connector, min_size=1, max_size=8)
+    if twin is not None:
+        return twin
     get_worker_connector = getattr(connector, "get_worker_connector", None)
     if get_worker_connector is not None:  # the Django connector
         return get_worker_connector()

@@ -82,12 +82,14 @@ $$;
 grant execute on function
 procrastinate_defer_job(
     text, jsonb, text, integer, text, text, timestamptz, integer,
-    double precision, double precision, double precision, text[], integer
+    double precision, double precision, double precision, text[], integer, boolean
 ),
 procrastinate_defer_jobs(jsonb),
 procrastinate_defer_jobs_v2(jsonb, timestamptz),
 procrastinate_get_job_status(bigint),
 procrastinate_get_job_status_v1(bigint),
+procrastinate_job_result(bigint),
+procrastinate_job_results_v1(bigint[]),
 procrastinate_applied_migrations_v1()
 to procrastinate_producer;
 
@@ -95,9 +97,10 @@ to procrastinate_producer;
 grant procrastinate_producer to procrastinate_worker;
 grant execute on function
 procrastinate_fetch_jobs_v2(bigint, text[], integer, uuid, boolean, timestamptz),
+procrastinate_fetch_jobs_v3(bigint, text[], integer, uuid, boolean, timestamptz),
 procrastinate_fetch_jobs(text[], integer, bigint),
 procrastinate_finish_jobs_v1(bigint, jsonb, text, timestamptz),
-procrastinate_finish_job(bigint, text, text, text[], bigint, integer),
+procrastinate_finish_job(bigint, text, text, text[], bigint, integer, jsonb),
 procrastinate_retry_delay_v1(integer, double precision, double precision, double precision),
 procrastinate_register_worker_v2(
     text, text[], integer, text, integer, double precision, timestamptz

@@ -32,8 +32,8 @@ from procrastinate_last_periodic_ticks_v1() as t
 FETCH_JOBS = """
 select f.id, f.queue_name, f.task_name, f.priority, f.lock, f.queueing_lock,
     f.args::text as args, f.status, f.scheduled_at, f.attempts,
-    f.abort_requested, f.worker_id
-from procrastinate_fetch_jobs_v2(
+    f.abort_requested, f.worker_id, f.store_result
+from procrastinate_fetch_jobs_v3(
     %(worker_id)s::bigint, %(queues)s::text[], %(limit)s::integer,
     %(claim_token)s::uuid, %(resume)s::boolean
 ) as f
@@ -66,6 +66,14 @@ select procrastinate_retry_job_v1(
 
 GET_JOB_STATUS = """
 select procrastinate_get_job_status_v1(%(job_id)s::bigint)::text as status
+"""
+
+#: How jobs stand: status, and for ended ones their result or error
+#: (procrastinate_job_results_v1; waiting.py).
+JOB_RESULTS = """
+select r.job_id, r.status::text as status, r.attempts, r.finished_at, r.store_result,
+    r.result, r.result_error, r.error_message, r.error_types, r.error_traceback
+from procrastinate_job_results_v1(%(job_ids)s::bigint[]) as r
 """
 
 REMOVE_OLD_JOBS = """
@@ -257,6 +265,7 @@ RETRYABLE = frozenset(
     {
         LAST_PERIODIC_TICKS,
         GET_JOB_STATUS,
+        JOB_RESULTS,
         HEARTBEAT,
         JOBS_TO_ABORT,
         LIST_JOBS,

@@ -34,6 +34,7 @@ def job_object(job: Job, retry_policy: dict[str, Any] | None = None) -> dict[str
         "lock": job.lock,
         "queueing_lock": job.queueing_lock,
         "scheduled_at": scheduled_at,
+        "store_result": job.store_result or None,
         **(retry_policy or {}),
     }
     return {key: value for key, value in values.items() if value is not None}
@@ -47,6 +48,41 @@ def error_message(exception: BaseException) -> str:
     return text.strip().replace("\x00", "\\x00")
 
 
+#: The longest traceback an outcome carries (its last characters: the end
+#: of a traceback says most).
+MAX_TRACEBACK_CHARS = 20_000
+#: A result longer than this (JSON text) is not sent: it is above the highest
+#: procrastinate_settings.max_result_bytes can be.
+MAX_RESULT_CHARS = 268_435_456
+
+
+def error_traceback(exception: BaseException) -> str:
+    """The exception's traceback as text, jsonb-safe, at most
+    MAX_TRACEBACK_CHARS (the end)."""
+    text = "".join(traceback.format_exception(type(exception), exception, exception.__traceback__))
+    return text[-MAX_TRACEBACK_CHARS:].replace("\x00", "\\x00")
+
+
+def result_member(result: Any, dump_json: Callable[[Any], str]) -> dict[str, Any]:
+    """The outcome's ``result`` (what the task returned, JSON-serialisable
+    with the connector's ``dump_json``), or a ``result_error`` saying why it
+    cannot be stored: the run itself succeeded, and stays so."""
+    try:
+        text = dump_json(result)
+    except Exception as exc:  # noqa: BLE001 - any encoder error: the result only is lost
+        cause = exc.__cause__ or exc
+        return {
+            "result_error": f"the result is not JSON-serialisable ({type(result).__name__}): "
+            f"{error_message(cause)}: not stored"
+        }
+    if len(text) > MAX_RESULT_CHARS:
+        return {
+            "result_error": f"the result ({len(text)} characters of JSON) is over the "
+            f"highest limit of {MAX_RESULT_CHARS}: not stored"
+        }
+    return {"result": result}
+
+
 def build_outcome(
     job: Job,
     status: Status | str,
@@ -54,13 +90,15 @@ def build_outcome(
     exception: BaseException | None = None,
     retry_decision: dict[str, Any] | bool | None = None,
     interrupted: bool = False,
+    with_traceback: bool = False,
 ) -> dict[str, Any]:
     """An outcome for finish_jobs_async: ``status`` is succeeded, failed or
     aborted; ``exception`` the error of a failure; ``retry_decision`` None
     (the job's policy decides), False (never retry) or the dict of
     ``retry.retry_decision_to_outcome`` (explicit decision); ``interrupted``
     an aborted run cut short by its worker's shutdown, which the database
-    retries like a failure when the policy (or the decision) allows."""
+    retries like a failure when the policy (or the decision) allows;
+    ``with_traceback``: the error carries the exception's traceback."""
     outcome: dict[str, Any] = {
         "id": job.id,
         "attempt": job.attempts,
@@ -73,6 +111,8 @@ def build_outcome(
             "types": retry.exception_type_names(exception),
             "message": error_message(exception),
         }
+        if with_traceback:
+            outcome["error"]["traceback"] = error_traceback(exception)
     if retry_decision is not None:
         outcome["retry"] = retry_decision
     return outcome

@@ -114,7 +114,9 @@ class Worker:
     def _reset(self) -> None:
         """A new state and new parts, for one run."""
         options, job_manager = self.options, self.app.job_manager
-        self.state = state = WorkerState(options, self.logger)
+        self.state = state = WorkerState(
+            options, self.logger, dump_json=lambda value: job_manager.connector.dump_json(value)
+        )
         self.aborts = Aborts(state, job_manager)
         self.health = Health(state, job_manager, abort=self.aborts.abort)
         self.reporter = Reporter(state, job_manager, renewed=self.health.renewed)

@@ -153,12 +153,16 @@ def _retry_member(run: JobRun) -> dict[str, Any] | bool | None:
     return retry.retry_decision_to_outcome(job_retry.retry_decision if job_retry else None)
 
 
-def build_outcome(run: JobRun) -> dict[str, Any]:
+def build_outcome(run: JobRun, dump_json: Callable[[Any], str]) -> dict[str, Any]:
     """The outcome to report for a run that ended (its error message is
-    jsonb-safe: wire.error_message escapes NUL)."""
+    jsonb-safe: wire.error_message escapes NUL), with what the task returned
+    when the job stores its result (if ``dump_json`` can encode it)."""
     kind = run.outcome_kind
     if kind == "succeeded":
-        return wire.build_outcome(run.job, jobs.Status.SUCCEEDED)
+        outcome = wire.build_outcome(run.job, jobs.Status.SUCCEEDED)
+        if run.job.store_result:
+            outcome.update(wire.result_member(run.result, dump_json))
+        return outcome
     # Aborted on request; not cut short by its worker (stopping, losing its lease).
     if kind == "aborted" and run.flag.get() not in (AbortReason.SHUTDOWN, AbortReason.LEASE_LOST):
         return wire.build_outcome(run.job, jobs.Status.ABORTED, exception=run.exception)
@@ -177,6 +181,7 @@ def build_outcome(run: JobRun) -> dict[str, Any]:
         exception=run.exception,
         retry_decision=decision,
         interrupted=interrupted,
+        with_traceback=not interrupted,
     )
     if decision is None and retry.is_sql_strategy(strategy):
         # Applied by the database only to a job deferred without a policy
@@ -223,5 +228,5 @@ async def execute(
             state.log(logging.ERROR, "task_not_found", message, run, exception=str(exc))
     finally:
         run.end_timestamp = time.time()
-    run.outcome = outcome = build_outcome(run)
+    run.outcome = outcome = build_outcome(run, state.dump_json)
     return outcome

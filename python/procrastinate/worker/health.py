@@ -90,7 +90,16 @@ class Health:
         again should the registration be removed at once)."""
         length = None
         while length is None:
+            removed = self.state.worker_id
             sent_at = await self.register()
+            if removed is not None:
+                self.state.log(
+                    logging.WARNING,
+                    "register_worker_again",
+                    f"Worker {removed} was removed from the database as stalled; "
+                    f"registered again as {self.state.worker_id}; it held no job yet",
+                    old_worker_id=removed,
+                )
             assert self.state.worker_id is not None
             length = await self.state.db_call(
                 self.job_manager.heartbeat_async(self.state.worker_id)

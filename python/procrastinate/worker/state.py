@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -55,9 +56,16 @@ async def wait_event(event: asyncio.Event, timeout: float | None) -> None:
 
 
 class WorkerState:
-    def __init__(self, options: WorkerOptions, logger: logging.Logger):
+    def __init__(
+        self,
+        options: WorkerOptions,
+        logger: logging.Logger,
+        dump_json: Callable[[Any], str] = json.dumps,
+    ):
         self.options = options
         self.logger = logger
+        #: The connector's JSON encoder: a result to store must pass it.
+        self.dump_json = dump_json
         #: Set while registered in the database.
         self.worker_id: int | None = None
         #: Jobs running in a slot, by id.

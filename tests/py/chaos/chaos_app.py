@@ -1,6 +1,7 @@
 """The app the chaos workers run (real subprocesses, see chaos_harness.py).
 
-Its tasks, ``work`` (sleeps) and ``block`` (holds the event loop), record
+Its tasks, ``work`` (sleeps), ``echo`` (sleeps, returns its value) and
+``block`` (holds the event loop), record
 each run (job id, lock, pid, start, end) in the ``chaos_runs`` table over a
 connection of its own, retried until the database answers, so that the
 test can compute duplicates and overlaps. Settings come from the
@@ -122,6 +123,14 @@ async def work(
         await asyncio.sleep(seconds)
         if fail_first_attempt and context.job.attempts == 0:
             raise RuntimeError(f"first run of job {context.job.id} fails (pid {os.getpid()})")
+
+
+@app.task(name="echo", pass_context=True, store_result=True)
+async def echo(context: procrastinate.JobContext, value: int, seconds: float) -> dict[str, int]:
+    """Returns what it was given: what waiters expect back (test_waiters.py)."""
+    async with recorded_run(context):
+        await asyncio.sleep(seconds)
+    return {"value": value}
 
 
 @app.task(name="block", pass_context=True)

@@ -10,13 +10,11 @@ seconds each fault took to recover. Each takes under a minute.
 
 from __future__ import annotations
 
-import os
-import subprocess
 import time
 
 import psycopg
-import pytest
 
+import pg_server
 from chaos_harness import CONNECTIONS_PER_WORKER, STALLED, Chaos, check
 
 
@@ -83,37 +81,14 @@ def test_c_stream_of_terminated_backends(chaos: Chaos, record_property):
         assert worker.process.returncode == 0, chaos.log_text()
 
 
-def _restart_server() -> None:
-    data = os.path.join(os.environ["PRIVATE_PG_DIR"], "data")
-    bindir = os.environ.get("PRIVATE_PG_BINDIR") or _bindir()
-    command = [f"{bindir}/pg_ctl", "restart", "-D", data, "-m", "fast", "-w", "-t", "30",
-               "-l", os.environ["PRIVATE_PG_LOG"]]
-    if os.geteuid() == 0:
-        command = ["runuser", "-u", "postgres", "--", *command]
-    subprocess.run(command, check=True, cwd="/", stdout=subprocess.DEVNULL)
-
-
-def _bindir() -> str:
-    versions = sorted(
-        (d for d in os.listdir("/usr/lib/postgresql") if os.path.exists(
-            f"/usr/lib/postgresql/{d}/bin/pg_ctl")),
-        key=lambda v: [int(p) for p in v.split(".") if p.isdigit()],
-    )
-    return f"/usr/lib/postgresql/{versions[-1]}/bin"
-
-
 def test_d_postgresql_restarted_mid_run(chaos: Chaos, record_property):
-    if not os.environ.get("PRIVATE_PG_DIR"):
-        pytest.skip(
-            "needs the private cluster of `make test` (PRIVATE_PG_DIR unset: external server)"
-        )
     chaos.defer(150, locks=8, seconds=(0.1, 0.6))
     chaos.start_worker()
     chaos.start_worker()
     chaos.wait_registered(2)
     time.sleep(2.0)
     down = time.monotonic()
-    _restart_server()
+    pg_server.restart()
     # Service is back when new runs start again.
     runs_before = chaos.query("select count(*) as n from chaos_runs")[0]["n"]
     while chaos.query("select count(*) as n from chaos_runs")[0]["n"] <= runs_before:

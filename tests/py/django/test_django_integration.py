@@ -278,7 +278,7 @@ def listed(response) -> list[int]:
 def test_admin_lists_filters_and_shows_jobs(admin_client, django_db, django_database):
     from shop.tasks import fail, ship_order
 
-    shipped_id = ship_order.defer(order_id=1)
+    shipped_id = ship_order.configure(store_result=True).defer(order_id=1)
     failed_id = fail.defer(message="out of <stock>")
     assert manage(django_database, "procrastinate", "worker", "--one-shot").returncode == 0
 
@@ -304,6 +304,11 @@ def test_admin_lists_filters_and_shows_jobs(admin_client, django_db, django_data
     for event in ("deferred", "started", "failed"):
         assert event in detail_page
     assert "ValueError: out of &lt;stock&gt;" in detail_page
+    assert "Traceback (most recent call last)" in detail_page  # the failure's traceback
+
+    shipped = admin_client.get(f"/admin/procrastinate/procrastinatejob/{shipped_id}/change/")
+    assert shipped.status_code == 200
+    assert "&quot;shipped 1&quot;" in shipped.content.decode()  # the stored result
 
     for page_url in (
         "/admin/procrastinate/procrastinateworker/",

@@ -53,7 +53,8 @@ select throws_ok(
     $$select * from procrastinate_finish_jobs_v1(
         7, '[{"id": 1, "status": "failed", "error": "boom"}]'
     )$$,
-    'PT005', 'outcome #1 has an error that is not {"types": [class names], "message": text}',
+    'PT005',
+    'outcome #1 has an error that is not {"types": [class names], "message": text, "traceback": text}',
     'an error that is not an object is refused'
 );
 select throws_ok(

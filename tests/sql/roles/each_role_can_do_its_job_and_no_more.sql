@@ -1,12 +1,12 @@
 -- The least-privilege script (sql/optional/roles.sql): no role has any right
 -- on a table, view or sequence (everything goes through functions running as
 -- the owner), no internal helper is executable by a role, the producer defers
--- and reads the status of its own jobs only, the worker runs jobs but not
--- ops, the operator runs ops.
+-- and reads the status and results of its own jobs only, the worker runs
+-- jobs but not ops, the operator runs ops.
 begin;
 create extension if not exists pgtap;
 \ir ../../../sql/optional/roles.sql
-select plan(17);
+select plan(19);
 
 select procrastinate_defer_job('seed', '{"secret": "s3cr3t"}') as seed_id \gset
 
@@ -69,9 +69,10 @@ select is(
     array[
         'procrastinate_applied_migrations_v1', 'procrastinate_defer_job',
         'procrastinate_defer_jobs', 'procrastinate_defer_jobs_v2',
-        'procrastinate_get_job_status', 'procrastinate_get_job_status_v1'
+        'procrastinate_get_job_status', 'procrastinate_get_job_status_v1',
+        'procrastinate_job_result', 'procrastinate_job_results_v1'
     ],
-    'the producer can execute the defer and status functions only'
+    'the producer can execute the defer, status and result functions only'
 );
 select ok(
     not has_function_privilege(
@@ -154,6 +155,14 @@ select is(
 select throws_ok(
     format('select procrastinate_get_job_status(%s)', :seed_id), 'PT003', null,
     'a job deferred by another login reads as unknown to the producer'
+);
+select is(
+    (select status from procrastinate_job_result(:own_id)), 'todo'::procrastinate_job_status,
+    'a producer login reads how a job it deferred stands'
+);
+select throws_ok(
+    format('select * from procrastinate_job_result(%s)', :seed_id), 'PT003', null,
+    'the result of a job deferred by another login reads as unknown to the producer'
 );
 
 reset session authorization;

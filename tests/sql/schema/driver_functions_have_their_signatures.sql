@@ -3,17 +3,27 @@
 begin;
 set local client_min_messages = warning;
 create extension if not exists pgtap;
-select plan(27);
+select plan(29);
 
 select function_returns(
     'procrastinate_defer_jobs_v2', array['jsonb', 'timestamp with time zone'], 'setof bigint',
     'procrastinate_defer_jobs_v2(p_jobs, p_now) returns table(id)'
 );
 select function_returns(
+    'procrastinate_fetch_jobs_v3',
+    array['bigint', 'text[]', 'integer', 'uuid', 'boolean', 'timestamp with time zone'],
+    'setof record',
+    'procrastinate_fetch_jobs_v3(p_worker_id, p_queues, p_limit, p_claim_token, p_resume, p_now)'
+);
+select function_returns(
     'procrastinate_fetch_jobs_v2',
     array['bigint', 'text[]', 'integer', 'uuid', 'boolean', 'timestamp with time zone'],
     'setof record',
-    'procrastinate_fetch_jobs_v2(p_worker_id, p_queues, p_limit, p_claim_token, p_resume, p_now)'
+    'procrastinate_fetch_jobs_v2 stays, for the workers of the previous release'
+);
+select function_returns(
+    'procrastinate_job_results_v1', array['bigint[]'], 'setof record',
+    'procrastinate_job_results_v1(p_job_ids) returns how each job stands'
 );
 select function_returns(
     'procrastinate_finish_jobs_v1',
@@ -143,9 +153,11 @@ select is(
     array[
         'procrastinate_applied_migrations_v1', 'procrastinate_cancel_job_v1',
         'procrastinate_defer_jobs_v2', 'procrastinate_defer_periodic_job_v1',
-        'procrastinate_fetch_jobs_v2', 'procrastinate_finish_jobs_v1',
+        'procrastinate_fetch_jobs_v2', 'procrastinate_fetch_jobs_v3',
+        'procrastinate_finish_jobs_v1',
         'procrastinate_get_job_status_v1', 'procrastinate_heartbeat_v2',
-        'procrastinate_job_counts_v1', 'procrastinate_jobs_to_abort_v1',
+        'procrastinate_job_counts_v1', 'procrastinate_job_results_v1',
+        'procrastinate_jobs_to_abort_v1',
         'procrastinate_last_periodic_ticks_v1', 'procrastinate_list_jobs_v1',
         'procrastinate_pause_queue_v1', 'procrastinate_reconcile_held_jobs_v1',
         'procrastinate_register_worker_v2', 'procrastinate_release_jobs_v2',

@@ -53,9 +53,10 @@ select is(
     array[
         'procrastinate_applied_migrations_v1', 'procrastinate_cancel_job_v1',
         'procrastinate_cancel_jobs', 'procrastinate_defer_jobs_v2',
-        'procrastinate_defer_periodic_job_v1', 'procrastinate_fetch_jobs_v2',
+        'procrastinate_defer_periodic_job_v1', 'procrastinate_fetch_jobs_v3',
         'procrastinate_finish_jobs_v1', 'procrastinate_get_job_status_v1',
         'procrastinate_heartbeat_v2', 'procrastinate_job_counts_v1',
+        'procrastinate_job_results_v1',
         'procrastinate_jobs_to_abort_v1', 'procrastinate_last_periodic_ticks_v1',
         'procrastinate_list_jobs_v1', 'procrastinate_pause_queue_v1',
         'procrastinate_reconcile_held_jobs_v1', 'procrastinate_register_worker_v2',

@@ -23,8 +23,11 @@ select col_is_pk('procrastinate_migrations', 'number', 'a migration is recorded 
 select col_is_pk('procrastinate_settings', 'singleton', 'the settings are keyed by a singleton');
 select columns_are(
     'procrastinate_settings',
-    array['singleton', 'max_args_bytes', 'max_args_depth', 'stalled_worker_timeout', 'max_rescues'],
-    'the settings are the args limits, the default lease and the rescue limit'
+    array[
+        'singleton', 'max_args_bytes', 'max_args_depth', 'stalled_worker_timeout', 'max_rescues',
+        'max_result_bytes'
+    ],
+    'the settings are the args limits, the default lease, the rescue limit and the result limit'
 );
 select columns_are(
     'procrastinate_workers',

@@ -4,14 +4,14 @@
 begin;
 set local client_min_messages = warning;
 create extension if not exists pgtap;
-select plan(18);
+select plan(19);
 
 select function_returns(
     'procrastinate_defer_job',
     array[
         'text', 'jsonb', 'text', 'integer', 'text', 'text', 'timestamp with time zone',
         'integer', 'double precision', 'double precision', 'double precision', 'text[]',
-        'integer'
+        'integer', 'boolean'
     ],
     'bigint',
     'procrastinate_defer_job(task_name, args, ...) returns the new id'
@@ -26,9 +26,13 @@ select function_returns(
 );
 select function_returns(
     'procrastinate_finish_job',
-    array['bigint', 'text', 'text', 'text[]', 'bigint', 'integer'],
+    array['bigint', 'text', 'text', 'text[]', 'bigint', 'integer', 'jsonb'],
     'procrastinate_job_status',
     'procrastinate_finish_job(job_id, status, ...) returns the new status'
+);
+select function_returns(
+    'procrastinate_job_result', array['bigint'], 'setof record',
+    'procrastinate_job_result(job_id) returns how the job ended'
 );
 select function_returns(
     'procrastinate_cancel_job', array['bigint', 'boolean', 'boolean'], 'boolean',
@@ -86,7 +90,7 @@ select is(
     array[
         'procrastinate_cancel_job', 'procrastinate_cancel_jobs', 'procrastinate_defer_job',
         'procrastinate_defer_jobs', 'procrastinate_fetch_jobs', 'procrastinate_finish_job',
-        'procrastinate_get_job_status', 'procrastinate_pause_queue',
+        'procrastinate_get_job_status', 'procrastinate_job_result', 'procrastinate_pause_queue',
         'procrastinate_remove_old_jobs', 'procrastinate_rescue_stalled_jobs',
         'procrastinate_resume_queue', 'procrastinate_retry_failed_jobs',
         'procrastinate_retry_job', 'procrastinate_why_waiting'

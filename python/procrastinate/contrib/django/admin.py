@@ -69,7 +69,7 @@ class ProcrastinateJobAdmin(ReadOnlyAdmin):
         "id", "task_name", "pretty_status", "queue_name", "priority", "pretty_args", "lock",
         "queueing_lock", "scheduled_at", "attempts", "max_attempts", "abort_requested",
         "worker_id", "created_at", "started_at", "finished_at", "pretty_last_error",
-        "last_error_types",
+        "last_error_types", "pretty_traceback", "store_result", "pretty_result", "result_error",
     ]
     readonly_fields = fields
     inlines = [ProcrastinateEventInline]
@@ -102,6 +102,22 @@ class ProcrastinateJobAdmin(ReadOnlyAdmin):
         if not job.last_error:
             return "-"
         return format_html('<pre style="margin: 0">{}</pre>', job.last_error)
+
+    @admin.display(description="Last error's traceback")
+    def pretty_traceback(self, job: models.ProcrastinateJob) -> str:
+        if not job.last_error_traceback:
+            return "-"
+        return format_html('<pre style="margin: 0">{}</pre>', job.last_error_traceback)
+
+    @admin.display(description="Result")
+    def pretty_result(self, job: models.ProcrastinateJob) -> str:
+        if not job.store_result:
+            return "(not stored: deferred without store_result)"
+        if job.status != "succeeded":
+            return "-"
+        return format_html(
+            '<pre style="margin: 0">{}</pre>', json.dumps(job.result, indent=2, sort_keys=True)
+        )
 
     def _act(self, request: HttpRequest, queryset: QuerySet[Any], verb: str, action: Any) -> None:
         done: list[str] = []

@@ -131,6 +131,10 @@ class ProcrastinateJob(ReadOnlyModel):
     last_error = models.TextField(null=True, blank=True)
     last_error_types = ArrayField(models.TextField(), null=True, blank=True)
     rescue_count = models.IntegerField(default=0)
+    store_result = models.BooleanField(default=False)
+    result = models.JSONField(null=True, blank=True)
+    result_error = models.TextField(null=True, blank=True)
+    last_error_traceback = models.TextField(null=True, blank=True)
 
     class Meta:
         managed = False
