@@ -70,7 +70,12 @@ from (
     ('succeeded', '(deleted)', 'procrastinate_remove_old_jobs_v1', '-'),
     ('failed', '(deleted)', 'procrastinate_remove_old_jobs_v1', '-'),
     ('cancelled', '(deleted)', 'procrastinate_remove_old_jobs_v1', '-'),
-    ('aborted', '(deleted)', 'procrastinate_remove_old_jobs_v1', '-')
+    ('aborted', '(deleted)', 'procrastinate_remove_old_jobs_v1', '-'),
+    -- jobs deferred after others (57_dependencies.sql)
+    ('todo', 'todo', '_procrastinate_parents_ended', 'kept (released: its parents ended)'),
+    ('todo', 'cancelled', '_procrastinate_parents_ended', 'kept (a parent did not succeed)'),
+    ('todo', 'todo', '_procrastinate_link_parents', 'kept (marked a parent; any status)'),
+    ('doing', 'doing', '_procrastinate_link_parents', 'kept (marked a parent; any status)')
 ) as t (from_status, to_status, function_name, attempts);
 
 comment on view procrastinate_job_transitions is

@@ -67,6 +67,13 @@ create table procrastinate_jobs (
     result_error text,
     -- the traceback of the last failure, beside its message and types
     last_error_traceback text,
+    -- the jobs it was deferred after (57_dependencies.sql): it waits, held
+    -- scheduled far ahead, until they ended as after_policy ('succeeded' or
+    -- 'always', checked at defer) asks
+    parents bigint[],
+    after_policy text,
+    -- jobs were deferred after it: its end releases or cancels them
+    has_dependents boolean not null default false,
     constraint procrastinate_jobs_task_name_not_empty check (task_name <> ''),
     constraint procrastinate_jobs_queue_name_not_empty check (queue_name <> ''),
     constraint procrastinate_jobs_args_is_object check (jsonb_typeof(args) = 'object'),
@@ -77,6 +84,15 @@ create table procrastinate_jobs (
     constraint check_not_todo_abort_requested check (
         not (status = 'todo' and abort_requested)
     )
+);
+
+-- The jobs a job waits for, one row per (parent, dependent) while the parent
+-- has not ended: the parent's end takes its rows away (57_dependencies.sql).
+-- No foreign keys, as for events: the queue's functions keep it consistent.
+create table procrastinate_job_dependencies (
+    parent_id bigint not null,
+    job_id bigint not null,
+    primary key (parent_id, job_id)
 );
 
 create table procrastinate_periodic_defers (
@@ -247,6 +263,10 @@ where status = 'todo' and scheduled_at is not null;
 
 create index procrastinate_events_job_id_idx_v1
 on procrastinate_events (job_id);
+
+-- Whether a dependent job still waits for a parent.
+create index procrastinate_job_dependencies_job_id_idx_v1
+on procrastinate_job_dependencies (job_id);
 
 create index procrastinate_periodic_defers_job_id_idx_v1
 on procrastinate_periodic_defers (job_id);

@@ -17,7 +17,8 @@ declare
     v_known_keys text[] := array[
         'task_name', 'args', 'queue_name', 'priority', 'lock', 'queueing_lock',
         'scheduled_at', 'scheduled_in', 'max_attempts', 'max_runs', 'retry_wait',
-        'retry_linear_wait', 'retry_exponential_wait', 'retry_exceptions', 'store_result'
+        'retry_linear_wait', 'retry_exponential_wait', 'retry_exceptions', 'store_result',
+        'after', 'after_policy'
     ];
 begin
     return query
@@ -74,6 +75,27 @@ begin
                 then 'has both scheduled_at and scheduled_in'
             when jsonb_typeof(t.job -> 'store_result') not in ('boolean', 'null')
                 then 'has a store_result that is not a boolean'
+            when jsonb_typeof(t.job -> 'after') not in ('array', 'null')
+                or exists (
+                    select 1 from jsonb_array_elements(
+                        case jsonb_typeof(t.job -> 'after') when 'array' then t.job -> 'after' end
+                    ) as a (id)
+                    where jsonb_typeof(a.id) <> 'number' or a.id::text !~ '^[0-9]{1,18}$'
+                )
+                then 'has an after that is not an array of job ids'
+            when jsonb_array_length(
+                case jsonb_typeof(t.job -> 'after') when 'array' then t.job -> 'after' end
+            ) > 10000
+                then 'has an after of more than 10000 jobs'
+            when jsonb_typeof(t.job -> 'after_policy') not in ('string', 'null')
+                or t.job ->> 'after_policy' not in ('succeeded', 'always')
+                then 'has an after_policy that is neither succeeded nor always'
+            when jsonb_array_length(
+                case jsonb_typeof(t.job -> 'after') when 'array' then t.job -> 'after' end
+            ) > 0
+                and (t.job -> 'scheduled_at' <> 'null' or t.job -> 'scheduled_in' <> 'null')
+                then 'has both after and a schedule: a job deferred after others runs '
+                    || 'once they ended'
         end as message
     ) as p
     where p.message is not null
@@ -259,7 +281,8 @@ begin
         insert into procrastinate_jobs (
             id, queue_name, task_name, priority, lock, queueing_lock, args,
             scheduled_at, max_attempts, retry_wait, retry_linear_wait,
-            retry_exponential_wait, retry_exceptions, created_at, deferred_by, store_result
+            retry_exponential_wait, retry_exceptions, created_at, deferred_by, store_result,
+            parents, after_policy
         )
         select
             input.new_id,
@@ -269,11 +292,18 @@ begin
             input.job ->> 'lock',
             input.job ->> 'queueing_lock',
             coalesce(nullif(input.job -> 'args', 'null'::jsonb), '{}'::jsonb),
-            coalesce(
-                (input.job ->> 'scheduled_at')::timestamptz,
-                -- relative times are added to the database's clock, not the caller's
-                p_now + make_interval(secs => (input.job ->> 'scheduled_in')::double precision)
-            ),
+            case
+                -- waits for its parents (57_dependencies.sql)
+                when jsonb_array_length(
+                    case jsonb_typeof(input.job -> 'after') when 'array' then input.job -> 'after' end
+                ) > 0
+                    then _procrastinate_held_until()
+                else coalesce(
+                    (input.job ->> 'scheduled_at')::timestamptz,
+                    -- relative times are added to the database's clock, not the caller's
+                    p_now + make_interval(secs => (input.job ->> 'scheduled_in')::double precision)
+                )
+            end,
             -- max_runs counts every run (River, Oban, graphile-worker),
             -- max_attempts the retries after the first (procrastinate): n runs
             -- are n - 1 retries, 0 is no limit either way
@@ -301,7 +331,17 @@ begin
             end,
             p_now,
             session_user,
-            coalesce((input.job ->> 'store_result')::boolean, false)
+            coalesce((input.job ->> 'store_result')::boolean, false),
+            case when jsonb_array_length(
+                    case jsonb_typeof(input.job -> 'after') when 'array' then input.job -> 'after' end
+                ) > 0 then array(
+                select jsonb_array_elements_text(input.job -> 'after')::bigint
+            ) end,
+            case when jsonb_array_length(
+                    case jsonb_typeof(input.job -> 'after') when 'array' then input.job -> 'after' end
+                ) > 0
+                then coalesce(input.job ->> 'after_policy', 'succeeded')
+            end
         from input
         order by input.ord
         returning 1
@@ -324,6 +364,7 @@ set search_path = pg_catalog, public, pg_temp
 as $$
 declare
     v_now timestamptz := coalesce(p_now, now());
+    v_ids bigint[];
 begin
     -- only a trusted session may pin the clock (15_access.sql)
     if p_now is not null then
@@ -332,17 +373,25 @@ begin
     perform _procrastinate_validate_jobs(p_jobs);
 
     -- An exception block costs a subtransaction on every call: enter one only
-    -- when there is an error to translate, a scheduled_at text to parse or a
-    -- queueing lock that a concurrent defer may take first.
+    -- when there is an error to translate, a scheduled_at text to parse, a
+    -- queueing lock that a concurrent defer may take first, or parents to
+    -- link (57_dependencies.sql).
     if not jsonb_path_exists(
-        p_jobs, 'lax $[*] ? (@.scheduled_at.type() == "string" || @.queueing_lock.type() == "string")'
+        p_jobs,
+        (
+            'lax $[*] ? (@.scheduled_at.type() == "string" || @.queueing_lock.type() == "string"'
+            || ' || @.after.type() == "array")'
+        )::jsonpath
     ) then
         return query select i.id from _procrastinate_insert_jobs(p_jobs, v_now) as i;
         return;
     end if;
 
     begin
-        return query select i.id from _procrastinate_insert_jobs(p_jobs, v_now) as i;
+        v_ids := array(select i.id from _procrastinate_insert_jobs(p_jobs, v_now) as i);
+        if jsonb_path_exists(p_jobs, 'lax $[*].after[*]') then
+            perform _procrastinate_link_parents(v_ids);
+        end if;
     exception
         when invalid_datetime_format or datetime_field_overflow then
             raise exception 'invalid scheduled_at: %', sqlerrm
@@ -353,6 +402,7 @@ begin
                 using errcode = 'PT002',
                     hint = 'Only one job per queueing lock may wait in todo.';
     end;
+    return query select u.id from unnest(v_ids) with ordinality as u (id, ord) order by u.ord;
 end;
 $$;
 
@@ -388,7 +438,9 @@ create function procrastinate_defer_job(
     retry_exponential_wait double precision default 0,
     retry_exceptions text[] default null,
     max_runs integer default null,
-    store_result boolean default false
+    store_result boolean default false,
+    after bigint[] default null,
+    after_policy text default null
 )
 returns bigint
 language plpgsql
@@ -411,7 +463,9 @@ declare
         'retry_exponential_wait', retry_exponential_wait,
         'retry_exceptions', to_jsonb(retry_exceptions),
         'max_runs', max_runs,
-        'store_result', store_result
+        'store_result', store_result,
+        'after', to_jsonb(after),
+        'after_policy', after_policy
     ));
 begin
     return (select d.id from procrastinate_defer_jobs_v2(v_jobs) as d);
@@ -420,7 +474,7 @@ $$;
 
 comment on function procrastinate_defer_job(
     text, jsonb, text, integer, text, text, timestamptz, integer,
-    double precision, double precision, double precision, text[], integer, boolean
+    double precision, double precision, double precision, text[], integer, boolean, bigint[], text
 ) is
 'Defer one job and return its id. Only task_name is required:
   select procrastinate_defer_job(''sum_task'', ''{"a": 3, "b": 5}'');
@@ -435,4 +489,7 @@ policy, n runs at most n times, 0 without limit; not both. The delay is retry_wa
 retry_linear_wait * attempts + retry_exponential_wait ^ (attempts + 1) seconds;
 retry_exceptions limits retries to failures of these class names. store_result: keep what
 the task returns (read it with procrastinate_job_result; the job is then kept when it ends,
-until retention removes it). Bad input: SQLSTATE PT001.';
+until retention removes it). after: ids of jobs this one waits for; it runs once they all
+succeeded, and is cancelled as soon as one ends otherwise (after_policy ''always'': it runs
+whatever they became). Bad input, or an after naming a job that does not exist: SQLSTATE
+PT001.';

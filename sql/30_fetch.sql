@@ -9,7 +9,8 @@
 -- A call retried because its answer was lost (p_resume true, same token)
 -- first gets back the jobs the lost call claimed, and claims new ones only
 -- up to p_limit with them. Called by the Python worker; store_result tells
--- it whether to send what the task returns (40_finish.sql).
+-- it whether to send what the task returns (40_finish.sql), parents which
+-- jobs the job was deferred after (their results: 56_results.sql).
 --
 -- Its cost does not grow with the number of waiting jobs. Candidates are
 -- gathered first, without locking anything, from ordered walks of partial
@@ -52,7 +53,8 @@ returns table (
     attempts integer,
     abort_requested boolean,
     worker_id bigint,
-    store_result boolean
+    store_result boolean,
+    parents bigint[]
 )
 language plpgsql
 -- Lets a worker role claim jobs without any right on the tables.
@@ -83,7 +85,7 @@ declare
     v_ready bigint[];
     v_locked bigint[];
     v_scheduled bigint[];
-    v_heads bigint[] := '{}';
+    v_heads bigint[] := '{}'::bigint[];
     -- check again that the lock of each candidate is free (see the end)
     v_recheck_locks boolean := false;
 begin
@@ -104,7 +106,7 @@ begin
         select
             j.id, j.queue_name, j.task_name, j.priority, j.lock, j.queueing_lock,
             j.args, j.status, j.scheduled_at, j.attempts, j.abort_requested,
-            j.worker_id, j.store_result
+            j.worker_id, j.store_result, j.parents
         from procrastinate_jobs as j
         where
             j.worker_id = p_worker_id
@@ -483,7 +485,7 @@ begin
                 returning
                     j.id, j.queue_name, j.task_name, j.priority, j.lock, j.queueing_lock,
                     j.args, j.status, j.scheduled_at, j.attempts, j.abort_requested,
-                    j.worker_id, j.store_result
+                    j.worker_id, j.store_result, j.parents
             )
 
             select c.*

@@ -37,6 +37,7 @@ $$;
 -- outcome's result, up to procrastinate_settings.max_result_bytes, else
 -- result_error says why), is never deleted here (its waiters read it), and
 -- every run overwrites the result of the run before: a failed run leaves none.
+-- Nor is a job other jobs were deferred after (its end releases them).
 -- Called by procrastinate_finish_jobs_v1 only.
 create function _procrastinate_apply_outcomes(
     p_worker_id bigint,
@@ -97,6 +98,7 @@ begin
             o.error_types,
             o.error_traceback,
             j.store_result,
+            j.has_dependents,
             case
                 when not j.store_result or o.status <> 'succeeded' then null
                 when o.result_error is not null then o.result_error
@@ -186,7 +188,9 @@ begin
         using decided as d
         where
             j.id = d.id
+            -- kept: waiters read it, its end releases its dependents
             and not d.store_result
+            and not d.has_dependents
             and (
                 (p_delete_jobs = 'always' and d.new_status <> 'todo')
                 or (p_delete_jobs = 'successful' and d.new_status = 'succeeded')

@@ -46,7 +46,8 @@ $$;
 -- released, and the worker running a job whose abort was just requested;
 -- tell those waiting for jobs deferred with store_result that they ended
 -- ('job_finished': other jobs are not announced, which keeps a finish cheap;
--- their waiters poll).
+-- their waiters poll); and release or cancel the jobs deferred after jobs
+-- that just ended (57_dependencies.sql).
 create function _procrastinate_notify_updated_jobs()
 returns trigger
 language plpgsql
@@ -60,6 +61,7 @@ declare
     v_queues jsonb;
     v_job_ids jsonb;
     v_finished jsonb;
+    v_parents bigint[];
 begin
     -- Most updates are claims (todo -> doing) and finishes: none of the cases
     -- below can apply without one of these (5% of a fetch + finish). A lock
@@ -72,12 +74,30 @@ begin
             or (n.lock is not null and n.status <> 'doing')
             or n.abort_requested
             or (n.store_result and n.status not in ('todo', 'doing'))
+            or (n.has_dependents and n.status not in ('todo', 'doing'))
     ) then
         return null;
     end if;
 
+    select array_agg(n.id) into v_parents
+    from old_jobs as o
+    inner join new_jobs as n on o.id = n.id
+    where
+        n.has_dependents
+        and n.status not in ('todo', 'doing')
+        and o.status in ('todo', 'doing');
+    if v_parents is not null then
+        -- its own updates come back here: the cancelled dependents' dependents
+        perform _procrastinate_parents_ended(v_parents);
+    end if;
+
     with changed as (
-        select o.status as old_status, o.queue_name as old_queue, o.abort_requested as old_abort, n.*
+        select
+            o.status as old_status,
+            o.queue_name as old_queue,
+            o.abort_requested as old_abort,
+            o.scheduled_at as old_scheduled_at,
+            n.*
         from old_jobs as o
         inner join new_jobs as n on o.id = n.id
     ),
@@ -88,7 +108,12 @@ begin
         where
             c.status = 'todo'
             and (c.scheduled_at is null or c.scheduled_at <= now())
-            and (c.old_status <> 'todo' or c.old_queue <> c.queue_name)
+            and (
+                c.old_status <> 'todo'
+                or c.old_queue <> c.queue_name
+                -- a dependent released by the end of its parents
+                or c.old_scheduled_at = _procrastinate_held_until()
+            )
         union
         -- the next job of a lock its holder just released, if it may run now:
         -- one probe of procrastinate_jobs_lock_order_idx_v2 per lock, however

@@ -338,21 +338,29 @@ as $$
 
         union all
         select
-            5, 'scheduled_later', count(*), min(w.id),
-            format('next at %s', min(w.scheduled_at))
+            5, 'waiting_for_parents', count(*), min(w.id),
+            'deferred after jobs that have not ended yet (procrastinate_job_dependencies)'
         from waiting as w
-        where w.scheduled_at > now()
+        where w.scheduled_at = _procrastinate_held_until()
         having count(*) > 0
 
         union all
         select
-            6, 'runnable', count(*), min(r.id),
+            6, 'scheduled_later', count(*), min(w.id),
+            format('next at %s', min(w.scheduled_at))
+        from waiting as w
+        where w.scheduled_at > now() and w.scheduled_at <> _procrastinate_held_until()
+        having count(*) > 0
+
+        union all
+        select
+            7, 'runnable', count(*), min(r.id),
             'waiting for a worker to fetch them (these jobs can run now)'
         from runnable as r
         having count(*) > 0
 
         union all
-        select 7, 'empty', 0, null, 'no job waits in this queue'
+        select 8, 'empty', 0, null, 'no job waits in this queue'
         where not exists (select 1 from waiting)
     ) as r
     order by r.rank, r.jobs desc, r.job_id;
@@ -361,6 +369,7 @@ $$;
 comment on function procrastinate_why_waiting(text) is
 'Why the jobs of a queue are not running, one row per reason that holds now, most blocking
 first: paused, no_live_worker, workers_busy, waiting_for_lock (one row per lock: the job
-holding it and its worker, or the job that comes first), scheduled_later, runnable (can run
+holding it and its worker, or the job that comes first), waiting_for_parents (deferred
+after jobs that have not ended), scheduled_later, runnable (can run
 now: a worker will fetch them), empty. jobs counts the waiting jobs the reason concerns;
 job_id is an example (the lock''s holder, the next scheduled job, the oldest runnable one).';

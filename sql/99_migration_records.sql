@@ -185,7 +185,7 @@ insert into procrastinate_migrations (number, name, phase, checksum) values
 ),
 (
     37,
-    'store_results',
+    'results_and_dependencies',
     'post',
-    '6c2470456d8fa4befaf319f76f081ea23d0e708c526a5a4b7fc629ed7196099a'
+    '72105b4aa112f99789d7cef5555b305fcdd22f5feeb202e28b5e51221e28a85e'
 );

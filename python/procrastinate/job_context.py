@@ -106,6 +106,9 @@ class JobContext:
     additional_context: dict[str, Any] = dataclasses.field(default_factory=dict)
     #: Returns why the job should stop, or None; set by the worker.
     abort_reason: Callable[[], AbortReason | None] = _never_aborted
+    #: What the jobs it was deferred after returned, by job id (None for
+    #: one that stored no result); empty for a job deferred after none.
+    parent_results: dict[int, Any] = dataclasses.field(default_factory=dict)
 
     def should_abort(self) -> bool:
         """True when the job should stop as soon as possible (and raise

@@ -114,6 +114,9 @@ class Job:
     #: Whether the worker keeps what the task returns (``store_result``;
     #: read it with JobManager.wait_for_job, docs/results.md).
     store_result: bool = False
+    #: The jobs it waits for (deferred with ``configure(after=[...])``):
+    #: it runs once they ended as its after_policy asks (docs/results.md).
+    parents: list[int] | None = None
     #: Set on a fetched job whose args could not be decoded (why, as text):
     #: its ``task_kwargs`` are empty, and the worker fails it without
     #: running it. None on every other job.
@@ -142,16 +145,19 @@ class Job:
             abort_requested=row.get("abort_requested", False),
             worker_id=row.get("worker_id"),
             store_result=bool(row.get("store_result", False)),
+            parents=row.get("parents"),
         )
 
     def asdict(self) -> dict[str, Any]:
-        # procrastinate's fields; decode_error and store_result only on the
-        # jobs that have them.
+        # procrastinate's fields; decode_error, store_result and parents only
+        # on the jobs that have them.
         values = attr.asdict(self, recurse=False)
         if values["decode_error"] is None:
             del values["decode_error"]
         if not values["store_result"]:
             del values["store_result"]
+        if values["parents"] is None:
+            del values["parents"]
         return values
 
     def evolve(self, **changes: Any) -> Job:

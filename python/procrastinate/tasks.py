@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime
 import inspect
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypedDict, TypeVar
 
 from procrastinate import exceptions, jobs, types, utils
@@ -34,6 +34,8 @@ class ConfigureTaskOptions(TypedDict, total=False):
     priority: int | None
     connection: Any
     store_result: bool | None
+    after: Iterable[int] | None
+    after_policy: str | None
 
 
 def configure_task(
@@ -50,6 +52,8 @@ def configure_task(
     retry_policy: dict[str, Any] | None = None,
     connection: Any = None,
     store_result: bool | None = None,
+    after: Iterable[int] | None = None,
+    after_policy: str | None = None,
 ) -> jobs.JobDeferrer:
     """A JobDeferrer for task ``name`` (known or not) with these options."""
     if schedule_at and schedule_in is not None:
@@ -62,6 +66,8 @@ def configure_task(
             "scheduled_in": utils.seconds_from_timedelta_params(schedule_in),
         }
         schedule_at = utils.datetime_from_timedelta_params(schedule_in)
+    if after_policy is not None:
+        retry_policy = {**(retry_policy or {}), "after_policy": after_policy}
     job = jobs.Job(
         id=None,
         task_name=name,
@@ -72,6 +78,7 @@ def configure_task(
         task_kwargs=dict(task_kwargs or {}),
         scheduled_at=schedule_at,
         store_result=bool(store_result),
+        parents=[int(job_id) for job_id in after] if after is not None else None,
     )
     return jobs.JobDeferrer(
         job_manager=job_manager, job=job, retry_policy=retry_policy, connection=connection
@@ -163,8 +170,11 @@ class Task(Generic[P, R, Args]):
         ``task_kwargs``, ``schedule_at`` or ``schedule_in`` (timedelta keyword
         arguments), ``queue``, ``priority``, and ``connection`` (a psycopg
         connection of the caller, to defer in its transaction). Unset options
-        take the task's defaults; ``store_result`` keeps what the job returns
-        (docs/results.md). Call ``defer`` on the result."""
+        take the task's defaults; ``store_result`` keeps what the job returns;
+        ``after`` (job ids) makes the job wait until those jobs succeeded
+        (cancelled as soon as one ends otherwise; ``after_policy="always"``:
+        run whatever they became; docs/results.md). Call ``defer`` on the
+        result."""
         self.blueprint.will_configure_task()
         unknown = set(options) - set(ConfigureTaskOptions.__annotations__)
         if unknown:

@@ -36,6 +36,9 @@ POLL_INTERVAL = 1.0
 SAFETY_POLL_INTERVAL = 10.0
 #: Ids per query: thousands of waits make a few queries, not thousands.
 IDS_PER_QUERY = 10_000
+#: Seconds the listening connection stays after the last wait ended: the
+#: next wait (a defer_and_wait per request, say) finds LISTEN in place.
+LINGER = 5.0
 
 ENDED = frozenset({"succeeded", "failed", "cancelled", "aborted"})
 
@@ -123,9 +126,8 @@ class Waiter:
                 if not waiting:
                     del self._futures[job_id]
                     self._unannounced.discard(job_id)
-            if not self._futures and self._task is not None:
-                self._task.cancel()  # nothing left to wait for: stop listening
-                self._task = None
+            if not self._futures:
+                self._wake.set()  # the rounds linger, then stop listening
 
     async def _run(self) -> None:
         listener = self.loop.create_task(self._listen())
@@ -142,9 +144,16 @@ class Waiter:
 
     async def _rounds(self) -> None:
         """Read the jobs due, then wait for a notification or the poll
-        interval, until nothing is waited for."""
-        while self._futures:
+        interval; once nothing is waited for, LINGER seconds more."""
+        while True:
             self._wake.clear()
+            if not self._futures:
+                try:
+                    await utils.wait_for(self._wake.wait(), LINGER)
+                except asyncio.TimeoutError:
+                    if not self._futures:
+                        return
+                continue
             ids = (
                 list(self._futures)
                 if self._all_due

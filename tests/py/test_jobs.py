@@ -71,7 +71,9 @@ def test_attrs_functions_work_on_a_job_as_on_procrastinates():
     # and attr.evolve on it.
     job = make_job()
     assert attr.has(jobs.Job)
-    assert attr.asdict(job) == {**job.asdict(), "decode_error": None, "store_result": False}
+    assert attr.asdict(job) == {
+        **job.asdict(), "decode_error": None, "store_result": False, "parents": None
+    }
     moved = attr.evolve(job, queue="other")
     assert (moved.queue, job.queue) == ("other", "q")
     with pytest.raises(attr.exceptions.FrozenInstanceError):

@@ -32,7 +32,7 @@ from procrastinate_last_periodic_ticks_v1() as t
 FETCH_JOBS = """
 select f.id, f.queue_name, f.task_name, f.priority, f.lock, f.queueing_lock,
     f.args::text as args, f.status, f.scheduled_at, f.attempts,
-    f.abort_requested, f.worker_id, f.store_result
+    f.abort_requested, f.worker_id, f.store_result, f.parents
 from procrastinate_fetch_jobs_v3(
     %(worker_id)s::bigint, %(queues)s::text[], %(limit)s::integer,
     %(claim_token)s::uuid, %(resume)s::boolean

@@ -115,7 +115,10 @@ class Worker:
         """A new state and new parts, for one run."""
         options, job_manager = self.options, self.app.job_manager
         self.state = state = WorkerState(
-            options, self.logger, dump_json=lambda value: job_manager.connector.dump_json(value)
+            options,
+            self.logger,
+            dump_json=lambda value: job_manager.connector.dump_json(value),
+            read_results=job_manager.job_results_async,
         )
         self.aborts = Aborts(state, job_manager)
         self.health = Health(state, job_manager, abort=self.aborts.abort)

@@ -212,6 +212,13 @@ async def execute(
             )
         if log.isEnabledFor(logging.INFO):
             log.info(f"Starting job {job.call_string}", extra=extra("start_job", run))
+        if job.parents and state.read_results is not None:
+            # what the jobs it was deferred after returned (a failed read
+            # fails this run, which its retry policy may run again)
+            rows = await state.db_call(state.read_results(job.parents))
+            run.context = context = context.evolve(
+                parent_results={row["job_id"]: row["result"] for row in rows}
+            )
 
         call: Callable[[], Any] = functools.partial(_call_task, state, middlewares, run)
         if middlewares.worker:

@@ -61,11 +61,15 @@ class WorkerState:
         options: WorkerOptions,
         logger: logging.Logger,
         dump_json: Callable[[Any], str] = json.dumps,
+        read_results: Callable[[list[int]], Awaitable[list[dict[str, Any]]]] | None = None,
     ):
         self.options = options
         self.logger = logger
         #: The connector's JSON encoder: a result to store must pass it.
         self.dump_json = dump_json
+        #: Reads how jobs stand (JobManager.job_results_async): the results
+        #: of a job's parents, before it runs.
+        self.read_results = read_results
         #: Set while registered in the database.
         self.worker_id: int | None = None
         #: Jobs running in a slot, by id.

@@ -190,8 +190,12 @@ async def test_the_end_of_a_store_result_job_is_announced(
 
 
 async def test_ten_thousand_jobs_waited_on_at_once_with_one_listening_connection(
-    app: procrastinate.App, tasks: dict[str, Any], db: psycopg.Connection
+    app: procrastinate.App,
+    tasks: dict[str, Any],
+    db: psycopg.Connection,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    monkeypatch.setattr(waiting, "LINGER", 0.1)
     ids = await tasks["add"].batch_defer_async(*({"a": n, "b": 1} for n in range(10_000)))
     waits = [app.job_manager.wait_for_job_async(job_id, timeout=120) for job_id in ids]
     gathered = asyncio.gather(*waits)
@@ -203,7 +207,7 @@ async def test_ten_thousand_jobs_waited_on_at_once_with_one_listening_connection
     finally:
         await running.stop()
     assert [finished.value()["sum"] for finished in results] == [n + 1 for n in range(10_000)]
-    # every wait is settled: the waiter stopped listening
+    # every wait is settled: the waiter stops listening (after LINGER)
     await poll(lambda: listening_connections(db) == 0, "the waiter to stop listening")
 
 
@@ -235,3 +239,27 @@ def test_waiting_from_synchronous_code(sync_app: procrastinate.App, db: psycopg.
         [job_id, '{"sum": 9}'],
     )
     assert sync_app.job_manager.wait_for_job(job_id, timeout=30).value() == {"sum": 9}
+
+
+def listening_pids(db: psycopg.Connection) -> list[int]:
+    rows = db.execute(
+        "select pid from pg_stat_activity "
+        "where datname = current_database() and query ilike 'listen%%'"
+    ).fetchall()
+    return [row["pid"] for row in rows]
+
+
+async def test_the_next_wait_finds_the_listening_connection_in_place(
+    app: procrastinate.App, tasks: dict[str, Any], db: psycopg.Connection
+) -> None:
+    running = Running(app, concurrency=1)
+    try:
+        first = await tasks["add"].defer_and_wait_async(a=1, b=2)
+        assert first["sum"] == 3
+        await poll(lambda: len(listening_pids(db)) == 2, "the worker and the waiter to listen")
+        before = set(listening_pids(db))
+        second = await tasks["add"].defer_and_wait_async(a=2, b=2)
+        assert second["sum"] == 4
+        assert set(listening_pids(db)) == before  # no new connection, no new LISTEN
+    finally:
+        await running.stop()

@@ -54,7 +54,8 @@ select throws_ok(
         7, '[{"id": 1, "status": "failed", "error": "boom"}]'
     )$$,
     'PT005',
-    'outcome #1 has an error that is not {"types": [class names], "message": text, "traceback": text}',
+    'outcome #1 has an error that is not {"types": [class names], "message": text, '
+    || '"traceback": text}',
     'an error that is not an object is refused'
 );
 select throws_ok(

@@ -3,7 +3,7 @@
 begin;
 set local client_min_messages = warning;
 create extension if not exists pgtap;
-select plan(8);
+select plan(9);
 
 select results_eq(
     $$select reason, jobs from procrastinate_why_waiting('nothing_here')$$,
@@ -75,6 +75,21 @@ select matches(
     (select detail from procrastinate_why_waiting('ordered') where reason = 'waiting_for_lock'),
     format('^lock ''M'': job %s comes first and is scheduled at ', :first_m),
     'a lock whose first job is scheduled later blocks the next one'
+);
+
+-- Jobs deferred after a job that has not ended: their own reason, not
+-- scheduled_later (they wait at _procrastinate_held_until()).
+select procrastinate_defer_job(
+    't', queue_name => 'chained', scheduled_at => now() + interval '1 day'
+) as parent \gset
+select procrastinate_defer_job(
+    't', queue_name => 'chained', after => array[:parent]::bigint[]
+) as child \gset
+select results_eq(
+    $$select reason, jobs from procrastinate_why_waiting('chained')$$,
+    $$values ('no_live_worker'::text, 2::bigint), ('waiting_for_parents', 1),
+             ('scheduled_later', 1)$$,
+    'a job deferred after another waits for its parent, the parent for its time'
 );
 
 -- Paused comes first, whatever else holds.

@@ -11,7 +11,9 @@ select plan(14);
 select procrastinate_defer_job('kept', store_result => true) as kept \gset
 select procrastinate_defer_job('plain') as plain \gset
 select procrastinate_defer_job('flaky', store_result => true, max_attempts => 1) as flaky \gset
-select procrastinate_defer_jobs_v2('[{"task_name": "deleted", "store_result": true}]') as batch \gset
+select procrastinate_defer_jobs_v2(
+    '[{"task_name": "deleted", "store_result": true}]'
+) as batch \gset
 
 select results_eq(
     'select id, store_result from procrastinate_fetch_jobs_v3(7, null, 10) order by id',
@@ -66,7 +68,10 @@ select results_eq(
 
 -- the retry of the flaky job succeeds: the result of the last run
 select is(
-    (select count(*)::integer from procrastinate_fetch_jobs_v3(7, null, 10, p_now => now() + interval '1 hour')),
+    (
+        select count(*)::integer
+        from procrastinate_fetch_jobs_v3(7, null, 10, p_now => now() + interval '1 hour')
+    ),
     1,
     'the retry is claimed'
 );

@@ -4,7 +4,7 @@
 begin;
 set local client_min_messages = warning;
 create extension if not exists pgtap;
-select plan(15);
+select plan(16);
 
 select has_function(
     '_procrastinate_record_insert_events', array[]::text[],
@@ -52,12 +52,17 @@ select trigger_is(
     '_procrastinate_notify_updated_jobs',
     'updates notify listening workers'
 );
+select trigger_is(
+    'procrastinate_jobs', 'procrastinate_jobs_delete_dependents_v1',
+    '_procrastinate_release_dependents_of_deleted',
+    'deletes of parents release or cancel the jobs waiting for them'
+);
 select triggers_are(
     'procrastinate_jobs',
     array[
         'procrastinate_jobs_insert_events_v1', 'procrastinate_jobs_update_events_v1',
         'procrastinate_jobs_delete_events_v1', 'procrastinate_jobs_notify_insert_v1',
-        'procrastinate_jobs_notify_update_v1'
+        'procrastinate_jobs_notify_update_v1', 'procrastinate_jobs_delete_dependents_v1'
     ],
     'procrastinate_jobs has these triggers and no other'
 );
@@ -83,6 +88,7 @@ select is(
             and t.tgtype & 2 = 0
     ),
     array[
+        'procrastinate_jobs_delete_dependents_v1',
         'procrastinate_jobs_delete_events_v1', 'procrastinate_jobs_insert_events_v1',
         'procrastinate_jobs_notify_insert_v1', 'procrastinate_jobs_notify_update_v1',
         'procrastinate_jobs_update_events_v1'

@@ -135,6 +135,9 @@ class ProcrastinateJob(ReadOnlyModel):
     result = models.JSONField(null=True, blank=True)
     result_error = models.TextField(null=True, blank=True)
     last_error_traceback = models.TextField(null=True, blank=True)
+    parents = ArrayField(models.BigIntegerField(), null=True, blank=True)
+    after_policy = models.TextField(null=True, blank=True)
+    has_dependents = models.BooleanField(default=False)
 
     class Meta:
         managed = False

@@ -1,25 +1,29 @@
--- Stored results (issue 17): a job deferred with store_result keeps what
--- its run returned (jsonb, up to procrastinate_settings.max_result_bytes;
--- result_error says why one is missing), a failure keeps its traceback
--- beside its message and types, and the end of such a job is announced
--- ('job_finished' on the 'procrastinate' channel) to whoever waits for it.
+-- Stored results and dependencies (issue 17).
+-- Results: a job deferred with store_result keeps what its run returned
+-- (jsonb, up to procrastinate_settings.max_result_bytes; result_error says
+-- why one is missing), a failure keeps its traceback beside its message and
+-- types, and the end of such a job is announced ('job_finished' on the
+-- 'procrastinate' channel) to whoever waits for it; procrastinate_job_result
+-- and procrastinate_job_results_v1 read them.
+-- Dependencies: a job deferred "after" others (job objects' after and
+-- after_policy, procrastinate_defer_job's) waits, scheduled far ahead, until
+-- they ended; their end releases or cancels it (57_dependencies.sql).
 -- New columns on procrastinate_jobs (store_result, result, result_error,
--- last_error_traceback) and procrastinate_settings (max_result_bytes); the
--- job objects of procrastinate_defer_jobs and procrastinate_defer_job take
--- store_result; procrastinate_fetch_jobs_v3 tells the worker which jobs
--- store their result (procrastinate_fetch_jobs_v2 stays, for the workers of
--- the previous release, as the same claim without that column);
--- procrastinate_finish_job takes a result; procrastinate_job_result and
--- procrastinate_job_results_v1 read them.
--- procrastinate_defer_job and procrastinate_finish_job gain a last parameter:
+-- last_error_traceback, parents, after_policy, has_dependents) and
+-- procrastinate_settings (max_result_bytes); a new table
+-- procrastinate_job_dependencies; procrastinate_fetch_jobs_v3 tells the
+-- worker which jobs store their result and which they were deferred after
+-- (procrastinate_fetch_jobs_v2 stays, for the workers of the previous
+-- release, as the same claim without those columns).
+-- procrastinate_defer_job and procrastinate_finish_job gain parameters:
 -- dropped and created again (every call that worked still works), with their
 -- grants where sql/optional/roles.sql is in use.
 -- A post migration: the previous release's workers keep working throughout
 -- (v2 stays), and a pre after the post migrations would block the
 -- procrastinate 3.x conversion.
 -- Adding a column with a constant default, or none, only changes the
--- catalog (PostgreSQL 11+): the lock on each table is brief, the timeouts
--- bound the wait for it should anything hold it.
+-- catalog (PostgreSQL 11+), as does creating a trigger: the lock on each
+-- table is brief, the timeouts bound the wait for it should anything hold it.
 -- The drops are of functions no table or view depends on, in the same
 -- transaction as their new definitions: callers see one or the other. The
 -- check constraint is validated at once: procrastinate_settings has one row.
@@ -31,6 +35,9 @@ alter table procrastinate_jobs add column store_result boolean not null default 
 alter table procrastinate_jobs add column result jsonb;
 alter table procrastinate_jobs add column result_error text;
 alter table procrastinate_jobs add column last_error_traceback text;
+alter table procrastinate_jobs add column parents bigint[];
+alter table procrastinate_jobs add column after_policy text;
+alter table procrastinate_jobs add column has_dependents boolean not null default false;
 
 alter table procrastinate_settings
 add column max_result_bytes bigint not null default 1048576;
@@ -38,6 +45,18 @@ alter table procrastinate_settings
 add constraint procrastinate_settings_max_result_bytes check (
     max_result_bytes between 1 and 268435456
 );
+
+-- The jobs a job waits for, one row per (parent, dependent) while the parent
+-- has not ended: the parent's end takes its rows away (57_dependencies.sql).
+create table procrastinate_job_dependencies (
+    parent_id bigint not null,
+    job_id bigint not null,
+    primary key (parent_id, job_id)
+);
+
+-- Whether a dependent job still waits for a parent (a new, empty table).
+create index procrastinate_job_dependencies_job_id_idx_v1
+on procrastinate_job_dependencies (job_id);
 
 comment on table procrastinate_settings is
 'Limits and defaults of the queue (one row): max_args_bytes and max_args_depth bound the args
@@ -79,8 +98,279 @@ from (
     ('succeeded', '(deleted)', 'procrastinate_remove_old_jobs_v1', '-'),
     ('failed', '(deleted)', 'procrastinate_remove_old_jobs_v1', '-'),
     ('cancelled', '(deleted)', 'procrastinate_remove_old_jobs_v1', '-'),
-    ('aborted', '(deleted)', 'procrastinate_remove_old_jobs_v1', '-')
+    ('aborted', '(deleted)', 'procrastinate_remove_old_jobs_v1', '-'),
+    -- jobs deferred after others (57_dependencies.sql)
+    ('todo', 'todo', '_procrastinate_parents_ended', 'kept (released: its parents ended)'),
+    ('todo', 'cancelled', '_procrastinate_parents_ended', 'kept (a parent did not succeed)'),
+    ('todo', 'todo', '_procrastinate_link_parents', 'kept (marked a parent; any status)'),
+    ('doing', 'doing', '_procrastinate_link_parents', 'kept (marked a parent; any status)')
 ) as t (from_status, to_status, function_name, attempts);
+
+-- Results: what a job deferred with store_result returned, or how it ended,
+-- for whoever waits for it (JobManager.wait_for_job in Python, any SQL
+-- client). The end of such a job is announced on the 'procrastinate' channel
+-- as {"type": "job_finished", "job_ids": [...]} (80_notify.sql; a null list
+-- when the ids do not fit). To wait without missing the end: LISTEN first,
+-- then read the job, then read it again on each notification that names it
+-- or names none, and now and then in case the connection dropped meanwhile.
+
+-- How each of p_job_ids stands, one row per job that exists and that the
+-- session may see (a producer sees the jobs its login role deferred), by id.
+-- A job not ended yet has status todo or doing and no result.
+create function procrastinate_job_results_v1(p_job_ids bigint[])
+returns table (
+    job_id bigint,
+    status procrastinate_job_status,
+    attempts integer,
+    finished_at timestamptz,
+    store_result boolean,
+    result jsonb,
+    result_error text,
+    error_message text,
+    error_types text[],
+    error_traceback text
+)
+language plpgsql
+stable
+-- Producers may read the end of their jobs without reading the jobs table.
+security definer
+set search_path = pg_catalog, public, pg_temp
+-- thousands of ids are thousands of primary key probes: never worth a JIT
+set jit = off
+as $$
+declare
+    v_sees_all boolean := _procrastinate_sees_all_jobs();
+begin
+    if p_job_ids is null then
+        raise exception 'p_job_ids must not be null' using errcode = 'PT001';
+    end if;
+    return query
+    select
+        j.id, j.status, j.attempts, j.finished_at, j.store_result, j.result,
+        j.result_error, j.last_error, j.last_error_types, j.last_error_traceback
+    from procrastinate_jobs as j
+    where j.id = any(p_job_ids) and (v_sees_all or j.deferred_by = session_user)
+    order by j.id;
+end;
+$$;
+
+-- User-facing: the end of one job, for psql and other languages.
+create function procrastinate_job_result(job_id bigint)
+returns table (
+    status procrastinate_job_status,
+    result jsonb,
+    result_error text,
+    error_message text,
+    error_types text[],
+    error_traceback text,
+    finished_at timestamptz
+)
+language plpgsql
+stable
+set search_path = pg_catalog, public, pg_temp
+as $$
+begin
+    if job_id is null then
+        raise exception 'job_id must not be null' using errcode = 'PT001';
+    end if;
+    return query
+    select r.status, r.result, r.result_error, r.error_message, r.error_types,
+        r.error_traceback, r.finished_at
+    from procrastinate_job_results_v1(array[job_id]) as r;
+    if not found then
+        raise exception 'job % does not exist', job_id using errcode = 'PT003';
+    end if;
+end;
+$$;
+
+comment on function procrastinate_job_result(bigint) is
+'How a job ended: its status (todo or doing: not yet), the result it returned when deferred
+with store_result (result_error says why a result is missing: over
+procrastinate_settings.max_result_bytes, not JSON), and for a failure the error message,
+exception class names and traceback. Unknown job: SQLSTATE PT003 (a producer role sees only
+the jobs its login role deferred). To wait for a job deferred with store_result:
+  LISTEN procrastinate; then call this function, and again on every notification whose
+  payload is {"type": "job_finished", "job_ids": [...]} naming the job (or with job_ids
+  null), until the status is succeeded, failed, cancelled or aborted.';
+
+-- Dependencies: a job deferred "after" other jobs (its parents, the job
+-- object's "after") waits until they end, then runs; with after_policy
+-- 'succeeded' (the default) it is cancelled instead as soon as one of them
+-- ends otherwise (failed for good, cancelled, aborted, deleted), with
+-- 'always' it runs whatever they became. Fan-out and fan-in with no
+-- coordinator: the end of a job, in the statement that ends it, releases or
+-- cancels the jobs waiting for it.
+--
+-- A waiting dependent is an ordinary waiting job (todo) scheduled at
+-- _procrastinate_held_until(): no claim ever walks that far in the scheduled
+-- index, so the claim pays nothing for it, and jobs without dependencies pay
+-- one test of has_dependents in the update trigger. A dependent that has a
+-- lock holds the lock back while it waits, as any job scheduled later does.
+-- procrastinate_job_dependencies keeps one row per parent not yet ended; the
+-- parent's end takes its rows away, so that an end is counted once even if
+-- the parent is retried and ends again.
+
+-- The time a dependent job waits at: the latest that Python's datetime (and
+-- every driver) can read, unlike 'infinity'.
+create function _procrastinate_held_until()
+returns timestamptz
+language sql
+immutable
+parallel safe
+set search_path = pg_catalog, public, pg_temp
+as $$
+    select '9999-12-31 00:00:00+00'::timestamptz;
+$$;
+
+-- Releases or cancels the jobs waiting for p_parent_ids, which just ended or
+-- were deleted (a parent gone counts as not succeeded). Called by the update
+-- and delete triggers and by the defer of jobs after parents that had ended.
+create function _procrastinate_parents_ended(p_parent_ids bigint[])
+returns void
+language plpgsql
+set search_path = pg_catalog, public, pg_temp
+as $$
+declare
+    v_children bigint[];
+    v_cancelled bigint[];
+    v_because bigint[];
+begin
+    with edge as (
+        delete from procrastinate_job_dependencies as d
+        where d.parent_id = any(p_parent_ids)
+        returning d.parent_id, d.job_id
+    ),
+
+    judged as (
+        select
+            e.job_id,
+            min(e.parent_id) filter (
+                where c.after_policy = 'succeeded' and p.status is distinct from 'succeeded'
+            ) as failed_parent
+        from edge as e
+        inner join procrastinate_jobs as c on c.id = e.job_id
+        left join procrastinate_jobs as p on p.id = e.parent_id
+        group by e.job_id
+    )
+
+    select
+        array_agg(j.job_id order by j.job_id),
+        array_agg(j.job_id order by j.job_id) filter (where j.failed_parent is not null),
+        array_agg(j.failed_parent order by j.job_id) filter (where j.failed_parent is not null)
+    into v_children, v_cancelled, v_because
+    from judged as j;
+
+    if v_cancelled is not null then
+        -- the other parents of a cancelled job no longer matter
+        delete from procrastinate_job_dependencies as d where d.job_id = any(v_cancelled);
+        update procrastinate_jobs as j
+        set
+            status = 'cancelled',
+            scheduled_at = null,
+            finished_at = now(),
+            last_error = format(
+                'cancelled: job %s, which it was deferred after, ended %s',
+                c.parent_id,
+                coalesce((select p.status::text from procrastinate_jobs as p where p.id = c.parent_id),
+                    'deleted')
+            )
+        from unnest(v_cancelled, v_because) as c (job_id, parent_id)
+        where j.id = c.job_id and j.status = 'todo';
+    end if;
+
+    update procrastinate_jobs as j
+    set scheduled_at = null
+    where
+        j.id = any(v_children)
+        and j.status = 'todo'
+        and j.scheduled_at = _procrastinate_held_until()
+        and not exists (select 1 from procrastinate_job_dependencies as d where d.job_id = j.id);
+end;
+$$;
+
+-- After an insert of jobs deferred after others (p_job_ids: their ids): each
+-- parent must exist and be visible to the caller (a producer names its own
+-- jobs only; the new jobs themselves do not count, so no job waits for
+-- itself or for a job of its own batch: no cycle can form), else PT001 and
+-- the whole defer is undone. The parents are locked and marked (a finish of
+-- one of them waits for this transaction, then sees its dependents), the
+-- dependencies recorded, and the parents that ended already applied now.
+create function _procrastinate_link_parents(p_job_ids bigint[])
+returns void
+language plpgsql
+set search_path = pg_catalog, public, pg_temp
+as $$
+declare
+    v_sees_all boolean := _procrastinate_sees_all_jobs();
+    v_missing bigint;
+    v_ended bigint[];
+begin
+    with wanted as (
+        select distinct p.parent_id
+        from procrastinate_jobs as j
+        cross join unnest(j.parents) as p (parent_id)
+        where j.id = any(p_job_ids)
+    ),
+
+    marked as (
+        update procrastinate_jobs as p
+        set has_dependents = true
+        from wanted as w
+        where
+            p.id = w.parent_id
+            and p.id <> all(p_job_ids)
+            and (v_sees_all or p.deferred_by = session_user)
+        returning p.id, p.status
+    )
+
+    select
+        min(w.parent_id) filter (where m.id is null),
+        array_agg(m.id) filter (where m.status not in ('todo', 'doing'))
+    into v_missing, v_ended
+    from wanted as w
+    left join marked as m on m.id = w.parent_id;
+
+    if v_missing is not null then
+        raise exception 'after names job %, which does not exist', v_missing
+            using errcode = 'PT001',
+                hint = 'A job can only be deferred after jobs that exist already.';
+    end if;
+
+    insert into procrastinate_job_dependencies (parent_id, job_id)
+    select distinct p.parent_id, j.id
+    from procrastinate_jobs as j
+    cross join unnest(j.parents) as p (parent_id)
+    where j.id = any(p_job_ids);
+
+    if v_ended is not null then
+        perform _procrastinate_parents_ended(v_ended);
+    end if;
+end;
+$$;
+
+-- After a delete: parents deleted before they ended release or cancel their
+-- dependents (after_policy); parents that had ended have no rows left.
+create function _procrastinate_release_dependents_of_deleted()
+returns trigger
+language plpgsql
+set search_path = pg_catalog, public, pg_temp
+as $$
+declare
+    v_parents bigint[];
+begin
+    select array_agg(o.id) into v_parents from old_jobs as o where o.has_dependents;
+    if v_parents is not null then
+        perform _procrastinate_parents_ended(v_parents);
+    end if;
+    return null;
+end;
+$$;
+
+create trigger procrastinate_jobs_delete_dependents_v1
+after delete on procrastinate_jobs
+referencing old table as old_jobs
+for each statement
+execute function _procrastinate_release_dependents_of_deleted();
 
 -- The first job object of p_jobs with a problem of shape or type (any key but
 -- the retry policy), or whose args are over the limits of
@@ -95,7 +385,8 @@ declare
     v_known_keys text[] := array[
         'task_name', 'args', 'queue_name', 'priority', 'lock', 'queueing_lock',
         'scheduled_at', 'scheduled_in', 'max_attempts', 'max_runs', 'retry_wait',
-        'retry_linear_wait', 'retry_exponential_wait', 'retry_exceptions', 'store_result'
+        'retry_linear_wait', 'retry_exponential_wait', 'retry_exceptions', 'store_result',
+        'after', 'after_policy'
     ];
 begin
     return query
@@ -152,6 +443,27 @@ begin
                 then 'has both scheduled_at and scheduled_in'
             when jsonb_typeof(t.job -> 'store_result') not in ('boolean', 'null')
                 then 'has a store_result that is not a boolean'
+            when jsonb_typeof(t.job -> 'after') not in ('array', 'null')
+                or exists (
+                    select 1 from jsonb_array_elements(
+                        case jsonb_typeof(t.job -> 'after') when 'array' then t.job -> 'after' end
+                    ) as a (id)
+                    where jsonb_typeof(a.id) <> 'number' or a.id::text !~ '^[0-9]{1,18}$'
+                )
+                then 'has an after that is not an array of job ids'
+            when jsonb_array_length(
+                case jsonb_typeof(t.job -> 'after') when 'array' then t.job -> 'after' end
+            ) > 10000
+                then 'has an after of more than 10000 jobs'
+            when jsonb_typeof(t.job -> 'after_policy') not in ('string', 'null')
+                or t.job ->> 'after_policy' not in ('succeeded', 'always')
+                then 'has an after_policy that is neither succeeded nor always'
+            when jsonb_array_length(
+                case jsonb_typeof(t.job -> 'after') when 'array' then t.job -> 'after' end
+            ) > 0
+                and (t.job -> 'scheduled_at' <> 'null' or t.job -> 'scheduled_in' <> 'null')
+                then 'has both after and a schedule: a job deferred after others runs '
+                    || 'once they ended'
         end as message
     ) as p
     where p.message is not null
@@ -183,7 +495,8 @@ begin
         insert into procrastinate_jobs (
             id, queue_name, task_name, priority, lock, queueing_lock, args,
             scheduled_at, max_attempts, retry_wait, retry_linear_wait,
-            retry_exponential_wait, retry_exceptions, created_at, deferred_by, store_result
+            retry_exponential_wait, retry_exceptions, created_at, deferred_by, store_result,
+            parents, after_policy
         )
         select
             input.new_id,
@@ -193,11 +506,18 @@ begin
             input.job ->> 'lock',
             input.job ->> 'queueing_lock',
             coalesce(nullif(input.job -> 'args', 'null'::jsonb), '{}'::jsonb),
-            coalesce(
-                (input.job ->> 'scheduled_at')::timestamptz,
-                -- relative times are added to the database's clock, not the caller's
-                p_now + make_interval(secs => (input.job ->> 'scheduled_in')::double precision)
-            ),
+            case
+                -- waits for its parents (57_dependencies.sql)
+                when jsonb_array_length(
+                    case jsonb_typeof(input.job -> 'after') when 'array' then input.job -> 'after' end
+                ) > 0
+                    then _procrastinate_held_until()
+                else coalesce(
+                    (input.job ->> 'scheduled_at')::timestamptz,
+                    -- relative times are added to the database's clock, not the caller's
+                    p_now + make_interval(secs => (input.job ->> 'scheduled_in')::double precision)
+                )
+            end,
             -- max_runs counts every run (River, Oban, graphile-worker),
             -- max_attempts the retries after the first (procrastinate): n runs
             -- are n - 1 retries, 0 is no limit either way
@@ -225,13 +545,78 @@ begin
             end,
             p_now,
             session_user,
-            coalesce((input.job ->> 'store_result')::boolean, false)
+            coalesce((input.job ->> 'store_result')::boolean, false),
+            case when jsonb_array_length(
+                    case jsonb_typeof(input.job -> 'after') when 'array' then input.job -> 'after' end
+                ) > 0 then array(
+                select jsonb_array_elements_text(input.job -> 'after')::bigint
+            ) end,
+            case when jsonb_array_length(
+                    case jsonb_typeof(input.job -> 'after') when 'array' then input.job -> 'after' end
+                ) > 0
+                then coalesce(input.job ->> 'after_policy', 'succeeded')
+            end
         from input
         order by input.ord
         returning 1
     )
 
     select input.new_id from input order by input.ord;
+end;
+$$;
+
+-- Validates and inserts a JSON array of job objects, all or nothing, and
+-- returns their ids in input order. Called by the Python driver for single
+-- and batch defers, and by the user-facing defer functions.
+create or replace function procrastinate_defer_jobs_v2(p_jobs jsonb, p_now timestamptz default null)
+returns table (id bigint)
+language plpgsql
+-- Lets a producer role that may only execute the defer functions insert jobs
+-- (see sql/optional/roles.sql); the pinned search_path keeps it safe.
+security definer
+set search_path = pg_catalog, public, pg_temp
+as $$
+declare
+    v_now timestamptz := coalesce(p_now, now());
+    v_ids bigint[];
+begin
+    -- only a trusted session may pin the clock (15_access.sql)
+    if p_now is not null then
+        perform _procrastinate_check_clock();
+    end if;
+    perform _procrastinate_validate_jobs(p_jobs);
+
+    -- An exception block costs a subtransaction on every call: enter one only
+    -- when there is an error to translate, a scheduled_at text to parse, a
+    -- queueing lock that a concurrent defer may take first, or parents to
+    -- link (57_dependencies.sql).
+    if not jsonb_path_exists(
+        p_jobs,
+        (
+            'lax $[*] ? (@.scheduled_at.type() == "string" || @.queueing_lock.type() == "string"'
+            || ' || @.after.type() == "array")'
+        )::jsonpath
+    ) then
+        return query select i.id from _procrastinate_insert_jobs(p_jobs, v_now) as i;
+        return;
+    end if;
+
+    begin
+        v_ids := array(select i.id from _procrastinate_insert_jobs(p_jobs, v_now) as i);
+        if jsonb_path_exists(p_jobs, 'lax $[*].after[*]') then
+            perform _procrastinate_link_parents(v_ids);
+        end if;
+    exception
+        when invalid_datetime_format or datetime_field_overflow then
+            raise exception 'invalid scheduled_at: %', sqlerrm
+                using errcode = 'PT001';
+        -- validation saw the lock free, but a concurrent defer took it since
+        when unique_violation then
+            raise exception 'queueing lock already taken by a waiting job'
+                using errcode = 'PT002',
+                    hint = 'Only one job per queueing lock may wait in todo.';
+    end;
+    return query select u.id from unnest(v_ids) with ordinality as u (id, ord) order by u.ord;
 end;
 $$;
 
@@ -255,7 +640,9 @@ create function procrastinate_defer_job(
     retry_exponential_wait double precision default 0,
     retry_exceptions text[] default null,
     max_runs integer default null,
-    store_result boolean default false
+    store_result boolean default false,
+    after bigint[] default null,
+    after_policy text default null
 )
 returns bigint
 language plpgsql
@@ -278,7 +665,9 @@ declare
         'retry_exponential_wait', retry_exponential_wait,
         'retry_exceptions', to_jsonb(retry_exceptions),
         'max_runs', max_runs,
-        'store_result', store_result
+        'store_result', store_result,
+        'after', to_jsonb(after),
+        'after_policy', after_policy
     ));
 begin
     return (select d.id from procrastinate_defer_jobs_v2(v_jobs) as d);
@@ -287,7 +676,7 @@ $$;
 
 comment on function procrastinate_defer_job(
     text, jsonb, text, integer, text, text, timestamptz, integer,
-    double precision, double precision, double precision, text[], integer, boolean
+    double precision, double precision, double precision, text[], integer, boolean, bigint[], text
 ) is
 'Defer one job and return its id. Only task_name is required:
   select procrastinate_defer_job(''sum_task'', ''{"a": 3, "b": 5}'');
@@ -302,14 +691,18 @@ policy, n runs at most n times, 0 without limit; not both. The delay is retry_wa
 retry_linear_wait * attempts + retry_exponential_wait ^ (attempts + 1) seconds;
 retry_exceptions limits retries to failures of these class names. store_result: keep what
 the task returns (read it with procrastinate_job_result; the job is then kept when it ends,
-until retention removes it). Bad input: SQLSTATE PT001.';
+until retention removes it). after: ids of jobs this one waits for; it runs once they all
+succeeded, and is cancelled as soon as one ends otherwise (after_policy ''always'': it runs
+whatever they became). Bad input, or an after naming a job that does not exist: SQLSTATE
+PT001.';
 
 -- Claims up to p_limit jobs for p_worker_id from p_queues (null: all queues),
 -- highest priority first, then oldest, under the claim token p_claim_token.
 -- A call retried because its answer was lost (p_resume true, same token)
 -- first gets back the jobs the lost call claimed, and claims new ones only
 -- up to p_limit with them. Called by the Python worker; store_result tells
--- it whether to send what the task returns (40_finish.sql).
+-- it whether to send what the task returns (40_finish.sql), parents which
+-- jobs the job was deferred after (their results: 56_results.sql).
 --
 -- Its cost does not grow with the number of waiting jobs. Candidates are
 -- gathered first, without locking anything, from ordered walks of partial
@@ -352,7 +745,8 @@ returns table (
     attempts integer,
     abort_requested boolean,
     worker_id bigint,
-    store_result boolean
+    store_result boolean,
+    parents bigint[]
 )
 language plpgsql
 -- Lets a worker role claim jobs without any right on the tables.
@@ -383,7 +777,7 @@ declare
     v_ready bigint[];
     v_locked bigint[];
     v_scheduled bigint[];
-    v_heads bigint[] := '{}';
+    v_heads bigint[] := '{}'::bigint[];
     -- check again that the lock of each candidate is free (see the end)
     v_recheck_locks boolean := false;
 begin
@@ -404,7 +798,7 @@ begin
         select
             j.id, j.queue_name, j.task_name, j.priority, j.lock, j.queueing_lock,
             j.args, j.status, j.scheduled_at, j.attempts, j.abort_requested,
-            j.worker_id, j.store_result
+            j.worker_id, j.store_result, j.parents
         from procrastinate_jobs as j
         where
             j.worker_id = p_worker_id
@@ -783,7 +1177,7 @@ begin
                 returning
                     j.id, j.queue_name, j.task_name, j.priority, j.lock, j.queueing_lock,
                     j.args, j.status, j.scheduled_at, j.attempts, j.abort_requested,
-                    j.worker_id, j.store_result
+                    j.worker_id, j.store_result, j.parents
             )
 
             select c.*
@@ -874,6 +1268,7 @@ $$;
 -- outcome's result, up to procrastinate_settings.max_result_bytes, else
 -- result_error says why), is never deleted here (its waiters read it), and
 -- every run overwrites the result of the run before: a failed run leaves none.
+-- Nor is a job other jobs were deferred after (its end releases them).
 -- Called by procrastinate_finish_jobs_v1 only.
 create or replace function _procrastinate_apply_outcomes(
     p_worker_id bigint,
@@ -934,6 +1329,7 @@ begin
             o.error_types,
             o.error_traceback,
             j.store_result,
+            j.has_dependents,
             case
                 when not j.store_result or o.status <> 'succeeded' then null
                 when o.result_error is not null then o.result_error
@@ -1023,7 +1419,9 @@ begin
         using decided as d
         where
             j.id = d.id
+            -- kept: waiters read it, its end releases its dependents
             and not d.store_result
+            and not d.has_dependents
             and (
                 (p_delete_jobs = 'always' and d.new_status <> 'todo')
                 or (p_delete_jobs = 'successful' and d.new_status = 'succeeded')
@@ -1227,7 +1625,8 @@ store_result (up to procrastinate_settings.max_result_bytes).';
 -- released, and the worker running a job whose abort was just requested;
 -- tell those waiting for jobs deferred with store_result that they ended
 -- ('job_finished': other jobs are not announced, which keeps a finish cheap;
--- their waiters poll).
+-- their waiters poll); and release or cancel the jobs deferred after jobs
+-- that just ended (57_dependencies.sql).
 create or replace function _procrastinate_notify_updated_jobs()
 returns trigger
 language plpgsql
@@ -1241,6 +1640,7 @@ declare
     v_queues jsonb;
     v_job_ids jsonb;
     v_finished jsonb;
+    v_parents bigint[];
 begin
     -- Most updates are claims (todo -> doing) and finishes: none of the cases
     -- below can apply without one of these (5% of a fetch + finish). A lock
@@ -1253,12 +1653,30 @@ begin
             or (n.lock is not null and n.status <> 'doing')
             or n.abort_requested
             or (n.store_result and n.status not in ('todo', 'doing'))
+            or (n.has_dependents and n.status not in ('todo', 'doing'))
     ) then
         return null;
     end if;
 
+    select array_agg(n.id) into v_parents
+    from old_jobs as o
+    inner join new_jobs as n on o.id = n.id
+    where
+        n.has_dependents
+        and n.status not in ('todo', 'doing')
+        and o.status in ('todo', 'doing');
+    if v_parents is not null then
+        -- its own updates come back here: the cancelled dependents' dependents
+        perform _procrastinate_parents_ended(v_parents);
+    end if;
+
     with changed as (
-        select o.status as old_status, o.queue_name as old_queue, o.abort_requested as old_abort, n.*
+        select
+            o.status as old_status,
+            o.queue_name as old_queue,
+            o.abort_requested as old_abort,
+            o.scheduled_at as old_scheduled_at,
+            n.*
         from old_jobs as o
         inner join new_jobs as n on o.id = n.id
     ),
@@ -1269,7 +1687,12 @@ begin
         where
             c.status = 'todo'
             and (c.scheduled_at is null or c.scheduled_at <= now())
-            and (c.old_status <> 'todo' or c.old_queue <> c.queue_name)
+            and (
+                c.old_status <> 'todo'
+                or c.old_queue <> c.queue_name
+                -- a dependent released by the end of its parents
+                or c.old_scheduled_at = _procrastinate_held_until()
+            )
         union
         -- the next job of a lock its holder just released, if it may run now:
         -- one probe of procrastinate_jobs_lock_order_idx_v2 per lock, however
@@ -1324,112 +1747,209 @@ begin
 end;
 $$;
 
--- Results: what a job deferred with store_result returned, or how it ended,
--- for whoever waits for it (JobManager.wait_for_job in Python, any SQL
--- client). The end of such a job is announced on the 'procrastinate' channel
--- as {"type": "job_finished", "job_ids": [...]} (80_notify.sql; a null list
--- when the ids do not fit). To wait without missing the end: LISTEN first,
--- then read the job, then read it again on each notification that names it
--- or names none, and now and then in case the connection dropped meanwhile.
-
--- How each of p_job_ids stands, one row per job that exists and that the
--- session may see (a producer sees the jobs its login role deferred), by id.
--- A job not ended yet has status todo or doing and no result.
-create function procrastinate_job_results_v1(p_job_ids bigint[])
-returns table (
-    job_id bigint,
-    status procrastinate_job_status,
-    attempts integer,
-    finished_at timestamptz,
-    store_result boolean,
-    result jsonb,
-    result_error text,
-    error_message text,
-    error_types text[],
-    error_traceback text
-)
-language plpgsql
+-- "Why is nothing running in this queue?" in one call, for psql: one row per
+-- reason that holds now, most blocking first. It reads the queue's waiting
+-- jobs (through the claim's partial indexes) and the workers: a diagnosis,
+-- not a monitoring query to run every second on a huge backlog.
+create or replace function procrastinate_why_waiting(queue_name text)
+returns table (reason text, jobs bigint, job_id bigint, detail text)
+language sql
 stable
--- Producers may read the end of their jobs without reading the jobs table.
+-- an operator role has no right on the tables
 security definer
 set search_path = pg_catalog, public, pg_temp
--- thousands of ids are thousands of primary key probes: never worth a JIT
-set jit = off
 as $$
-declare
-    v_sees_all boolean := _procrastinate_sees_all_jobs();
-begin
-    if p_job_ids is null then
-        raise exception 'p_job_ids must not be null' using errcode = 'PT001';
-    end if;
-    return query
-    select
-        j.id, j.status, j.attempts, j.finished_at, j.store_result, j.result,
-        j.result_error, j.last_error, j.last_error_types, j.last_error_traceback
-    from procrastinate_jobs as j
-    where j.id = any(p_job_ids) and (v_sees_all or j.deferred_by = session_user)
-    order by j.id;
-end;
+    with waiting as (
+        select
+            j.id, j.lock, j.scheduled_at,
+            -- the first of its lock's waiting and running jobs (the claim's
+            -- rule): the first waiting one or the running one, whichever
+            -- ranks first
+            case when j.lock is not null then (
+                select h.id
+                from (
+                    (
+                        select o.id, o.priority from procrastinate_jobs as o
+                        where
+                            md5(o.lock) = md5(j.lock) and o.lock = j.lock
+                            and o.status = 'todo'
+                        order by o.priority desc, o.id asc
+                        limit 1
+                    )
+                    union all
+                    select o.id, o.priority from procrastinate_jobs as o
+                    where
+                        md5(o.lock) = md5(j.lock) and o.lock = j.lock
+                        and o.status = 'doing'
+                ) as h
+                order by h.priority desc, h.id asc
+                limit 1
+            ) end as head_id
+        from procrastinate_jobs as j
+        where j.queue_name = $1 and j.status = 'todo'
+    ),
+
+    servers as (
+        select
+            w.id, w.concurrency,
+            not _procrastinate_lease_expired(w.last_heartbeat, w.stalled_after, now()) as alive,
+            (
+                select count(*) from procrastinate_jobs as r
+                where r.worker_id = w.id and r.status = 'doing'
+            ) as running
+        from procrastinate_workers as w
+        where w.queues is null or $1 = any(w.queues)
+    ),
+
+    blocked_by_lock as (
+        select w.lock, count(*) as jobs, min(w.head_id) as head_id
+        from waiting as w
+        where w.head_id <> w.id
+        group by w.lock
+    ),
+
+    runnable as (
+        select w.id
+        from waiting as w
+        where
+            (w.scheduled_at is null or w.scheduled_at <= now())
+            and (w.head_id is null or w.head_id = w.id)
+            and not exists (
+                select 1 from procrastinate_jobs as o
+                where
+                    w.lock is not null and md5(o.lock) = md5(w.lock) and o.lock = w.lock
+                    and o.status = 'doing'
+            )
+    )
+
+    select r.reason, r.jobs, r.job_id, r.detail
+    from (
+        select
+            1 as rank, 'paused' as reason,
+            (select count(*) from waiting) as jobs, null::bigint as job_id,
+            format(
+                'the queue is paused since %s: procrastinate_resume_queue(%L) lets workers take its jobs',
+                p.paused_at, $1
+            ) as detail
+        from procrastinate_paused_queues as p
+        where p.queue_name = $1
+
+        union all
+        select
+            2, 'no_live_worker', (select count(*) from waiting), null,
+            format(
+                'no live worker serves the queue (%s registered for it, none alive): start one',
+                (select count(*) from servers)
+            )
+        where
+            not exists (select 1 from servers as s where s.alive)
+            and exists (select 1 from waiting)
+
+        union all
+        select
+            3, 'workers_busy', (select count(*) from runnable), null,
+            format(
+                '%s live worker(s) serving the queue run %s jobs in %s slots',
+                count(*), sum(s.running), sum(s.concurrency)
+            )
+        from servers as s
+        where s.alive
+        having
+            count(*) > 0 and sum(s.running) >= sum(s.concurrency)
+            and exists (select 1 from runnable)
+
+        union all
+        select
+            4, 'waiting_for_lock', b.jobs, b.head_id,
+            case
+                when h.status = 'doing' then format(
+                    'lock %L is held by job %s, running on worker %s (%s)',
+                    b.lock, h.id, coalesce(hw.name, '?'),
+                    case
+                        when hw.id is null then 'no worker row'
+                        when _procrastinate_lease_expired(hw.last_heartbeat, hw.stalled_after, now())
+                            then 'dead: its jobs are rescued by a live worker'
+                        else 'alive'
+                    end
+                )
+                else format(
+                    'lock %L: job %s comes first%s', b.lock, h.id,
+                    case
+                        when h.scheduled_at > now() then format(' and is scheduled at %s', h.scheduled_at)
+                        when h.queue_name <> $1 then format(' (queue %L)', h.queue_name)
+                        else ''
+                    end
+                )
+            end
+        from blocked_by_lock as b
+        inner join procrastinate_jobs as h on h.id = b.head_id
+        left join procrastinate_workers as hw on hw.id = h.worker_id
+
+        union all
+        select
+            5, 'waiting_for_parents', count(*), min(w.id),
+            'deferred after jobs that have not ended yet (procrastinate_job_dependencies)'
+        from waiting as w
+        where w.scheduled_at = _procrastinate_held_until()
+        having count(*) > 0
+
+        union all
+        select
+            6, 'scheduled_later', count(*), min(w.id),
+            format('next at %s', min(w.scheduled_at))
+        from waiting as w
+        where w.scheduled_at > now() and w.scheduled_at <> _procrastinate_held_until()
+        having count(*) > 0
+
+        union all
+        select
+            7, 'runnable', count(*), min(r.id),
+            'waiting for a worker to fetch them (these jobs can run now)'
+        from runnable as r
+        having count(*) > 0
+
+        union all
+        select 8, 'empty', 0, null, 'no job waits in this queue'
+        where not exists (select 1 from waiting)
+    ) as r
+    order by r.rank, r.jobs desc, r.job_id;
 $$;
 
--- User-facing: the end of one job, for psql and other languages.
-create function procrastinate_job_result(job_id bigint)
-returns table (
-    status procrastinate_job_status,
-    result jsonb,
-    result_error text,
-    error_message text,
-    error_types text[],
-    error_traceback text,
-    finished_at timestamptz
-)
-language plpgsql
-stable
-set search_path = pg_catalog, public, pg_temp
-as $$
-begin
-    if job_id is null then
-        raise exception 'job_id must not be null' using errcode = 'PT001';
-    end if;
-    return query
-    select r.status, r.result, r.result_error, r.error_message, r.error_types,
-        r.error_traceback, r.finished_at
-    from procrastinate_job_results_v1(array[job_id]) as r;
-    if not found then
-        raise exception 'job % does not exist', job_id using errcode = 'PT003';
-    end if;
-end;
-$$;
-
-comment on function procrastinate_job_result(bigint) is
-'How a job ended: its status (todo or doing: not yet), the result it returned when deferred
-with store_result (result_error says why a result is missing: over
-procrastinate_settings.max_result_bytes, not JSON), and for a failure the error message,
-exception class names and traceback. Unknown job: SQLSTATE PT003 (a producer role sees only
-the jobs its login role deferred). To wait for a job deferred with store_result:
-  LISTEN procrastinate; then call this function, and again on every notification whose
-  payload is {"type": "job_finished", "job_ids": [...]} naming the job (or with job_ids
-  null), until the status is succeeded, failed, cancelled or aborted.';
+comment on function procrastinate_why_waiting(text) is
+'Why the jobs of a queue are not running, one row per reason that holds now, most blocking
+first: paused, no_live_worker, workers_busy, waiting_for_lock (one row per lock: the job
+holding it and its worker, or the job that comes first), waiting_for_parents (deferred
+after jobs that have not ended), scheduled_later, runnable (can run
+now: a worker will fetch them), empty. jobs counts the waiting jobs the reason concerns;
+job_id is an example (the lock''s holder, the next scheduled job, the oldest runnable one).';
 
 do $$
 begin
     if to_regrole('procrastinate_producer') is null then
         return;
     end if;
+    revoke all on procrastinate_job_dependencies
+    from procrastinate_producer, procrastinate_worker, procrastinate_operator;
     revoke execute on function
     procrastinate_defer_job(
         text, jsonb, text, integer, text, text, timestamptz, integer,
-        double precision, double precision, double precision, text[], integer, boolean
+        double precision, double precision, double precision, text[], integer, boolean, bigint[],
+        text
     ),
     procrastinate_fetch_jobs_v3(bigint, text[], integer, uuid, boolean, timestamptz),
     procrastinate_finish_job(bigint, text, text, text[], bigint, integer, jsonb),
     procrastinate_job_result(bigint),
-    procrastinate_job_results_v1(bigint[])
+    procrastinate_job_results_v1(bigint[]),
+    _procrastinate_held_until(),
+    _procrastinate_parents_ended(bigint[]),
+    _procrastinate_link_parents(bigint[]),
+    _procrastinate_release_dependents_of_deleted()
     from public;
     grant execute on function
     procrastinate_defer_job(
         text, jsonb, text, integer, text, text, timestamptz, integer,
-        double precision, double precision, double precision, text[], integer, boolean
+        double precision, double precision, double precision, text[], integer, boolean, bigint[],
+        text
     ),
     procrastinate_job_result(bigint),
     procrastinate_job_results_v1(bigint[])
@@ -1441,7 +1961,8 @@ begin
     grant execute on function
     procrastinate_defer_job(
         text, jsonb, text, integer, text, text, timestamptz, integer,
-        double precision, double precision, double precision, text[], integer, boolean
+        double precision, double precision, double precision, text[], integer, boolean, bigint[],
+        text
     ),
     procrastinate_fetch_jobs_v3(bigint, text[], integer, uuid, boolean, timestamptz),
     procrastinate_finish_job(bigint, text, text, text[], bigint, integer, jsonb),
