@@ -562,10 +562,7 @@ returns table (
 language sql
 set search_path = pg_catalog, public, pg_temp
 as $$
-    select
-        f.id, f.queue_name, f.task_name, f.priority, f.lock, f.queueing_lock, f.args,
-        f.status, f.scheduled_at, f.attempts, f.abort_requested, f.worker_id
-    from procrastinate_fetch_jobs_v3(worker_id, queues, max_jobs) as f;
+    select f.* from procrastinate_fetch_jobs_v2(worker_id, queues, max_jobs) as f;
 $$;
 
 comment on function procrastinate_fetch_jobs(text[], integer, bigint) is

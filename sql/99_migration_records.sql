@@ -187,5 +187,5 @@ insert into procrastinate_migrations (number, name, phase, checksum) values
     37,
     'results_and_dependencies',
     'post',
-    '72105b4aa112f99789d7cef5555b305fcdd22f5feeb202e28b5e51221e28a85e'
+    '8b9fcb427571fb637f9ac947a3df37c45ca2da969881d7d747e40006022f5a32'
 );

@@ -1230,36 +1230,6 @@ as $$
     ) as f;
 $$;
 
--- User-facing fetch, for workers written in other languages: claims up to
--- max_jobs jobs. Report each one with procrastinate_finish_job.
-create or replace function procrastinate_fetch_jobs(
-    queues text[] default null,
-    max_jobs integer default 1,
-    worker_id bigint default null
-)
-returns table (
-    id bigint,
-    queue_name text,
-    task_name text,
-    priority integer,
-    lock text,
-    queueing_lock text,
-    args jsonb,
-    status procrastinate_job_status,
-    scheduled_at timestamptz,
-    attempts integer,
-    abort_requested boolean,
-    worker_id bigint
-)
-language sql
-set search_path = pg_catalog, public, pg_temp
-as $$
-    select
-        f.id, f.queue_name, f.task_name, f.priority, f.lock, f.queueing_lock, f.args,
-        f.status, f.scheduled_at, f.attempts, f.abort_requested, f.worker_id
-    from procrastinate_fetch_jobs_v3(worker_id, queues, max_jobs) as f;
-$$;
-
 -- Applies outcomes already validated by procrastinate_finish_jobs_v1: the
 -- fenced update, the retry decision and the deletes, one result row per
 -- outcome. A failure, or a run interrupted by its worker's shutdown, goes

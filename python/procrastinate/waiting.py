@@ -130,6 +130,7 @@ class Waiter:
                 self._wake.set()  # the rounds linger, then stop listening
 
     async def _run(self) -> None:
+        self._listening = False  # until on_listening says LISTEN is in place
         listener = self.loop.create_task(self._listen())
         try:
             await self._rounds()
