@@ -1,5 +1,6 @@
 """The SQL cost of a claim and of its report, per backlog shape, without a
-worker: one connection fetches LIMIT jobs (procrastinate_fetch_jobs_v2) and
+worker: one connection fetches LIMIT jobs (procrastinate_fetch_jobs_v3, or v2
+on an older schema) and
 reports them succeeded (procrastinate_finish_jobs_v1), CYCLES times, and the
 medians are printed. For comparing two versions of the SQL functions.
 
@@ -34,24 +35,37 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=100_000)
     parser.add_argument("--cycles", type=int, default=300)
     parser.add_argument("--limit", type=int, default=100)
+    parser.add_argument(
+        "--store-result", action="store_true",
+        help="the jobs keep their result, and each report carries a small one",
+    )
     args = parser.parse_args()
     dsn, shape, n, cycles, limit = args.dsn, args.shape, args.n, args.cycles, args.limit
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute("truncate procrastinate_jobs, procrastinate_workers cascade")
         conn.execute(BACKLOG[shape], (n,))
+        if args.store_result:
+            conn.execute("update procrastinate_jobs set store_result = true")
         conn.execute("vacuum analyze procrastinate_jobs")
         worker = conn.execute(
             "select procrastinate_register_worker_v2('cycle', null, %s, 'h', 1)", (limit,)
+        ).fetchone()[0]
+        # the claim the worker calls: v3 where it exists
+        claim = conn.execute(
+            "select coalesce(to_regproc('procrastinate_fetch_jobs_v3')::text,"
+            " 'procrastinate_fetch_jobs_v2')"
         ).fetchone()[0]
         fetch, finish = [], []
         for _ in range(cycles):
             t0 = time.perf_counter()
             rows = conn.execute(
-                "select id, attempts from procrastinate_fetch_jobs_v2(%s, null, %s)",
-                (worker, limit),
+                f"select id, attempts from {claim}(%s, null, %s)", (worker, limit)
             ).fetchall()
             t1 = time.perf_counter()
             outcomes = [{"id": i, "attempt": a, "status": "succeeded"} for i, a in rows]
+            if args.store_result:
+                for outcome in outcomes:
+                    outcome["result"] = {"i": outcome["id"], "ok": True}
             conn.execute(
                 "select count(*) from procrastinate_finish_jobs_v1(%s, %s::jsonb)",
                 (worker, json.dumps(outcomes)),

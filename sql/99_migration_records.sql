@@ -187,5 +187,5 @@ insert into procrastinate_migrations (number, name, phase, checksum) values
     37,
     'results_and_dependencies',
     'post',
-    '8b9fcb427571fb637f9ac947a3df37c45ca2da969881d7d747e40006022f5a32'
+    '9210e8afd897dc6bf23b59454779a219368413fb64f206d338d2d9ae47a62195'
 );

@@ -369,3 +369,50 @@ def test_finishing_a_lock_holder_does_not_read_the_jobs_waiting_for_its_lock(bac
             )
             assert finished == 1
             check(plans, caller="procrastinate_finish_jobs_v1(")
+
+
+def test_finishing_the_holders_of_many_locks_of_one_queue_probes_one_lock(backlog_db):
+    """A worker reporting the jobs of a hundred locks whose waiting jobs are
+    all in one queue looks up the next job of one lock for its notification,
+    not of each."""
+    holders = 100
+    with psycopg.connect(dbname=backlog_db, autocommit=True) as conn:
+        conn.execute(
+            "truncate procrastinate_jobs, procrastinate_periodic_defers, procrastinate_events, "
+            "procrastinate_paused_queues"
+        )
+        conn.execute("analyze procrastinate_jobs")
+        with conn.transaction():
+            conn.execute("set local session_replication_role = replica")
+            ids = [
+                r[0]
+                for r in conn.execute(
+                    "insert into procrastinate_jobs (queue_name, task_name, lock, status) "
+                    "select 'default', 't', 'lock-' || i, 'doing' "
+                    "from generate_series(1, %s) as i returning id",
+                    (holders,),
+                )
+            ]
+            conn.execute(
+                "insert into procrastinate_jobs (queue_name, task_name, lock) "
+                "select 'default', 't', 'lock-' || (i %% %s + 1) from generate_series(1, %s) as i",
+                (holders, BACKLOG),
+            )
+        for statistics in ("stale", "fresh"):
+            if statistics == "fresh":
+                conn.execute("analyze procrastinate_jobs")
+            outcomes = json.dumps([{"id": i, "attempt": 0, "status": "succeeded"} for i in ids])
+            finished, plans = explained(
+                conn,
+                "select count(*) filter (where accepted) "
+                f"from procrastinate_finish_jobs_v1(null, '{outcomes}')",
+            )
+            assert finished == holders
+            check(plans, caller="procrastinate_finish_jobs_v1(")
+            probes = sum(
+                node.get("Actual Loops", 1)
+                for plan in plans
+                for node in nodes(plan["Plan"])
+                if node.get("Index Name") == "procrastinate_jobs_lock_order_idx_v2"
+            )
+            assert 1 <= probes <= 2, f"{probes} probes of the next job of a lock ({statistics})"

@@ -107,3 +107,64 @@ def test_releasing_a_lock_wakes_the_workers_of_the_next_job(connect):
     )
     # 'other' holds the next job of lock L; 'third' was never blocked.
     assert received(listener) == [{"type": "job_available", "queues": ["other"]}]
+
+
+def hold_and_release(worker: psycopg.Connection, listener: psycopg.Connection, next_jobs) -> list:
+    """Defers one holder per lock in 'default', then the next job of each lock
+    as next_jobs says (lock, queue, scheduled_at or None), claims the holders
+    and reports them in one call; returns what listener received then."""
+    locks = [lock for lock, _, _ in next_jobs]
+    holders = [
+        worker.execute("select procrastinate_defer_job('t', lock => %s)", (lock,)).fetchone()[0]
+        for lock in locks
+    ]
+    for lock, queue, scheduled_at in next_jobs:
+        worker.execute(
+            "select procrastinate_defer_job('t', lock => %s, queue_name => %s,"
+            " scheduled_at => %s::timestamptz)",
+            (lock, queue, scheduled_at),
+        )
+    claimed = worker.execute(
+        "select id from procrastinate_fetch_jobs_v2(null, '{default}', %s)", (len(locks),)
+    )
+    assert sorted(r[0] for r in claimed) == sorted(holders)
+    listen(listener)
+    worker.execute(
+        "select * from procrastinate_finish_jobs_v1(null, %s::jsonb)",
+        (json.dumps([{"id": i, "attempt": 0, "status": "succeeded"} for i in holders]),),
+    )
+    return received(listener)
+
+
+def test_releasing_many_locks_of_one_queue_names_it_once(connect):
+    listener, worker = connect(), connect()
+    notes = hold_and_release(worker, listener, [(f"L{i}", "default", None) for i in range(20)])
+    assert notes == [{"type": "job_available", "queues": ["default"]}]
+
+
+def test_releasing_locks_whose_next_jobs_are_in_two_queues_names_both(connect):
+    # most next jobs in 'a': the lock whose next job is in 'c' must not be
+    # left out because the others all name 'a'
+    listener, worker = connect(), connect()
+    next_jobs = [(f"L{i}", "a", None) for i in range(9)] + [("L9", "c", None)]
+    notes = hold_and_release(worker, listener, next_jobs)
+    assert [n["type"] for n in notes] == ["job_available"]
+    assert sorted(notes[0]["queues"]) == ["a", "c"]
+
+
+def test_a_released_lock_whose_next_job_is_due_names_its_queue(connect):
+    # the next job of L9 is scheduled, due already, in another queue
+    listener, worker = connect(), connect()
+    past = "2000-01-01T00:00:00Z"
+    next_jobs = [(f"L{i}", "a", None) for i in range(9)] + [("L9", "b", past)]
+    notes = hold_and_release(worker, listener, next_jobs)
+    assert [n["type"] for n in notes] == ["job_available"]
+    assert sorted(notes[0]["queues"]) == ["a", "b"]
+
+
+def test_a_released_lock_whose_next_job_is_scheduled_later_does_not_name_its_queue(connect):
+    listener, worker = connect(), connect()
+    later = "2999-01-01T00:00:00Z"
+    next_jobs = [(f"L{i}", "a", None) for i in range(9)] + [("L9", "b", later)]
+    notes = hold_and_release(worker, listener, next_jobs)
+    assert notes == [{"type": "job_available", "queues": ["a"]}]
