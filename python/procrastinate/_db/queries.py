@@ -39,6 +39,18 @@ from procrastinate_fetch_jobs_v3(
 ) as f
 """
 
+#: The claim of a schema whose post migration 0037 is pending (this code
+#: deployed between the two phases): no stored results, no parents yet.
+FETCH_JOBS_BEFORE_RESULTS = """
+select f.id, f.queue_name, f.task_name, f.priority, f.lock, f.queueing_lock,
+    f.args::text as args, f.status, f.scheduled_at, f.attempts,
+    f.abort_requested, f.worker_id
+from procrastinate_fetch_jobs_v2(
+    %(worker_id)s::bigint, %(queues)s::text[], %(limit)s::integer,
+    %(claim_token)s::uuid, %(resume)s::boolean
+) as f
+"""
+
 FINISH_JOBS = """
 select r.job_id, r.accepted, r.status::text as status, r.scheduled_at, r.reason
 from procrastinate_finish_jobs_v1(

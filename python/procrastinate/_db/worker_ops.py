@@ -34,6 +34,10 @@ def _delete_jobs_value(delete_jobs: str | jobs_module.DeleteJobCondition | None)
 
 
 class WorkerOperations(Operations):
+    #: The claim the worker calls (FETCH_JOBS_BEFORE_RESULTS once the
+    #: database turned out not to have procrastinate_fetch_jobs_v3 yet).
+    _claim_query: str = queries.FETCH_JOBS
+
     @operation
     def _defer_periodic_job(
         self,
@@ -82,15 +86,25 @@ class WorkerOperations(Operations):
         with ``decode_error`` set (and empty args), for the worker to fail.
         ``resume``: this call retries one whose answer
         was lost, with the same token: the jobs that call claimed come back
-        first (the database decides, procrastinate_fetch_jobs_v2)."""
-        rows = yield call_all(
-            queries.FETCH_JOBS,
-            worker_id=worker_id,
-            queues=None if queues is None else list(queues),
-            limit=limit,
-            claim_token=None if claim_token is None else str(claim_token),
-            resume=resume,
-        )
+        first (the database decides, procrastinate_fetch_jobs_v3)."""
+        arguments = {
+            "worker_id": worker_id,
+            "queues": None if queues is None else list(queues),
+            "limit": limit,
+            "claim_token": None if claim_token is None else str(claim_token),
+            "resume": resume,
+        }
+        query = self._claim_query
+        try:
+            rows = yield call_all(query, **arguments)
+        except exceptions.ConnectorException as exc:
+            # Post migration 0037 pending (this code runs between the two
+            # phases of an upgrade): the previous release's claim, which
+            # claimed nothing before failing here.
+            if query is not queries.FETCH_JOBS or getattr(exc, "sqlstate", None) != "42883":
+                raise
+            self._claim_query = queries.FETCH_JOBS_BEFORE_RESULTS
+            rows = yield call_all(self._claim_query, **arguments)
         loads, as_bytes = self.connector.json_loads, loads_bytes(self.connector)
         fetched = []
         for row in rows:
