@@ -188,4 +188,10 @@ insert into procrastinate_migrations (number, name, phase, checksum) values
     'results_and_dependencies',
     'post',
     '9210e8afd897dc6bf23b59454779a219368413fb64f206d338d2d9ae47a62195'
+),
+(
+    38,
+    'dashboard_listings',
+    'post',
+    '1af4e0b920cd79b92812233b7a659ad46a12fd1e56c48324420bb5ef3612452b'
 );

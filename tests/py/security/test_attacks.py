@@ -208,6 +208,12 @@ DEFINER_CALLS = {
     "procrastinate_cancel_jobs": "select procrastinate_cancel_jobs('default', null)",
     "procrastinate_pause_queue_v1": "select procrastinate_pause_queue_v1('default')",
     "procrastinate_resume_queue_v1": "select procrastinate_resume_queue_v1('default')",
+    "procrastinate_dashboard_jobs_v1": "select * from procrastinate_dashboard_jobs_v1()",
+    "procrastinate_dashboard_job_v1": "select * from procrastinate_dashboard_job_v1({job})",
+    "procrastinate_failure_groups_v1": "select * from procrastinate_failure_groups_v1()",
+    "procrastinate_retry_failure_group_v1": (
+        "select procrastinate_retry_failure_group_v1('victim', null)"
+    ),
     "procrastinate_remove_old_jobs_v1": (
         "select procrastinate_remove_old_jobs_v1(0, null, array['succeeded', 'failed'])"
     ),
