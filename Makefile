@@ -54,7 +54,7 @@ help: ## Show this list of targets
 
 install: install/system install/venv ## Install everything the tests need (Debian packages when root, .venv)
 
-install/system: ## Install the missing Debian packages: PostgreSQL, pgTAP, pg_prove, plpgsql_check, Node.js and npm
+install/system: ## Install the missing Debian packages: PostgreSQL, pgTAP, pg_prove, plpgsql_check, Node.js, npm, Chromium
 	@PYTHON=$(PYTHON) scripts/install-system-deps.sh
 
 install/venv: $(VENV_STAMP) ## Create .venv and pip install -e '.[dev]' (again when pyproject.toml changes)

@@ -2,7 +2,8 @@
 # Install the Debian packages the tests need, and only the missing ones:
 #   a PostgreSQL server, pgTAP for that major, pg_prove, plpgsql_check (when
 #   the archive has it), python3-venv if `python3 -m venv` cannot work, and
-#   Node.js with npm (for examples/node-worker and its test).
+#   Node.js with npm (for examples/node-worker and its test), and Chromium
+#   (the dashboard's browser tests).
 # When everything is already installed (checked with dpkg), apt is not touched
 # at all, so this is cheap to run before every test run.
 set -euo pipefail
@@ -89,6 +90,10 @@ fi
 # another way (NodeSource's nodejs package bundles npm) counts as present.
 command -v node >/dev/null || have_pkg nodejs || missing+=(nodejs)
 command -v npm >/dev/null || have_pkg npm || missing+=(npm)
+# Debian's Chromium: the dashboard's browser tests (tests/py/dashboard) drive
+# it with Playwright, whose own browser downloads come from outside the
+# package registries.
+have_pkg chromium || missing+=(chromium)
 
 if (( ${#missing[@]} )); then
     # plpgsql_check is optional (not every archive has it for every major):
@@ -105,4 +110,4 @@ if (( ${#missing[@]} )); then
     apt_install "${missing[@]}"
 fi
 
-echo "install-system-deps: PostgreSQL $major server, pgTAP, pg_prove, Node.js and npm present" >&2
+echo "install-system-deps: PostgreSQL $major server, pgTAP, pg_prove, Node.js, npm and Chromium present" >&2

@@ -2,7 +2,8 @@
 
     procrastinate [-a APP] [-v | --log-level L] COMMAND ...
 
-Commands: ``worker``, ``defer``, ``schema``, ``healthchecks``, ``shell``.
+Commands: ``worker``, ``defer``, ``schema``, ``healthchecks``, ``shell``,
+``dashboard``.
 Every option may also come from an environment variable
 (``PROCRASTINATE_<OPTION>``, ``PROCRASTINATE_WORKER_<OPTION>``,
 ``PROCRASTINATE_DEFER_<OPTION>``); an empty variable counts as unset.
@@ -90,6 +91,11 @@ def add_arguments(
     command("shell", "Administration shell for procrastinate", shell_).add_argument(
         "shell_command", nargs="*", help="Run this shell command and exit"
     )
+    dashboard = command(
+        "dashboard", "Serve the web dashboard (read-only unless --token is given; needs the "
+        "dashboard extra: pip install 'procrastinate-sqlcore[dashboard]')", dashboard_,
+    )
+    add_options(dashboard, "DASHBOARD_", *cli_options.DASHBOARD_OPTIONS)
     return parser
 
 
@@ -297,6 +303,23 @@ async def shell_(app: procrastinate.App, shell_command: list[str]) -> None:
         await utils.sync_to_async(admin.cmdloop)
     if admin.failed:
         sys.exit(1)
+
+
+async def dashboard_(app: procrastinate.App, host: str, port: int, token: str | None) -> None:
+    """Serve the dashboard until SIGINT / SIGTERM (uvicorn handles them)."""
+    try:
+        import uvicorn
+
+        from procrastinate import dashboard
+    except ImportError as exc:
+        raise RuntimeError(
+            f"the dashboard needs its extra: pip install 'procrastinate-sqlcore[dashboard]' ({exc})"
+        ) from None
+    asgi_app = dashboard.app(app, token=token or None)
+    mode = "read-only" if token is None else "actions need the token"
+    print_stderr(f"Dashboard on http://{host}:{port}/ ({mode})")
+    config = uvicorn.Config(asgi_app, host=host, port=port, log_level="info", lifespan="off")
+    await uvicorn.Server(config).serve()
 
 
 def main() -> None:

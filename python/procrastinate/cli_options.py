@@ -134,6 +134,13 @@ DEFER_WHEN: list[Option] = [  # mutually exclusive
     ("--in", "Run the job after this many seconds (or a duration such as 1h30m)",
      {"dest": "schedule_in", "type": checked(utils.parse_timedelta_params)}),
 ]
+DASHBOARD_OPTIONS: list[Option] = [
+    ("--host", "Address to listen on", {"default": "127.0.0.1"}),
+    ("--port", "Port to listen on", {"type": int, "default": 8000}),
+    # a flag on the command line would show in `ps`: prefer the variable
+    ("--token", "Credential for actions (retry, cancel, pause...); without it the dashboard "
+     "is read-only. Prefer the environment variable, which ps does not show", {"default": None}),
+]
 APP_OPTION: Option = ("-a --app", "Dotted path to the Procrastinate app", {"default": ""})
 VERBOSITY_OPTIONS: list[Option] = [  # mutually exclusive
     ("-v --verbose", "Use multiple times to increase verbosity", {"action": "count", "default": 0}),
