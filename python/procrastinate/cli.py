@@ -145,7 +145,7 @@ class _NoAppConnector(connector_module.BaseAsyncConnector):
 
 #: Commands that need no task, only the database: without --app, they reach
 #: it through libpq's environment (PGHOST, PGDATABASE...), as psql does.
-DATABASE_ONLY_COMMANDS = ("schema", "healthchecks")
+DATABASE_ONLY_COMMANDS = ("schema", "healthchecks", "dashboard")
 
 
 def load_app(app_path: str, command: str | None = None) -> procrastinate.App:
