@@ -249,7 +249,8 @@ def test_no_subcommand_shows_the_usage_as_procrastinate_does(run_cli):
     assert result.returncode == 2
     usage, *_, error = result.stderr.strip().splitlines()
     assert usage.startswith("usage: procrastinate ")
-    assert "{worker,defer,schema,healthchecks,shell}" in result.stderr
+    # procrastinate 3.x's commands, then ours (the dashboard)
+    assert "{worker,defer,schema,healthchecks,shell,dashboard}" in result.stderr
     assert error.startswith("procrastinate: error: the following arguments are required: command")
 
 
