@@ -193,5 +193,5 @@ insert into procrastinate_migrations (number, name, phase, checksum) values
     38,
     'dashboard_listings',
     'post',
-    '1af4e0b920cd79b92812233b7a659ad46a12fd1e56c48324420bb5ef3612452b'
+    '8931e108f53c2c3359c1b29df4bba923de9be2b465b2bbc7887b1111ca942acc'
 );

@@ -6,8 +6,9 @@
 -- (procrastinate_retry_failure_group_v1).
 -- New functions only: nothing existing changes, no table is locked. A post
 -- migration, after 0037 whose columns (last_error_traceback, result) they
--- read. sql/optional/roles.sql grants them to the operator role when run
--- again after this migration.
+-- read. Where sql/optional/roles.sql is in use, they are granted to the
+-- operator role and taken from PUBLIC (the end of this file), as roles.sql
+-- would.
 set local lock_timeout = '10s';
 set local statement_timeout = '30s';
 
@@ -189,5 +190,28 @@ begin
         v_count := v_count + 1;
     end loop;
     return v_count;
+end;
+$$;
+
+-- Where sql/optional/roles.sql is in use, these functions (security definer:
+-- they read every job, and one retries) are the operator's only: a new
+-- function is executable by PUBLIC until revoked.
+do $$
+begin
+    if to_regrole('procrastinate_operator') is null then
+        return;
+    end if;
+    revoke execute on function
+    procrastinate_dashboard_jobs_v1(text, text, text, text, bigint, bigint, integer),
+    procrastinate_dashboard_job_v1(bigint),
+    procrastinate_failure_groups_v1(),
+    procrastinate_retry_failure_group_v1(text, text)
+    from public;
+    grant execute on function
+    procrastinate_dashboard_jobs_v1(text, text, text, text, bigint, bigint, integer),
+    procrastinate_dashboard_job_v1(bigint),
+    procrastinate_failure_groups_v1(),
+    procrastinate_retry_failure_group_v1(text, text)
+    to procrastinate_operator;
 end;
 $$;
