@@ -46,7 +46,12 @@ def error_message(exception: BaseException) -> str:
     character (SQLSTATE 22P05): it is escaped, so that no message can make
     the database refuse a batch of outcomes."""
     text = "".join(traceback.format_exception_only(type(exception), exception))
-    return text.strip().replace("\x00", "\\x00")
+    return _jsonb_safe(text.strip())
+
+
+def _jsonb_safe(text: str) -> str:
+    """``text`` with NUL escaped: jsonb refuses it (SQLSTATE 22P05)."""
+    return text.replace("\x00", "\\x00")
 
 
 #: The longest traceback an outcome carries (its last characters: the end
@@ -61,7 +66,7 @@ def error_traceback(exception: BaseException) -> str:
     """The exception's traceback as text, jsonb-safe, at most
     MAX_TRACEBACK_CHARS (the end)."""
     text = "".join(traceback.format_exception(type(exception), exception, exception.__traceback__))
-    return text[-MAX_TRACEBACK_CHARS:].replace("\x00", "\\x00")
+    return _jsonb_safe(text[-MAX_TRACEBACK_CHARS:])
 
 
 def result_member(result: Any, dump_json: Callable[[Any], str]) -> dict[str, Any]:

@@ -212,7 +212,7 @@ async def execute(
             )
         if log.isEnabledFor(logging.INFO):
             log.info(f"Starting job {job.call_string}", extra=extra("start_job", run))
-        if job.parents and state.read_results is not None:
+        if job.parents:
             # what the jobs it was deferred after returned (a failed read
             # fails this run, which its retry policy may run again)
             rows = await state.db_call(state.read_results(job.parents))

@@ -60,8 +60,8 @@ class WorkerState:
         self,
         options: WorkerOptions,
         logger: logging.Logger,
+        read_results: Callable[[list[int]], Awaitable[list[dict[str, Any]]]],
         dump_json: Callable[[Any], str] = json.dumps,
-        read_results: Callable[[list[int]], Awaitable[list[dict[str, Any]]]] | None = None,
     ):
         self.options = options
         self.logger = logger
