@@ -32,13 +32,20 @@
 -- LATERAL per queue) and merge the walks. The candidates, a few more than
 -- p_limit in case concurrent claims take some, are then checked again,
 -- locked (SKIP LOCKED) and claimed in one statement.
-create function procrastinate_fetch_jobs_v3(
+--
+-- Concurrency limits (59_limits.sql) are applied between the two: skipped
+-- entirely when procrastinate_limits is empty. p_slots is how many of the
+-- jobs the worker starts at once (the rest waits in its prefetch buffer):
+-- a job under a limit is claimed only among the first p_slots, never to
+-- wait in a buffer holding a slot of its limit (null: p_limit).
+create function procrastinate_fetch_jobs_v4(
     p_worker_id bigint,
     p_queues text[],
     p_limit integer,
     p_claim_token uuid default null,
     p_resume boolean default false,
-    p_now timestamptz default null
+    p_now timestamptz default null,
+    p_slots integer default null
 )
 returns table (
     id bigint,
@@ -88,6 +95,10 @@ declare
     v_heads bigint[] := '{}'::bigint[];
     -- check again that the lock of each candidate is free (see the end)
     v_recheck_locks boolean := false;
+    -- concurrency limits exist (59_limits.sql); v_limited: the candidates
+    -- started under one, to be marked so
+    v_limits boolean;
+    v_limited bigint[] := '{}'::bigint[];
 begin
     -- only a trusted session may pin the clock (15_access.sql)
     if p_now is not null then
@@ -123,6 +134,13 @@ begin
 
     select coalesce(array_agg(p.queue_name), '{}') into v_paused
     from procrastinate_paused_queues as p;
+
+    -- Limits: queues at their limit are not walked, as if paused (the
+    -- candidates are checked under lock below).
+    v_limits := exists (select 1 from procrastinate_limits);
+    if v_limits then
+        v_paused := v_paused || _procrastinate_full_queues();
+    end if;
 
     if p_queues is not null then
         v_keys := array(
@@ -434,6 +452,19 @@ begin
         );
     end if;
 
+    -- Limits: keep the candidates that fit, under the locks of their limits
+    -- (held until this claim commits). Without limits, nothing to do.
+    if v_limits then
+        select c.allowed, c.limited into v_ready, v_limited
+        from _procrastinate_limit_candidates(
+            v_ready || v_locked || v_scheduled || v_heads,
+            least(coalesce(p_slots, p_limit), p_limit) - v_resumed
+        ) as c;
+        v_locked := '{}';
+        v_scheduled := '{}';
+        v_heads := '{}';
+    end if;
+
     -- The walks took heads of free locks only. Another claim can take one of
     -- those locks before this statement only by claiming a job of the lock
     -- ranked before our head, which a defer or an operator's retry made
@@ -479,7 +510,9 @@ begin
                     status = 'doing',
                     worker_id = p_worker_id,
                     started_at = v_now,
-                    claim_token = p_claim_token
+                    claim_token = p_claim_token,
+                    -- counted by its limits while it runs (59_limits.sql)
+                    limited = j.limited or j.id = any(v_limited)
                 from candidate
                 where j.id = candidate.id
                 returning
@@ -500,6 +533,41 @@ begin
         end;
     end loop;
 end;
+$$;
+
+-- The claim of drivers older than concurrency limits: all p_limit jobs are
+-- taken to start at once (see p_slots above).
+create function procrastinate_fetch_jobs_v3(
+    p_worker_id bigint,
+    p_queues text[],
+    p_limit integer,
+    p_claim_token uuid default null,
+    p_resume boolean default false,
+    p_now timestamptz default null
+)
+returns table (
+    id bigint,
+    queue_name text,
+    task_name text,
+    priority integer,
+    lock text,
+    queueing_lock text,
+    args jsonb,
+    status procrastinate_job_status,
+    scheduled_at timestamptz,
+    attempts integer,
+    abort_requested boolean,
+    worker_id bigint,
+    store_result boolean,
+    parents bigint[]
+)
+language sql
+set search_path = pg_catalog, public, pg_temp
+as $$
+    select f.*
+    from procrastinate_fetch_jobs_v4(
+        p_worker_id, p_queues, p_limit, p_claim_token, p_resume, p_now
+    ) as f;
 $$;
 
 -- The claim of drivers older than stored results (procrastinate_fetch_jobs_v3
@@ -533,7 +601,7 @@ as $$
     select
         f.id, f.queue_name, f.task_name, f.priority, f.lock, f.queueing_lock, f.args,
         f.status, f.scheduled_at, f.attempts, f.abort_requested, f.worker_id
-    from procrastinate_fetch_jobs_v3(
+    from procrastinate_fetch_jobs_v4(
         p_worker_id, p_queues, p_limit, p_claim_token, p_resume, p_now
     ) as f;
 $$;

@@ -55,18 +55,20 @@ select is(
         'procrastinate_cancel_jobs', 'procrastinate_dashboard_job_v1',
         'procrastinate_dashboard_jobs_v1', 'procrastinate_defer_jobs_v2',
         'procrastinate_defer_periodic_job_v1', 'procrastinate_failure_groups_v1',
-        'procrastinate_fetch_jobs_v3',
+        'procrastinate_fetch_jobs_v4',
         'procrastinate_finish_jobs_v1', 'procrastinate_get_job_status_v1',
         'procrastinate_heartbeat_v2', 'procrastinate_job_counts_v1',
         'procrastinate_job_results_v1',
         'procrastinate_jobs_to_abort_v1', 'procrastinate_last_periodic_ticks_v1',
         'procrastinate_list_jobs_v1', 'procrastinate_pause_queue_v1',
-        'procrastinate_reconcile_held_jobs_v1', 'procrastinate_register_worker_v2',
-        'procrastinate_release_jobs_v2', 'procrastinate_remove_old_jobs_v1',
+        'procrastinate_reconcile_held_jobs_v1', 'procrastinate_register_limits_v1',
+        'procrastinate_register_worker_v2',
+        'procrastinate_release_jobs_v2', 'procrastinate_remove_limit',
+        'procrastinate_remove_old_jobs_v1',
         'procrastinate_rescue_stalled_jobs_v2', 'procrastinate_resume_queue_v1',
         'procrastinate_retry_failed_jobs', 'procrastinate_retry_failure_group_v1',
-        'procrastinate_retry_job_v1', 'procrastinate_unregister_worker_v2',
-        'procrastinate_why_waiting'
+        'procrastinate_retry_job_v1', 'procrastinate_set_limit',
+        'procrastinate_unregister_worker_v2', 'procrastinate_why_waiting'
     ],
     'the security definer functions are the versioned ones, the bulk ops actions and the diagnosis'
 );
