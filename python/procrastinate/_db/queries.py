@@ -33,6 +33,18 @@ FETCH_JOBS = """
 select f.id, f.queue_name, f.task_name, f.priority, f.lock, f.queueing_lock,
     f.args::text as args, f.status, f.scheduled_at, f.attempts,
     f.abort_requested, f.worker_id, f.store_result, f.parents
+from procrastinate_fetch_jobs_v4(
+    %(worker_id)s::bigint, %(queues)s::text[], %(limit)s::integer,
+    %(claim_token)s::uuid, %(resume)s::boolean, null::timestamptz, %(slots)s::integer
+) as f
+"""
+
+#: The claim of a schema whose post migration 0039 is pending: no
+#: concurrency limits yet (so no slots to tell).
+FETCH_JOBS_BEFORE_LIMITS = """
+select f.id, f.queue_name, f.task_name, f.priority, f.lock, f.queueing_lock,
+    f.args::text as args, f.status, f.scheduled_at, f.attempts,
+    f.abort_requested, f.worker_id, f.store_result, f.parents
 from procrastinate_fetch_jobs_v3(
     %(worker_id)s::bigint, %(queues)s::text[], %(limit)s::integer,
     %(claim_token)s::uuid, %(resume)s::boolean
@@ -110,6 +122,12 @@ select p.queue_name from procrastinate_paused_queues as p order by p.queue_name
 """
 
 # --- workers -----------------------------------------------------------------
+
+#: The concurrency limits written in the code (tasks' concurrency_limit, the
+#: App's queue_limits), set by a worker when it starts.
+REGISTER_LIMITS = """
+select procrastinate_register_limits_v1(%(limits)s::jsonb)
+"""
 
 REGISTER_WORKER = """
 select procrastinate_register_worker_v2(

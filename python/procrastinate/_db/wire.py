@@ -36,6 +36,7 @@ def job_object(job: Job, retry_policy: dict[str, Any] | None = None) -> dict[str
         "scheduled_at": scheduled_at,
         "store_result": job.store_result or None,
         "after": list(job.parents) if job.parents else None,
+        "limit_key": job.limit_key,
         **(retry_policy or {}),
     }
     return {key: value for key, value in values.items() if value is not None}

@@ -270,9 +270,12 @@ async def test_a_worker_claims_on_a_schema_whose_post_migration_is_pending(
 ) -> None:
     # Between the two phases of an upgrade the database has the previous
     # release's claim only (procrastinate_fetch_jobs_v2 as it was: here, over
-    # a v3 the driver cannot see).
+    # a v3 and a v4 the driver cannot see).
     signature = "bigint, text[], integer, uuid, boolean, timestamptz"
-    db.execute(f"alter function procrastinate_fetch_jobs_v3({signature}) rename to hidden_claim")
+    db.execute(f"drop function procrastinate_fetch_jobs_v3({signature})")
+    db.execute(
+        f"alter function procrastinate_fetch_jobs_v4({signature}, integer) rename to hidden_claim"
+    )
     db.execute(
         """create or replace function procrastinate_fetch_jobs_v2(
             p_worker_id bigint, p_queues text[], p_limit integer,
@@ -290,6 +293,47 @@ async def test_a_worker_claims_on_a_schema_whose_post_migration_is_pending(
                 as f
         $$"""
     )
+    job_id = await tasks["plain"].defer_async()
+    running = Running(app, concurrency=1)
+    try:
+        await poll(
+            lambda: db.execute(
+                "select status::text as s from procrastinate_jobs where id = %s", [job_id]
+            ).fetchone()["s"]
+            == "succeeded",
+            "the job to run",
+        )
+    finally:
+        await running.stop()
+
+
+async def test_a_worker_claims_on_a_schema_without_concurrency_limits_yet(
+    app: procrastinate.App, tasks: dict[str, Any], db: psycopg.Connection
+) -> None:
+    # Post migration 0039 pending: procrastinate_fetch_jobs_v3 as it was
+    # (here, over a v4 the driver cannot see), no procrastinate_register_limits_v1.
+    signature = "bigint, text[], integer, uuid, boolean, timestamptz"
+    db.execute(
+        f"alter function procrastinate_fetch_jobs_v4({signature}, integer) rename to hidden_claim"
+    )
+    db.execute("drop function procrastinate_register_limits_v1(jsonb)")
+    db.execute(
+        """create or replace function procrastinate_fetch_jobs_v3(
+            p_worker_id bigint, p_queues text[], p_limit integer,
+            p_claim_token uuid default null, p_resume boolean default false,
+            p_now timestamptz default null
+        ) returns table (
+            id bigint, queue_name text, task_name text, priority integer, lock text,
+            queueing_lock text, args jsonb, status procrastinate_job_status,
+            scheduled_at timestamptz, attempts integer, abort_requested boolean,
+            worker_id bigint, store_result boolean, parents bigint[]
+        ) language sql set search_path = pg_catalog, public, pg_temp as $$
+            select f.* from hidden_claim(
+                p_worker_id, p_queues, p_limit, p_claim_token, p_resume, p_now
+            ) as f
+        $$"""
+    )
+    app.queue_limits = {"default": 5}  # cannot be set: the worker says so and runs
     job_id = await tasks["plain"].defer_async()
     running = Running(app, concurrency=1)
     try:
