@@ -406,17 +406,20 @@ select
     case when u.in_use >= l.concurrency then u.waiting else 0 end as held_back,
     l.updated_at
 from procrastinate_limits as l
-cross join lateral (
-    select
-        count(*) filter (where j.status = 'doing') as in_use,
-        count(*) filter (
-            where j.status = 'todo' and (j.scheduled_at is null or j.scheduled_at <= now())
-        ) as waiting
-    from procrastinate_jobs as j
-    where
-        j.status in ('todo', 'doing')
-        and _procrastinate_limit_applies(l.scope, l.name, j.queue_name, j.task_name, j.limit_key)
-) as u
+cross join
+    lateral (
+        select
+            count(*) filter (where j.status = 'doing') as in_use,
+            count(*) filter (
+                where j.status = 'todo' and (j.scheduled_at is null or j.scheduled_at <= now())
+            ) as waiting
+        from procrastinate_jobs as j
+        where
+            j.status in ('todo', 'doing')
+            and _procrastinate_limit_applies(
+                l.scope, l.name, j.queue_name, j.task_name, j.limit_key
+            )
+    ) as u
 where l.concurrency is not null;
 
 comment on view procrastinate_limit_stats is

@@ -194,4 +194,10 @@ insert into procrastinate_migrations (number, name, phase, checksum) values
     'dashboard_listings',
     'post',
     '8931e108f53c2c3359c1b29df4bba923de9be2b465b2bbc7887b1111ca942acc'
+),
+(
+    39,
+    'concurrency_limits',
+    'post',
+    'bdcb9505e56c9817f88cee8f58ac4a78744b441305c8a081d02a1c302eb2e396'
 );

@@ -37,16 +37,20 @@ select procrastinate_finish_job(
     worker_id => :w, attempt => 0
 ) as failed \gset
 select pg_temp.claim('after a failure retried');
-select is((select n from claims where step = 'after a failure retried'), 1,
-    'a failure retried frees the slot');
+select is(
+    (select n from claims where step = 'after a failure retried'), 1,
+    'a failure retried frees the slot'
+);
 
 -- an operator's retry of a running job
 select procrastinate_retry_job(
     (select id from procrastinate_jobs where status = 'doing')
 ) as retried \gset
 select pg_temp.claim('after an operator retry');
-select is((select n from claims where step = 'after an operator retry'), 1,
-    'an operator''s retry frees the slot');
+select is(
+    (select n from claims where step = 'after an operator retry'), 1,
+    'an operator''s retry frees the slot'
+);
 
 -- an abort
 select procrastinate_cancel_job(
@@ -58,16 +62,20 @@ select procrastinate_finish_job(
     attempt => (select attempts from procrastinate_jobs where status = 'doing')
 ) as aborted \gset
 select pg_temp.claim('after an abort');
-select is((select n from claims where step = 'after an abort'), 1,
-    'an aborted job frees the slot');
+select is(
+    (select n from claims where step = 'after an abort'), 1,
+    'an aborted job frees the slot'
+);
 
 -- a release of a job claimed ahead
 select count(*) as released from procrastinate_release_jobs_v2(
     :w, array(select id from procrastinate_jobs where status = 'doing')
 ) \gset
 select pg_temp.claim('after a release');
-select is((select n from claims where step = 'after a release'), 1,
-    'a released job frees the slot');
+select is(
+    (select n from claims where step = 'after a release'), 1,
+    'a released job frees the slot'
+);
 
 -- a rescue: the worker went silent past its lease
 select procrastinate_register_worker_v2(
@@ -77,8 +85,10 @@ select count(*) as rescued
 from procrastinate_rescue_stalled_jobs_v2(:rescuer, '2030-01-01 00:10:00+00') \gset
 select is(:rescued, 1, 'the dead worker''s job is rescued');
 select pg_temp.claim('after a rescue', '2030-01-01 00:10:00+00');
-select is((select n from claims where step = 'after a rescue'), 1,
-    'a rescued job frees the slot');
+select is(
+    (select n from claims where step = 'after a rescue'), 1,
+    'a rescued job frees the slot'
+);
 
 select * from finish();
 rollback;

@@ -15,13 +15,15 @@ select is_empty(
     'three run, over the new limit of 2: nothing starts'
 );
 select procrastinate_finish_job(id, 'succeeded', worker_id => :w)
-from procrastinate_jobs where status = 'doing' order by id limit 1;
+from procrastinate_jobs where status = 'doing'
+order by id limit 1;
 select is_empty(
     format('select * from procrastinate_fetch_jobs_v4(%s, null, 10)', :w),
     'two run: still nothing starts'
 );
 select procrastinate_finish_job(id, 'succeeded', worker_id => :w)
-from procrastinate_jobs where status = 'doing' order by id limit 1;
+from procrastinate_jobs where status = 'doing'
+order by id limit 1;
 select is(
     (select count(*)::integer from procrastinate_fetch_jobs_v4(:w, null, 10)), 1,
     'one runs: one more starts'

@@ -7,7 +7,10 @@ create extension if not exists pgtap;
 select plan(4);
 
 select procrastinate_defer_job('t', limit_key => 'tenant:42') as one \gset
-select procrastinate_defer_jobs('[{"task_name": "t", "limit_key": "tenant:7"}, {"task_name": "t"}]');
+select count(*) as deferred
+from procrastinate_defer_jobs(
+    '[{"task_name": "t", "limit_key": "tenant:7"}, {"task_name": "t"}]'
+) \gset
 
 select results_eq(
     'select limit_key from procrastinate_jobs order by id',

@@ -23,7 +23,9 @@ select throws_ok(
     'a limit on nothing is refused'
 );
 select throws_ok(
-    $$select procrastinate_set_limit(queue_name => 'emails', task_name => 'send', concurrency => 3)$$,
+    $$select procrastinate_set_limit(
+        queue_name => 'emails', task_name => 'send', concurrency => 3
+    )$$,
     'PT001', 'name exactly one of queue_name, task_name and limit_key, got 2',
     'a limit on two things at once is refused'
 );
