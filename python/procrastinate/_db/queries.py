@@ -117,6 +117,28 @@ RESUME_QUEUE = """
 select procrastinate_resume_queue_v1(%(queue)s::text) as changed
 """
 
+# --- concurrency limits (docs/flow-control.md) ------------------------------------
+
+LIST_LIMITS = """
+select l.scope, l.name, l.concurrency, l.in_use, l.waiting, l.held_back
+from procrastinate_limit_stats as l
+order by l.scope, l.name
+"""
+
+SET_LIMIT = """
+select procrastinate_set_limit(
+    queue_name => %(queue)s::text, task_name => %(task)s::text,
+    limit_key => %(limit_key)s::text, concurrency => %(concurrency)s::integer
+)
+"""
+
+REMOVE_LIMIT = """
+select procrastinate_remove_limit(
+    queue_name => %(queue)s::text, task_name => %(task)s::text,
+    limit_key => %(limit_key)s::text
+)
+"""
+
 PAUSED_QUEUES = """
 select p.queue_name from procrastinate_paused_queues as p order by p.queue_name
 """
@@ -304,6 +326,7 @@ RETRYABLE = frozenset(
         LIST_JOBS_TO_ABORT,
         LIST_QUEUES,
         PAUSED_QUEUES,
+        LIST_LIMITS,
         LIST_TASKS,
         LIST_LOCKS,
         CHECK_CONNECTION,
