@@ -110,20 +110,18 @@ declare
 begin
     allowed := '{}';
     limited := '{}';
-    -- the limits that concern a candidate, locked in id order
+    -- the limits that concern a candidate (three probes of
+    -- procrastinate_limits_scope_name_idx_v1 per candidate, whatever the
+    -- number of limits), locked in id order
     v_limit_ids := array(
-        select l.id
-        from procrastinate_limits as l
-        where
-            l.concurrency is not null
-            and exists (
-                select 1 from procrastinate_jobs as j
-                where
-                    j.id = any(p_ids)
-                    and _procrastinate_limit_applies(
-                        l.scope, l.name, j.queue_name, j.task_name, j.limit_key
-                    )
-            )
+        select distinct l.id
+        from procrastinate_jobs as j
+        cross join lateral (
+            values ('queue', j.queue_name), ('task', j.task_name), ('key', j.limit_key)
+        ) as s (scope, name)
+        inner join procrastinate_limits as l
+            on l.scope = s.scope and md5(l.name) = md5(s.name) and l.name = s.name
+        where j.id = any(p_ids) and l.concurrency is not null
         order by l.id
     );
     if v_limit_ids <> '{}' then
@@ -133,21 +131,24 @@ begin
         order by l.id
         for update;
 
-        -- a new statement, so a new snapshot: the room left in each limit
+        -- a new statement, so a new snapshot: the room left in each limit,
+        -- from one pass over the running jobs marked limited
         select
             array_agg(l.id order by l.id),
-            array_agg(greatest(l.concurrency - u.in_use, 0) order by l.id)
+            array_agg(greatest(l.concurrency - coalesce(u.in_use, 0), 0) order by l.id)
         into v_limit_ids, v_room
         from procrastinate_limits as l
-        cross join lateral (
-            select count(*)::integer as in_use
+        left join (
+            select r.id, count(*)::integer as in_use
             from procrastinate_jobs as j
-            where
-                j.status = 'doing' and j.limited
-                and _procrastinate_limit_applies(
-                    l.scope, l.name, j.queue_name, j.task_name, j.limit_key
-                )
-        ) as u
+            cross join lateral (
+                values ('queue', j.queue_name), ('task', j.task_name), ('key', j.limit_key)
+            ) as s (scope, name)
+            inner join procrastinate_limits as r
+                on r.scope = s.scope and md5(r.name) = md5(s.name) and r.name = s.name
+            where j.status = 'doing' and j.limited and r.id = any(v_limit_ids)
+            group by r.id
+        ) as u on l.id = u.id
         where l.id = any(v_limit_ids) and l.concurrency is not null;
     end if;
 
@@ -156,12 +157,12 @@ begin
             j.id,
             array(
                 select l.id
-                from procrastinate_limits as l
-                where
-                    l.id = any(v_limit_ids)
-                    and _procrastinate_limit_applies(
-                        l.scope, l.name, j.queue_name, j.task_name, j.limit_key
-                    )
+                from (
+                    values ('queue', j.queue_name), ('task', j.task_name), ('key', j.limit_key)
+                ) as s (scope, name)
+                inner join procrastinate_limits as l
+                    on l.scope = s.scope and md5(l.name) = md5(s.name) and l.name = s.name
+                where l.id = any(v_limit_ids)
             ) as limit_ids
         from procrastinate_jobs as j
         where j.id = any(p_ids) and j.status = 'todo'
@@ -397,29 +398,35 @@ $$;
 
 -- For the person on call: every limit with its use.
 create view procrastinate_limit_stats as
+with uses as (
+    select
+        l.id,
+        count(*) filter (where j.status = 'doing') as in_use,
+        count(*) filter (
+            where j.status = 'todo' and (j.scheduled_at is null or j.scheduled_at <= now())
+        ) as waiting
+    from procrastinate_jobs as j
+    cross join
+        lateral (
+            values ('queue', j.queue_name), ('task', j.task_name), ('key', j.limit_key)
+        ) as s (scope, name)
+    inner join procrastinate_limits as l
+        on s.scope = l.scope and md5(s.name) = md5(l.name) and s.name = l.name
+    where j.status in ('todo', 'doing')
+    group by l.id
+)
+
 select
     l.scope,
     l.name,
     l.concurrency,
-    u.in_use,
-    u.waiting,
-    case when u.in_use >= l.concurrency then u.waiting else 0 end as held_back,
+    coalesce(u.in_use, 0) as in_use,
+    coalesce(u.waiting, 0) as waiting,
+    case when coalesce(u.in_use, 0) >= l.concurrency then coalesce(u.waiting, 0) else 0 end
+        as held_back,
     l.updated_at
 from procrastinate_limits as l
-cross join
-    lateral (
-        select
-            count(*) filter (where j.status = 'doing') as in_use,
-            count(*) filter (
-                where j.status = 'todo' and (j.scheduled_at is null or j.scheduled_at <= now())
-            ) as waiting
-        from procrastinate_jobs as j
-        where
-            j.status in ('todo', 'doing')
-            and _procrastinate_limit_applies(
-                l.scope, l.name, j.queue_name, j.task_name, j.limit_key
-            )
-    ) as u
+left join uses as u on l.id = u.id
 where l.concurrency is not null;
 
 comment on view procrastinate_limit_stats is

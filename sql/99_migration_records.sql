@@ -199,5 +199,5 @@ insert into procrastinate_migrations (number, name, phase, checksum) values
     39,
     'concurrency_limits',
     'post',
-    'bdcb9505e56c9817f88cee8f58ac4a78744b441305c8a081d02a1c302eb2e396'
+    '3f5185ce18ea9bf80a9dcd1d61179be87149248da560a27e5306ecfbad9ebb4e'
 );
