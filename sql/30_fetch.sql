@@ -453,8 +453,12 @@ begin
     end if;
 
     -- Limits: keep the candidates that fit, under the locks of their limits
-    -- (held until this claim commits). Without limits, nothing to do.
+    -- (held until this claim commits), with jobs further back in place of
+    -- those a full limit holds back. Without limits, nothing to do.
     if v_limits then
+        v_heads := v_heads || _procrastinate_candidates_past_full_limits(
+            v_ready || v_locked || v_scheduled || v_heads, p_queues, v_paused, v_wanted
+        );
         select c.allowed, c.limited into v_ready, v_limited
         from _procrastinate_limit_candidates(
             v_ready || v_locked || v_scheduled || v_heads,

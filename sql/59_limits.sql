@@ -81,6 +81,83 @@ as $$
         );
 $$;
 
+-- Jobs waiting further back than the candidates p_ids, for a claim whose
+-- candidates include more jobs of a task or key limit than it has room for
+-- (read without locking: a hint, checked under lock after): a tenant's thousands
+-- of jobs ahead must not hide the jobs of others. Ready jobs without a lock
+-- only (the common case), of the served queues, not under a full limit, in
+-- claim order; at most p_wanted, reading at most 10,000 waiting jobs (the
+-- cost of a claim stays bounded; past them, jobs wait for the held-back
+-- ones to start). Empty when nothing is held back. Called by
+-- procrastinate_fetch_jobs_v4 when limits exist.
+create function _procrastinate_candidates_past_full_limits(
+    p_ids bigint[],
+    p_queues text[],
+    p_paused text[],
+    p_wanted integer
+)
+returns bigint[]
+language plpgsql
+stable
+set search_path = pg_catalog, public, pg_temp
+set enable_seqscan = off
+set enable_bitmapscan = off
+as $$
+declare
+    v_full_tasks text[];
+    v_full_keys text[];
+begin
+    -- the task and key limits with more candidates than room
+    select
+        coalesce(array_agg(c.name) filter (where c.scope = 'task'), '{}'),
+        coalesce(array_agg(c.name) filter (where c.scope = 'key'), '{}')
+    into v_full_tasks, v_full_keys
+    from (
+        select l.scope, l.name, l.concurrency, count(*) as candidates
+        from procrastinate_jobs as j
+        cross join
+            lateral (
+                values ('task', j.task_name), ('key', j.limit_key)
+            ) as s (scope, name)
+        inner join procrastinate_limits as l
+            on l.scope = s.scope and md5(l.name) = md5(s.name) and l.name = s.name
+        where j.id = any(p_ids) and j.status = 'todo' and l.concurrency is not null
+        group by l.id, l.scope, l.name, l.concurrency
+    ) as c
+    where
+        c.candidates > c.concurrency - (
+            select count(*) from procrastinate_jobs as j
+            where
+                j.status = 'doing' and j.limited
+                and (
+                    (c.scope = 'task' and j.task_name = c.name)
+                    or (c.scope = 'key' and j.limit_key = c.name)
+                )
+        );
+    if v_full_tasks = '{}' and v_full_keys = '{}' then
+        return '{}'::bigint[];
+    end if;
+    return array(
+        select w.id
+        from (
+            select j.id, j.task_name, j.limit_key
+            from procrastinate_jobs as j
+            where
+                j.status = 'todo' and j.scheduled_at is null and j.lock is null
+                and (p_queues is null or j.queue_name = any(p_queues))
+                and j.queue_name <> all(p_paused)
+            order by j.priority desc, j.id asc
+            limit 10000
+        ) as w
+        where
+            w.id <> all(p_ids)
+            and w.task_name <> all(v_full_tasks)
+            and (w.limit_key is null or w.limit_key <> all(v_full_keys))
+        limit p_wanted
+    );
+end;
+$$;
+
 -- The candidates of a claim that limits let start, in claim order
 -- (allowed), and among them those under a limit (limited: the claim marks
 -- them). A candidate under a limit is allowed while every limit it falls

@@ -199,5 +199,5 @@ insert into procrastinate_migrations (number, name, phase, checksum) values
     39,
     'concurrency_limits',
     'post',
-    '3f5185ce18ea9bf80a9dcd1d61179be87149248da560a27e5306ecfbad9ebb4e'
+    '4333ae85153dc09e86407c7ffec550e40aabda15f1bfa78b9b8fdb8182a28928'
 );
