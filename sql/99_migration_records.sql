@@ -194,4 +194,10 @@ insert into procrastinate_migrations (number, name, phase, checksum) values
     'dashboard_listings',
     'post',
     '8931e108f53c2c3359c1b29df4bba923de9be2b465b2bbc7887b1111ca942acc'
+),
+(
+    39,
+    'plain_finish_costs',
+    'post',
+    'efd588cdaab2f24060b4f7c52da4639b66c7f2297c7e36c6b82d1ffd267af1a7'
 );

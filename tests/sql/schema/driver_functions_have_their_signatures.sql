@@ -189,7 +189,7 @@ select is(
         '_procrastinate_outcome_problem', '_procrastinate_parents_ended',
         '_procrastinate_policy_problem',
         '_procrastinate_queueing_lock_problem', '_procrastinate_record_insert_events',
-        '_procrastinate_record_update_events', '_procrastinate_release_dependents_of_deleted',
+        '_procrastinate_record_update_events', '_procrastinate_release_dependents_of_deleted_job',
         '_procrastinate_renew_lease',
         '_procrastinate_sees_all_jobs', '_procrastinate_take_back_jobs',
         '_procrastinate_trusted', '_procrastinate_validate_jobs'
