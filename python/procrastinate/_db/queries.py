@@ -109,6 +109,16 @@ PAUSED_QUEUES = """
 select p.queue_name from procrastinate_paused_queues as p order by p.queue_name
 """
 
+#: Per queue, what procrastinate.metrics serves as gauges: the ops view
+#: that reads waiting and running jobs only (sql/90_ops_views.sql). The
+#: owner and the operator role may read it (sql/optional/roles.sql).
+QUEUE_BACKLOG = """
+select b.queue_name, b.runnable, b.scheduled, b.doing, b.paused,
+    extract(epoch from b.oldest_waiting_age)::double precision as oldest_waiting_seconds
+from procrastinate_queue_backlog as b
+order by b.queue_name
+"""
+
 # --- workers -----------------------------------------------------------------
 
 REGISTER_WORKER = """

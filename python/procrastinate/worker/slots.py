@@ -130,6 +130,8 @@ class Slots:
         )
         run = JobRun(job, job.id, self.app.tasks.get(job.task_name), context, flag)
         state.running[job.id] = run
+        if state.metrics is not None:
+            state.metrics.job_started(run)
         return run
 
     def _run_ended(self, run: JobRun) -> None:
