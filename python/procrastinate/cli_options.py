@@ -150,7 +150,8 @@ VERBOSITY_OPTIONS: list[Option] = [  # mutually exclusive
     ("--log-level", "Set the log level explicitly", {"choices": LOG_LEVELS}),
 ]
 LOG_FORMAT_OPTIONS: list[Option] = [
-    ("--log-format", "Format of the log lines (logging.Formatter syntax)",
+    ("--log-format", "Format of the log lines (logging.Formatter syntax), or json: one JSON "
+     "object per line (job id, task, queue, status, duration, message)",
      {"default": logging.BASIC_FORMAT}),
     ("--log-format-style", "Style of --log-format", {"default": "%", "choices": ["%", "{", "$"]}),
 ]
