@@ -194,4 +194,10 @@ insert into procrastinate_migrations (number, name, phase, checksum) values
     'dashboard_listings',
     'post',
     '8931e108f53c2c3359c1b29df4bba923de9be2b465b2bbc7887b1111ca942acc'
+),
+(
+    39,
+    'job_headers',
+    'post',
+    '1a1e8f6d7adf1d72f37e0b566abc5ff99801bfbc2b5d2371e1cd58990650840d'
 );
