@@ -19,14 +19,17 @@ dashboard serves ``QueueStats`` at ``/metrics``. Every name starts with
 from __future__ import annotations
 
 import asyncio
+import bisect
 import logging
+import math
 import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 
 from procrastinate._db import queries
 
@@ -139,6 +142,88 @@ class _RefreshedInLoop(Collector):
         return self.stats.collect()
 
 
+class _JobCounts(Collector):
+    """The per-job metrics, kept as plain numbers by the event loop (a job
+    costs a dict lookup, a bisect and a few increments: no lock, no
+    prometheus-client object) and turned into metric families when
+    scraped."""
+
+    def __init__(self) -> None:
+        #: (queue, task) -> [started, lag bucket counts..., lag sum]
+        self.started: dict[tuple[str, str], list[float]] = {}
+        #: (queue, task, status) -> [finished, duration bucket counts..., duration sum]
+        self.finished: dict[tuple[str, str, str], list[float]] = {}
+
+    def job_started(self, queue: str, task: str, waited: float | None) -> None:
+        key = (queue, task)
+        row = self.started.get(key)
+        if row is None:
+            row = self.started[key] = [0.0] * (len(LAG_BUCKETS) + 3)
+        row[0] += 1
+        if waited is not None:
+            waited = max(waited, 0.0)
+            row[1 + bisect.bisect_left(LAG_BUCKETS, waited)] += 1
+            row[-1] += waited
+
+    def job_finished(self, queue: str, task: str, status: str, duration: float | None) -> None:
+        key = (queue, task, status)
+        row = self.finished.get(key)
+        if row is None:
+            row = self.finished[key] = [0.0] * (len(DURATION_BUCKETS) + 3)
+        row[0] += 1
+        if duration is not None:
+            row[1 + bisect.bisect_left(DURATION_BUCKETS, duration)] += 1
+            row[-1] += duration
+
+    def collect(self) -> Iterator[Any]:
+        # Copies made in one C call each: the event loop may add keys meanwhile.
+        started = [(key, list(row)) for key, row in list(self.started.items())]
+        finished = [(key, list(row)) for key, row in list(self.finished.items())]
+        counter = CounterMetricFamily(
+            "procrastinate_jobs_started", "Jobs this worker started, by queue and task",
+            labels=["queue", "task"],
+        )
+        lag = HistogramMetricFamily(
+            "procrastinate_job_lag_seconds",
+            "Time between a job's defer (or its scheduled time, if later) and its start by "
+            "this worker, on the database's clock, by queue and task",
+            labels=["queue", "task"],
+        )
+        for key, row in started:
+            counter.add_metric(list(key), row[0])
+            lag.add_metric(list(key), _buckets(LAG_BUCKETS, row[1:-1]), sum_value=row[-1])
+        yield counter
+        yield lag
+        counter = CounterMetricFamily(
+            "procrastinate_jobs_finished",
+            "Runs ended by this worker, by queue, task and what the database made of the "
+            "outcome: succeeded, failed, aborted, retried (back in the queue for another "
+            "attempt) or not_recorded (the job was taken back from this worker)",
+            labels=["queue", "task", "status"],
+        )
+        duration = HistogramMetricFamily(
+            "procrastinate_job_duration_seconds",
+            "Run time of the jobs this worker ran, by queue, task and status",
+            labels=["queue", "task", "status"],
+        )
+        for labels, row in finished:
+            counter.add_metric(list(labels), row[0])
+            duration.add_metric(
+                list(labels), _buckets(DURATION_BUCKETS, row[1:-1]), sum_value=row[-1]
+            )
+        yield counter
+        yield duration
+
+
+def _buckets(bounds: tuple[float, ...], counts: list[float]) -> list[tuple[str, float]]:
+    """Cumulative (le, count) pairs, +Inf last, from per-bucket counts."""
+    cumulative, total = [], 0.0
+    for bound, count in zip((*bounds, math.inf), counts, strict=True):
+        total += count
+        cumulative.append(("+Inf" if bound == math.inf else floatToGoString(bound), total))
+    return cumulative
+
+
 class WorkerMetrics:
     """The worker's in-process metrics, on a registry of their own (several
     workers in one process each serve theirs). The worker calls the
@@ -146,28 +231,8 @@ class WorkerMetrics:
 
     def __init__(self, registry: CollectorRegistry | None = None):
         self.registry = registry = registry or CollectorRegistry()
-        self.started = Counter(
-            "procrastinate_jobs_started", "Jobs this worker started, by queue and task",
-            ["queue", "task"], registry=registry,
-        )
-        self.finished = Counter(
-            "procrastinate_jobs_finished",
-            "Runs ended by this worker, by queue, task and what the database made of the "
-            "outcome: succeeded, failed, aborted, retried (back in the queue for another "
-            "attempt) or not_recorded (the job was taken back from this worker)",
-            ["queue", "task", "status"], registry=registry,
-        )
-        self.duration = Histogram(
-            "procrastinate_job_duration_seconds",
-            "Run time of the jobs this worker ran, by queue, task and status",
-            ["queue", "task", "status"], buckets=DURATION_BUCKETS, registry=registry,
-        )
-        self.lag = Histogram(
-            "procrastinate_job_lag_seconds",
-            "Time between a job's defer (or its scheduled time, if later) and its start by "
-            "this worker, on the database's clock, by queue and task",
-            ["queue", "task"], buckets=LAG_BUCKETS, registry=registry,
-        )
+        self._jobs = _JobCounts()
+        registry.register(self._jobs)
         self.heartbeats = Counter(
             "procrastinate_worker_heartbeats", "Heartbeats this worker sent that renewed its "
             "lease", registry=registry,
@@ -192,11 +257,6 @@ class WorkerMetrics:
             "procrastinate_worker_concurrency", "Jobs this worker runs at most at once",
             registry=registry,
         )
-        # The labelled children, found once per (queue, task): a job pays a
-        # dict lookup and an increment.
-        self._started: dict[tuple[str, str], Any] = {}
-        self._lag: dict[tuple[str, str], Any] = {}
-        self._finished: dict[tuple[str, str, str], tuple[Any, Any]] = {}
         self._server: WSGIServer | None = None
         self._queue_stats: _RefreshedInLoop | None = None
         #: The port served (the one chosen by the system when asked for 0).
@@ -206,26 +266,12 @@ class WorkerMetrics:
 
     def job_started(self, run: JobRun) -> None:
         job = run.job
-        key = (job.queue, job.task_name)
-        child = self._started.get(key)
-        if child is None:
-            child = self._started[key] = self.started.labels(*key)
-            self._lag[key] = self.lag.labels(*key)
-        child.inc()
-        if job.waited is not None:
-            self._lag[key].observe(max(job.waited, 0.0))
+        self._jobs.job_started(job.queue, job.task_name, job.waited)
 
     def job_finished(self, run: JobRun, status: str) -> None:
-        job = run.job
-        key = (job.queue, job.task_name, status)
-        children = self._finished.get(key)
-        if children is None:
-            children = self._finished[key] = (
-                self.finished.labels(*key), self.duration.labels(*key)
-            )
-        children[0].inc()
-        if run.end_timestamp is not None:
-            children[1].observe(run.end_timestamp - run.context.start_timestamp)
+        job, end = run.job, run.end_timestamp
+        duration = None if end is None else end - run.context.start_timestamp
+        self._jobs.job_finished(job.queue, job.task_name, status, duration)
 
     def heartbeat(self) -> None:
         self.heartbeats.inc()
