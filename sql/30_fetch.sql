@@ -553,9 +553,10 @@ as $$
     ) as f;
 $$;
 
--- The claim of drivers older than stored results (procrastinate_fetch_jobs_v3
--- without its last two columns): workers of two releases ago keep working
--- while the schema is upgraded under them.
+-- The claim of drivers older than stored results (procrastinate_fetch_jobs_v4
+-- without its last four columns, as procrastinate_fetch_jobs_v3 without its
+-- last two): workers of two releases ago keep working while the schema is
+-- upgraded under them.
 create function procrastinate_fetch_jobs_v2(
     p_worker_id bigint,
     p_queues text[],
@@ -584,7 +585,7 @@ as $$
     select
         f.id, f.queue_name, f.task_name, f.priority, f.lock, f.queueing_lock, f.args,
         f.status, f.scheduled_at, f.attempts, f.abort_requested, f.worker_id
-    from procrastinate_fetch_jobs_v3(
+    from procrastinate_fetch_jobs_v4(
         p_worker_id, p_queues, p_limit, p_claim_token, p_resume, p_now
     ) as f;
 $$;

@@ -199,5 +199,5 @@ insert into procrastinate_migrations (number, name, phase, checksum) values
     39,
     'job_headers',
     'post',
-    '1a1e8f6d7adf1d72f37e0b566abc5ff99801bfbc2b5d2371e1cd58990650840d'
+    'aa17e2c1ea3167b0c96e69d7c1c9f173687b8a0c97a04ab1f0e1724aee8955df'
 );

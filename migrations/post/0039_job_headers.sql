@@ -10,7 +10,8 @@
 -- insert learn the key (same signatures: replaced); the claim becomes
 -- procrastinate_fetch_jobs_v4, and procrastinate_fetch_jobs_v3 the same claim
 -- without the two new columns, for the workers of the previous release
--- (procrastinate_fetch_jobs_v2 calls v3, as before). Where
+-- (and procrastinate_fetch_jobs_v2, of the release before, calls v4
+-- directly rather than through v3). Where
 -- sql/optional/roles.sql is in use, v4 is the worker's and the operator's
 -- and not PUBLIC's, as roles.sql would grant it (the end of this file).
 -- A post migration: the previous release's workers keep working throughout.
@@ -725,6 +726,40 @@ as $$
         f.id, f.queue_name, f.task_name, f.priority, f.lock, f.queueing_lock, f.args,
         f.status, f.scheduled_at, f.attempts, f.abort_requested, f.worker_id,
         f.store_result, f.parents
+    from procrastinate_fetch_jobs_v4(
+        p_worker_id, p_queues, p_limit, p_claim_token, p_resume, p_now
+    ) as f;
+$$;
+
+-- The claim of the workers of two releases ago, straight over v4.
+create or replace function procrastinate_fetch_jobs_v2(
+    p_worker_id bigint,
+    p_queues text[],
+    p_limit integer,
+    p_claim_token uuid default null,
+    p_resume boolean default false,
+    p_now timestamptz default null
+)
+returns table (
+    id bigint,
+    queue_name text,
+    task_name text,
+    priority integer,
+    lock text,
+    queueing_lock text,
+    args jsonb,
+    status procrastinate_job_status,
+    scheduled_at timestamptz,
+    attempts integer,
+    abort_requested boolean,
+    worker_id bigint
+)
+language sql
+set search_path = pg_catalog, public, pg_temp
+as $$
+    select
+        f.id, f.queue_name, f.task_name, f.priority, f.lock, f.queueing_lock, f.args,
+        f.status, f.scheduled_at, f.attempts, f.abort_requested, f.worker_id
     from procrastinate_fetch_jobs_v4(
         p_worker_id, p_queues, p_limit, p_claim_token, p_resume, p_now
     ) as f;

@@ -12,9 +12,9 @@ select d.id as traced from procrastinate_defer_jobs(
     '[{"task_name": "traced", "headers": {"traceparent":
         "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", "tracestate": "k=v"}}]'
 ) as d (id) \gset
-select d.id as plain from procrastinate_defer_jobs(
+select min(d.id) as plain from procrastinate_defer_jobs(
     '[{"task_name": "plain"}, {"task_name": "empty", "headers": {}}]'
-) as d (id) order by d.id limit 1 \gset
+) as d (id) \gset
 -- deferred a minute ago on the database's clock
 update procrastinate_jobs set created_at = now() - interval '60 seconds' where id = :traced;
 
@@ -31,7 +31,11 @@ select is(
 );
 
 create temporary table claimed as
-select f.id, f.headers, f.waited from procrastinate_fetch_jobs_v4(7, null, 10) as f;
+select
+    f.id,
+    f.headers,
+    f.waited
+from procrastinate_fetch_jobs_v4(7, null, 10) as f;
 
 select is(
     (select headers ->> 'traceparent' from claimed where id = :traced),
