@@ -42,7 +42,7 @@ from procrastinate_fetch_jobs_v4(
 ) as f
 """
 
-#: The claim of a schema whose post migration 0039 is pending (this code
+#: The claim of a schema whose post migration 0040 is pending (this code
 #: deployed between the two phases): no headers, no wait measured yet.
 FETCH_JOBS_BEFORE_HEADERS = """
 select f.id, f.queue_name, f.task_name, f.priority, f.lock, f.queueing_lock,

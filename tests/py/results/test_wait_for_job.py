@@ -265,12 +265,12 @@ async def test_the_next_wait_finds_the_listening_connection_in_place(
         await running.stop()
 
 
-@pytest.mark.parametrize("pending", ["0039_job_headers", "0037_results_and_dependencies"])
+@pytest.mark.parametrize("pending", ["0040_job_headers", "0037_results_and_dependencies"])
 async def test_a_worker_claims_on_a_schema_whose_post_migration_is_pending(
     app: procrastinate.App, tasks: dict[str, Any], db: psycopg.Connection, pending: str
 ) -> None:
     # Between the two phases of an upgrade the database has the previous
-    # release's claim only: procrastinate_fetch_jobs_v3 as it was before 0039
+    # release's claim only: procrastinate_fetch_jobs_v3 as it was before 0040
     # (here, over a v4 the driver cannot see), or v2 as it was before 0037.
     signature = "bigint, text[], integer, uuid, boolean, timestamptz"
     db.execute(f"alter function procrastinate_fetch_jobs_v4({signature}) rename to hidden_claim")
