@@ -1,5 +1,5 @@
 """The SQL cost of a claim and of its report, per backlog shape, without a
-worker: one connection fetches LIMIT jobs (procrastinate_fetch_jobs_v3, or v2
+worker: one connection fetches LIMIT jobs (procrastinate_fetch_jobs_v4, or v3, v2
 on an older schema) and
 reports them succeeded (procrastinate_finish_jobs_v1), CYCLES times, and the
 medians are printed. For comparing two versions of the SQL functions.
@@ -50,10 +50,10 @@ def main() -> None:
         worker = conn.execute(
             "select procrastinate_register_worker_v2('cycle', null, %s, 'h', 1)", (limit,)
         ).fetchone()[0]
-        # the claim the worker calls: v3 where it exists
+        # the claim the worker calls: the newest that exists
         claim = conn.execute(
-            "select coalesce(to_regproc('procrastinate_fetch_jobs_v3')::text,"
-            " 'procrastinate_fetch_jobs_v2')"
+            "select coalesce(to_regproc('procrastinate_fetch_jobs_v4')::text,"
+            " to_regproc('procrastinate_fetch_jobs_v3')::text, 'procrastinate_fetch_jobs_v2')"
         ).fetchone()[0]
         fetch, finish = [], []
         for _ in range(cycles):

@@ -200,4 +200,10 @@ insert into procrastinate_migrations (number, name, phase, checksum) values
     'plain_finish_costs',
     'post',
     'efd588cdaab2f24060b4f7c52da4639b66c7f2297c7e36c6b82d1ffd267af1a7'
+),
+(
+    40,
+    'job_headers',
+    'post',
+    'aa17e2c1ea3167b0c96e69d7c1c9f173687b8a0c97a04ab1f0e1724aee8955df'
 );

@@ -99,6 +99,7 @@ grant procrastinate_producer to procrastinate_worker;
 grant execute on function
 procrastinate_fetch_jobs_v2(bigint, text[], integer, uuid, boolean, timestamptz),
 procrastinate_fetch_jobs_v3(bigint, text[], integer, uuid, boolean, timestamptz),
+procrastinate_fetch_jobs_v4(bigint, text[], integer, uuid, boolean, timestamptz),
 procrastinate_fetch_jobs(text[], integer, bigint),
 procrastinate_finish_jobs_v1(bigint, jsonb, text, timestamptz),
 procrastinate_finish_job(bigint, text, text, text[], bigint, integer, jsonb),

@@ -72,7 +72,8 @@ def test_attrs_functions_work_on_a_job_as_on_procrastinates():
     job = make_job()
     assert attr.has(jobs.Job)
     assert attr.asdict(job) == {
-        **job.asdict(), "decode_error": None, "store_result": False, "parents": None
+        **job.asdict(), "decode_error": None, "store_result": False, "parents": None,
+        "headers": None, "waited": None,
     }
     moved = attr.evolve(job, queue="other")
     assert (moved.queue, job.queue) == ("other", "q")

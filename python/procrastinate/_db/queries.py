@@ -28,8 +28,23 @@ from procrastinate_last_periodic_ticks_v1() as t
 """
 
 # args as text: the driver decodes each job's args itself, so that args one
-# job's decoder refuses fail that job only (_db.wire.decode_fetched_args).
+# job's decoder refuses fail that job only (_db.wire.decode_fetched_args);
+# headers as text too, decoded with json (not the connector's json_loads:
+# they are the driver's, never the user's).
 FETCH_JOBS = """
+select f.id, f.queue_name, f.task_name, f.priority, f.lock, f.queueing_lock,
+    f.args::text as args, f.status, f.scheduled_at, f.attempts,
+    f.abort_requested, f.worker_id, f.store_result, f.parents, f.headers::text as headers,
+    f.waited
+from procrastinate_fetch_jobs_v4(
+    %(worker_id)s::bigint, %(queues)s::text[], %(limit)s::integer,
+    %(claim_token)s::uuid, %(resume)s::boolean
+) as f
+"""
+
+#: The claim of a schema whose post migration 0040 is pending (this code
+#: deployed between the two phases): no headers, no wait measured yet.
+FETCH_JOBS_BEFORE_HEADERS = """
 select f.id, f.queue_name, f.task_name, f.priority, f.lock, f.queueing_lock,
     f.args::text as args, f.status, f.scheduled_at, f.attempts,
     f.abort_requested, f.worker_id, f.store_result, f.parents
@@ -40,7 +55,7 @@ from procrastinate_fetch_jobs_v3(
 """
 
 #: The claim of a schema whose post migration 0037 is pending (this code
-#: deployed between the two phases): no stored results, no parents yet.
+#: deployed two releases after it): no stored results, no parents yet.
 FETCH_JOBS_BEFORE_RESULTS = """
 select f.id, f.queue_name, f.task_name, f.priority, f.lock, f.queueing_lock,
     f.args::text as args, f.status, f.scheduled_at, f.attempts,
@@ -107,6 +122,16 @@ select procrastinate_resume_queue_v1(%(queue)s::text) as changed
 
 PAUSED_QUEUES = """
 select p.queue_name from procrastinate_paused_queues as p order by p.queue_name
+"""
+
+#: Per queue, what procrastinate.metrics serves as gauges: the ops view
+#: that reads waiting and running jobs only (sql/90_ops_views.sql). The
+#: owner and the operator role may read it (sql/optional/roles.sql).
+QUEUE_BACKLOG = """
+select b.queue_name, b.runnable, b.scheduled, b.doing, b.paused,
+    extract(epoch from b.oldest_waiting_age)::double precision as oldest_waiting_seconds
+from procrastinate_queue_backlog as b
+order by b.queue_name
 """
 
 # --- workers -----------------------------------------------------------------

@@ -19,7 +19,7 @@ from procrastinate import exceptions
 from procrastinate import jobs as jobs_module
 from procrastinate._db import queries
 from procrastinate._db.ops import Operation, Operations, call_all, ids, one, operation, rows
-from procrastinate._db.wire import decode_fetched_args, job_object, loads_bytes
+from procrastinate._db.wire import decode_fetched_args, decode_headers, job_object, loads_bytes
 
 # The name of the records when JobManager held these: what log filters know.
 logger = logging.getLogger("procrastinate.manager")
@@ -33,9 +33,16 @@ def _delete_jobs_value(delete_jobs: str | jobs_module.DeleteJobCondition | None)
     return jobs_module.DeleteJobCondition(delete_jobs).value
 
 
+#: The claims, newest first: a worker whose database lacks one (its post
+#: migration pending) falls back to the next.
+CLAIMS = (
+    queries.FETCH_JOBS, queries.FETCH_JOBS_BEFORE_HEADERS, queries.FETCH_JOBS_BEFORE_RESULTS
+)
+
+
 class WorkerOperations(Operations):
-    #: The claim the worker calls (FETCH_JOBS_BEFORE_RESULTS once the
-    #: database turned out not to have procrastinate_fetch_jobs_v3 yet).
+    #: The claim the worker calls (an older one of CLAIMS once the database
+    #: turned out not to have procrastinate_fetch_jobs_v4, or v3, yet).
     _claim_query: str = queries.FETCH_JOBS
 
     @operation
@@ -94,20 +101,24 @@ class WorkerOperations(Operations):
             "claim_token": None if claim_token is None else str(claim_token),
             "resume": resume,
         }
-        query = self._claim_query
-        try:
-            rows = yield call_all(query, **arguments)
-        except exceptions.ConnectorException as exc:
-            # Post migration 0037 pending (this code runs between the two
-            # phases of an upgrade): the previous release's claim, which
-            # claimed nothing before failing here.
-            if query is not queries.FETCH_JOBS or getattr(exc, "sqlstate", None) != "42883":
-                raise
-            self._claim_query = queries.FETCH_JOBS_BEFORE_RESULTS
-            rows = yield call_all(self._claim_query, **arguments)
+        while True:
+            query = self._claim_query
+            try:
+                rows = yield call_all(query, **arguments)
+                break
+            except exceptions.ConnectorException as exc:
+                # A post migration pending (this code runs between the two
+                # phases of an upgrade): the previous release's claim; the
+                # missing function claimed nothing before failing here.
+                position = CLAIMS.index(query)
+                if position + 1 == len(CLAIMS) or getattr(exc, "sqlstate", None) != "42883":
+                    raise
+                self._claim_query = CLAIMS[position + 1]
         loads, as_bytes = self.connector.json_loads, loads_bytes(self.connector)
         fetched = []
         for row in rows:
+            if row.get("headers") is not None:
+                row["headers"] = decode_headers(row["headers"])
             problem = decode_fetched_args(row, loads, as_bytes)
             job = Job.from_row(row)
             if problem is not None:

@@ -265,14 +265,35 @@ async def test_the_next_wait_finds_the_listening_connection_in_place(
         await running.stop()
 
 
+@pytest.mark.parametrize("pending", ["0040_job_headers", "0037_results_and_dependencies"])
 async def test_a_worker_claims_on_a_schema_whose_post_migration_is_pending(
-    app: procrastinate.App, tasks: dict[str, Any], db: psycopg.Connection
+    app: procrastinate.App, tasks: dict[str, Any], db: psycopg.Connection, pending: str
 ) -> None:
     # Between the two phases of an upgrade the database has the previous
-    # release's claim only (procrastinate_fetch_jobs_v2 as it was: here, over
-    # a v3 the driver cannot see).
+    # release's claim only: procrastinate_fetch_jobs_v3 as it was before 0040
+    # (here, over a v4 the driver cannot see), or v2 as it was before 0037.
     signature = "bigint, text[], integer, uuid, boolean, timestamptz"
-    db.execute(f"alter function procrastinate_fetch_jobs_v3({signature}) rename to hidden_claim")
+    db.execute(f"alter function procrastinate_fetch_jobs_v4({signature}) rename to hidden_claim")
+    db.execute(
+        """create or replace function procrastinate_fetch_jobs_v3(
+            p_worker_id bigint, p_queues text[], p_limit integer,
+            p_claim_token uuid default null, p_resume boolean default false,
+            p_now timestamptz default null
+        ) returns table (
+            id bigint, queue_name text, task_name text, priority integer, lock text,
+            queueing_lock text, args jsonb, status procrastinate_job_status,
+            scheduled_at timestamptz, attempts integer, abort_requested boolean,
+            worker_id bigint, store_result boolean, parents bigint[]
+        ) language sql set search_path = pg_catalog, public, pg_temp as $$
+            select f.id, f.queue_name, f.task_name, f.priority, f.lock, f.queueing_lock,
+                f.args, f.status, f.scheduled_at, f.attempts, f.abort_requested, f.worker_id,
+                f.store_result, f.parents
+            from hidden_claim(p_worker_id, p_queues, p_limit, p_claim_token, p_resume, p_now)
+                as f
+        $$"""
+    )
+    if pending == "0037_results_and_dependencies":
+        db.execute(f"drop function procrastinate_fetch_jobs_v3({signature})")
     db.execute(
         """create or replace function procrastinate_fetch_jobs_v2(
             p_worker_id bigint, p_queues text[], p_limit integer,

@@ -3,17 +3,23 @@
 begin;
 set local client_min_messages = warning;
 create extension if not exists pgtap;
-select plan(29);
+select plan(30);
 
 select function_returns(
     'procrastinate_defer_jobs_v2', array['jsonb', 'timestamp with time zone'], 'setof bigint',
     'procrastinate_defer_jobs_v2(p_jobs, p_now) returns table(id)'
 );
 select function_returns(
+    'procrastinate_fetch_jobs_v4',
+    array['bigint', 'text[]', 'integer', 'uuid', 'boolean', 'timestamp with time zone'],
+    'setof record',
+    'procrastinate_fetch_jobs_v4(p_worker_id, p_queues, p_limit, p_claim_token, p_resume, p_now)'
+);
+select function_returns(
     'procrastinate_fetch_jobs_v3',
     array['bigint', 'text[]', 'integer', 'uuid', 'boolean', 'timestamp with time zone'],
     'setof record',
-    'procrastinate_fetch_jobs_v3(p_worker_id, p_queues, p_limit, p_claim_token, p_resume, p_now)'
+    'procrastinate_fetch_jobs_v3 stays, for the workers of the previous release'
 );
 select function_returns(
     'procrastinate_fetch_jobs_v2',
@@ -156,7 +162,7 @@ select is(
         'procrastinate_defer_jobs_v2', 'procrastinate_defer_periodic_job_v1',
         'procrastinate_failure_groups_v1',
         'procrastinate_fetch_jobs_v2', 'procrastinate_fetch_jobs_v3',
-        'procrastinate_finish_jobs_v1',
+        'procrastinate_fetch_jobs_v4', 'procrastinate_finish_jobs_v1',
         'procrastinate_get_job_status_v1', 'procrastinate_heartbeat_v2',
         'procrastinate_job_counts_v1', 'procrastinate_job_results_v1',
         'procrastinate_jobs_to_abort_v1',
