@@ -55,7 +55,7 @@ create table procrastinate_jobs (
     rescue_count integer not null default 0,
     -- the login role that deferred the job: a producer sees only its own jobs
     deferred_by text,
-    -- the claim that took the job (procrastinate_fetch_jobs_v3): a fetch
+    -- the claim that took the job (procrastinate_fetch_jobs_v4): a fetch
     -- retried after its answer was lost gets the same jobs back
     claim_token uuid,
     -- whether the return value of its run is kept (see 40_finish.sql); such a
@@ -74,6 +74,10 @@ create table procrastinate_jobs (
     after_policy text,
     -- jobs were deferred after it: its end releases or cancels them
     has_dependents boolean not null default false,
+    -- what its defer stored with it, a JSON object of strings: the W3C trace
+    -- context of the defer (traceparent, tracestate) that the run's trace
+    -- links to (procrastinate.tracing); null without any
+    headers jsonb,
     -- the key of a concurrency limit this job falls under, given at defer
     -- ("tenant:42"; 59_limits.sql)
     limit_key text,
@@ -179,7 +183,7 @@ without their own; max_rescues bounds how often one job is rescued; max_result_b
 a stored result. Only the schema owner
 may change them (update procrastinate_settings set ...); the checks are hard caps.';
 
--- Paused queues are not fetched from (see procrastinate_fetch_jobs_v3).
+-- Paused queues are not fetched from (see procrastinate_fetch_jobs_v4).
 create table procrastinate_paused_queues (
     queue_name text primary key,
     paused_at timestamptz not null default now()
@@ -238,7 +242,7 @@ on procrastinate_jobs (worker_id) where status = 'doing' and worker_id is not nu
 create index procrastinate_jobs_limited_idx_v1
 on procrastinate_jobs (id) where status = 'doing' and limited;
 
--- The claim (procrastinate_fetch_jobs_v3) walks waiting jobs in fetch order
+-- The claim (procrastinate_fetch_jobs_v4) walks waiting jobs in fetch order
 -- (priority, then id) and must never step over rows it cannot claim, or its
 -- cost grows with the backlog. So waiting jobs are split between partial
 -- indexes by what makes them claimable: ready jobs without a lock (all

@@ -18,7 +18,7 @@ declare
         'task_name', 'args', 'queue_name', 'priority', 'lock', 'queueing_lock',
         'scheduled_at', 'scheduled_in', 'max_attempts', 'max_runs', 'retry_wait',
         'retry_linear_wait', 'retry_exponential_wait', 'retry_exceptions', 'store_result',
-        'after', 'after_policy', 'limit_key'
+        'after', 'after_policy', 'headers', 'limit_key'
     ];
 begin
     return query
@@ -65,6 +65,13 @@ begin
                 then 'has a lock that is not a string'
             when jsonb_typeof(t.job -> 'queueing_lock') not in ('string', 'null')
                 then 'has a queueing_lock that is not a string'
+            when jsonb_typeof(t.job -> 'headers') not in ('object', 'null')
+                or jsonb_path_exists(
+                    t.job -> 'headers', 'strict $.* ? (@.type() != "string")', '{}', true
+                )
+                then 'has headers that are not a JSON object of strings'
+            when pg_column_size(t.job -> 'headers') > 8192
+                then 'has headers over 8192 bytes'
             when jsonb_typeof(t.job -> 'limit_key') not in ('string', 'null')
                 or t.job ->> 'limit_key' = ''
                 then 'has a limit_key that is not a non-empty string'
@@ -285,7 +292,7 @@ begin
             id, queue_name, task_name, priority, lock, queueing_lock, args,
             scheduled_at, max_attempts, retry_wait, retry_linear_wait,
             retry_exponential_wait, retry_exceptions, created_at, deferred_by, store_result,
-            parents, after_policy, limit_key
+            parents, after_policy, headers, limit_key
         )
         select
             input.new_id,
@@ -345,6 +352,8 @@ begin
                 ) > 0
                 then coalesce(input.job ->> 'after_policy', 'succeeded')
             end,
+            -- none: null (an empty object stores nothing either)
+            nullif(nullif(input.job -> 'headers', 'null'::jsonb), '{}'::jsonb),
             input.job ->> 'limit_key'
         from input
         order by input.ord

@@ -10,7 +10,11 @@
 -- first gets back the jobs the lost call claimed, and claims new ones only
 -- up to p_limit with them. Called by the Python worker; store_result tells
 -- it whether to send what the task returns (40_finish.sql), parents which
--- jobs the job was deferred after (their results: 56_results.sql).
+-- jobs the job was deferred after (their results: 56_results.sql), headers
+-- what its defer stored with it (the W3C trace context of the defer:
+-- traceparent, tracestate), waited how many seconds it waited since its
+-- defer, or its scheduled time if later (the lag of the queue, measured on
+-- the database's clock).
 --
 -- Its cost does not grow with the number of waiting jobs. Candidates are
 -- gathered first, without locking anything, from ordered walks of partial
@@ -61,7 +65,9 @@ returns table (
     abort_requested boolean,
     worker_id bigint,
     store_result boolean,
-    parents bigint[]
+    parents bigint[],
+    headers jsonb,
+    waited double precision
 )
 language plpgsql
 -- Lets a worker role claim jobs without any right on the tables.
@@ -117,7 +123,10 @@ begin
         select
             j.id, j.queue_name, j.task_name, j.priority, j.lock, j.queueing_lock,
             j.args, j.status, j.scheduled_at, j.attempts, j.abort_requested,
-            j.worker_id, j.store_result, j.parents
+            j.worker_id, j.store_result, j.parents, j.headers,
+            extract(
+                epoch from j.started_at - greatest(j.scheduled_at, j.created_at)
+            )::double precision
         from procrastinate_jobs as j
         where
             j.worker_id = p_worker_id
@@ -522,7 +531,10 @@ begin
                 returning
                     j.id, j.queue_name, j.task_name, j.priority, j.lock, j.queueing_lock,
                     j.args, j.status, j.scheduled_at, j.attempts, j.abort_requested,
-                    j.worker_id, j.store_result, j.parents
+                    j.worker_id, j.store_result, j.parents, j.headers,
+                    extract(
+                        epoch from v_now - greatest(j.scheduled_at, j.created_at)
+                    )::double precision
             )
 
             select c.*
@@ -539,8 +551,9 @@ begin
 end;
 $$;
 
--- The claim of drivers older than concurrency limits: all p_limit jobs are
--- taken to start at once (see p_slots above).
+-- The claim of drivers older than job headers (procrastinate_fetch_jobs_v4
+-- without its last two columns): workers of the previous release keep
+-- working while the schema is upgraded under them.
 create function procrastinate_fetch_jobs_v3(
     p_worker_id bigint,
     p_queues text[],
@@ -568,15 +581,19 @@ returns table (
 language sql
 set search_path = pg_catalog, public, pg_temp
 as $$
-    select f.*
+    select
+        f.id, f.queue_name, f.task_name, f.priority, f.lock, f.queueing_lock, f.args,
+        f.status, f.scheduled_at, f.attempts, f.abort_requested, f.worker_id,
+        f.store_result, f.parents
     from procrastinate_fetch_jobs_v4(
         p_worker_id, p_queues, p_limit, p_claim_token, p_resume, p_now
     ) as f;
 $$;
 
--- The claim of drivers older than stored results (procrastinate_fetch_jobs_v3
--- without its last column): workers of the previous release keep working
--- while the schema is upgraded under them.
+-- The claim of drivers older than stored results (procrastinate_fetch_jobs_v4
+-- without its last four columns, as procrastinate_fetch_jobs_v3 without its
+-- last two): workers of two releases ago keep working while the schema is
+-- upgraded under them.
 create function procrastinate_fetch_jobs_v2(
     p_worker_id bigint,
     p_queues text[],

@@ -65,13 +65,26 @@ declare
     v_parents bigint[];
     v_more boolean;
 begin
-    -- One pass over the new rows says what applies. Most updates are claims
-    -- (todo -> doing) and finishes of plain jobs: nothing does, and that pass
-    -- is all they pay (5% of a fetch + finish when this was a join of the old
-    -- and new rows). A lock is released only by a job leaving doing: the
-    -- claim of a locked job (new status doing) needs nothing here. The end of
-    -- a job that keeps its result is announced from the new row alone (one
-    -- that stayed ended, announced again, is read again by its waiters).
+    -- Most updates are claims (todo -> doing) and finishes of plain jobs:
+    -- nothing below applies to them, and this test is all they pay (5% of a
+    -- fetch + finish when it was a join of the old and new rows; the pass
+    -- below, with its aggregates, costs twice this test). A lock is released
+    -- only by a job leaving doing: the claim of a locked job (new status
+    -- doing) needs nothing here.
+    if not exists (
+        select 1 from new_jobs as n
+        where
+            n.status = 'todo'
+            or (n.lock is not null and n.status <> 'doing')
+            or n.abort_requested
+            or ((n.store_result or n.has_dependents) and n.status not in ('todo', 'doing'))
+    ) then
+        return null;
+    end if;
+
+    -- One pass over the new rows says which cases apply. The end of a job
+    -- that keeps its result is announced from the new row alone (one that
+    -- stayed ended, announced again, is read again by its waiters).
     select
         jsonb_agg(n.id order by n.id) filter (
             where n.store_result and n.status not in ('todo', 'doing')

@@ -197,7 +197,19 @@ insert into procrastinate_migrations (number, name, phase, checksum) values
 ),
 (
     39,
+    'plain_finish_costs',
+    'post',
+    'efd588cdaab2f24060b4f7c52da4639b66c7f2297c7e36c6b82d1ffd267af1a7'
+),
+(
+    40,
+    'job_headers',
+    'post',
+    'aa17e2c1ea3167b0c96e69d7c1c9f173687b8a0c97a04ab1f0e1724aee8955df'
+),
+(
+    41,
     'concurrency_limits',
     'post',
-    '4333ae85153dc09e86407c7ffec550e40aabda15f1bfa78b9b8fdb8182a28928'
+    '173a534781509ecafa9d4020e56f604259ca34e2a84af8188b4805117f02b801'
 );

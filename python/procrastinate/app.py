@@ -48,6 +48,8 @@ class WorkerOptions(TypedDict, total=False):
     task_middleware: list[middleware.TaskMiddleware] | None
     worker_middleware: list[middleware.WorkerMiddleware] | None
     prefetch: int | None
+    metrics_port: int | None
+    metrics_host: str
 
 
 class App(blueprints.Blueprint):
@@ -190,8 +192,8 @@ class App(blueprints.Blueprint):
         abort_job_polling_interval, shutdown_graceful_timeout, listen_notify,
         delete_jobs, additional_context, install_signal_handlers,
         update_heartbeat_interval, stalled_worker_timeout, task_middleware,
-        worker_middleware, prefetch). ``worker_defaults`` fill the options not given.
-        The app must be open."""
+        worker_middleware, prefetch, metrics_port, metrics_host). ``worker_defaults``
+        fill the options not given. The app must be open."""
         self.perform_import_paths()
         await self._worker(**options).run()
 

@@ -40,6 +40,9 @@ from procrastinate.cli_options import PARSER_OPTIONS, UsageError, add_options, p
 
 logger = logging.getLogger(__name__)
 
+#: The --log-format that writes one JSON object per line.
+JSON_LOG_FORMAT = "json"
+
 
 
 def one_line(error: BaseException) -> str:
@@ -182,11 +185,18 @@ def configure_logging(
     format: str = logging.BASIC_FORMAT,
     style: Literal["%", "{", "$"] = "%",
 ) -> None:
+    """``format``: a logging.Formatter format, or ``json``: one JSON object
+    per line (procrastinate.json_logs)."""
     if log_level:
         level = getattr(logging, log_level.upper())
     else:
         level = logging.DEBUG if verbosity else logging.INFO
-    logging.basicConfig(level=level, format=format, style=style)
+    if format == JSON_LOG_FORMAT:
+        from procrastinate import json_logs
+
+        logging.basicConfig(level=level, handlers=[json_logs.handler()])
+    else:
+        logging.basicConfig(level=level, format=format, style=style)
     name = logging.getLevelName(level)
     logger.debug(f"Log level set to {name}", extra={"action": "set_log_level", "value": name})
 
@@ -242,10 +252,24 @@ async def execute_command(parsed: dict[str, Any]) -> None:
 # --- commands --------------------------------------------------------------------------
 
 
+def _json_logs() -> bool:
+    from procrastinate import json_logs
+
+    return any(
+        isinstance(handler.formatter, json_logs.JsonFormatter)
+        for handler in logging.getLogger().handlers
+    )
+
+
 async def worker_(app: procrastinate.App, **options: Any) -> None:
     """Run a worker until it is stopped (SIGINT / SIGTERM)."""
     queues = options.get("queues")
-    print_stderr(f"Launching a worker on {', '.join(queues) if queues else 'all queues'}")
+    text = f"Launching a worker on {', '.join(queues) if queues else 'all queues'}"
+    if _json_logs():
+        # every line of the output is JSON
+        logger.info(text, extra={"action": "launch_worker", "queues": queues})
+    else:
+        print_stderr(text)
     await app.run_worker_async(**options)
 
 

@@ -114,6 +114,9 @@ WORKER_OPTIONS: list[Option] = [
     ("-l --listen-notify --no-listen-notify", "Be woken by notifications, or only poll", FLAG),
     ("--delete-jobs", "Which finished jobs to delete",
      {"choices": [condition.value for condition in jobs.DeleteJobCondition]}),
+    ("--metrics-port", "Serve Prometheus metrics on this port, at /metrics (needs the "
+     "metrics extra: pip install 'procrastinate-sqlcore[metrics]')", {"type": int}),
+    ("--metrics-host", "Address the metrics are served on (default: all, 0.0.0.0)", {}),
 ]
 DEFER_OPTIONS: list[Option] = [
     ("json_args", "JSON object with the task's keyword arguments", {"nargs": "?", "default": None}),
@@ -147,7 +150,8 @@ VERBOSITY_OPTIONS: list[Option] = [  # mutually exclusive
     ("--log-level", "Set the log level explicitly", {"choices": LOG_LEVELS}),
 ]
 LOG_FORMAT_OPTIONS: list[Option] = [
-    ("--log-format", "Format of the log lines (logging.Formatter syntax)",
+    ("--log-format", "Format of the log lines (logging.Formatter syntax), or json: one JSON "
+     "object per line (job id, task, queue, status, duration, message)",
      {"default": logging.BASIC_FORMAT}),
     ("--log-format-style", "Style of --log-format", {"default": "%", "choices": ["%", "{", "$"]}),
 ]

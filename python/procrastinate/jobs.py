@@ -125,6 +125,13 @@ class Job:
     #: its ``task_kwargs`` are empty, and the worker fails it without
     #: running it. None on every other job.
     decode_error: str | None = None
+    #: Headers stored with the job at defer, such as the W3C trace context
+    #: of the defer (``traceparent``, procrastinate.tracing); None without.
+    headers: dict[str, str] | None = None
+    #: Seconds the job waited in its queue before the claim that fetched it
+    #: (on the database's clock, since its defer or its scheduled time if
+    #: later): set on the jobs a worker fetched, None on every other job.
+    waited: float | None = attr.field(default=None, eq=False)
 
     def __attrs_post_init__(self) -> None:
         if self.scheduled_at is not None and self.scheduled_at.utcoffset() is None:
@@ -150,14 +157,17 @@ class Job:
             worker_id=row.get("worker_id"),
             store_result=bool(row.get("store_result", False)),
             parents=row.get("parents"),
+            headers=row.get("headers"),
+            waited=row.get("waited"),
         )
 
     def asdict(self) -> dict[str, Any]:
-        # procrastinate's fields; decode_error, store_result and parents only
-        # on the jobs that have them.
+        # procrastinate's fields; decode_error, store_result, parents,
+        # headers and waited only on the jobs that have them.
         values = attr.asdict(self, recurse=False)
-        if values["decode_error"] is None:
-            del values["decode_error"]
+        for name in ("decode_error", "headers", "waited"):
+            if values[name] is None:
+                del values[name]
         if not values["store_result"]:
             del values["store_result"]
         if values["parents"] is None:

@@ -15,7 +15,7 @@ from collections.abc import Callable, Coroutine, Iterable
 from typing import Any, TypeVar
 
 from procrastinate import connector as connector_module
-from procrastinate import exceptions, notifications_3x, utils, waiting
+from procrastinate import exceptions, notifications_3x, tracing, utils, waiting
 from procrastinate import jobs as jobs_module
 from procrastinate._db import queries
 from procrastinate._db.ops import Operation, call_all, call_none, ids, one, operation, rows
@@ -73,7 +73,11 @@ class JobManager(WorkerOperations):
     # --- deferring -------------------------------------------------------------------
 
     def _defer(self, objects: list[dict[str, Any]]) -> Operation[list[int]]:
-        """The one defer path: job objects in, their ids out."""
+        """The one defer path: job objects in, their ids out (in a span of
+        its own when an OpenTelemetry tracer provider is set)."""
+        return tracing.defer(objects, self._send_defer)
+
+    def _send_defer(self, objects: list[dict[str, Any]]) -> Operation[list[int]]:
         # Serialised here, before any query: bad arguments write nothing.
         payload = self.connector.dump_json(objects)
         if not objects:

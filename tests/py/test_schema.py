@@ -82,7 +82,7 @@ async def test_apply_schema_async(empty_db_dsn):
 def test_every_function_the_driver_calls_exists(db_dsn):
     texts = [value for value in vars(queries).values() if isinstance(value, str)]
     called = set(re.findall(r"\b(procrastinate_\w+_v\d+)\(", "\n".join(texts)))
-    assert "procrastinate_fetch_jobs_v3" in called
+    assert "procrastinate_fetch_jobs_v4" in called
     with psycopg.connect(db_dsn) as connection:
         for name in sorted(called):
             (found,) = connection.execute(

@@ -28,20 +28,41 @@ from procrastinate_last_periodic_ticks_v1() as t
 """
 
 # args as text: the driver decodes each job's args itself, so that args one
-# job's decoder refuses fail that job only (_db.wire.decode_fetched_args).
+# job's decoder refuses fail that job only (_db.wire.decode_fetched_args);
+# headers as text too, decoded with json (not the connector's json_loads:
+# they are the driver's, never the user's).
+
+#: The claim the worker calls: it tells how many of the jobs it starts at
+#: once (its free slots; the others wait in its prefetch buffer), so that a
+#: job under a concurrency limit is claimed only for a free slot.
 FETCH_JOBS = """
 select f.id, f.queue_name, f.task_name, f.priority, f.lock, f.queueing_lock,
     f.args::text as args, f.status, f.scheduled_at, f.attempts,
-    f.abort_requested, f.worker_id, f.store_result, f.parents
+    f.abort_requested, f.worker_id, f.store_result, f.parents, f.headers::text as headers,
+    f.waited
 from procrastinate_fetch_jobs_v4(
     %(worker_id)s::bigint, %(queues)s::text[], %(limit)s::integer,
     %(claim_token)s::uuid, %(resume)s::boolean, null::timestamptz, %(slots)s::integer
 ) as f
 """
 
-#: The claim of a schema whose post migration 0039 is pending: no
-#: concurrency limits yet (so no slots to tell).
+#: The claim of a schema whose post migration 0041 is pending (this code
+#: deployed between the two phases): no concurrency limits yet, so no slots
+#: to tell.
 FETCH_JOBS_BEFORE_LIMITS = """
+select f.id, f.queue_name, f.task_name, f.priority, f.lock, f.queueing_lock,
+    f.args::text as args, f.status, f.scheduled_at, f.attempts,
+    f.abort_requested, f.worker_id, f.store_result, f.parents, f.headers::text as headers,
+    f.waited
+from procrastinate_fetch_jobs_v4(
+    %(worker_id)s::bigint, %(queues)s::text[], %(limit)s::integer,
+    %(claim_token)s::uuid, %(resume)s::boolean
+) as f
+"""
+
+#: The claim of a schema whose post migration 0040 is pending: no headers,
+#: no wait measured yet.
+FETCH_JOBS_BEFORE_HEADERS = """
 select f.id, f.queue_name, f.task_name, f.priority, f.lock, f.queueing_lock,
     f.args::text as args, f.status, f.scheduled_at, f.attempts,
     f.abort_requested, f.worker_id, f.store_result, f.parents
@@ -52,7 +73,7 @@ from procrastinate_fetch_jobs_v3(
 """
 
 #: The claim of a schema whose post migration 0037 is pending (this code
-#: deployed between the two phases): no stored results, no parents yet.
+#: deployed three releases after it): no stored results, no parents yet.
 FETCH_JOBS_BEFORE_RESULTS = """
 select f.id, f.queue_name, f.task_name, f.priority, f.lock, f.queueing_lock,
     f.args::text as args, f.status, f.scheduled_at, f.attempts,
@@ -141,6 +162,16 @@ select procrastinate_remove_limit(
 
 PAUSED_QUEUES = """
 select p.queue_name from procrastinate_paused_queues as p order by p.queue_name
+"""
+
+#: Per queue, what procrastinate.metrics serves as gauges: the ops view
+#: that reads waiting and running jobs only (sql/90_ops_views.sql). The
+#: owner and the operator role may read it (sql/optional/roles.sql).
+QUEUE_BACKLOG = """
+select b.queue_name, b.runnable, b.scheduled, b.doing, b.paused,
+    extract(epoch from b.oldest_waiting_age)::double precision as oldest_waiting_seconds
+from procrastinate_queue_backlog as b
+order by b.queue_name
 """
 
 # --- workers -----------------------------------------------------------------

@@ -36,6 +36,7 @@ def job_object(job: Job, retry_policy: dict[str, Any] | None = None) -> dict[str
         "scheduled_at": scheduled_at,
         "store_result": job.store_result or None,
         "after": list(job.parents) if job.parents else None,
+        "headers": job.headers or None,
         "limit_key": job.limit_key,
         **(retry_policy or {}),
     }
@@ -155,6 +156,16 @@ def decode_fetched_args(
         )
     row["args"] = args
     return None
+
+
+def decode_headers(raw: Any) -> dict[str, str] | None:
+    """The headers of a fetched row (sent as text): a JSON object of
+    strings, as the defer checked; None if they are anything else."""
+    try:
+        headers = json.loads(raw) if isinstance(raw, (str, bytes)) else raw
+    except ValueError:
+        return None
+    return headers if isinstance(headers, dict) else None
 
 
 def loads_bytes(connector: connector_module.BaseConnector) -> bool:

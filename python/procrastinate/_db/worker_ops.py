@@ -28,7 +28,7 @@ from procrastinate._db.ops import (
     operation,
     rows,
 )
-from procrastinate._db.wire import decode_fetched_args, job_object, loads_bytes
+from procrastinate._db.wire import decode_fetched_args, decode_headers, job_object, loads_bytes
 
 # The name of the records when JobManager held these: what log filters know.
 logger = logging.getLogger("procrastinate.manager")
@@ -42,17 +42,19 @@ def _delete_jobs_value(delete_jobs: str | jobs_module.DeleteJobCondition | None)
     return jobs_module.DeleteJobCondition(delete_jobs).value
 
 
-#: The claim to call instead when the database does not have this one yet
-#: (SQLSTATE 42883: this code runs between the two phases of an upgrade).
-_EARLIER_CLAIM = {
-    queries.FETCH_JOBS: queries.FETCH_JOBS_BEFORE_LIMITS,
-    queries.FETCH_JOBS_BEFORE_LIMITS: queries.FETCH_JOBS_BEFORE_RESULTS,
-}
+#: The claims, newest first: a worker whose database lacks one (its post
+#: migration pending) falls back to the next.
+CLAIMS = (
+    queries.FETCH_JOBS,
+    queries.FETCH_JOBS_BEFORE_LIMITS,
+    queries.FETCH_JOBS_BEFORE_HEADERS,
+    queries.FETCH_JOBS_BEFORE_RESULTS,
+)
 
 
 class WorkerOperations(Operations):
-    #: The claim the worker calls (an earlier one once the database turned
-    #: out not to have procrastinate_fetch_jobs_v4, or v3, yet).
+    #: The claim the worker calls (an older one of CLAIMS once the database
+    #: turned out not to have the newest yet).
     _claim_query: str = queries.FETCH_JOBS
 
     @operation
@@ -124,14 +126,16 @@ class WorkerOperations(Operations):
             except exceptions.ConnectorException as exc:
                 # A post migration pending (this code runs between the two
                 # phases of an upgrade): the previous release's claim; the
-                # failed call claimed nothing.
-                earlier = _EARLIER_CLAIM.get(query)
-                if earlier is None or getattr(exc, "sqlstate", None) != "42883":
+                # missing function claimed nothing before failing here.
+                position = CLAIMS.index(query)
+                if position + 1 == len(CLAIMS) or getattr(exc, "sqlstate", None) != "42883":
                     raise
-                self._claim_query = earlier
+                self._claim_query = CLAIMS[position + 1]
         loads, as_bytes = self.connector.json_loads, loads_bytes(self.connector)
         fetched = []
         for row in rows:
+            if row.get("headers") is not None:
+                row["headers"] = decode_headers(row["headers"])
             problem = decode_fetched_args(row, loads, as_bytes)
             job = Job.from_row(row)
             if problem is not None:
@@ -198,7 +202,7 @@ class WorkerOperations(Operations):
     ) -> Operation[bool]:
         """Set the concurrency limits written in the code (those already in
         place as given are left alone). False when the database has no
-        concurrency limits yet (post migration 0039 pending)."""
+        concurrency limits yet (post migration 0041 pending)."""
         try:
             yield call_none(
                 queries.REGISTER_LIMITS,

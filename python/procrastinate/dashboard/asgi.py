@@ -12,6 +12,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import procrastinate
 from procrastinate.dashboard import actions, pages
+from procrastinate.dashboard.metrics import metrics
 from procrastinate.dashboard.rendering import HERE
 from procrastinate.dashboard.security import Guard
 
@@ -85,6 +86,7 @@ def app(
         Route("/login", pages.login_form, name="login_form"),
         Route("/login", actions.login, name="login", **post),
         Route("/logout", actions.logout_endpoint, name="logout", **post),
+        Route("/metrics", metrics, name="metrics"),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]
     dashboard = Starlette(routes=routes)

@@ -29,6 +29,7 @@ from procrastinate.worker.state import WorkerOptions, WorkerState
 
 if TYPE_CHECKING:
     from procrastinate import app as app_module
+    from procrastinate.metrics import WorkerMetrics
 
 # Named as procrastinate's worker module logger: configurations select by it.
 logger = logging.getLogger("procrastinate.worker")
@@ -47,6 +48,17 @@ ABORT_JOB_POLLING_INTERVAL = 5.0
 DATABASE_TIMEOUT = 30.0
 
 AbortReason = job_context.AbortReason
+
+
+def _worker_metrics() -> WorkerMetrics:
+    try:
+        from procrastinate import metrics
+    except ImportError as exc:
+        raise RuntimeError(
+            "metrics_port needs the metrics extra: "
+            f"pip install 'procrastinate-sqlcore[metrics]' ({exc})"
+        ) from None
+    return metrics.WorkerMetrics()
 
 
 class Worker:
@@ -71,6 +83,8 @@ class Worker:
         task_middleware: list[middleware.TaskMiddleware] | None = None,
         worker_middleware: list[middleware.WorkerMiddleware] | None = None,
         prefetch: int | None = None,
+        metrics_port: int | None = None,
+        metrics_host: str = "0.0.0.0",
     ):
         if concurrency < 1:
             raise ValueError(f"concurrency must be at least 1, got {concurrency}")
@@ -97,7 +111,11 @@ class Worker:
             task_middleware=list(task_middleware or []),
             worker_middleware=list(worker_middleware or []),
             database_timeout=DATABASE_TIMEOUT,
+            metrics_port=metrics_port,
+            metrics_host=metrics_host,
         )
+        #: Prometheus metrics (procrastinate.metrics), when a port is given.
+        self.metrics = _worker_metrics() if metrics_port is not None else None
         self._middlewares = Middlewares(
             self.options.task_middleware, self.options.worker_middleware, owner=self
         )
@@ -119,6 +137,7 @@ class Worker:
             self.logger,
             dump_json=lambda value: job_manager.connector.dump_json(value),
             read_results=job_manager.job_results_async,
+            metrics=self.metrics,
         )
         self.aborts = Aborts(state, job_manager)
         self.health = Health(state, job_manager, abort=self.aborts.abort)
@@ -186,6 +205,8 @@ class Worker:
         """Run until stopped (or, with wait=False, until no job is left)."""
         self._loop = asyncio.get_running_loop()
         self._reset()
+        if self.metrics is not None:
+            self._serve_metrics(self.metrics)
         core = asyncio.create_task(self._run(), name="procrastinate worker")
         try:
             # Cancelling run() stops the worker gracefully (a second cancel: at once).
@@ -200,6 +221,21 @@ class Worker:
             raise
         finally:
             self._loop = None
+            if self.metrics is not None:
+                await self.metrics.close()
+
+    def _serve_metrics(self, metrics: WorkerMetrics) -> None:
+        options = self.options
+        assert options.metrics_port is not None
+        metrics.serve(
+            options.metrics_host, options.metrics_port, self.app.connector, lambda: self.state
+        )
+        self.state.log(
+            logging.INFO,
+            "serve_metrics",
+            f"Serving Prometheus metrics on http://{options.metrics_host}:{metrics.port}/metrics",
+            metrics_port=metrics.port,
+        )
 
     async def _register_limits(self) -> None:
         """Set the concurrency limits written in the code (the tasks'
@@ -220,7 +256,7 @@ class Worker:
             self.state.log(
                 logging.WARNING,
                 "limits_not_set",
-                "The database has no concurrency limits yet (migration 0039 pending): "
+                "The database has no concurrency limits yet (migration 0041 pending): "
                 "jobs run without the limits of the code",
             )
 

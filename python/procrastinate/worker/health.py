@@ -119,6 +119,8 @@ class Health:
         if worker_id != self.state.worker_id or self.lease is None:
             return  # registered again meanwhile
         self.state.database_works()
+        if length is not None and self.state.metrics is not None:
+            self.state.metrics.heartbeat()
         if length is None:
             if not self._registering:
                 self._registering = True

@@ -31,6 +31,10 @@ def job_reported(state: WorkerState, run: JobRun, result: dict[str, Any]) -> Non
         kind if kind in ("succeeded", "aborted") else "failed"
     )
     ended = ("aborted" if kind == "aborted" else "failed") if status == "todo" else status
+    if state.metrics is not None:
+        state.metrics.job_finished(
+            run, "not_recorded" if not accepted else "retried" if status == "todo" else status
+        )
     title, action = {
         "succeeded": ("Success", "job_success"),
         "aborted": ("Aborted", "job_aborted"),

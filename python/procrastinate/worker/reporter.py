@@ -163,6 +163,8 @@ class Reporter:
                     delay = RETRY_DELAY
                     continue
                 self._failing = True
+                if self.state.metrics is not None:
+                    self.state.metrics.reports_sent_again(len(unsent))
                 self._pending[:0] = unsent
                 if len(unsent) > 1:
                     self._batch_limit = len(unsent) // 2

@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Coroutine, Generator
 from typing import TYPE_CHECKING, Any
 
-from procrastinate import job_context
+from procrastinate import job_context, tracing
 from procrastinate.worker.executor import JobRun, Middlewares, execute
 
 if TYPE_CHECKING:
@@ -130,6 +130,8 @@ class Slots:
         )
         run = JobRun(job, job.id, self.app.tasks.get(job.task_name), context, flag)
         state.running[job.id] = run
+        if state.metrics is not None:
+            state.metrics.job_started(run)
         return run
 
     def _run_ended(self, run: JobRun) -> None:
@@ -165,7 +167,9 @@ class Slots:
             run.asyncio_task = me
             try:
                 await InContext(
-                    execute(state, middlewares, run), contextvars.copy_context(), self.offer
+                    tracing.run(run, execute(state, middlewares, run)),
+                    contextvars.copy_context(),
+                    self.offer,
                 )
                 # (Unregistered already after an immediate stop: the database
                 # released the job.)

@@ -19,6 +19,7 @@ from procrastinate.job_context import JobResult
 from procrastinate.worker.prefetch import PrefetchBuffer
 
 if TYPE_CHECKING:
+    from procrastinate.metrics import WorkerMetrics
     from procrastinate.worker.executor import JobRun
 
 T = TypeVar("T")
@@ -47,6 +48,10 @@ class WorkerOptions:
     worker_middleware: list[middleware.WorkerMiddleware]
     #: Deadline of every database call (seconds).
     database_timeout: float
+    #: Where Prometheus metrics are served (procrastinate.metrics): a port
+    #: (0: a free one) on ``metrics_host``; None: no metrics at all.
+    metrics_port: int | None = None
+    metrics_host: str = "0.0.0.0"
 
 
 async def wait_event(event: asyncio.Event, timeout: float | None) -> None:
@@ -62,8 +67,12 @@ class WorkerState:
         logger: logging.Logger,
         read_results: Callable[[list[int]], Awaitable[list[dict[str, Any]]]],
         dump_json: Callable[[Any], str] = json.dumps,
+        metrics: WorkerMetrics | None = None,
     ):
         self.options = options
+        #: The worker's Prometheus metrics (None: not asked for): each event
+        #: below is counted at one place, in memory.
+        self.metrics = metrics
         self.logger = logger
         #: The connector's JSON encoder: a result to store must pass it.
         self.dump_json = dump_json
@@ -190,6 +199,8 @@ class WorkerState:
             return
         lasted = time.monotonic() - self.db_down_since
         self.db_down_since = None
+        if self.metrics is not None:
+            self.metrics.reconnected()
         self.log(
             logging.WARNING,
             "database_available",

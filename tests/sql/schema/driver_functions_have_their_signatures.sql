@@ -13,7 +13,7 @@ select function_returns(
     'procrastinate_fetch_jobs_v3',
     array['bigint', 'text[]', 'integer', 'uuid', 'boolean', 'timestamp with time zone'],
     'setof record',
-    'procrastinate_fetch_jobs_v3(p_worker_id, p_queues, p_limit, p_claim_token, p_resume, p_now)'
+    'procrastinate_fetch_jobs_v3 stays, for the workers of the previous release'
 );
 select function_returns(
     'procrastinate_fetch_jobs_v4',
@@ -205,7 +205,7 @@ select is(
         '_procrastinate_outcome_problem', '_procrastinate_parents_ended',
         '_procrastinate_policy_problem',
         '_procrastinate_queueing_lock_problem', '_procrastinate_record_insert_events',
-        '_procrastinate_record_update_events', '_procrastinate_release_dependents_of_deleted',
+        '_procrastinate_record_update_events', '_procrastinate_release_dependents_of_deleted_job',
         '_procrastinate_renew_lease',
         '_procrastinate_sees_all_jobs', '_procrastinate_set_limit',
         '_procrastinate_take_back_jobs',

@@ -4,7 +4,7 @@
 begin;
 set local client_min_messages = warning;
 create extension if not exists pgtap;
-select plan(16);
+select plan(17);
 
 select has_function(
     '_procrastinate_record_insert_events', array[]::text[],
@@ -53,8 +53,8 @@ select trigger_is(
     'updates notify listening workers'
 );
 select trigger_is(
-    'procrastinate_jobs', 'procrastinate_jobs_delete_dependents_v1',
-    '_procrastinate_release_dependents_of_deleted',
+    'procrastinate_jobs', 'procrastinate_jobs_delete_dependents_v2',
+    '_procrastinate_release_dependents_of_deleted_job',
     'deletes of parents release or cancel the jobs waiting for them'
 );
 select triggers_are(
@@ -62,21 +62,30 @@ select triggers_are(
     array[
         'procrastinate_jobs_insert_events_v1', 'procrastinate_jobs_update_events_v1',
         'procrastinate_jobs_delete_events_v1', 'procrastinate_jobs_notify_insert_v1',
-        'procrastinate_jobs_notify_update_v1', 'procrastinate_jobs_delete_dependents_v1'
+        'procrastinate_jobs_notify_update_v1', 'procrastinate_jobs_delete_dependents_v2'
     ],
     'procrastinate_jobs has these triggers and no other'
 );
 select is(
     (
-        select count(*)::integer
+        select array_agg(t.tgname::text order by t.tgname)
         from pg_trigger as t
         where
             t.tgrelid = 'procrastinate_jobs'::regclass
             and not t.tgisinternal
             and t.tgtype & 1 = 1
     ),
-    0,
-    'no trigger of procrastinate_jobs runs per row (one per statement)'
+    array['procrastinate_jobs_delete_dependents_v2'],
+    'one trigger of procrastinate_jobs runs per row, the others once per statement'
+);
+select is(
+    (
+        select pg_get_triggerdef(t.oid) ~ 'WHEN \(old\.has_dependents\)'
+        from pg_trigger as t
+        where t.tgname = 'procrastinate_jobs_delete_dependents_v2'
+    ),
+    true,
+    'the row trigger runs only for jobs others were deferred after: other deletes pay nothing'
 );
 select is(
     (
@@ -88,7 +97,7 @@ select is(
             and t.tgtype & 2 = 0
     ),
     array[
-        'procrastinate_jobs_delete_dependents_v1',
+        'procrastinate_jobs_delete_dependents_v2',
         'procrastinate_jobs_delete_events_v1', 'procrastinate_jobs_insert_events_v1',
         'procrastinate_jobs_notify_insert_v1', 'procrastinate_jobs_notify_update_v1',
         'procrastinate_jobs_update_events_v1'

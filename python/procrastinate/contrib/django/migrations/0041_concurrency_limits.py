@@ -1,4 +1,4 @@
-"""migrations/post/0039_concurrency_limits.sql: global concurrency limits
+"""migrations/post/0041_concurrency_limits.sql: global concurrency limits
 (the table procrastinate_limits, the columns limit_key and limited of
 procrastinate_jobs, the claim procrastinate_fetch_jobs_v4). The models are
 unmanaged: the new limit_key field needs no state change."""
@@ -11,6 +11,6 @@ from procrastinate.contrib.django.migration_operations import ApplyProcrastinate
 class Migration(migrations.Migration):
     # The runner gives each SQL file its own transaction.
     atomic = False
-    dependencies = [("procrastinate", "0038_dashboard_listings")]
+    dependencies = [("procrastinate", "0040_job_headers")]
 
-    operations = [ApplyProcrastinateMigration("0039_concurrency_limits")]
+    operations = [ApplyProcrastinateMigration("0041_concurrency_limits")]

@@ -5,11 +5,12 @@
 -- procrastinate_register_limits_v1 for workers), the view
 -- procrastinate_limit_stats, the columns limit_key and limited of
 -- procrastinate_jobs with the partial index procrastinate_jobs_limited_idx_v1,
--- and the claim procrastinate_fetch_jobs_v4 (v3's with the limits between the
--- gathering of candidates and the claim, and p_slots: a limited job only for a
--- free slot, never for the prefetch buffer). procrastinate_fetch_jobs_v3 and
--- v2 become wrappers of v4 (the previous release's workers keep working; with
--- no limit set, v4 is v3 plus one probe of an empty table).
+-- and the claim procrastinate_fetch_jobs_v4 of 0040 with the limits between
+-- the gathering of candidates and the claim, and a last parameter p_slots: a
+-- limited job only for a free slot, never for the prefetch buffer (dropped
+-- and created again; procrastinate_fetch_jobs_v3 and v2, its wrappers, are
+-- replaced to call the new one: the previous releases' workers keep working;
+-- with no limit set, v4 costs one probe of an empty table more).
 -- Defer takes a limit_key (job objects, procrastinate_defer_job's new last
 -- parameter: the function is dropped and created again, every call that
 -- worked still works, with its grants where sql/optional/roles.sql is in use).
@@ -23,8 +24,8 @@
 -- skips it:
 --   create index concurrently if not exists procrastinate_jobs_limited_idx_v1
 --   on procrastinate_jobs (id) where status = 'doing' and limited;
--- The drop is of a function no table or view depends on, in the same
--- transaction as its new definition: callers see one or the other.
+-- The drops are of functions no table or view depends on, in the same
+-- transaction as their new definitions: callers see one or the other.
 -- squawk-ignore-file ban-drop-function, require-concurrent-index-creation, prefer-bigint-over-int
 -- (a limit is a number of jobs running at once: an integer, as a worker's concurrency)
 set local lock_timeout = '10s';
@@ -544,7 +545,7 @@ declare
         'task_name', 'args', 'queue_name', 'priority', 'lock', 'queueing_lock',
         'scheduled_at', 'scheduled_in', 'max_attempts', 'max_runs', 'retry_wait',
         'retry_linear_wait', 'retry_exponential_wait', 'retry_exceptions', 'store_result',
-        'after', 'after_policy', 'limit_key'
+        'after', 'after_policy', 'headers', 'limit_key'
     ];
 begin
     return query
@@ -591,6 +592,13 @@ begin
                 then 'has a lock that is not a string'
             when jsonb_typeof(t.job -> 'queueing_lock') not in ('string', 'null')
                 then 'has a queueing_lock that is not a string'
+            when jsonb_typeof(t.job -> 'headers') not in ('object', 'null')
+                or jsonb_path_exists(
+                    t.job -> 'headers', 'strict $.* ? (@.type() != "string")', '{}', true
+                )
+                then 'has headers that are not a JSON object of strings'
+            when pg_column_size(t.job -> 'headers') > 8192
+                then 'has headers over 8192 bytes'
             when jsonb_typeof(t.job -> 'limit_key') not in ('string', 'null')
                 or t.job ->> 'limit_key' = ''
                 then 'has a limit_key that is not a non-empty string'
@@ -657,7 +665,7 @@ begin
             id, queue_name, task_name, priority, lock, queueing_lock, args,
             scheduled_at, max_attempts, retry_wait, retry_linear_wait,
             retry_exponential_wait, retry_exceptions, created_at, deferred_by, store_result,
-            parents, after_policy, limit_key
+            parents, after_policy, headers, limit_key
         )
         select
             input.new_id,
@@ -717,6 +725,8 @@ begin
                 ) > 0
                 then coalesce(input.job ->> 'after_policy', 'succeeded')
             end,
+            -- none: null (an empty object stores nothing either)
+            nullif(nullif(input.job -> 'headers', 'null'::jsonb), '{}'::jsonb),
             input.job ->> 'limit_key'
         from input
         order by input.ord
@@ -808,6 +818,10 @@ whatever they became). limit_key: a concurrency limit set on this key
 (procrastinate_set_limit(limit_key => ...)) caps how many jobs with it run at once. Bad input,
 or an after naming a job that does not exist: SQLSTATE PT001.';
 
+-- The claim of 0040 (without p_slots) gives way to the one below, which
+-- takes p_slots last; the wrappers v3 and v2 below call the new one.
+drop function procrastinate_fetch_jobs_v4(bigint, text[], integer, uuid, boolean, timestamptz);
+
 -- Claims up to p_limit jobs for p_worker_id from p_queues (null: all queues),
 -- highest priority first, then oldest, under the claim token p_claim_token.
 -- A call retried because its answer was lost (p_resume true, same token)
@@ -865,7 +879,9 @@ returns table (
     abort_requested boolean,
     worker_id bigint,
     store_result boolean,
-    parents bigint[]
+    parents bigint[],
+    headers jsonb,
+    waited double precision
 )
 language plpgsql
 -- Lets a worker role claim jobs without any right on the tables.
@@ -921,7 +937,10 @@ begin
         select
             j.id, j.queue_name, j.task_name, j.priority, j.lock, j.queueing_lock,
             j.args, j.status, j.scheduled_at, j.attempts, j.abort_requested,
-            j.worker_id, j.store_result, j.parents
+            j.worker_id, j.store_result, j.parents, j.headers,
+            extract(
+                epoch from j.started_at - greatest(j.scheduled_at, j.created_at)
+            )::double precision
         from procrastinate_jobs as j
         where
             j.worker_id = p_worker_id
@@ -1326,7 +1345,10 @@ begin
                 returning
                     j.id, j.queue_name, j.task_name, j.priority, j.lock, j.queueing_lock,
                     j.args, j.status, j.scheduled_at, j.attempts, j.abort_requested,
-                    j.worker_id, j.store_result, j.parents
+                    j.worker_id, j.store_result, j.parents, j.headers,
+                    extract(
+                        epoch from v_now - greatest(j.scheduled_at, j.created_at)
+                    )::double precision
             )
 
             select c.*
@@ -1372,7 +1394,10 @@ returns table (
 language sql
 set search_path = pg_catalog, public, pg_temp
 as $$
-    select f.*
+    select
+        f.id, f.queue_name, f.task_name, f.priority, f.lock, f.queueing_lock, f.args,
+        f.status, f.scheduled_at, f.attempts, f.abort_requested, f.worker_id,
+        f.store_result, f.parents
     from procrastinate_fetch_jobs_v4(
         p_worker_id, p_queues, p_limit, p_claim_token, p_resume, p_now
     ) as f;
