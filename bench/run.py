@@ -317,6 +317,74 @@ def measure_worker(
     return Outcome(done / seconds, extra={"rss_mb": rss_kb / 1024}, note=note)
 
 
+# Flow control (issue 18): a queue with a concurrency limit of LIMIT_ROW_LIMIT
+# worked by one worker of concurrency 100 (ours only), jobs of
+# LIMIT_ROW_JOB_SECONDS (what a limit protects, such as a call to an API,
+# takes time; a slot stays empty for the round trips between a job's report
+# and the next claim, which no-op jobs would measure instead). A sampler
+# counts the running jobs every SAMPLE_EVERY seconds while the worker drains
+# the queue: the limit must be reached (kept full, not under it) and never
+# exceeded. The jobs claimed together end together: the samples below the
+# limit are mostly 0, the round trips of their report and of the next claim
+# (a slot is taken from the claim until the report of its job).
+LIMIT_ROW_LIMIT = 10
+LIMIT_ROW_CONCURRENCY = 100
+LIMIT_ROW_JOB_SECONDS = 0.02
+SAMPLE_EVERY = 0.002
+
+
+def measure_limited_worker(system: System, dbs: Databases) -> Outcome:
+    sizes = dbs.sizes
+    n = sizes.worker_jobs // 4
+    db = dbs.fresh(system)
+    try:
+        system.run("prefill", dsn(db), n=n, seconds=LIMIT_ROW_JOB_SECONDS)
+        psql(
+            "select procrastinate_set_limit(queue_name => 'default', "
+            f"concurrency => {LIMIT_ROW_LIMIT})",
+            db,
+        )
+        since = time.time()
+        sampler = system.popen("sample", dsn(db), interval=SAMPLE_EVERY)
+        with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+            proc = system.popen(
+                "work", dsn(db), stdout=out, stderr=err, concurrency=LIMIT_ROW_CONCURRENCY
+            )
+            _, capped = watch(proc, sizes.worker_cap)
+        try:
+            sampled_out, sampled_err = sampler.communicate(timeout=60)
+        except subprocess.TimeoutExpired as exc:
+            stop(sampler)
+            raise BenchError(f"{system.key} sample: did not end") from exc
+        sampled = parse_result(system.key, "sample", sampler.returncode, sampled_out, sampled_err)
+        span = system.run("span", dsn(db), since=since)
+    finally:
+        dbs.drop(db)
+    done = span["finished"]
+    if not done or span["first_start"] is None or span["last_finish"] is None:
+        raise BenchError(f"{system.key} work: no job finished")
+    if capped:
+        raise BenchError(f"{system.key} work: stopped after {sizes.worker_cap:.0f} s")
+    seconds = max(span["last_finish"] - span["first_start"], 1e-6)
+    # samples taken while jobs were still waiting: the limit should be full
+    busy = {int(k): v for k, v in sampled["while_waiting"].items()}
+    total = sum(busy.values())
+    if not total:
+        raise BenchError(f"{system.key} sample: no sample while jobs waited")
+    most = max(int(k) for k, v in sampled["all"].items() if v)
+    at_limit = 100 * busy.get(LIMIT_ROW_LIMIT, 0) / total
+    mean = sum(k * v for k, v in busy.items()) / total
+    note = (
+        f"{done} jobs in {seconds:.2f} s; {total} samples while jobs waited: "
+        f"{at_limit:.1f}% at the limit of {LIMIT_ROW_LIMIT}, mean {mean:.2f} running, "
+        f"at most {most}; histogram {dict(sorted(busy.items()))}"
+    )
+    return Outcome(
+        done / seconds, extra={"most": float(most), "at_limit": at_limit, "mean": mean},
+        note=note,
+    )
+
+
 # Scale rows (issue 13): the backlog shapes of bench/systems/_common.py. In
 # "waiting" and "locks" the worker runs jobs of the backlog itself; in the
 # others the backlog cannot run (scheduled later, behind a busy lock, in
@@ -579,6 +647,19 @@ def rows(sizes: Sizes) -> list[Row]:
             ("ours",),
         ),
         Row("rss_c100", "worker peak RSS, concurrency 100", "MB", False, peers),
+        Row(
+            "limit10_c100", "worker c=100, queue limit 10, jobs of 20 ms (issue 18)", "jobs/s",
+            True,
+            ("ours",),
+        ),
+        Row(
+            "limit10_mean", "  running at once while jobs wait, mean (limit 10)", "jobs",
+            True, ("ours",),
+        ),
+        Row(
+            "limit10_at_limit", "  samples at the limit while jobs wait", "%", True, ("ours",),
+        ),
+        Row("limit10_most", "  most running at once (limit 10)", "jobs", False, ("ours",)),
         *(
             row
             for key, shape, _, label in scale_cases(sizes)
@@ -659,6 +740,14 @@ def measurements(sizes: Sizes) -> list[Measurement]:
             "worker_c100_fin", "worker c=100, finished jobs in table",
             {"worker_c100_fin": "value"},
             lambda s, d: measure_worker(s, d, 100, True),
+        ),
+        Measurement(
+            "limit10", "worker c=100, queue limit 10",
+            {
+                "limit10_c100": "value", "limit10_mean": "mean",
+                "limit10_at_limit": "at_limit", "limit10_most": "most",
+            },
+            lambda s, d: measure_limited_worker(s, d),
         ),
         Measurement(
             "latency", "defer-to-start latency",
@@ -852,6 +941,17 @@ def targets(values: dict[str, dict[str, float | None]]) -> list[str]:
             [("ratio", ratio(get("worker_c100_result", "ours"), get("worker_c100", "ours")), 0.9)],
             ">=",
         ),
+        check(
+            "queue limit 10, worker c=100: never more than 10 running (issue 18)",
+            [("most", get("limit10_most", "ours"), LIMIT_ROW_LIMIT)],
+            "<=",
+        ),
+        check(
+            "queue limit 10, worker c=100: the limit is reached, not undershot "
+            "(exactly 10 running in at least half the samples while jobs wait)",
+            [("%", get("limit10_at_limit", "ours"), 50)],
+            ">=",
+        ),
         *scale_targets(values),
     ]
 
@@ -950,7 +1050,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument(
         "--metrics", default="",
         help="comma-separated subset of defer_single,defer_batch,worker_c10,worker_c100,"
-        "worker_c10_fin,worker_c100_fin,latency,wait,worker_c100_result, and scale "
+        "worker_c10_fin,worker_c100_fin,latency,wait,worker_c100_result,limit10, and scale "
         "(every scale row) or one of them (scale_waiting_10k, scale_waiting_10k_lat, ...)",
     )
     p.add_argument("--rounds", type=int, default=0, help="override the number of rounds")

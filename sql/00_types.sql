@@ -75,7 +75,9 @@ from (
     ('todo', 'todo', '_procrastinate_parents_ended', 'kept (released: its parents ended)'),
     ('todo', 'cancelled', '_procrastinate_parents_ended', 'kept (a parent did not succeed)'),
     ('todo', 'todo', '_procrastinate_link_parents', 'kept (marked a parent; any status)'),
-    ('doing', 'doing', '_procrastinate_link_parents', 'kept (marked a parent; any status)')
+    ('doing', 'doing', '_procrastinate_link_parents', 'kept (marked a parent; any status)'),
+    -- concurrency limits (59_limits.sql)
+    ('doing', 'doing', '_procrastinate_set_limit', 'kept (marked limited: a limit was set)')
 ) as t (from_status, to_status, function_name, attempts);
 
 comment on view procrastinate_job_transitions is

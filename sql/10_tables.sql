@@ -78,6 +78,12 @@ create table procrastinate_jobs (
     -- context of the defer (traceparent, tracestate) that the run's trace
     -- links to (procrastinate.tracing); null without any
     headers jsonb,
+    -- the key of a concurrency limit this job falls under, given at defer
+    -- ("tenant:42"; 59_limits.sql)
+    limit_key text,
+    -- started under a concurrency limit, so counted by the limit while it
+    -- runs (procrastinate_jobs_limited_idx_v1); never set without limits
+    limited boolean not null default false,
     constraint procrastinate_jobs_task_name_not_empty check (task_name <> ''),
     constraint procrastinate_jobs_queue_name_not_empty check (queue_name <> ''),
     constraint procrastinate_jobs_args_is_object check (jsonb_typeof(args) = 'object'),
@@ -229,6 +235,12 @@ where status = 'todo' and scheduled_at is not null and lock is not null;
 -- looks as cheap as one probe of procrastinate_jobs_lock_idx_v1).
 create index procrastinate_jobs_worker_idx_v2
 on procrastinate_jobs (worker_id) where status = 'doing' and worker_id is not null;
+
+-- The running jobs a concurrency limit counts (59_limits.sql). Jobs are
+-- marked limited only while limits exist: without them it stays empty and a
+-- claim adds no entry to it.
+create index procrastinate_jobs_limited_idx_v1
+on procrastinate_jobs (id) where status = 'doing' and limited;
 
 -- The claim (procrastinate_fetch_jobs_v4) walks waiting jobs in fetch order
 -- (priority, then id) and must never step over rows it cannot claim, or its

@@ -18,7 +18,7 @@ declare
         'task_name', 'args', 'queue_name', 'priority', 'lock', 'queueing_lock',
         'scheduled_at', 'scheduled_in', 'max_attempts', 'max_runs', 'retry_wait',
         'retry_linear_wait', 'retry_exponential_wait', 'retry_exceptions', 'store_result',
-        'after', 'after_policy', 'headers'
+        'after', 'after_policy', 'headers', 'limit_key'
     ];
 begin
     return query
@@ -72,6 +72,9 @@ begin
                 then 'has headers that are not a JSON object of strings'
             when pg_column_size(t.job -> 'headers') > 8192
                 then 'has headers over 8192 bytes'
+            when jsonb_typeof(t.job -> 'limit_key') not in ('string', 'null')
+                or t.job ->> 'limit_key' = ''
+                then 'has a limit_key that is not a non-empty string'
             when jsonb_typeof(t.job -> 'scheduled_at') not in ('string', 'null')
                 then 'has a scheduled_at that is not a timestamp string'
             when jsonb_typeof(t.job -> 'scheduled_in') not in ('number', 'null')
@@ -289,7 +292,7 @@ begin
             id, queue_name, task_name, priority, lock, queueing_lock, args,
             scheduled_at, max_attempts, retry_wait, retry_linear_wait,
             retry_exponential_wait, retry_exceptions, created_at, deferred_by, store_result,
-            parents, after_policy, headers
+            parents, after_policy, headers, limit_key
         )
         select
             input.new_id,
@@ -350,7 +353,8 @@ begin
                 then coalesce(input.job ->> 'after_policy', 'succeeded')
             end,
             -- none: null (an empty object stores nothing either)
-            nullif(nullif(input.job -> 'headers', 'null'::jsonb), '{}'::jsonb)
+            nullif(nullif(input.job -> 'headers', 'null'::jsonb), '{}'::jsonb),
+            input.job ->> 'limit_key'
         from input
         order by input.ord
         returning 1
@@ -449,7 +453,8 @@ create function procrastinate_defer_job(
     max_runs integer default null,
     store_result boolean default false,
     after bigint[] default null,
-    after_policy text default null
+    after_policy text default null,
+    limit_key text default null
 )
 returns bigint
 language plpgsql
@@ -474,7 +479,8 @@ declare
         'max_runs', max_runs,
         'store_result', store_result,
         'after', to_jsonb(after),
-        'after_policy', after_policy
+        'after_policy', after_policy,
+        'limit_key', limit_key
     ));
 begin
     return (select d.id from procrastinate_defer_jobs_v2(v_jobs) as d);
@@ -483,7 +489,8 @@ $$;
 
 comment on function procrastinate_defer_job(
     text, jsonb, text, integer, text, text, timestamptz, integer,
-    double precision, double precision, double precision, text[], integer, boolean, bigint[], text
+    double precision, double precision, double precision, text[], integer, boolean, bigint[], text,
+    text
 ) is
 'Defer one job and return its id. Only task_name is required:
   select procrastinate_defer_job(''sum_task'', ''{"a": 3, "b": 5}'');
@@ -500,5 +507,6 @@ retry_exceptions limits retries to failures of these class names. store_result: 
 the task returns (read it with procrastinate_job_result; the job is then kept when it ends,
 until retention removes it). after: ids of jobs this one waits for; it runs once they all
 succeeded, and is cancelled as soon as one ends otherwise (after_policy ''always'': it runs
-whatever they became). Bad input, or an after naming a job that does not exist: SQLSTATE
-PT001.';
+whatever they became). limit_key: a concurrency limit set on this key
+(procrastinate_set_limit(limit_key => ...)) caps how many jobs with it run at once. Bad input,
+or an after naming a job that does not exist: SQLSTATE PT001.';

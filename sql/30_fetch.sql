@@ -36,13 +36,20 @@
 -- LATERAL per queue) and merge the walks. The candidates, a few more than
 -- p_limit in case concurrent claims take some, are then checked again,
 -- locked (SKIP LOCKED) and claimed in one statement.
+--
+-- Concurrency limits (59_limits.sql) are applied between the two: skipped
+-- entirely when procrastinate_limits is empty. p_slots is how many of the
+-- jobs the worker starts at once (the rest waits in its prefetch buffer):
+-- a job under a limit is claimed only among the first p_slots, never to
+-- wait in a buffer holding a slot of its limit (null: p_limit).
 create function procrastinate_fetch_jobs_v4(
     p_worker_id bigint,
     p_queues text[],
     p_limit integer,
     p_claim_token uuid default null,
     p_resume boolean default false,
-    p_now timestamptz default null
+    p_now timestamptz default null,
+    p_slots integer default null
 )
 returns table (
     id bigint,
@@ -94,6 +101,10 @@ declare
     v_heads bigint[] := '{}'::bigint[];
     -- check again that the lock of each candidate is free (see the end)
     v_recheck_locks boolean := false;
+    -- concurrency limits exist (59_limits.sql); v_limited: the candidates
+    -- started under one, to be marked so
+    v_limits boolean;
+    v_limited bigint[] := '{}'::bigint[];
 begin
     -- only a trusted session may pin the clock (15_access.sql)
     if p_now is not null then
@@ -132,6 +143,13 @@ begin
 
     select coalesce(array_agg(p.queue_name), '{}') into v_paused
     from procrastinate_paused_queues as p;
+
+    -- Limits: queues at their limit are not walked, as if paused (the
+    -- candidates are checked under lock below).
+    v_limits := exists (select 1 from procrastinate_limits);
+    if v_limits then
+        v_paused := v_paused || _procrastinate_full_queues();
+    end if;
 
     if p_queues is not null then
         v_keys := array(
@@ -443,6 +461,23 @@ begin
         );
     end if;
 
+    -- Limits: keep the candidates that fit, under the locks of their limits
+    -- (held until this claim commits), with jobs further back in place of
+    -- those a full limit holds back. Without limits, nothing to do.
+    if v_limits then
+        v_heads := v_heads || _procrastinate_candidates_past_full_limits(
+            v_ready || v_locked || v_scheduled || v_heads, p_queues, v_paused, v_wanted
+        );
+        select c.allowed, c.limited into v_ready, v_limited
+        from _procrastinate_limit_candidates(
+            v_ready || v_locked || v_scheduled || v_heads,
+            least(coalesce(p_slots, p_limit), p_limit) - v_resumed
+        ) as c;
+        v_locked := '{}';
+        v_scheduled := '{}';
+        v_heads := '{}';
+    end if;
+
     -- The walks took heads of free locks only. Another claim can take one of
     -- those locks before this statement only by claiming a job of the lock
     -- ranked before our head, which a defer or an operator's retry made
@@ -488,7 +523,9 @@ begin
                     status = 'doing',
                     worker_id = p_worker_id,
                     started_at = v_now,
-                    claim_token = p_claim_token
+                    claim_token = p_claim_token,
+                    -- counted by its limits while it runs (59_limits.sql)
+                    limited = j.limited or j.id = any(v_limited)
                 from candidate
                 where j.id = candidate.id
                 returning

@@ -206,4 +206,10 @@ insert into procrastinate_migrations (number, name, phase, checksum) values
     'job_headers',
     'post',
     'aa17e2c1ea3167b0c96e69d7c1c9f173687b8a0c97a04ab1f0e1724aee8955df'
+),
+(
+    41,
+    'concurrency_limits',
+    'post',
+    '173a534781509ecafa9d4020e56f604259ca34e2a84af8188b4805117f02b801'
 );

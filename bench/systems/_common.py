@@ -165,6 +165,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--queues", default="", help="comma-separated; empty: all queues")
     p.add_argument("--priority", type=int, default=0)
     p.add_argument(
+        "--seconds", type=float, default=0.0,
+        help="prefill: each job sleeps this long (ours only: the queue limit row)",
+    )
+    p.add_argument(
         "--store-result", type=int, default=0,
         help="1: the jobs keep a small result (ours only: stored results)",
     )

@@ -26,7 +26,9 @@ def make_app(dsn: str, store_result: bool = False):
     options = {"store_result": True} if store_result else {}
 
     @app.task(name=_common.TASK, **options)
-    async def noop(i: int = 0) -> Any:
+    async def noop(i: int = 0, seconds: float = 0) -> Any:
+        if seconds:
+            await asyncio.sleep(seconds)
         _common.STOP_AFTER.ran_one()
         return {"i": i, "ok": True} if store_result else None
 
@@ -69,16 +71,18 @@ def defer(args) -> dict[str, Any]:
     return asyncio.run(_defer(args.dsn, args.n, args.batch_size))
 
 
-async def _prefill(dsn: str, n: int, store_result: bool) -> None:
+async def _prefill(dsn: str, n: int, store_result: bool, seconds: float = 0) -> None:
     app, noop, _ = make_app(dsn, store_result)
+    # a job that lasts (the queue limit row) sleeps: no other row passes it
+    nap = {"seconds": seconds} if seconds else {}
     async with app.open_async():
         for first in range(0, n, 5000):
             last = min(first + 5000, n)
-            await noop.batch_defer_async(*({"i": i} for i in range(first, last)))
+            await noop.batch_defer_async(*({"i": i, **nap} for i in range(first, last)))
 
 
 def prefill(args) -> dict[str, Any]:
-    asyncio.run(_prefill(args.dsn, args.n, bool(args.store_result)))
+    asyncio.run(_prefill(args.dsn, args.n, bool(args.store_result), args.seconds))
     return {"n": args.n}
 
 

@@ -76,6 +76,34 @@ def span(args) -> dict[str, Any]:
     return {"first_start": _f(row[0]), "last_finish": _f(row[1]), "finished": row[2]}
 
 
+def sample(args) -> dict[str, Any]:
+    """Count the running jobs every ``--interval`` seconds until every job
+    ended (after one started), or 120 s: a histogram of the counts, of all
+    samples and of those taken while jobs still waited."""
+    import time
+
+    counts: dict[int, int] = {}
+    waiting: dict[int, int] = {}
+    started = False
+    deadline = time.monotonic() + 120
+    with connect(args.dsn) as conn:
+        while time.monotonic() < deadline:
+            running, waits = conn.execute(
+                """select
+                    (select count(*) from procrastinate_jobs
+                     where status = 'doing' and worker_id is not null),
+                    exists (select 1 from procrastinate_jobs where status = 'todo')"""
+            ).fetchone()
+            counts[running] = counts.get(running, 0) + 1
+            if waits:
+                waiting[running] = waiting.get(running, 0) + 1
+            started = started or running > 0
+            if started and not running and not waits:
+                break
+            time.sleep(args.interval)
+    return {"all": counts, "while_waiting": waiting}
+
+
 def backlog(args) -> dict[str, Any]:
     import _procrastinate_api
 
@@ -130,6 +158,7 @@ if __name__ == "__main__":
             "defer": _api("defer"),
             "prefill": _api("prefill"),
             "backlog": backlog,
+            "sample": sample,
             "work": _api("work"),
             "listen": _api("listen"),
             "produce": _api("produce"),

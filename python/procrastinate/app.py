@@ -61,7 +61,9 @@ class App(blueprints.Blueprint):
     ``worker_defaults`` are default worker options (see run_worker_async);
     ``periodic_defaults`` tune the periodic deferrer (``max_delay``, s);
     ``store_result`` is the default of the tasks that do not say whether to
-    keep what they return (docs/results.md).
+    keep what they return (docs/results.md); ``queue_limits`` maps queue
+    names to how many of their jobs may run at once across all workers, set
+    in the database by each worker when it starts (docs/flow-control.md).
     """
 
     @classmethod
@@ -77,8 +79,18 @@ class App(blueprints.Blueprint):
         worker_defaults: dict[str, Any] | None = None,
         periodic_defaults: dict[str, Any] | None = None,
         store_result: bool = False,
+        queue_limits: dict[str, int] | None = None,
     ):
         super().__init__()
+        from procrastinate import tasks
+
+        #: Concurrency limits of queues (queue name -> jobs running at once).
+        self.queue_limits: dict[str, int] = {}
+        for queue, limit in (queue_limits or {}).items():
+            checked = tasks.check_concurrency_limit(limit, f"queue {queue!r}")
+            if checked is None:
+                raise ValueError(f"the concurrency limit of queue {queue!r} is None")
+            self.queue_limits[queue] = checked
         #: Whether jobs keep what their task returns, for tasks that do not say.
         self.store_result = store_result
         self.connector = connector
@@ -117,6 +129,7 @@ class App(blueprints.Blueprint):
             worker_defaults=self.worker_defaults,
             periodic_defaults=self.periodic_defaults,
             store_result=self.store_result,
+            queue_limits=self.queue_limits,
         )
         app.tasks = self.tasks
         app.periodic_registry = self.periodic_registry

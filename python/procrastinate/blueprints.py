@@ -44,6 +44,7 @@ class TaskOptions(TypedDict, total=False):
     queueing_lock: str | None
     task_middleware: list[middleware.TaskMiddleware] | None
     store_result: bool | None
+    concurrency_limit: int | None
 
 
 class Blueprint:
@@ -153,7 +154,9 @@ class Blueprint:
         JobContext first; ``queue``, ``priority``, ``lock`` and
         ``queueing_lock`` are defaults of its jobs; ``task_middleware`` wraps
         its runs; ``store_result`` keeps what it returns (None: the App's
-        ``store_result``; docs/results.md).
+        ``store_result``; docs/results.md); ``concurrency_limit``: at most
+        this many of its jobs run at once across all workers
+        (docs/flow-control.md).
         """
         from procrastinate.tasks import Task
 

@@ -177,6 +177,12 @@ class InvalidOutcome(ProcrastinateException, ValueError):
     sqlstate: str | None = "PT005"
 
 
+class LimitNotFound(ProcrastinateException, LookupError):
+    """There is no concurrency limit on this queue, task or key (SQLSTATE PT006)."""
+
+    sqlstate: str | None = "PT006"
+
+
 class JobFailed(ProcrastinateException):
     """The job waited for failed (JobManager.wait_for_job): the task's
     exception, as the database recorded it. ``error_type`` is its class name
@@ -235,6 +241,7 @@ SQLSTATE_EXCEPTIONS: dict[str, type[ProcrastinateException]] = {
     "PT003": JobNotFound,
     "PT004": InvalidJobStatus,
     "PT005": InvalidOutcome,
+    "PT006": LimitNotFound,
 }
 
 # SQLSTATEs meaning "a table or function we call is missing".

@@ -117,6 +117,10 @@ class Job:
     #: The jobs it waits for (deferred with ``configure(after=[...])``):
     #: it runs once they ended as its after_policy asks (docs/results.md).
     parents: list[int] | None = None
+    #: The key of the concurrency limit the job falls under (``configure(
+    #: limit_key="tenant:42")``; docs/flow-control.md). Not read back by a
+    #: fetch: None on fetched jobs.
+    limit_key: str | None = None
     #: Set on a fetched job whose args could not be decoded (why, as text):
     #: its ``task_kwargs`` are empty, and the worker fails it without
     #: running it. None on every other job.
@@ -168,6 +172,8 @@ class Job:
             del values["store_result"]
         if values["parents"] is None:
             del values["parents"]
+        if values["limit_key"] is None:
+            del values["limit_key"]
         return values
 
     def evolve(self, **changes: Any) -> Job:

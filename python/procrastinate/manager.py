@@ -18,7 +18,7 @@ from procrastinate import connector as connector_module
 from procrastinate import exceptions, notifications_3x, tracing, utils, waiting
 from procrastinate import jobs as jobs_module
 from procrastinate._db import queries
-from procrastinate._db.ops import Operation, call_all, ids, one, operation, rows
+from procrastinate._db.ops import Operation, call_all, call_none, ids, one, operation, rows
 from procrastinate._db.wire import build_outcome, job_object
 from procrastinate._db.worker_ops import WorkerOperations
 
@@ -280,6 +280,47 @@ class JobManager(WorkerOperations):
         return [row["queue_name"] for row in rows]
 
     list_paused_queues_async = list_paused_queues.async_
+
+    # --- concurrency limits (docs/flow-control.md) ---------------------------------------
+
+    @operation
+    def list_limits(self) -> Operation[list[dict[str, Any]]]:
+        """Every concurrency limit with its use (procrastinate_limit_stats):
+        scope (queue, task or key), name, concurrency, in_use, waiting,
+        held_back."""
+        rows = yield call_all(queries.LIST_LIMITS)
+        return [dict(row) for row in rows]
+
+    list_limits_async = list_limits.async_
+
+    @operation
+    def set_limit(
+        self,
+        concurrency: int,
+        *,
+        queue: str | None = None,
+        task: str | None = None,
+        limit_key: str | None = None,
+    ) -> Operation[None]:
+        """At most ``concurrency`` jobs of ``queue``, of ``task`` or with
+        ``limit_key`` (exactly one) run at once across all workers.
+        InvalidJobDefinition (PT001) for a bad one."""
+        yield call_none(
+            queries.SET_LIMIT, queue=queue, task=task, limit_key=limit_key,
+            concurrency=concurrency,
+        )
+
+    set_limit_async = set_limit.async_
+
+    @operation
+    def remove_limit(
+        self, *, queue: str | None = None, task: str | None = None, limit_key: str | None = None
+    ) -> Operation[None]:
+        """Remove the limit of ``queue``, ``task`` or ``limit_key`` (exactly
+        one). LimitNotFound when there is none."""
+        yield call_none(queries.REMOVE_LIMIT, queue=queue, task=task, limit_key=limit_key)
+
+    remove_limit_async = remove_limit.async_
 
     # --- reads ---------------------------------------------------------------------------
 

@@ -131,6 +131,22 @@ class ProcrastinateShell(cmd.Cmd):
         """
         self._print_counts(self.job_manager.list_locks_async, parse_argument(arg))
 
+    def do_list_limits(self, arg: str) -> None:
+        """List the concurrency limits: scope (queue, task or key), name, the
+        limit, the jobs running under it, waiting, and held back by it.
+        list_limits
+        """
+        if arg.strip():
+            raise ShellError(f"list_limits takes no argument, got {arg.strip()!r}")
+        rows = self.call(self.job_manager.list_limits_async)
+        if not rows:
+            print("No concurrency limit")
+        for row in rows:
+            print(
+                f"{row['scope']} {row['name']}: {row['in_use']}/{row['concurrency']} running, "
+                f"{row['waiting']} waiting, {row['held_back']} held back by the limit"
+            )
+
     def do_retry(self, arg: str) -> None:
         """Put a failed job back in its queue, to run now.
         retry JOB_ID

@@ -36,6 +36,7 @@ class ConfigureTaskOptions(TypedDict, total=False):
     store_result: bool | None
     after: Iterable[int] | None
     after_policy: str | None
+    limit_key: str | None
 
 
 def configure_task(
@@ -54,10 +55,13 @@ def configure_task(
     store_result: bool | None = None,
     after: Iterable[int] | None = None,
     after_policy: str | None = None,
+    limit_key: str | None = None,
 ) -> jobs.JobDeferrer:
     """A JobDeferrer for task ``name`` (known or not) with these options."""
     if schedule_at and schedule_in is not None:
         raise ValueError("Cannot set both schedule_at and schedule_in")
+    if limit_key is not None and (not isinstance(limit_key, str) or not limit_key):
+        raise ValueError(f"limit_key must be a non-empty string, got {limit_key!r}")
     if schedule_in is not None:
         # Seconds travel, and the database adds them to its own clock; the
         # Job's scheduled_at is this process's estimate, for reading only.
@@ -79,10 +83,23 @@ def configure_task(
         scheduled_at=schedule_at,
         store_result=bool(store_result),
         parents=[int(job_id) for job_id in after] if after is not None else None,
+        limit_key=limit_key,
     )
     return jobs.JobDeferrer(
         job_manager=job_manager, job=job, retry_policy=retry_policy, connection=connection
     )
+
+
+def check_concurrency_limit(limit: Any, owner: str) -> int | None:
+    """``limit`` if it is None or a number of jobs (0 or more); else ValueError."""
+    if limit is None:
+        return None
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 0 <= limit < 2**31:
+        raise ValueError(
+            f"the concurrency limit of {owner} must be a number of jobs (0 or more), "
+            f"got {limit!r}"
+        )
+    return limit
 
 
 def _keywords_only(positional: tuple[Any, ...]) -> None:
@@ -116,6 +133,7 @@ class Task(Generic[P, R, Args]):
         queueing_lock: str | None = None,
         task_middleware: list[middleware_module.TaskMiddleware] | None = None,
         store_result: bool | None = None,
+        concurrency_limit: int | None = None,
     ):
         self.func = func
         self.blueprint = blueprint
@@ -136,6 +154,12 @@ class Task(Generic[P, R, Args]):
         self.queueing_lock = queueing_lock
         #: Whether its jobs keep what it returns (None: the App's store_result).
         self.store_result = store_result
+        #: At most this many of its jobs run at once across all workers
+        #: (None: no limit). A worker sets it in the database when it starts
+        #: (docs/flow-control.md).
+        self.concurrency_limit = check_concurrency_limit(
+            concurrency_limit, f"task {self.name!r}"
+        )
         #: Middlewares around this task's runs (same sync/async kind as the task).
         self.task_middleware: list[middleware_module.TaskMiddleware] = list(task_middleware or [])
         is_async = inspect.iscoroutinefunction(func)
@@ -173,8 +197,9 @@ class Task(Generic[P, R, Args]):
         take the task's defaults; ``store_result`` keeps what the job returns;
         ``after`` (job ids) makes the job wait until those jobs succeeded
         (cancelled as soon as one ends otherwise; ``after_policy="always"``:
-        run whatever they became; docs/results.md). Call ``defer`` on the
-        result."""
+        run whatever they became; docs/results.md); ``limit_key`` puts the
+        job under the concurrency limit of that key (docs/flow-control.md).
+        Call ``defer`` on the result."""
         self.blueprint.will_configure_task()
         unknown = set(options) - set(ConfigureTaskOptions.__annotations__)
         if unknown:

@@ -31,7 +31,25 @@ from procrastinate_last_periodic_ticks_v1() as t
 # job's decoder refuses fail that job only (_db.wire.decode_fetched_args);
 # headers as text too, decoded with json (not the connector's json_loads:
 # they are the driver's, never the user's).
+
+#: The claim the worker calls: it tells how many of the jobs it starts at
+#: once (its free slots; the others wait in its prefetch buffer), so that a
+#: job under a concurrency limit is claimed only for a free slot.
 FETCH_JOBS = """
+select f.id, f.queue_name, f.task_name, f.priority, f.lock, f.queueing_lock,
+    f.args::text as args, f.status, f.scheduled_at, f.attempts,
+    f.abort_requested, f.worker_id, f.store_result, f.parents, f.headers::text as headers,
+    f.waited
+from procrastinate_fetch_jobs_v4(
+    %(worker_id)s::bigint, %(queues)s::text[], %(limit)s::integer,
+    %(claim_token)s::uuid, %(resume)s::boolean, null::timestamptz, %(slots)s::integer
+) as f
+"""
+
+#: The claim of a schema whose post migration 0041 is pending (this code
+#: deployed between the two phases): no concurrency limits yet, so no slots
+#: to tell.
+FETCH_JOBS_BEFORE_LIMITS = """
 select f.id, f.queue_name, f.task_name, f.priority, f.lock, f.queueing_lock,
     f.args::text as args, f.status, f.scheduled_at, f.attempts,
     f.abort_requested, f.worker_id, f.store_result, f.parents, f.headers::text as headers,
@@ -42,8 +60,8 @@ from procrastinate_fetch_jobs_v4(
 ) as f
 """
 
-#: The claim of a schema whose post migration 0040 is pending (this code
-#: deployed between the two phases): no headers, no wait measured yet.
+#: The claim of a schema whose post migration 0040 is pending: no headers,
+#: no wait measured yet.
 FETCH_JOBS_BEFORE_HEADERS = """
 select f.id, f.queue_name, f.task_name, f.priority, f.lock, f.queueing_lock,
     f.args::text as args, f.status, f.scheduled_at, f.attempts,
@@ -55,7 +73,7 @@ from procrastinate_fetch_jobs_v3(
 """
 
 #: The claim of a schema whose post migration 0037 is pending (this code
-#: deployed two releases after it): no stored results, no parents yet.
+#: deployed three releases after it): no stored results, no parents yet.
 FETCH_JOBS_BEFORE_RESULTS = """
 select f.id, f.queue_name, f.task_name, f.priority, f.lock, f.queueing_lock,
     f.args::text as args, f.status, f.scheduled_at, f.attempts,
@@ -120,6 +138,28 @@ RESUME_QUEUE = """
 select procrastinate_resume_queue_v1(%(queue)s::text) as changed
 """
 
+# --- concurrency limits (docs/flow-control.md) ------------------------------------
+
+LIST_LIMITS = """
+select l.scope, l.name, l.concurrency, l.in_use, l.waiting, l.held_back
+from procrastinate_limit_stats as l
+order by l.scope, l.name
+"""
+
+SET_LIMIT = """
+select procrastinate_set_limit(
+    queue_name => %(queue)s::text, task_name => %(task)s::text,
+    limit_key => %(limit_key)s::text, concurrency => %(concurrency)s::integer
+)
+"""
+
+REMOVE_LIMIT = """
+select procrastinate_remove_limit(
+    queue_name => %(queue)s::text, task_name => %(task)s::text,
+    limit_key => %(limit_key)s::text
+)
+"""
+
 PAUSED_QUEUES = """
 select p.queue_name from procrastinate_paused_queues as p order by p.queue_name
 """
@@ -135,6 +175,12 @@ order by b.queue_name
 """
 
 # --- workers -----------------------------------------------------------------
+
+#: The concurrency limits written in the code (tasks' concurrency_limit, the
+#: App's queue_limits), set by a worker when it starts.
+REGISTER_LIMITS = """
+select procrastinate_register_limits_v1(%(limits)s::jsonb)
+"""
 
 REGISTER_WORKER = """
 select procrastinate_register_worker_v2(
@@ -311,6 +357,7 @@ RETRYABLE = frozenset(
         LIST_JOBS_TO_ABORT,
         LIST_QUEUES,
         PAUSED_QUEUES,
+        LIST_LIMITS,
         LIST_TASKS,
         LIST_LOCKS,
         CHECK_CONNECTION,

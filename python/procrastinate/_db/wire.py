@@ -37,6 +37,7 @@ def job_object(job: Job, retry_policy: dict[str, Any] | None = None) -> dict[str
         "store_result": job.store_result or None,
         "after": list(job.parents) if job.parents else None,
         "headers": job.headers or None,
+        "limit_key": job.limit_key,
         **(retry_policy or {}),
     }
     return {key: value for key, value in values.items() if value is not None}

@@ -18,7 +18,16 @@ from typing import Any
 from procrastinate import exceptions
 from procrastinate import jobs as jobs_module
 from procrastinate._db import queries
-from procrastinate._db.ops import Operation, Operations, call_all, ids, one, operation, rows
+from procrastinate._db.ops import (
+    Operation,
+    Operations,
+    call_all,
+    call_none,
+    ids,
+    one,
+    operation,
+    rows,
+)
 from procrastinate._db.wire import decode_fetched_args, decode_headers, job_object, loads_bytes
 
 # The name of the records when JobManager held these: what log filters know.
@@ -36,13 +45,16 @@ def _delete_jobs_value(delete_jobs: str | jobs_module.DeleteJobCondition | None)
 #: The claims, newest first: a worker whose database lacks one (its post
 #: migration pending) falls back to the next.
 CLAIMS = (
-    queries.FETCH_JOBS, queries.FETCH_JOBS_BEFORE_HEADERS, queries.FETCH_JOBS_BEFORE_RESULTS
+    queries.FETCH_JOBS,
+    queries.FETCH_JOBS_BEFORE_LIMITS,
+    queries.FETCH_JOBS_BEFORE_HEADERS,
+    queries.FETCH_JOBS_BEFORE_RESULTS,
 )
 
 
 class WorkerOperations(Operations):
     #: The claim the worker calls (an older one of CLAIMS once the database
-    #: turned out not to have procrastinate_fetch_jobs_v4, or v3, yet).
+    #: turned out not to have the newest yet).
     _claim_query: str = queries.FETCH_JOBS
 
     @operation
@@ -87,9 +99,13 @@ class WorkerOperations(Operations):
         *,
         claim_token: uuid.UUID | None = None,
         resume: bool = False,
+        slots: int | None = None,
     ) -> Operation[list[Job]]:
         """Claim up to ``limit`` runnable jobs of ``queues`` (None: all)
-        under ``claim_token``. A job whose args cannot be decoded comes back
+        under ``claim_token``; ``slots``: how many of them start at once (the
+        rest waits in the prefetch buffer; None: all), as a job under a
+        concurrency limit is claimed only to start at once. A job whose args
+        cannot be decoded comes back
         with ``decode_error`` set (and empty args), for the worker to fail.
         ``resume``: this call retries one whose answer
         was lost, with the same token: the jobs that call claimed come back
@@ -100,6 +116,7 @@ class WorkerOperations(Operations):
             "limit": limit,
             "claim_token": None if claim_token is None else str(claim_token),
             "resume": resume,
+            "slots": None if slots is None else max(slots, 0),
         }
         while True:
             query = self._claim_query
@@ -178,6 +195,26 @@ class WorkerOperations(Operations):
         )
 
     register_worker_async = _register_worker.async_
+
+    @operation
+    def _register_limits(
+        self, task_limits: dict[str, int], queue_limits: dict[str, int]
+    ) -> Operation[bool]:
+        """Set the concurrency limits written in the code (those already in
+        place as given are left alone). False when the database has no
+        concurrency limits yet (post migration 0041 pending)."""
+        try:
+            yield call_none(
+                queries.REGISTER_LIMITS,
+                limits=self.connector.dump_json({"task": task_limits, "queue": queue_limits}),
+            )
+        except exceptions.ConnectorException as exc:
+            if getattr(exc, "sqlstate", None) != "42883":
+                raise
+            return False
+        return True
+
+    register_limits_async = _register_limits.async_
 
     @operation
     def _heartbeat(self, worker_id: int) -> Operation[float | None]:

@@ -237,6 +237,29 @@ class Worker:
             metrics_port=metrics.port,
         )
 
+    async def _register_limits(self) -> None:
+        """Set the concurrency limits written in the code (the tasks'
+        concurrency_limit, the App's queue_limits) before claiming a job."""
+        tasks = {id(task): task for task in self.app.tasks.values()}.values()
+        task_limits = {
+            task.name: task.concurrency_limit
+            for task in tasks
+            if task.concurrency_limit is not None
+        }
+        queue_limits = dict(self.app.queue_limits)
+        if not task_limits and not queue_limits:
+            return
+        registered = await self.state.db_call(
+            self.app.job_manager.register_limits_async(task_limits, queue_limits)
+        )
+        if not registered:
+            self.state.log(
+                logging.WARNING,
+                "limits_not_set",
+                "The database has no concurrency limits yet (migration 0041 pending): "
+                "jobs run without the limits of the code",
+            )
+
     async def _run(self) -> None:
         state, options = self.state, self.options
         # Refuse a periodic task whose cron never fires, before registering.
@@ -246,6 +269,7 @@ class Worker:
         )
         # Refuse to run on a database lacking this code's pre migrations.
         await schema_version.check_async(self.app.connector)
+        await self._register_limits()
         await self.health.start()
         # Jobs of workers that died before we started are ours to take now.
         await self.health.rescue_stalled_jobs()

@@ -63,7 +63,7 @@ class Producer:
                 # its jobs are the worker's, but not known yet.
                 if self.reconciler.due and not self._fetch_uncertain:
                     await self.reconciler.run()
-                fetched = await self._fetch(size)
+                fetched = await self._fetch(size, slots=free)
                 if fetched is None:
                     # Until the next poll, or until a call or the listener
                     # finds the database back (they wake us).
@@ -91,8 +91,10 @@ class Producer:
                     continue
             await self._sleep()
 
-    async def _fetch(self, size: int) -> list[jobs.Job] | None:
-        """Claim up to ``size`` jobs; None if the call failed."""
+    async def _fetch(self, size: int, slots: int) -> list[jobs.Job] | None:
+        """Claim up to ``size`` jobs, of which ``slots`` start at once (the
+        rest fill the prefetch buffer: no job under a concurrency limit goes
+        there); None if the call failed."""
         state = self.state
         sent_at = time.monotonic()
         try:
@@ -103,6 +105,7 @@ class Producer:
                     size,
                     claim_token=self._claim_token,
                     resume=self._fetch_uncertain,
+                    slots=slots,
                 )
             )
         except Exception as exc:

@@ -324,7 +324,9 @@ def test_shell(run_cli, db):
         "lk: 1 jobs (todo: 1, doing: 0, succeeded: 0, failed: 0, cancelled: 0, aborted: 0)"
     ) in lines
     assert "#5 ns:some.task on failing - [todo]" in lines  # retried
-    assert any("list_jobs" in line and "list_queues" in line for line in lines)  # help
+    # help: the commands in columns (list_limits moved list_queues to another line)
+    assert "Documented commands (type help <topic>):" in lines
+    assert {"list_jobs", "list_queues", "list_limits"} <= set(out.split())
 
 
 def test_shell_one_command_and_errors(run_cli, db):

@@ -39,6 +39,8 @@ select procrastinate_defer_job('report', queue_name => 'slow', lock => 'user:2',
 select procrastinate_defer_job('report', queue_name => 'slow', lock => 'user:2');
 -- 46: held by a worker that stopped beating an hour ago
 select procrastinate_defer_job('report', queue_name => 'stuck');
+-- a concurrency limit on the jobs of tenant 42 (docs/flow-control.md)
+select procrastinate_set_limit(limit_key => 'tenant:42', concurrency => 2);
 """
 
 # A live worker runs 41 and 42, fails 42; jobs 1 to 10 succeeded days ago;

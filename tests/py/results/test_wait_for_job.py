@@ -265,52 +265,66 @@ async def test_the_next_wait_finds_the_listening_connection_in_place(
         await running.stop()
 
 
-@pytest.mark.parametrize("pending", ["0040_job_headers", "0037_results_and_dependencies"])
+# The claims of the releases before, each over the claim of this one (renamed
+# hidden_claim, which the driver cannot see): what a database whose post
+# migration is pending has.
+OLD_CLAIM_COLUMNS = {
+    "0041_concurrency_limits": "store_result boolean, parents bigint[], headers jsonb, "
+    "waited double precision",
+    "0040_job_headers": "store_result boolean, parents bigint[]",
+    "0037_results_and_dependencies": "",
+}
+OLD_CLAIM_NAMES = {
+    "0041_concurrency_limits": "procrastinate_fetch_jobs_v4",
+    "0040_job_headers": "procrastinate_fetch_jobs_v3",
+    "0037_results_and_dependencies": "procrastinate_fetch_jobs_v2",
+}
+COMMON_COLUMNS = (
+    "id bigint, queue_name text, task_name text, priority integer, lock text, "
+    "queueing_lock text, args jsonb, status procrastinate_job_status, "
+    "scheduled_at timestamptz, attempts integer, abort_requested boolean, worker_id bigint"
+)
+
+
+def install_old_claims(db: psycopg.Connection, pending: str) -> None:
+    """The schema as it was before ``pending`` ran, as far as claims go."""
+    signature = "bigint, text[], integer, uuid, boolean, timestamptz"
+    db.execute(
+        f"alter function procrastinate_fetch_jobs_v4({signature}, integer) rename to hidden_claim"
+    )
+    order = list(OLD_CLAIM_NAMES)
+    for migration in order:
+        name = OLD_CLAIM_NAMES[migration]
+        if name != "procrastinate_fetch_jobs_v4":
+            db.execute(f"drop function {name}({signature})")
+    for migration in order[order.index(pending):]:
+        name, extra = OLD_CLAIM_NAMES[migration], OLD_CLAIM_COLUMNS[migration]
+        columns = COMMON_COLUMNS + (", " + extra if extra else "")
+        selected = ", ".join("f." + column.split()[0] for column in columns.split(", "))
+        db.execute(
+            f"""create function {name}(
+                p_worker_id bigint, p_queues text[], p_limit integer,
+                p_claim_token uuid default null, p_resume boolean default false,
+                p_now timestamptz default null
+            ) returns table ({columns})
+            language sql set search_path = pg_catalog, public, pg_temp as $$
+                select {selected}
+                from hidden_claim(p_worker_id, p_queues, p_limit, p_claim_token, p_resume, p_now)
+                    as f
+            $$"""
+        )
+
+
+@pytest.mark.parametrize("pending", list(OLD_CLAIM_NAMES))
 async def test_a_worker_claims_on_a_schema_whose_post_migration_is_pending(
     app: procrastinate.App, tasks: dict[str, Any], db: psycopg.Connection, pending: str
 ) -> None:
     # Between the two phases of an upgrade the database has the previous
-    # release's claim only: procrastinate_fetch_jobs_v3 as it was before 0040
-    # (here, over a v4 the driver cannot see), or v2 as it was before 0037.
-    signature = "bigint, text[], integer, uuid, boolean, timestamptz"
-    db.execute(f"alter function procrastinate_fetch_jobs_v4({signature}) rename to hidden_claim")
-    db.execute(
-        """create or replace function procrastinate_fetch_jobs_v3(
-            p_worker_id bigint, p_queues text[], p_limit integer,
-            p_claim_token uuid default null, p_resume boolean default false,
-            p_now timestamptz default null
-        ) returns table (
-            id bigint, queue_name text, task_name text, priority integer, lock text,
-            queueing_lock text, args jsonb, status procrastinate_job_status,
-            scheduled_at timestamptz, attempts integer, abort_requested boolean,
-            worker_id bigint, store_result boolean, parents bigint[]
-        ) language sql set search_path = pg_catalog, public, pg_temp as $$
-            select f.id, f.queue_name, f.task_name, f.priority, f.lock, f.queueing_lock,
-                f.args, f.status, f.scheduled_at, f.attempts, f.abort_requested, f.worker_id,
-                f.store_result, f.parents
-            from hidden_claim(p_worker_id, p_queues, p_limit, p_claim_token, p_resume, p_now)
-                as f
-        $$"""
-    )
-    if pending == "0037_results_and_dependencies":
-        db.execute(f"drop function procrastinate_fetch_jobs_v3({signature})")
-    db.execute(
-        """create or replace function procrastinate_fetch_jobs_v2(
-            p_worker_id bigint, p_queues text[], p_limit integer,
-            p_claim_token uuid default null, p_resume boolean default false,
-            p_now timestamptz default null
-        ) returns table (
-            id bigint, queue_name text, task_name text, priority integer, lock text,
-            queueing_lock text, args jsonb, status procrastinate_job_status,
-            scheduled_at timestamptz, attempts integer, abort_requested boolean,
-            worker_id bigint
-        ) language sql set search_path = pg_catalog, public, pg_temp as $$
-            select f.id, f.queue_name, f.task_name, f.priority, f.lock, f.queueing_lock,
-                f.args, f.status, f.scheduled_at, f.attempts, f.abort_requested, f.worker_id
-            from hidden_claim(p_worker_id, p_queues, p_limit, p_claim_token, p_resume, p_now)
-                as f
-        $$"""
-    )
+    # release's claims only: the worker falls back to the newest it finds.
+    install_old_claims(db, pending)
+    if pending == "0041_concurrency_limits":
+        db.execute("drop function procrastinate_register_limits_v1(jsonb)")
+        app.queue_limits = {"default": 5}  # cannot be set: the worker says so and runs
     job_id = await tasks["plain"].defer_async()
     running = Running(app, concurrency=1)
     try:

@@ -170,6 +170,13 @@ DEFINER_CALLS = {
     "procrastinate_fetch_jobs_v4": (
         "select * from procrastinate_fetch_jobs_v4({worker}, array['default'], 5, '{token}', true)"
     ),
+    "procrastinate_register_limits_v1": (
+        "select procrastinate_register_limits_v1('{{\"task\": {{\"victim\": 1}}}}')"
+    ),
+    "procrastinate_set_limit": (
+        "select procrastinate_set_limit(queue_name => 'default', concurrency => 3)"
+    ),
+    "procrastinate_remove_limit": "select procrastinate_remove_limit(queue_name => 'default')",
     "procrastinate_job_results_v1": (
         "select * from procrastinate_job_results_v1(array[{job}]::bigint[])"
     ),

@@ -211,3 +211,17 @@ def test_list_queues_marks_paused_queues(run_cli, jobs):
     assert not any(line.startswith("default:") and "paused" in line for line in lines)
     assert run_cli("shell", "list_queues", "queue=empty").stdout == "empty: 0 jobs (paused)\n"
     assert "empty" not in run_cli("shell", "list_queues", "status=todo").stdout
+
+
+def test_list_limits_shows_each_limit_and_its_use(run_cli, jobs, db):
+    # not procrastinate 3.10's (it has no limits): ours only
+    assert run_cli("shell", "list_limits").stdout == "No concurrency limit\n"
+    db.execute("select procrastinate_set_limit(queue_name => 'default', concurrency => 0)")
+    db.execute("select procrastinate_set_limit(limit_key => 'tenant:1', concurrency => 2)")
+    result = run_cli("shell", "list_limits")
+    assert result.returncode == 0
+    assert result.stdout.splitlines() == [
+        "key tenant:1: 0/2 running, 0 waiting, 0 held back by the limit",
+        "queue default: 0/0 running, 3 waiting, 3 held back by the limit",
+    ]
+    assert run_cli("shell", "list_limits", "x").returncode == 1

@@ -3,23 +3,30 @@
 begin;
 set local client_min_messages = warning;
 create extension if not exists pgtap;
-select plan(30);
+select plan(31);
 
 select function_returns(
     'procrastinate_defer_jobs_v2', array['jsonb', 'timestamp with time zone'], 'setof bigint',
     'procrastinate_defer_jobs_v2(p_jobs, p_now) returns table(id)'
 );
 select function_returns(
-    'procrastinate_fetch_jobs_v4',
-    array['bigint', 'text[]', 'integer', 'uuid', 'boolean', 'timestamp with time zone'],
-    'setof record',
-    'procrastinate_fetch_jobs_v4(p_worker_id, p_queues, p_limit, p_claim_token, p_resume, p_now)'
-);
-select function_returns(
     'procrastinate_fetch_jobs_v3',
     array['bigint', 'text[]', 'integer', 'uuid', 'boolean', 'timestamp with time zone'],
     'setof record',
     'procrastinate_fetch_jobs_v3 stays, for the workers of the previous release'
+);
+select function_returns(
+    'procrastinate_fetch_jobs_v4',
+    array[
+        'bigint', 'text[]', 'integer', 'uuid', 'boolean', 'timestamp with time zone', 'integer'
+    ],
+    'setof record',
+    'procrastinate_fetch_jobs_v4(p_worker_id, p_queues, p_limit, p_claim_token, p_resume, '
+    || 'p_now, p_slots)'
+);
+select function_returns(
+    'procrastinate_register_limits_v1', array['jsonb'], 'void',
+    'procrastinate_register_limits_v1(p_limits): the limits of a worker''s code'
 );
 select function_returns(
     'procrastinate_fetch_jobs_v2',
@@ -168,6 +175,7 @@ select is(
         'procrastinate_jobs_to_abort_v1',
         'procrastinate_last_periodic_ticks_v1', 'procrastinate_list_jobs_v1',
         'procrastinate_pause_queue_v1', 'procrastinate_reconcile_held_jobs_v1',
+        'procrastinate_register_limits_v1',
         'procrastinate_register_worker_v2', 'procrastinate_release_jobs_v2',
         'procrastinate_remove_old_jobs_v1', 'procrastinate_rescue_stalled_jobs_v2',
         'procrastinate_resume_queue_v1', 'procrastinate_retry_delay_v1',
@@ -185,11 +193,13 @@ select is(
             and p.pronamespace = 'public'::regnamespace
     ),
     array[
-        '_procrastinate_apply_outcomes',
+        '_procrastinate_apply_outcomes', '_procrastinate_candidates_past_full_limits',
         '_procrastinate_check_clock', '_procrastinate_check_worker', '_procrastinate_delete_events',
-        '_procrastinate_held_until',
+        '_procrastinate_full_queues', '_procrastinate_held_until',
         '_procrastinate_insert_jobs', '_procrastinate_job_problem',
         '_procrastinate_keep_settings', '_procrastinate_lease', '_procrastinate_lease_expired',
+        '_procrastinate_limit_applies', '_procrastinate_limit_candidates',
+        '_procrastinate_limit_scope',
         '_procrastinate_link_parents', '_procrastinate_notify',
         '_procrastinate_notify_inserted_jobs', '_procrastinate_notify_updated_jobs',
         '_procrastinate_outcome_problem', '_procrastinate_parents_ended',
@@ -197,7 +207,8 @@ select is(
         '_procrastinate_queueing_lock_problem', '_procrastinate_record_insert_events',
         '_procrastinate_record_update_events', '_procrastinate_release_dependents_of_deleted_job',
         '_procrastinate_renew_lease',
-        '_procrastinate_sees_all_jobs', '_procrastinate_take_back_jobs',
+        '_procrastinate_sees_all_jobs', '_procrastinate_set_limit',
+        '_procrastinate_take_back_jobs',
         '_procrastinate_trusted', '_procrastinate_validate_jobs'
     ],
     'the internal helpers are these, unversioned, with a leading underscore'

@@ -61,12 +61,14 @@ select is(
         'procrastinate_job_results_v1',
         'procrastinate_jobs_to_abort_v1', 'procrastinate_last_periodic_ticks_v1',
         'procrastinate_list_jobs_v1', 'procrastinate_pause_queue_v1',
-        'procrastinate_reconcile_held_jobs_v1', 'procrastinate_register_worker_v2',
-        'procrastinate_release_jobs_v2', 'procrastinate_remove_old_jobs_v1',
+        'procrastinate_reconcile_held_jobs_v1', 'procrastinate_register_limits_v1',
+        'procrastinate_register_worker_v2',
+        'procrastinate_release_jobs_v2', 'procrastinate_remove_limit',
+        'procrastinate_remove_old_jobs_v1',
         'procrastinate_rescue_stalled_jobs_v2', 'procrastinate_resume_queue_v1',
         'procrastinate_retry_failed_jobs', 'procrastinate_retry_failure_group_v1',
-        'procrastinate_retry_job_v1', 'procrastinate_unregister_worker_v2',
-        'procrastinate_why_waiting'
+        'procrastinate_retry_job_v1', 'procrastinate_set_limit',
+        'procrastinate_unregister_worker_v2', 'procrastinate_why_waiting'
     ],
     'the security definer functions are the versioned ones, the bulk ops actions and the diagnosis'
 );

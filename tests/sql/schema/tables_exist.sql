@@ -2,7 +2,7 @@
 begin;
 set local client_min_messages = warning;
 create extension if not exists pgtap;
-select plan(16);
+select plan(18);
 
 select has_table('procrastinate_jobs', 'jobs live in procrastinate_jobs');
 select has_table('procrastinate_workers', 'workers register in procrastinate_workers');
@@ -13,6 +13,7 @@ select has_table(
 select has_table('procrastinate_paused_queues', 'paused queues are listed in a table');
 select has_table('procrastinate_migrations', 'applied migrations are recorded in a table');
 select has_table('procrastinate_settings', 'limits and defaults of the queue are a table');
+select has_table('procrastinate_limits', 'concurrency limits are a table');
 
 select col_is_pk('procrastinate_jobs', 'id', 'jobs are keyed by id');
 select col_is_pk('procrastinate_workers', 'id', 'workers are keyed by id');
@@ -21,6 +22,7 @@ select col_is_pk('procrastinate_periodic_defers', 'id', 'periodic defers are key
 select col_is_pk('procrastinate_paused_queues', 'queue_name', 'a queue is paused at most once');
 select col_is_pk('procrastinate_migrations', 'number', 'a migration is recorded once');
 select col_is_pk('procrastinate_settings', 'singleton', 'the settings are keyed by a singleton');
+select col_is_pk('procrastinate_limits', 'id', 'limits are keyed by id');
 select columns_are(
     'procrastinate_settings',
     array[

@@ -4,14 +4,14 @@
 begin;
 set local client_min_messages = warning;
 create extension if not exists pgtap;
-select plan(19);
+select plan(21);
 
 select function_returns(
     'procrastinate_defer_job',
     array[
         'text', 'jsonb', 'text', 'integer', 'text', 'text', 'timestamp with time zone',
         'integer', 'double precision', 'double precision', 'double precision', 'text[]',
-        'integer', 'boolean', 'bigint[]', 'text'
+        'integer', 'boolean', 'bigint[]', 'text', 'text'
     ],
     'bigint',
     'procrastinate_defer_job(task_name, args, ...) returns the new id'
@@ -65,6 +65,14 @@ select function_returns(
     'procrastinate_why_waiting(queue_name) returns one row per reason'
 );
 select function_returns(
+    'procrastinate_set_limit', array['text', 'text', 'text', 'integer'], 'void',
+    'procrastinate_set_limit(queue_name, task_name, limit_key, concurrency)'
+);
+select function_returns(
+    'procrastinate_remove_limit', array['text', 'text', 'text'], 'void',
+    'procrastinate_remove_limit(queue_name, task_name, limit_key)'
+);
+select function_returns(
     'procrastinate_pause_queue', array['text'], 'boolean',
     'procrastinate_pause_queue(queue_name) returns whether it paused'
 );
@@ -91,9 +99,10 @@ select is(
         'procrastinate_cancel_job', 'procrastinate_cancel_jobs', 'procrastinate_defer_job',
         'procrastinate_defer_jobs', 'procrastinate_fetch_jobs', 'procrastinate_finish_job',
         'procrastinate_get_job_status', 'procrastinate_job_result', 'procrastinate_pause_queue',
+        'procrastinate_remove_limit',
         'procrastinate_remove_old_jobs', 'procrastinate_rescue_stalled_jobs',
         'procrastinate_resume_queue', 'procrastinate_retry_failed_jobs',
-        'procrastinate_retry_job', 'procrastinate_why_waiting'
+        'procrastinate_retry_job', 'procrastinate_set_limit', 'procrastinate_why_waiting'
     ],
     'the user-facing functions are these, one per verb, without overloads'
 );

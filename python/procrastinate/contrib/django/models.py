@@ -138,6 +138,7 @@ class ProcrastinateJob(ReadOnlyModel):
     parents = ArrayField(models.BigIntegerField(), null=True, blank=True)
     after_policy = models.TextField(null=True, blank=True)
     has_dependents = models.BooleanField(default=False)
+    limit_key = models.TextField(null=True, blank=True)
 
     class Meta:
         managed = False
@@ -151,6 +152,7 @@ class ProcrastinateJob(ReadOnlyModel):
             priority=self.priority, lock=self.lock, queueing_lock=self.queueing_lock,
             status=self.status, scheduled_at=self.scheduled_at, attempts=self.attempts,
             abort_requested=self.abort_requested, worker_id=self.worker_id,
+            limit_key=self.limit_key,
         )
 
     def __str__(self) -> str:
