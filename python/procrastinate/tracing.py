@@ -133,10 +133,10 @@ async def _traced_run(tracer_: Any, run: JobRun, coro: Coroutine[Any, Any, T]) -
         span.end()
 
 
-def run(run: JobRun, coro: Coroutine[Any, Any, T]) -> Coroutine[Any, Any, T]:
-    """``coro`` (the run of the job) within a run span whose parent is the
-    context stored at defer; ``coro`` itself when nothing traces."""
-    tracer_ = tracer()
+def run(tracer_: Any, run: JobRun, coro: Coroutine[Any, Any, T]) -> Coroutine[Any, Any, T]:
+    """``coro`` (the run of the job) within a run span of ``tracer_`` (the
+    worker's, tracer() when it started) whose parent is the context stored
+    at defer; ``coro`` itself when nothing traces."""
     if tracer_ is None:
         return coro
     return _traced_run(tracer_, run, coro)

@@ -92,6 +92,10 @@ class Slots:
         self._idle: collections.deque[asyncio.Future[None]] = collections.deque()
         #: Slots woken, created or pausing, that will look at the buffer next.
         self._waking = 0
+        #: Resolved once per run of the worker, not per job: without a tracer
+        #: provider, OpenTelemetry looks in os.environ at each call (3% of a
+        #: no-op job). A provider is set once, before the worker starts.
+        self._tracer = tracing.tracer()
 
     def offer(self) -> None:
         """A claimed job may wait for a slot: get one more slot going, unless
@@ -167,7 +171,7 @@ class Slots:
             run.asyncio_task = me
             try:
                 await InContext(
-                    tracing.run(run, execute(state, middlewares, run)),
+                    tracing.run(self._tracer, run, execute(state, middlewares, run)),
                     contextvars.copy_context(),
                     self.offer,
                 )
