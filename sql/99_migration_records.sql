@@ -194,4 +194,10 @@ insert into procrastinate_migrations (number, name, phase, checksum) values
     'dashboard_listings',
     'post',
     '8931e108f53c2c3359c1b29df4bba923de9be2b465b2bbc7887b1111ca942acc'
+),
+(
+    39,
+    'dashboard_charts_search_reader',
+    'post',
+    'cbfe0296d1238af72d5575dce8dd8fd106a72e1c5a54b79bf5f6fba52a97f2f8'
 );

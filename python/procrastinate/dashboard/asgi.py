@@ -65,6 +65,7 @@ def app(
     routes = [
         Route("/", pages.overview, name="overview"),
         Route("/overview/queues", pages.overview_queues, name="overview_queues"),
+        Route("/overview/throughput", pages.throughput, name="overview_throughput"),
         Route("/jobs", pages.jobs, name="jobs"),
         Route("/jobs/{job_id:int}", pages.job, name="job"),
         Route("/jobs/{job_id:int}/retry", actions.action(actions.retry_job), name="retry_job",
@@ -78,6 +79,7 @@ def app(
               name="retry_failure_group", **post),
         Route("/workers", pages.workers, name="workers"),
         Route("/locks", pages.locks, name="locks"),
+        Route("/periodic", pages.periodic, name="periodic"),
         Route("/queues", pages.queues, name="queues"),
         Route("/queues/pause", actions.action(actions.pause_queue), name="pause_queue", **post),
         Route("/queues/resume", actions.action(actions.resume_queue), name="resume_queue",

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import datetime
+import json
+import time
+from typing import Any
+
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 
 from procrastinate.dashboard import queries
 from procrastinate.dashboard.rendering import render
@@ -27,29 +32,133 @@ async def overview_queues(request: Request) -> Response:
     return render(request, "_queue_counts.html", queues=rows)
 
 
+#: The charts' time ranges: the window and the width of one bucket.
+CHART_RANGES = {
+    "hour": (datetime.timedelta(hours=1), 60),  # 60 buckets of 1 minute
+    "day": (datetime.timedelta(days=1), 96),  # 96 buckets of 15 minutes
+}
+
+
+async def throughput(request: Request) -> Response:
+    """The charts' data: jobs succeeded and failed per queue and bucket over
+    the range (``?range=hour|day``), zeros where SQL returned no row. JSON:
+    ``{"range", "start" (unix s of the first bucket), "step" (s), "buckets",
+    "queues": {name: {"succeeded": [...], "failed": [...]}}}``."""
+    name = request.query_params.get("range", "hour")
+    if name not in CHART_RANGES:
+        return JSONResponse(
+            {"error": f"range must be one of {', '.join(CHART_RANGES)}"}, status_code=400
+        )
+    since, buckets = CHART_RANGES[name]
+    step = int(since.total_seconds()) // buckets
+    now = datetime.datetime.now(datetime.timezone.utc)
+    rows = await queries.throughput(connector(request), since=since, buckets=buckets, now=now)
+    # the same buckets as SQL's: aligned on their width, the last one holds now
+    end = (int(now.timestamp()) // step + 1) * step
+    start = end - step * buckets
+    series: dict[str, dict[str, list[int]]] = {}
+    for row in rows:
+        queue = series.setdefault(
+            row["queue_name"], {"succeeded": [0] * buckets, "failed": [0] * buckets}
+        )
+        index = (int(row["bucket_start"]) - start) // step
+        if 0 <= index < buckets:
+            queue["succeeded"][index] = int(row["succeeded"])
+            queue["failed"][index] = int(row["failed"])
+    return JSONResponse(
+        {"range": name, "start": start, "step": step, "buckets": buckets, "queues": series}
+    )
+
+
 def whole_number(value: str | None) -> int | None:
     return int(value) if value and value.isdigit() else None
 
 
+#: Ids read by one request of a filtered jobs list: a filter few jobs match
+#: then costs one slice of the primary key per page, not the whole table;
+#: the page offers to search the next, older slice.
+SEARCH_SLICE = 100_000
+
+
+def parse_time(value: str | None, label: str, errors: list[str]) -> datetime.datetime | None:
+    """A time from the page's form (``datetime-local``: no zone, read as UTC)."""
+    if not value:
+        return None
+    try:
+        moment = datetime.datetime.fromisoformat(value)
+    except ValueError:
+        errors.append(f"{label}: {value!r} is not a date and time (YYYY-MM-DDTHH:MM).")
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=datetime.timezone.utc)
+    return moment
+
+
+def parse_args_search(value: str, errors: list[str]) -> dict[str, Any] | None:
+    if not value.strip():
+        return None
+    try:
+        parsed = json.loads(value)
+    except ValueError as exc:
+        errors.append(f"Args search: not valid JSON ({exc}).")
+        return None
+    if not isinstance(parsed, dict):
+        errors.append('Args search: give a JSON object, such as {"user_id": 42}.')
+        return None
+    return parsed
+
+
 async def jobs(request: Request) -> Response:
     params = request.query_params
-    filters = {name: params.get(name) or None for name in JOB_FILTERS}
+    filters: dict[str, Any] = {name: params.get(name) or None for name in JOB_FILTERS}
     if filters["status"] not in (None, *queries.STATUSES):
         filters["status"] = None
     worker_id = whole_number(filters.pop("worker_id"))
     before_id = whole_number(params.get("before"))
-    rows = await queries.jobs(
-        connector(request), queue=filters["queue"], task=filters["task"],
-        status=filters["status"], lock=filters["lock"], worker_id=worker_id, before_id=before_id,
+    errors: list[str] = []
+    args_text = params.get("args") or ""
+    args = parse_args_search(args_text, errors)
+    created_from = parse_time(params.get("from"), "From", errors)
+    created_to = parse_time(params.get("to"), "To", errors)
+    if created_from and created_to and created_from >= created_to:
+        errors.append("From must be before To.")
+    shown = {
+        **filters, "worker_id": worker_id, "args": args_text or None,
+        "from": params.get("from") or None, "to": params.get("to") or None,
+    }
+    context: dict[str, Any] = {
+        "page": "jobs", "filters": shown, "statuses": queries.STATUSES, "errors": errors,
+        "next_before": None, "searched": None,
+        "next_query": {k: v for k, v in shown.items() if v is not None},
+    }
+    if errors:
+        return render(request, "jobs.html", status_code=400, jobs=[], **context)
+
+    rows: list[dict[str, Any]] = []
+    bounds = await queries.id_bounds(
+        connector(request), created_from=created_from, created_to=created_to
     )
-    shown = {**filters, "worker_id": worker_id}
-    # a full page may have a next one: it starts below the last id shown
-    next_before = rows[-1]["id"] if len(rows) == queries.PAGE_SIZE else None
-    return render(
-        request, "jobs.html", page="jobs", jobs=rows, filters=shown,
-        statuses=queries.STATUSES, next_before=next_before,
-        next_query={k: v for k, v in shown.items() if v is not None},
-    )
+    if bounds is not None:
+        first_id, last_id = bounds
+        high = min(before_id, last_id + 1) if before_id else last_id + 1
+        # a filter that may match few jobs reads one slice of ids per request
+        narrowing = worker_id is not None or args is not None or any(filters.values())
+        low = max(first_id - 1, high - 1 - SEARCH_SLICE) if narrowing else first_id - 1
+        if high > first_id:
+            rows = await queries.jobs(
+                connector(request), queue=filters["queue"], task=filters["task"],
+                status=filters["status"], lock=filters["lock"], worker_id=worker_id,
+                before_id=high, after_id=low, args=args, created_from=created_from,
+                created_to=created_to,
+            )
+        if len(rows) == queries.PAGE_SIZE:
+            # a full page may have a next one: it starts below the last id shown
+            context["next_before"] = rows[-1]["id"]
+        elif low >= first_id:
+            # the slice is searched: older jobs remain, in the next slice
+            context["next_before"] = low + 1
+            context["searched"] = (low + 1, high - 1)
+    return render(request, "jobs.html", jobs=rows, **context)
 
 
 async def job(request: Request) -> Response:
@@ -78,6 +187,42 @@ async def locks(request: Request) -> Response:
 async def queues(request: Request) -> Response:
     rows = await queries.queues(connector(request))
     return render(request, "queues.html", page="queues", queues=rows)
+
+
+async def periodic(request: Request) -> Response:
+    """Periodic tasks: the cron expressions come from the App the dashboard
+    was given (workers hold them; the database does not), the last tick
+    from procrastinate_last_periodic_ticks_v1, the next one from the cron.
+    A tick in the database of a task this App does not register is listed
+    too, without cron."""
+    app = request.app.state.procrastinate_app
+    ticks = {
+        (row["task_name"], row["periodic_id"]): int(row["defer_timestamp"])
+        for row in await queries.periodic_ticks(connector(request))
+    }
+    now = time.time()
+    rows = []
+    registered = app.periodic_registry.periodic_tasks
+    for (task_name, periodic_id), task in sorted(registered.items()):
+        rows.append({
+            "task_name": task_name, "periodic_id": periodic_id, "cron": task.cron,
+            "last_tick": ticks.get((task_name, periodic_id)),
+            "next_tick": next_tick(task.cron, now),
+        })
+    for (task_name, periodic_id), last in sorted(ticks.items()):
+        if (task_name, periodic_id) not in registered:
+            rows.append({
+                "task_name": task_name, "periodic_id": periodic_id, "cron": None,
+                "last_tick": last, "next_tick": None,
+            })
+    return render(request, "periodic.html", page="periodic", periodic=rows)
+
+
+def next_tick(cron: str, now: float) -> int:
+    """The next tick after ``now`` (unix seconds, UTC), as the worker computes it."""
+    import croniter
+
+    return round(croniter.croniter(cron, now).get_next(float))
 
 
 async def login_form(request: Request) -> Response:

@@ -48,7 +48,8 @@ async def test_overview_counts_change_while_a_worker_runs(
         await worker
     finally:
         release.set()
-    await expect(counts(page, "busy", "succeeded")).to_have_text("3", timeout=20_000)
+    await expect(counts(page, "busy", "succeeded_hour")).to_have_text("3", timeout=20_000)
+    await expect(counts(page, "busy", "succeeded_day")).to_have_text("3")
     await expect(counts(page, "busy", "doing")).to_have_text("0")
     assert await page.evaluate("window.notReloaded") is True
     await screenshot(page, "overview")
@@ -220,7 +221,7 @@ async def test_every_page_fits_the_screen_in_dark_mode(
     await page.set_viewport_size({"width": width, "height": 800})
     for name, path in [("overview", "/"), ("jobs", "/jobs"), ("job", f"/jobs/{job_id}"),
                        ("failures", "/failures"), ("workers", "/workers"), ("locks", "/locks"),
-                       ("queues", "/queues"), ("login", "/login")]:
+                       ("periodic", "/periodic"), ("queues", "/queues"), ("login", "/login")]:
         await page.goto(base_url + path)
         background = await page.evaluate("getComputedStyle(document.body).backgroundColor")
         assert background == "rgb(20, 23, 26)", (path, background)
