@@ -52,6 +52,7 @@ def app(
     token: str | None = None,
     read_only: bool | None = None,
     refresh_interval: float = 2.0,
+    guard: Guard | None = None,
 ) -> Starlette:
     """The dashboard of ``app``, whose connector must be async and open
     while the dashboard serves (the caller opens it: a mounted application
@@ -60,6 +61,8 @@ def app(
     ``token``: the credential that actions need. ``read_only`` defaults to
     true without a token; false without a token is refused (ValueError).
     ``refresh_interval``: seconds between refreshes of the overview's counts.
+    ``guard``: who may act, instead of ``token`` and ``read_only`` (the
+    Django integration passes one that asks Django's auth).
     """
     post: dict[str, Any] = {"methods": ["POST"]}
     routes = [
@@ -91,7 +94,7 @@ def app(
     ]
     dashboard = Starlette(routes=routes)
     dashboard.state.procrastinate_app = app
-    dashboard.state.guard = Guard(token=token, read_only=read_only)
+    dashboard.state.guard = guard or Guard(token=token, read_only=read_only)
     dashboard.state.refresh_interval = refresh_interval
     dashboard.add_middleware(SecurityHeaders)
     return dashboard

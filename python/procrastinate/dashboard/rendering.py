@@ -71,6 +71,7 @@ def render(
         url=url,
         read_only=guard.read_only,
         signed_in=guard.authenticated(request),
+        external_sign_in=guard.external_sign_in,
         csrf_token=guard.csrf_token(request),
         refresh_ms=int(request.app.state.refresh_interval * 1000),
         **context,
