@@ -185,73 +185,6 @@ begin
 end;
 $$;
 
--- Per queue: jobs waiting, scheduled for later and running (from
--- procrastinate_queue_backlog, which reads the waiting and running jobs
--- only), jobs that succeeded and failed in the last hour and the last day
--- (through procrastinate_jobs_finished_at_idx_v1: the jobs finished in that
--- day only), whether the queue is paused and the age of its oldest runnable
--- waiting job. The dashboard's overview: it never reads the whole history,
--- as procrastinate_queue_stats does. A queue with nothing waiting, running,
--- or finished within the day, and not paused, has no row.
-create function procrastinate_dashboard_queues_v1()
-returns table (
-    queue_name text,
-    todo bigint,
-    doing bigint,
-    scheduled bigint,
-    succeeded_hour bigint,
-    failed_hour bigint,
-    succeeded_day bigint,
-    failed_day bigint,
-    paused boolean,
-    oldest_waiting_age interval
-)
-language plpgsql
-stable
-security definer
-set search_path = pg_catalog, public, pg_temp
-as $$
-begin
-    if not _procrastinate_sees_all_jobs() then
-        raise exception 'reading queue counts needs the worker, operator or reader role'
-            using errcode = '42501';
-    end if;
-    return query
-    with finished as (
-        select
-            j.queue_name,
-            count(*) filter (
-                where j.status = 'succeeded' and j.finished_at > now() - interval '1 hour'
-            ) as succeeded_hour,
-            count(*) filter (
-                where j.status = 'failed' and j.finished_at > now() - interval '1 hour'
-            ) as failed_hour,
-            count(*) filter (where j.status = 'succeeded') as succeeded_day,
-            count(*) filter (where j.status = 'failed') as failed_day
-        from procrastinate_jobs as j
-        where
-            j.finished_at > now() - interval '1 day'
-            and j.status in ('succeeded', 'failed')
-        group by j.queue_name
-    )
-
-    select
-        coalesce(b.queue_name, f.queue_name),
-        coalesce(b.todo, 0),
-        coalesce(b.doing, 0),
-        coalesce(b.scheduled, 0),
-        coalesce(f.succeeded_hour, 0),
-        coalesce(f.failed_hour, 0),
-        coalesce(f.succeeded_day, 0),
-        coalesce(f.failed_day, 0),
-        coalesce(b.paused, false),
-        b.oldest_waiting_age
-    from procrastinate_queue_backlog as b
-    full join finished as f on b.queue_name = f.queue_name
-    order by 1;
-end;
-$$;
-
 -- Jobs that succeeded and failed per queue and per time bucket: p_buckets
 -- buckets of equal width covering p_since up to p_now, aligned on their
 -- width (the last one holds p_now and is still filling). One row per queue
@@ -507,9 +440,6 @@ $$;
 
 comment on function procrastinate_dashboard_workers_v1() is
 'Live and dead workers (procrastinate_worker_stats), alive first, for the dashboard.';
-comment on function procrastinate_dashboard_queues_v1() is
-'Per queue: jobs waiting, scheduled, running, succeeded and failed in the last hour and day,
-paused, age of the oldest runnable waiting job. Never reads the whole history.';
 comment on function procrastinate_dashboard_throughput_v1(interval, integer, timestamptz) is
 'Jobs succeeded and failed per queue and time bucket over p_since up to p_now (p_buckets
 buckets aligned on their width); one row per queue and non-empty bucket.';

@@ -199,5 +199,5 @@ insert into procrastinate_migrations (number, name, phase, checksum) values
     39,
     'dashboard_charts_search_reader',
     'post',
-    'cbfe0296d1238af72d5575dce8dd8fd106a72e1c5a54b79bf5f6fba52a97f2f8'
+    'a6f18a8101f2ce22af914ddf6030e72ece9a874da968f046be12b1563cb6b0c7'
 );

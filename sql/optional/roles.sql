@@ -156,7 +156,6 @@ to procrastinate_operator;
 -- (no action, no fetch, no defer). Its reading functions see every job
 -- (_procrastinate_sees_all_jobs counts a reader in).
 grant execute on function
-procrastinate_dashboard_queues_v1(),
 procrastinate_dashboard_workers_v1(),
 procrastinate_dashboard_throughput_v1(interval, integer, timestamptz),
 procrastinate_dashboard_id_bounds_v1(timestamptz, timestamptz),

@@ -8,14 +8,15 @@ json_loads the connector was given."""
 
 from __future__ import annotations
 
-# The overview's and the queues page's counts: the waiting and running jobs
-# and those finished in the last day only, never the whole history.
+# The overview's and the queues page's counts of waiting and running jobs:
+# the backlog view reads those only, never the finished ones (the jobs
+# finished in the last hour and day come from THROUGHPUT).
 QUEUES = """
 select
-    q.queue_name, q.todo, q.doing, q.scheduled, q.succeeded_hour, q.failed_hour,
-    q.succeeded_day, q.failed_day, q.paused,
-    extract(epoch from q.oldest_waiting_age)::double precision as oldest_waiting_seconds
-from procrastinate_dashboard_queues_v1() as q
+    b.queue_name, b.todo, b.doing, b.scheduled, b.paused,
+    extract(epoch from b.oldest_waiting_age)::double precision as oldest_waiting_seconds
+from procrastinate_queue_backlog as b
+order by b.queue_name
 """
 
 THROUGHPUT = """

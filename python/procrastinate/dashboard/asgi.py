@@ -12,6 +12,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import procrastinate
 from procrastinate.dashboard import actions, pages
+from procrastinate.dashboard.activity import Activity
 from procrastinate.dashboard.rendering import HERE
 from procrastinate.dashboard.security import Guard
 
@@ -96,5 +97,6 @@ def app(
     dashboard.state.procrastinate_app = app
     dashboard.state.guard = guard or Guard(token=token, read_only=read_only)
     dashboard.state.refresh_interval = refresh_interval
+    dashboard.state.activity = Activity()
     dashboard.add_middleware(SecurityHeaders)
     return dashboard

@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from procrastinate.dashboard import queries
+from procrastinate.dashboard.activity import RANGES, Activity
 from procrastinate.dashboard.rendering import render
 
 #: The filters of the jobs list, as query parameters.
@@ -21,53 +22,44 @@ def connector(request: Request) -> queries.Connector:
     return request.app.state.procrastinate_app.connector
 
 
+def activity(request: Request) -> Activity:
+    return request.app.state.activity
+
+
+async def queue_rows(request: Request) -> list[dict[str, Any]]:
+    """Per queue: the backlog (waiting, running, paused) and the jobs
+    succeeded and failed in the last hour and day; a queue with neither is
+    not listed."""
+    rows = {row["queue_name"]: dict(row) for row in await queries.queues(connector(request))}
+    zero = {"succeeded_hour": 0, "failed_hour": 0, "succeeded_day": 0, "failed_day": 0}
+    for row in rows.values():
+        row.update(zero)
+    for queue, counts in (await activity(request).totals(connector(request))).items():
+        row = rows.setdefault(queue, {
+            "queue_name": queue, "todo": 0, "doing": 0, "scheduled": 0, "paused": False,
+            "oldest_waiting_seconds": None, **zero,
+        })
+        row.update(counts)
+    return [rows[name] for name in sorted(rows)]
+
+
 async def overview(request: Request) -> Response:
-    rows = await queries.queues(connector(request))
-    return render(request, "overview.html", page="overview", queues=rows)
+    return render(request, "overview.html", page="overview", queues=await queue_rows(request))
 
 
 async def overview_queues(request: Request) -> Response:
     """The overview's table alone, that its script fetches to refresh it."""
-    rows = await queries.queues(connector(request))
-    return render(request, "_queue_counts.html", queues=rows)
-
-
-#: The charts' time ranges: the window and the width of one bucket.
-CHART_RANGES = {
-    "hour": (datetime.timedelta(hours=1), 60),  # 60 buckets of 1 minute
-    "day": (datetime.timedelta(days=1), 96),  # 96 buckets of 15 minutes
-}
+    return render(request, "_queue_counts.html", queues=await queue_rows(request))
 
 
 async def throughput(request: Request) -> Response:
-    """The charts' data: jobs succeeded and failed per queue and bucket over
-    the range (``?range=hour|day``), zeros where SQL returned no row. JSON:
-    ``{"range", "start" (unix s of the first bucket), "step" (s), "buckets",
-    "queues": {name: {"succeeded": [...], "failed": [...]}}}``."""
+    """The charts' data (``?range=hour|day``), as JSON (see activity.Activity.series)."""
     name = request.query_params.get("range", "hour")
-    if name not in CHART_RANGES:
+    if name not in RANGES:
         return JSONResponse(
-            {"error": f"range must be one of {', '.join(CHART_RANGES)}"}, status_code=400
+            {"error": f"range must be one of {', '.join(RANGES)}"}, status_code=400
         )
-    since, buckets = CHART_RANGES[name]
-    step = int(since.total_seconds()) // buckets
-    now = datetime.datetime.now(datetime.timezone.utc)
-    rows = await queries.throughput(connector(request), since=since, buckets=buckets, now=now)
-    # the same buckets as SQL's: aligned on their width, the last one holds now
-    end = (int(now.timestamp()) // step + 1) * step
-    start = end - step * buckets
-    series: dict[str, dict[str, list[int]]] = {}
-    for row in rows:
-        queue = series.setdefault(
-            row["queue_name"], {"succeeded": [0] * buckets, "failed": [0] * buckets}
-        )
-        index = (int(row["bucket_start"]) - start) // step
-        if 0 <= index < buckets:
-            queue["succeeded"][index] = int(row["succeeded"])
-            queue["failed"][index] = int(row["failed"])
-    return JSONResponse(
-        {"range": name, "start": start, "step": step, "buckets": buckets, "queues": series}
-    )
+    return JSONResponse(await activity(request).series(connector(request), name))
 
 
 def whole_number(value: str | None) -> int | None:
@@ -185,8 +177,7 @@ async def locks(request: Request) -> Response:
 
 
 async def queues(request: Request) -> Response:
-    rows = await queries.queues(connector(request))
-    return render(request, "queues.html", page="queues", queues=rows)
+    return render(request, "queues.html", page="queues", queues=await queue_rows(request))
 
 
 async def periodic(request: Request) -> Response:

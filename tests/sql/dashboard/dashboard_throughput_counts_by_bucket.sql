@@ -1,12 +1,11 @@
 -- procrastinate_dashboard_throughput_v1 counts jobs succeeded and failed per
 -- queue and bucket (aligned on the bucket width, the last bucket holding
 -- p_now), jobs outside the window or not finished not at all; bad bounds
--- are refused (PT001). procrastinate_dashboard_queues_v1 gives per-queue
--- counts of the last hour and day beside the waiting and running jobs.
+-- are refused (PT001).
 begin;
 set local client_min_messages = warning;
 create extension if not exists pgtap;
-select plan(8);
+select plan(7);
 
 insert into procrastinate_jobs (queue_name, task_name, status, finished_at)
 values
@@ -69,25 +68,5 @@ select throws_ok(
     'PT001', null, 'buckets of at least a second'
 );
 
--- the per-queue counts read now(): jobs finished a few minutes ago
-update procrastinate_jobs
-set finished_at = now() - interval '5 minutes'
-where queue_name = 'tq_b';
-update procrastinate_jobs
-set finished_at = now() - interval '3 hours'
-where queue_name = 'tq_a' and status = 'failed';
-select results_eq(
-    $$
-    select queue_name, todo, succeeded_hour, failed_hour, succeeded_day, failed_day
-    from procrastinate_dashboard_queues_v1()
-    where queue_name in ('tq_a', 'tq_b')
-    $$,
-    $$
-    values
-    ('tq_a', 1::bigint, 0::bigint, 0::bigint, 0::bigint, 1::bigint),
-    ('tq_b', 0::bigint, 1::bigint, 0::bigint, 1::bigint, 0::bigint)
-    $$,
-    'per queue: waiting jobs, and jobs finished in the last hour and day'
-);
 select * from finish();
 rollback;
