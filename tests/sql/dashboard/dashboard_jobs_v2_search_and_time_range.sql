@@ -10,9 +10,12 @@ select plan(10);
 delete from procrastinate_jobs;
 insert into procrastinate_jobs (queue_name, task_name, args, created_at)
 select
-    'sq', 'st',
-    jsonb_build_object('user', i % 3, 'tags', jsonb_build_array('t' || i), 'n', jsonb_build_object('k', i)),
-    timestamptz '2026-01-01 00:00:00+00' + i * interval '1 hour'
+    'sq' as queue_name,
+    'st' as task_name,
+    jsonb_build_object(
+        'user', i % 3, 'tags', jsonb_build_array('t' || i), 'n', jsonb_build_object('k', i)
+    ) as args,
+    timestamptz '2026-01-01 00:00:00+00' + i * interval '1 hour' as created_at
 from generate_series(1, 12) as i;
 select min(id) as first from procrastinate_jobs \gset
 
@@ -42,8 +45,10 @@ select results_eq(
         'select id from procrastinate_dashboard_jobs_v2(p_after_id => %s, p_before_id => %s)',
         :first + 2, :first + 6
     ),
-    format('select id from procrastinate_jobs where id > %s and id < %s order by id desc',
-        :first + 2, :first + 6),
+    format(
+        'select id from procrastinate_jobs where id > %s and id < %s order by id desc',
+        :first + 2, :first + 6
+    ),
     'between the ids given, newest first'
 );
 select throws_ok(

@@ -31,8 +31,9 @@
       { stroke: text, grid: { stroke: line, width: 1 }, ticks: { stroke: line, width: 1 } },
       {
         stroke: text, grid: { stroke: line, width: 1 }, ticks: { stroke: line, width: 1 },
-        size: 50, values: function (u, splits) {
-          return splits.map(function (v) { return v + unit; });
+        size: 60, values: function (u, splits) {
+          // jobs are counted whole: no tick at 0.5 job
+          return splits.map(function (v) { return Number.isInteger(v) ? v + unit : ""; });
         }
       }
     ];
@@ -68,7 +69,8 @@
         axes: axes(" %"),
         series: [
           {},
-          { label: "failure rate", stroke: bad, width: 2, spanGaps: false, points: { show: false } }
+          // a bucket without jobs has no rate (a gap); a lone value shows as a point
+          { label: "failure rate", stroke: bad, width: 2, spanGaps: false, points: { show: true, size: 5 } }
         ]
       }, [[], []], failureBox)
     ];
