@@ -1,4 +1,4 @@
--- Least privilege: three group roles for the three kinds of users (what each
+-- Least privilege: four group roles for the four kinds of users (what each
 -- may and may not do: docs/security.md). Not part of the schema: run it once
 -- per database after installing, as the owner of the schema
 -- (psql -f sql/optional/roles.sql), then grant the roles to login roles:
