@@ -180,6 +180,23 @@ async def test_a_queue_is_paused_and_resumed(
     assert not paused()
 
 
+async def test_an_idle_queue_is_paused_by_name(
+    app: procrastinate.App, base_url: str, page: Page, db: psycopg.Connection
+):
+    # no job waits in "nightly": the list does not show it, the form pauses it
+    await sign_in(page, base_url)
+    await page.goto(f"{base_url}/queues")
+    row = page.locator('#queues tr[data-queue="nightly"]')
+    await expect(row).to_have_count(0)
+    await page.fill("#pause-by-name input[name=queue]", "nightly")
+    await page.click("#pause-by-name button[type=submit]")
+    await expect(row.locator(".queue-state")).to_have_text("paused")
+    paused = db.execute("select queue_name from procrastinate_paused_queues").fetchall()
+    assert [r["queue_name"] for r in paused] == ["nightly"]
+    await row.locator("button:text-is('Resume')").click()
+    await expect(row).to_have_count(0)
+
+
 async def test_markup_from_the_database_renders_as_text(
     app: procrastinate.App, base_url: str, page: Page
 ):
