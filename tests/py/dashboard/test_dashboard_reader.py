@@ -66,6 +66,9 @@ async def test_every_page_reads_as_a_reader(app: procrastinate.App, reader_app, 
         assert 'data-queue="reader"' in overview.text
         chart = (await http.get("/overview/throughput")).json()
         assert sum(chart["queues"]["reader"]["failed"]) == 1
+        bad = await http.get("/overview/throughput?range=week")
+        assert bad.status_code == 400
+        assert bad.json() == {"error": "range must be one of hour, day"}
 
 
 async def test_actions_are_refused_by_the_database(
