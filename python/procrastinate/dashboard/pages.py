@@ -10,6 +10,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from procrastinate import exceptions
 from procrastinate.dashboard import queries
 from procrastinate.dashboard.activity import RANGES, Activity
 from procrastinate.dashboard.rendering import render
@@ -110,10 +111,10 @@ async def jobs(request: Request) -> Response:
     errors: list[str] = []
     args_text = params.get("args") or ""
     args = parse_args_search(args_text, errors)
-    created_from = parse_time(params.get("from"), "From", errors)
-    created_to = parse_time(params.get("to"), "To", errors)
+    created_from = parse_time(params.get("from"), "Created from", errors)
+    created_to = parse_time(params.get("to"), "Created before", errors)
     if created_from and created_to and created_from >= created_to:
-        errors.append("From must be before To.")
+        errors.append("Created from must be before Created before.")
     shown = {
         **filters, "worker_id": worker_id, "args": args_text or None,
         "from": params.get("from") or None, "to": params.get("to") or None,
@@ -127,29 +128,38 @@ async def jobs(request: Request) -> Response:
         return render(request, "jobs.html", status_code=400, jobs=[], **context)
 
     rows: list[dict[str, Any]] = []
-    bounds = await queries.id_bounds(
-        connector(request), created_from=created_from, created_to=created_to
-    )
-    if bounds is not None:
-        first_id, last_id = bounds
-        high = min(before_id, last_id + 1) if before_id else last_id + 1
-        # a filter that may match few jobs reads one slice of ids per request
-        narrowing = worker_id is not None or args is not None or any(filters.values())
-        low = max(first_id - 1, high - 1 - SEARCH_SLICE) if narrowing else first_id - 1
-        if high > first_id:
-            rows = await queries.jobs(
-                connector(request), queue=filters["queue"], task=filters["task"],
-                status=filters["status"], lock=filters["lock"], worker_id=worker_id,
-                before_id=high, after_id=low, args=args, created_from=created_from,
-                created_to=created_to,
-            )
-        if len(rows) == queries.PAGE_SIZE:
-            # a full page may have a next one: it starts below the last id shown
-            context["next_before"] = rows[-1]["id"]
-        elif low >= first_id:
-            # the slice is searched: older jobs remain, in the next slice
-            context["next_before"] = low + 1
-            context["searched"] = (low + 1, high - 1)
+    try:
+        bounds = await queries.id_bounds(
+            connector(request), created_from=created_from, created_to=created_to
+        )
+        if bounds is not None:
+            first_id, last_id = bounds
+            high = min(before_id, last_id + 1) if before_id else last_id + 1
+            # a filter that may match few jobs reads one slice of ids per request
+            narrowing = worker_id is not None or args is not None or any(filters.values())
+            low = max(first_id - 1, high - 1 - SEARCH_SLICE) if narrowing else first_id - 1
+            if high > first_id:
+                rows = await queries.jobs(
+                    connector(request), queue=filters["queue"], task=filters["task"],
+                    status=filters["status"], lock=filters["lock"], worker_id=worker_id,
+                    before_id=high, after_id=low, args=args, created_from=created_from,
+                    created_to=created_to,
+                )
+            if len(rows) == queries.PAGE_SIZE:
+                # a full page may have a next one: it starts below the last id shown
+                context["next_before"] = rows[-1]["id"]
+            elif low >= first_id:
+                # the slice is searched: older jobs remain, in the next slice
+                context["next_before"] = low + 1
+                context["searched"] = (low + 1, high - 1)
+    except exceptions.ConnectorException as exc:
+        # a value the database refuses (a NUL in the args searched, a number
+        # out of jsonb's range, a time out of timestamptz's): the user's input
+        sqlstate = getattr(exc.__cause__, "sqlstate", None) or ""
+        if not sqlstate.startswith("22"):
+            raise
+        errors.append(f"The search could not run: {exc.__cause__}")
+        return render(request, "jobs.html", status_code=400, jobs=[], **context)
     return render(request, "jobs.html", jobs=rows, **context)
 
 
