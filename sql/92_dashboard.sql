@@ -1,8 +1,10 @@
 -- What the web dashboard (procrastinate.dashboard) reads and does beyond the
--- ops views: a page of jobs by filter, one job with its history, failures
--- grouped by task and error type, and the retry of one such group. The
--- operator role calls them (sql/optional/roles.sql grants it every
--- procrastinate_ function); they read the tables for it, as the listings do.
+-- ops views: a page of jobs by filter, time range and args, one job with its
+-- history, jobs ended per time bucket (the overview's charts), the workers,
+-- failures grouped by task and error type, and the retry of one such group.
+-- The operator role calls them (sql/optional/roles.sql grants it every
+-- procrastinate_ function), the reader role the reading ones; they read the
+-- tables for them, as the listings do.
 
 -- One page of jobs matching every non-null filter, newest first, by keyset:
 -- the jobs with an id below p_before_id (null: from the newest). Never an
