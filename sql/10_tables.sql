@@ -261,15 +261,6 @@ create index procrastinate_jobs_scheduled_queue_idx_v1
 on procrastinate_jobs (md5(queue_name), scheduled_at)
 where status = 'todo' and scheduled_at is not null;
 
--- Jobs by the time they ended: the dashboard's throughput and failure-rate
--- charts and its per-queue counts of the last hour and day
--- (92_dashboard.sql) read the jobs finished in a window, never the whole
--- history. One entry per finished job (waiting and running jobs have no
--- finished_at and are not in it).
-create index procrastinate_jobs_finished_at_idx_v1
-on procrastinate_jobs (finished_at)
-where finished_at is not null;
-
 create index procrastinate_events_job_id_idx_v1
 on procrastinate_events (job_id);
 

@@ -191,10 +191,27 @@ $$;
 -- buckets of equal width covering p_since up to p_now, aligned on their
 -- width (the last one holds p_now and is still filling). One row per queue
 -- and bucket that has jobs (the dashboard fills the gaps with zeros);
--- bucket_start is the start of the bucket. Reads the jobs finished in the
--- window only (procrastinate_jobs_finished_at_idx_v1). A job retried and
--- then succeeded counts once, as succeeded: failed means failed for good.
--- p_now only moves the window: anyone allowed to read may set it.
+-- bucket_start is the start of the bucket. p_now only moves the window:
+-- anyone allowed to read may set it.
+-- Counted from the history, not from the jobs: every end of a job records a
+-- 'succeeded' or 'failed' event (70_events.sql) at its finished_at, so the
+-- finish pays nothing for the charts (an index of jobs by finished_at cost
+-- every finish 2-3%). Each end counts where it happened: a job that failed
+-- for good, was retried by hand and then succeeded counts one failure and one
+-- success (a failure the retry policy retried is a 'deferred_for_retry'
+-- event: not counted). The queue is the job's, joined by job_id; a deleted
+-- job's events are deleted with it (same transaction), so it counts nowhere.
+-- Events are numbered as they are recorded, and a finish records its event
+-- at the start of its own transaction (a worker's finish is one statement):
+-- a binary search through the primary key (about 20 probes each) finds the
+-- ids that bracket the window, widened by 2 minutes for a finish whose
+-- transaction ran that long (the dashboard keeps a bucket a minute after
+-- its end, on the same assumption); the count then reads the events between
+-- them only (the widening is read too: it costs the events of 2 minutes). A
+-- probe reads the first finish event at or after its id; where none is
+-- among the next 256 events (a long run of defers), it takes the time of the
+-- first event that is not a schedule (whose time is the job's due time, not
+-- the time it was recorded).
 create function procrastinate_dashboard_throughput_v1(
     p_since interval default interval '1 hour',
     p_buckets integer default 60,
@@ -212,9 +229,22 @@ security definer
 set search_path = pg_catalog, public, pg_temp
 as $$
 declare
+    v_slack constant interval := interval '2 minutes';
+    v_probe_span constant bigint := 256;
     v_step interval;
     v_end timestamptz;
     v_start timestamptz;
+    v_min bigint;
+    v_max bigint;
+    v_pass integer;
+    v_bound timestamptz;
+    v_low bigint;
+    v_high bigint;
+    v_mid bigint;
+    v_id bigint;
+    v_at timestamptz;
+    v_first bigint;
+    v_last bigint;
 begin
     if not _procrastinate_sees_all_jobs() then
         raise exception 'reading throughput needs the worker, operator or reader role'
@@ -240,20 +270,61 @@ begin
     end if;
     v_end := date_bin(v_step, p_now, timestamptz '2000-01-01 00:00:00+00') + v_step;
     v_start := v_end - v_step * p_buckets;
+    select min(e.id), max(e.id) into v_min, v_max from procrastinate_events as e;
+    if v_min is null then
+        return;
+    end if;
+    v_first := v_min;
+    v_last := v_max;
+    -- the first bound: from the first id whose finishes are at or after the
+    -- window's start, widened; the second: below the first id whose finishes
+    -- are after its end, widened (no search when that is in the future: every
+    -- event recorded so far may be in the window)
+    for v_pass in 1..2 loop
+        v_bound := case when v_pass = 1 then v_start - v_slack else v_end + v_slack end;
+        continue when v_pass = 2 and v_bound > now();
+        v_low := v_min;
+        v_high := v_max + 1;
+        while v_low < v_high loop
+            v_mid := v_low + (v_high - v_low) / 2;
+            select e.id, e.at into v_id, v_at
+            from procrastinate_events as e
+            where
+                e.id >= v_mid
+                and e.id < v_high
+                and (
+                    e.type in ('succeeded', 'failed')
+                    or (e.id >= v_mid + v_probe_span and e.type <> 'scheduled')
+                )
+            order by e.id
+            limit 1;
+            -- none: no finish in [v_mid, v_high), the bound is below
+            if v_id is null or v_at >= v_bound then
+                v_high := v_mid;
+            else
+                v_low := v_id + 1;
+            end if;
+        end loop;
+        if v_pass = 1 then
+            v_first := v_low;
+        else
+            v_last := v_low - 1;
+        end if;
+    end loop;
     return query
     select
         j.queue_name,
-        v_start + v_step * least(
-            floor(extract(epoch from j.finished_at - v_start) / extract(epoch from v_step)),
-            p_buckets - 1
-        ),
-        count(*) filter (where j.status = 'succeeded'),
-        count(*) filter (where j.status = 'failed')
-    from procrastinate_jobs as j
+        date_bin(v_step, e.at, v_start),
+        count(*) filter (where e.type = 'succeeded'),
+        count(*) filter (where e.type = 'failed')
+    from procrastinate_events as e
+    inner join procrastinate_jobs as j on e.job_id = j.id
     where
-        j.finished_at >= v_start
-        and j.finished_at < v_end
-        and j.status in ('succeeded', 'failed')
+        e.id >= v_first
+        and e.id <= v_last
+        and e.type in ('succeeded', 'failed')
+        and e.at >= v_start
+        and e.at < v_end
     group by 1, 2
     order by 1, 2;
 end;

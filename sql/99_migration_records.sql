@@ -199,5 +199,5 @@ insert into procrastinate_migrations (number, name, phase, checksum) values
     39,
     'dashboard_charts_search_reader',
     'post',
-    'a6f18a8101f2ce22af914ddf6030e72ece9a874da968f046be12b1563cb6b0c7'
+    '3e6bea7a9e0cc7958cec180dc0ef787fe5e346ee44ff5aea13ce8b66f91a3648'
 );

@@ -1,31 +1,19 @@
--- migration: no-transaction
 -- The web dashboard's charts, time range, search and read-only role (issue
 -- 19, sql/92_dashboard.sql): jobs succeeded and failed per queue and time
--- bucket (procrastinate_dashboard_throughput_v1), through a new index of
--- jobs by finished_at; the id bounds of a creation-time range
--- (procrastinate_dashboard_id_bounds_v1) and a page of jobs with a time
--- range, an args search and a lower id bound (procrastinate_dashboard_jobs_v2;
--- _v1 stays for older dashboards), and the workers read as the owner
--- (procrastinate_dashboard_workers_v1). _procrastinate_sees_all_jobs counts the
--- new procrastinate_reader role of sql/optional/roles.sql in.
--- The index is built without blocking writes (CONCURRENTLY, hence no
--- transaction: each statement commits on its own). If this step fails
--- half-way, run it again: every statement may run twice (drop/create "if
--- exists"/"if not exists", create or replace).
--- Where sql/optional/roles.sql is in use, the new functions are taken from
--- PUBLIC, granted to the operator, and the reader role is created (when
--- this login may create roles) and granted what roles.sql grants it.
--- squawk-ignore-file require-lock-timeout, require-statement-timeout
--- Allowed (squawk), why: CONCURRENTLY waits for running transactions by
--- design and blocks neither reads nor writes; a build may take long. The
--- functions created or replaced take no lock on the queue's tables.
-
--- Jobs by the time they ended (see sql/10_tables.sql). Left invalid by a
--- failed build: dropped and built again when this step is re-run.
-drop index concurrently if exists procrastinate_jobs_finished_at_idx_v1;
-create index concurrently if not exists procrastinate_jobs_finished_at_idx_v1
-on procrastinate_jobs (finished_at)
-where finished_at is not null;
+-- bucket (procrastinate_dashboard_throughput_v1), counted from the finish
+-- events of procrastinate_events (no new index: a finish pays nothing); the
+-- id bounds of a creation-time range (procrastinate_dashboard_id_bounds_v1)
+-- and a page of jobs with a time range, an args search and a lower id bound
+-- (procrastinate_dashboard_jobs_v2; _v1 stays for older dashboards), and the
+-- workers read as the owner (procrastinate_dashboard_workers_v1).
+-- _procrastinate_sees_all_jobs counts the new procrastinate_reader role of
+-- sql/optional/roles.sql in.
+-- Functions only: no table is locked or rewritten. Where
+-- sql/optional/roles.sql is in use, the new functions are taken from PUBLIC,
+-- granted to the operator, and the reader role is created (when this login
+-- may create roles) and granted what roles.sql grants it.
+set local lock_timeout = '10s';
+set local statement_timeout = '30s';
 
 -- True when the session sees every job (a trusted session, a worker login,
 -- or a reader: the read-only dashboard's role of sql/optional/roles.sql),
@@ -50,10 +38,27 @@ $$;
 -- buckets of equal width covering p_since up to p_now, aligned on their
 -- width (the last one holds p_now and is still filling). One row per queue
 -- and bucket that has jobs (the dashboard fills the gaps with zeros);
--- bucket_start is the start of the bucket. Reads the jobs finished in the
--- window only (procrastinate_jobs_finished_at_idx_v1). A job retried and
--- then succeeded counts once, as succeeded: failed means failed for good.
--- p_now only moves the window: anyone allowed to read may set it.
+-- bucket_start is the start of the bucket. p_now only moves the window:
+-- anyone allowed to read may set it.
+-- Counted from the history, not from the jobs: every end of a job records a
+-- 'succeeded' or 'failed' event (70_events.sql) at its finished_at, so the
+-- finish pays nothing for the charts (an index of jobs by finished_at cost
+-- every finish 2-3%). Each end counts where it happened: a job that failed
+-- for good, was retried by hand and then succeeded counts one failure and one
+-- success (a failure the retry policy retried is a 'deferred_for_retry'
+-- event: not counted). The queue is the job's, joined by job_id; a deleted
+-- job's events are deleted with it (same transaction), so it counts nowhere.
+-- Events are numbered as they are recorded, and a finish records its event
+-- at the start of its own transaction (a worker's finish is one statement):
+-- a binary search through the primary key (about 20 probes each) finds the
+-- ids that bracket the window, widened by 2 minutes for a finish whose
+-- transaction ran that long (the dashboard keeps a bucket a minute after
+-- its end, on the same assumption); the count then reads the events between
+-- them only (the widening is read too: it costs the events of 2 minutes). A
+-- probe reads the first finish event at or after its id; where none is
+-- among the next 256 events (a long run of defers), it takes the time of the
+-- first event that is not a schedule (whose time is the job's due time, not
+-- the time it was recorded).
 create or replace function procrastinate_dashboard_throughput_v1(
     p_since interval default interval '1 hour',
     p_buckets integer default 60,
@@ -71,9 +76,22 @@ security definer
 set search_path = pg_catalog, public, pg_temp
 as $$
 declare
+    v_slack constant interval := interval '2 minutes';
+    v_probe_span constant bigint := 256;
     v_step interval;
     v_end timestamptz;
     v_start timestamptz;
+    v_min bigint;
+    v_max bigint;
+    v_pass integer;
+    v_bound timestamptz;
+    v_low bigint;
+    v_high bigint;
+    v_mid bigint;
+    v_id bigint;
+    v_at timestamptz;
+    v_first bigint;
+    v_last bigint;
 begin
     if not _procrastinate_sees_all_jobs() then
         raise exception 'reading throughput needs the worker, operator or reader role'
@@ -99,20 +117,61 @@ begin
     end if;
     v_end := date_bin(v_step, p_now, timestamptz '2000-01-01 00:00:00+00') + v_step;
     v_start := v_end - v_step * p_buckets;
+    select min(e.id), max(e.id) into v_min, v_max from procrastinate_events as e;
+    if v_min is null then
+        return;
+    end if;
+    v_first := v_min;
+    v_last := v_max;
+    -- the first bound: from the first id whose finishes are at or after the
+    -- window's start, widened; the second: below the first id whose finishes
+    -- are after its end, widened (no search when that is in the future: every
+    -- event recorded so far may be in the window)
+    for v_pass in 1..2 loop
+        v_bound := case when v_pass = 1 then v_start - v_slack else v_end + v_slack end;
+        continue when v_pass = 2 and v_bound > now();
+        v_low := v_min;
+        v_high := v_max + 1;
+        while v_low < v_high loop
+            v_mid := v_low + (v_high - v_low) / 2;
+            select e.id, e.at into v_id, v_at
+            from procrastinate_events as e
+            where
+                e.id >= v_mid
+                and e.id < v_high
+                and (
+                    e.type in ('succeeded', 'failed')
+                    or (e.id >= v_mid + v_probe_span and e.type <> 'scheduled')
+                )
+            order by e.id
+            limit 1;
+            -- none: no finish in [v_mid, v_high), the bound is below
+            if v_id is null or v_at >= v_bound then
+                v_high := v_mid;
+            else
+                v_low := v_id + 1;
+            end if;
+        end loop;
+        if v_pass = 1 then
+            v_first := v_low;
+        else
+            v_last := v_low - 1;
+        end if;
+    end loop;
     return query
     select
         j.queue_name,
-        v_start + v_step * least(
-            floor(extract(epoch from j.finished_at - v_start) / extract(epoch from v_step)),
-            p_buckets - 1
-        ),
-        count(*) filter (where j.status = 'succeeded'),
-        count(*) filter (where j.status = 'failed')
-    from procrastinate_jobs as j
+        date_bin(v_step, e.at, v_start),
+        count(*) filter (where e.type = 'succeeded'),
+        count(*) filter (where e.type = 'failed')
+    from procrastinate_events as e
+    inner join procrastinate_jobs as j on e.job_id = j.id
     where
-        j.finished_at >= v_start
-        and j.finished_at < v_end
-        and j.status in ('succeeded', 'failed')
+        e.id >= v_first
+        and e.id <= v_last
+        and e.type in ('succeeded', 'failed')
+        and e.at >= v_start
+        and e.at < v_end
     group by 1, 2
     order by 1, 2;
 end;

@@ -1,14 +1,14 @@
 """Jobs succeeded and failed per queue and time bucket, for the overview's
 charts and its counts of the last hour and day.
 
-SQL counts them (procrastinate_dashboard_throughput_v1, through the index of
-jobs by finished_at); each dashboard process keeps the buckets that are over
-(ended more than GRACE ago) and asks SQL only for the newer ones. A refresh
-then reads the jobs of the last minute or so, not of the whole day: with a
-million jobs finished in a day, the day chart costs about 2 s once per
-process, then a few milliseconds a refresh (bench/dashboard.py). A job
-finished in a bucket kept here and retried later stays counted there until
-the bucket leaves the window.
+SQL counts them (procrastinate_dashboard_throughput_v1, from the jobs'
+'succeeded' and 'failed' events, found through the events' primary key);
+each dashboard process keeps the buckets that are over (ended more than
+GRACE ago) and asks SQL only for the newer ones. A refresh then reads the
+ends of the last minute or so, not of the whole day (bench/dashboard.py
+measures both). An end is counted in the bucket where it happened: a job
+that ended and was retried later stays counted there, as a newly started
+dashboard would count it.
 """
 
 from __future__ import annotations

@@ -15,10 +15,16 @@ NOW = datetime.datetime(2026, 3, 1, 12, 0, 30, tzinfo=datetime.timezone.utc)
 
 
 def finish(db: psycopg.Connection, queue: str, status: str, at: datetime.datetime) -> None:
+    """A job that runs and ends at ``at``: its end records the 'succeeded' or
+    'failed' event the charts count (jobs end in time order, as here)."""
+    row = db.execute(
+        "insert into procrastinate_jobs (queue_name, task_name, status, created_at)"
+        " values (%s, 't', 'doing', %s) returning id",
+        [queue, at],
+    ).fetchone()
     db.execute(
-        "insert into procrastinate_jobs (queue_name, task_name, status, finished_at)"
-        " values (%s, 't', %s, %s)",
-        [queue, status, at],
+        "update procrastinate_jobs set status = %s, finished_at = %s where id = %s",
+        [status, at, row["id"]],
     )
 
 
@@ -57,9 +63,9 @@ async def test_counts_per_bucket_then_only_new_buckets_are_read(
 
 async def test_totals_of_the_last_hour_and_day(app: procrastinate.App, db: psycopg.Connection):
     now = datetime.datetime.now(datetime.timezone.utc)
-    finish(db, "q", "succeeded", now - datetime.timedelta(minutes=5))
-    finish(db, "q", "failed", now - datetime.timedelta(hours=3))
     finish(db, "q", "succeeded", now - datetime.timedelta(days=2))
+    finish(db, "q", "failed", now - datetime.timedelta(hours=3))
+    finish(db, "q", "succeeded", now - datetime.timedelta(minutes=5))
     totals = await Activity().totals(app.connector)
     assert totals == {
         "q": {"succeeded_hour": 1, "failed_hour": 0, "succeeded_day": 1, "failed_day": 1}

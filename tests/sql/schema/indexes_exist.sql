@@ -19,10 +19,9 @@ select indexes_are(
         'procrastinate_jobs_locked_idx_v1',
         'procrastinate_jobs_locked_queue_idx_v1',
         'procrastinate_jobs_scheduled_idx_v1',
-        'procrastinate_jobs_scheduled_queue_idx_v1',
-        'procrastinate_jobs_finished_at_idx_v1'
+        'procrastinate_jobs_scheduled_queue_idx_v1'
     ],
-    'procrastinate_jobs has its fetch, lock, worker, queue and finished-at indexes'
+    'procrastinate_jobs has its fetch, lock, worker and queue indexes'
 );
 select indexes_are(
     'procrastinate_events',

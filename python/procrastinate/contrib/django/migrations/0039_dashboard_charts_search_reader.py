@@ -1,6 +1,6 @@
 """migrations/post/0039_dashboard_charts_search_reader.sql: the web
-dashboard's per-queue counts and throughput (with an index of jobs by
-finished_at), a time range and args search on the jobs page, and the
+dashboard's per-queue counts and throughput (counted from the jobs' finish
+events), a time range and args search on the jobs page, and the
 procrastinate_reader role's rights. No model changes: no state change."""
 
 from django.db import migrations
@@ -9,7 +9,7 @@ from procrastinate.contrib.django.migration_operations import ApplyProcrastinate
 
 
 class Migration(migrations.Migration):
-    # The runner runs this file statement by statement (CREATE INDEX CONCURRENTLY).
+    # The runner gives each SQL file its own transaction.
     atomic = False
     dependencies = [("procrastinate", "0038_dashboard_listings")]
 
