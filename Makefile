@@ -44,7 +44,7 @@ INSTALL_VENV := $(if $(NO_INSTALL),,install/venv)
 
 .PHONY: help install install/system install/venv lint lint/sql lint/py lint/migrations \
 	lint/plpgsql verify/migrations check test test/sql test/py test/py/check \
-	db/start db/stop db/status db/psql demo bench bench/durable bench/triggers clean
+	db/start db/stop db/status db/psql demo bench bench/durable bench/triggers bench/dashboard clean
 
 help: ## Show this list of targets
 	@echo "Usage: make TARGET"
@@ -147,6 +147,9 @@ bench/durable: install ## The same on a durable cluster (fsync, synchronous_comm
 
 bench/triggers: install ## Measure what each trigger costs per job on the fast path (bench/trigger_costs.py)
 	@$(WITH_PG) $(VENV)/bin/python bench/trigger_costs.py
+
+bench/dashboard: install ## Time the dashboard's pages on 1M jobs (bench/dashboard.py; BENCH_ARGS=--recent)
+	@$(WITH_PG) $(VENV)/bin/python bench/dashboard.py $(BENCH_ARGS)
 
 ## --- clean -----------------------------------------------------------------
 

@@ -74,8 +74,9 @@ begin
 end;
 $$;
 
--- True when the session sees every job (a trusted session or a worker
--- login), false for a producer, who sees only the jobs it deferred.
+-- True when the session sees every job (a trusted session, a worker login,
+-- or a reader: the read-only dashboard's role of sql/optional/roles.sql),
+-- false for a producer, who sees only the jobs it deferred.
 create function _procrastinate_sees_all_jobs()
 returns boolean
 language sql
@@ -86,5 +87,8 @@ as $$
         _procrastinate_trusted()
         or coalesce(
             pg_has_role(session_user, to_regrole('procrastinate_worker'), 'member'), false
+        )
+        or coalesce(
+            pg_has_role(session_user, to_regrole('procrastinate_reader'), 'member'), false
         );
 $$;

@@ -212,4 +212,10 @@ insert into procrastinate_migrations (number, name, phase, checksum) values
     'concurrency_limits',
     'post',
     '173a534781509ecafa9d4020e56f604259ca34e2a84af8188b4805117f02b801'
+),
+(
+    42,
+    'dashboard_charts_search_reader',
+    'post',
+    '3e6bea7a9e0cc7958cec180dc0ef787fe5e346ee44ff5aea13ce8b66f91a3648'
 );

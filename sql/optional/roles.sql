@@ -1,4 +1,4 @@
--- Least privilege: three group roles for the three kinds of users (what each
+-- Least privilege: four group roles for the four kinds of users (what each
 -- may and may not do: docs/security.md). Not part of the schema: run it once
 -- per database after installing, as the owner of the schema
 -- (psql -f sql/optional/roles.sql), then grant the roles to login roles:
@@ -10,6 +10,9 @@
 --                           rescue, periodic defers, listings, retention
 --   procrastinate_operator  a worker's rights, every user-facing function and
 --                           the ops views
+--   procrastinate_reader    reads only: the web dashboard's reading functions
+--                           and the ops views, for a read-only dashboard;
+--                           changes nothing (not even a worker's rights)
 --
 -- No role gets any right on the tables: every function a role may call runs
 -- as the owner (security definer, search_path pinned with pg_temp last) and
@@ -27,7 +30,8 @@ declare
     v_role text;
 begin
     foreach v_role in array array[
-        'procrastinate_producer', 'procrastinate_worker', 'procrastinate_operator'
+        'procrastinate_producer', 'procrastinate_worker', 'procrastinate_operator',
+        'procrastinate_reader'
     ] loop
         if not exists (select 1 from pg_roles where rolname = v_role) then
             execute format('create role %I nologin', v_role);
@@ -54,7 +58,7 @@ begin
     loop
         execute format(
             'revoke all on %s from procrastinate_producer, procrastinate_worker, '
-            'procrastinate_operator',
+            'procrastinate_operator, procrastinate_reader',
             v_relation
         );
     end loop;
@@ -149,3 +153,26 @@ procrastinate_lock_stats,
 procrastinate_worker_stats, procrastinate_failed_jobs, procrastinate_stalled_jobs,
 procrastinate_job_transitions, procrastinate_limit_stats
 to procrastinate_operator;
+
+-- Reader: what a read-only dashboard shows, nothing that changes the queue
+-- (no action, no fetch, no defer). Its reading functions see every job
+-- (_procrastinate_sees_all_jobs counts a reader in).
+grant execute on function
+procrastinate_dashboard_workers_v1(),
+procrastinate_dashboard_throughput_v1(interval, integer, timestamptz),
+procrastinate_dashboard_id_bounds_v1(timestamptz, timestamptz),
+procrastinate_dashboard_jobs_v1(text, text, text, text, bigint, bigint, integer),
+procrastinate_dashboard_jobs_v2(
+    text, text, text, text, bigint, bigint, integer, bigint, jsonb, timestamptz, timestamptz
+),
+procrastinate_dashboard_job_v1(bigint),
+procrastinate_failure_groups_v1(),
+procrastinate_last_periodic_ticks_v1(),
+procrastinate_applied_migrations_v1()
+to procrastinate_reader;
+grant select on
+procrastinate_queue_stats, procrastinate_queue_backlog, procrastinate_task_stats,
+procrastinate_lock_stats,
+procrastinate_worker_stats, procrastinate_failed_jobs, procrastinate_stalled_jobs,
+procrastinate_job_transitions
+to procrastinate_reader;

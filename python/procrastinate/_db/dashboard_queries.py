@@ -8,22 +8,49 @@ json_loads the connector was given."""
 
 from __future__ import annotations
 
+# The overview's and the queues page's counts of waiting and running jobs:
+# the backlog view reads those only, never the finished ones (the jobs
+# finished in the last hour and day come from THROUGHPUT).
 QUEUES = """
 select
-    s.queue_name, s.todo, s.doing, coalesce(b.scheduled, 0) as scheduled, s.failed,
-    s.succeeded, s.paused,
-    extract(epoch from s.oldest_waiting_age)::double precision as oldest_waiting_seconds
-from procrastinate_queue_stats as s
-left join procrastinate_queue_backlog as b on b.queue_name = s.queue_name
-order by s.queue_name
+    b.queue_name, b.todo, b.doing, b.scheduled, b.paused,
+    extract(epoch from b.oldest_waiting_age)::double precision as oldest_waiting_seconds
+from procrastinate_queue_backlog as b
+order by b.queue_name
+"""
+
+THROUGHPUT = """
+select
+    t.queue_name, extract(epoch from t.bucket_start)::bigint as bucket_start, t.succeeded,
+    t.failed
+from procrastinate_dashboard_throughput_v1(
+    p_since => %(since)s::interval, p_buckets => %(buckets)s::integer,
+    p_now => %(now)s::timestamptz
+) as t
+"""
+
+ID_BOUNDS = """
+select b.first_id, b.last_id
+from procrastinate_dashboard_id_bounds_v1(
+    p_created_from => %(created_from)s::timestamptz, p_created_to => %(created_to)s::timestamptz
+) as b
+"""
+
+PERIODIC_TICKS = """
+select t.task_name, t.periodic_id, t.defer_timestamp
+from procrastinate_last_periodic_ticks_v1() as t
+order by t.task_name, t.periodic_id
 """
 
 JOBS = """
 select j.*
-from procrastinate_dashboard_jobs_v1(
+from procrastinate_dashboard_jobs_v2(
     p_queue => %(queue)s::text, p_task => %(task)s::text, p_status => %(status)s::text,
     p_lock => %(lock)s::text, p_worker_id => %(worker_id)s::bigint,
-    p_before_id => %(before_id)s::bigint, p_limit => %(limit)s::integer
+    p_before_id => %(before_id)s::bigint, p_limit => %(limit)s::integer,
+    p_after_id => %(after_id)s::bigint, p_args => %(args)s::jsonb,
+    p_created_from => %(created_from)s::timestamptz,
+    p_created_to => %(created_to)s::timestamptz
 ) as j
 """
 
@@ -43,7 +70,7 @@ select g.* from procrastinate_failure_groups_v1() as g
 """
 
 WORKERS = """
-select w.* from procrastinate_worker_stats as w order by w.alive desc, w.id desc
+select w.* from procrastinate_dashboard_workers_v1() as w
 """
 
 LOCKS = """

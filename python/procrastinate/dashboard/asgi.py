@@ -12,6 +12,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import procrastinate
 from procrastinate.dashboard import actions, pages
+from procrastinate.dashboard.activity import Activity
 from procrastinate.dashboard.metrics import metrics
 from procrastinate.dashboard.rendering import HERE
 from procrastinate.dashboard.security import Guard
@@ -53,6 +54,7 @@ def app(
     token: str | None = None,
     read_only: bool | None = None,
     refresh_interval: float = 2.0,
+    guard: Guard | None = None,
 ) -> Starlette:
     """The dashboard of ``app``, whose connector must be async and open
     while the dashboard serves (the caller opens it: a mounted application
@@ -61,11 +63,14 @@ def app(
     ``token``: the credential that actions need. ``read_only`` defaults to
     true without a token; false without a token is refused (ValueError).
     ``refresh_interval``: seconds between refreshes of the overview's counts.
+    ``guard``: who may act, instead of ``token`` and ``read_only`` (the
+    Django integration passes one that asks Django's auth).
     """
     post: dict[str, Any] = {"methods": ["POST"]}
     routes = [
         Route("/", pages.overview, name="overview"),
         Route("/overview/queues", pages.overview_queues, name="overview_queues"),
+        Route("/overview/throughput", pages.throughput, name="overview_throughput"),
         Route("/jobs", pages.jobs, name="jobs"),
         Route("/jobs/{job_id:int}", pages.job, name="job"),
         Route("/jobs/{job_id:int}/retry", actions.action(actions.retry_job), name="retry_job",
@@ -79,6 +84,7 @@ def app(
               name="retry_failure_group", **post),
         Route("/workers", pages.workers, name="workers"),
         Route("/locks", pages.locks, name="locks"),
+        Route("/periodic", pages.periodic, name="periodic"),
         Route("/queues", pages.queues, name="queues"),
         Route("/queues/pause", actions.action(actions.pause_queue), name="pause_queue", **post),
         Route("/queues/resume", actions.action(actions.resume_queue), name="resume_queue",
@@ -91,7 +97,8 @@ def app(
     ]
     dashboard = Starlette(routes=routes)
     dashboard.state.procrastinate_app = app
-    dashboard.state.guard = Guard(token=token, read_only=read_only)
+    dashboard.state.guard = guard or Guard(token=token, read_only=read_only)
     dashboard.state.refresh_interval = refresh_interval
+    dashboard.state.activity = Activity()
     dashboard.add_middleware(SecurityHeaders)
     return dashboard

@@ -42,13 +42,19 @@ def when(moment: datetime.datetime | None) -> str:
     return moment.astimezone(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
+def unix_time(seconds: float | None) -> str:
+    if seconds is None:
+        return "–"
+    return when(datetime.datetime.fromtimestamp(seconds, datetime.timezone.utc))
+
+
 def interval(value: Any) -> str:
     if isinstance(value, datetime.timedelta):
         return age(value.total_seconds())
     return "–" if value is None else str(value)
 
 
-ENVIRONMENT.filters.update(age=age, when=when, interval=interval)
+ENVIRONMENT.filters.update(age=age, when=when, interval=interval, unix_time=unix_time)
 ENVIRONMENT.filters["from_json"] = json.loads
 
 
@@ -65,6 +71,7 @@ def render(
         url=url,
         read_only=guard.read_only,
         signed_in=guard.authenticated(request),
+        external_sign_in=guard.external_sign_in,
         csrf_token=guard.csrf_token(request),
         refresh_ms=int(request.app.state.refresh_interval * 1000),
         **context,

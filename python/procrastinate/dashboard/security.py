@@ -29,6 +29,11 @@ CSRF_HEADER = "x-csrf-token"
 
 
 class Guard:
+    #: True when the host application signs people in (Django's auth, see
+    #: procrastinate.contrib.django.dashboard): the dashboard's own sign-in
+    #: form and cookie are not used.
+    external_sign_in = False
+
     def __init__(self, token: str | None, read_only: bool | None):
         if read_only is None:
             read_only = token is None

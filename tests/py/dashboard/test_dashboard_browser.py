@@ -48,7 +48,8 @@ async def test_overview_counts_change_while_a_worker_runs(
         await worker
     finally:
         release.set()
-    await expect(counts(page, "busy", "succeeded")).to_have_text("3", timeout=20_000)
+    await expect(counts(page, "busy", "succeeded_hour")).to_have_text("3", timeout=20_000)
+    await expect(counts(page, "busy", "succeeded_day")).to_have_text("3")
     await expect(counts(page, "busy", "doing")).to_have_text("0")
     assert await page.evaluate("window.notReloaded") is True
     await screenshot(page, "overview")
@@ -179,6 +180,23 @@ async def test_a_queue_is_paused_and_resumed(
     assert not paused()
 
 
+async def test_an_idle_queue_is_paused_by_name(
+    app: procrastinate.App, base_url: str, page: Page, db: psycopg.Connection
+):
+    # no job waits in "nightly": the list does not show it, the form pauses it
+    await sign_in(page, base_url)
+    await page.goto(f"{base_url}/queues")
+    row = page.locator('#queues tr[data-queue="nightly"]')
+    await expect(row).to_have_count(0)
+    await page.fill("#pause-by-name input[name=queue]", "nightly")
+    await page.click("#pause-by-name button[type=submit]")
+    await expect(row.locator(".queue-state")).to_have_text("paused")
+    paused = db.execute("select queue_name from procrastinate_paused_queues").fetchall()
+    assert [r["queue_name"] for r in paused] == ["nightly"]
+    await row.locator("button:text-is('Resume')").click()
+    await expect(row).to_have_count(0)
+
+
 async def test_markup_from_the_database_renders_as_text(
     app: procrastinate.App, base_url: str, page: Page
 ):
@@ -220,7 +238,7 @@ async def test_every_page_fits_the_screen_in_dark_mode(
     await page.set_viewport_size({"width": width, "height": 800})
     for name, path in [("overview", "/"), ("jobs", "/jobs"), ("job", f"/jobs/{job_id}"),
                        ("failures", "/failures"), ("workers", "/workers"), ("locks", "/locks"),
-                       ("queues", "/queues"), ("login", "/login")]:
+                       ("periodic", "/periodic"), ("queues", "/queues"), ("login", "/login")]:
         await page.goto(base_url + path)
         background = await page.evaluate("getComputedStyle(document.body).backgroundColor")
         assert background == "rgb(20, 23, 26)", (path, background)

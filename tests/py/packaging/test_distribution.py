@@ -103,3 +103,18 @@ def test_psycopgs_flavour_is_the_users_choice(wheel):
     assert 'psycopg[binary]>=3.2; extra == "binary"' in requires
     assert 'psycopg[c]>=3.2; extra == "c"' in requires
     assert not any(r.startswith("psycopg[") and "extra ==" not in r for r in requires), requires
+
+
+@pytest.mark.subprocess
+def test_the_wheel_ships_the_dashboard_and_its_vendored_chart_library(wheel):
+    import zipfile
+
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for path in [
+        "procrastinate/dashboard/templates/periodic.html",
+        "procrastinate/dashboard/static/charts.js",
+        "procrastinate/dashboard/static/vendor/uplot/uPlot.iife.min.js",
+        "procrastinate/dashboard/static/vendor/uplot/uPlot.min.css",
+        "procrastinate/dashboard/static/vendor/uplot/LICENSE",
+    ]:
+        assert path in names, path

@@ -217,6 +217,17 @@ DEFINER_CALLS = {
     "procrastinate_resume_queue_v1": "select procrastinate_resume_queue_v1('default')",
     "procrastinate_dashboard_jobs_v1": "select * from procrastinate_dashboard_jobs_v1()",
     "procrastinate_dashboard_job_v1": "select * from procrastinate_dashboard_job_v1({job})",
+    "procrastinate_dashboard_jobs_v2": (
+        "select * from procrastinate_dashboard_jobs_v2(p_args => '{{\"a\": 1}}', "
+        "p_created_from => now() - interval '1 day')"
+    ),
+    "procrastinate_dashboard_id_bounds_v1": (
+        "select * from procrastinate_dashboard_id_bounds_v1(now() - interval '1 day', now())"
+    ),
+    "procrastinate_dashboard_throughput_v1": (
+        "select * from procrastinate_dashboard_throughput_v1(interval '1 day', 96)"
+    ),
+    "procrastinate_dashboard_workers_v1": "select * from procrastinate_dashboard_workers_v1()",
     "procrastinate_failure_groups_v1": "select * from procrastinate_failure_groups_v1()",
     "procrastinate_retry_failure_group_v1": (
         "select procrastinate_retry_failure_group_v1('victim', null)"

@@ -6,7 +6,7 @@
 begin;
 create extension if not exists pgtap;
 \ir ../../../sql/optional/roles.sql
-select plan(19);
+select plan(24);
 
 select procrastinate_defer_job('seed', '{"secret": "s3cr3t"}') as seed_id \gset
 
@@ -22,7 +22,8 @@ select is_empty(
           and c.relnamespace = 'public'::regnamespace
           and c.relkind in ('r', 'p')
           and r.rolname in (
-              'procrastinate_producer', 'procrastinate_worker', 'procrastinate_operator'
+              'procrastinate_producer', 'procrastinate_worker', 'procrastinate_operator',
+              'procrastinate_reader'
           )
           and has_table_privilege(r.rolname, c.oid, p.privilege)$$,
     'no role has any privilege on any procrastinate_ table'
@@ -36,7 +37,8 @@ select is_empty(
           and c.relnamespace = 'public'::regnamespace
           and c.relkind = 'S'
           and r.rolname in (
-              'procrastinate_producer', 'procrastinate_worker', 'procrastinate_operator'
+              'procrastinate_producer', 'procrastinate_worker', 'procrastinate_operator',
+              'procrastinate_reader'
           )
           and (
               has_sequence_privilege(r.rolname, c.oid, 'usage')
@@ -52,10 +54,11 @@ select is_empty(
           p.proname like '\_procrastinate\_%'
           and p.pronamespace = 'public'::regnamespace
           and r.rolname in (
-              'procrastinate_producer', 'procrastinate_worker', 'procrastinate_operator'
+              'procrastinate_producer', 'procrastinate_worker', 'procrastinate_operator',
+              'procrastinate_reader'
           )
           and has_function_privilege(r.rolname, p.oid, 'execute')$$,
-    'no _procrastinate_ helper is executable by any of the three roles'
+    'no _procrastinate_ helper is executable by any of the four roles'
 );
 select is(
     (
@@ -141,6 +144,48 @@ select is(
 );
 
 reset role;
+
+select is(
+    (
+        select array_agg(p.proname::text order by p.proname)
+        from pg_proc as p
+        where
+            (p.proname like 'procrastinate\_%' or p.proname like '\_procrastinate\_%')
+            and p.pronamespace = 'public'::regnamespace
+            and has_function_privilege('procrastinate_reader', p.oid, 'execute')
+    ),
+    array[
+        'procrastinate_applied_migrations_v1', 'procrastinate_dashboard_id_bounds_v1',
+        'procrastinate_dashboard_job_v1', 'procrastinate_dashboard_jobs_v1',
+        'procrastinate_dashboard_jobs_v2',
+        'procrastinate_dashboard_throughput_v1', 'procrastinate_dashboard_workers_v1',
+        'procrastinate_failure_groups_v1', 'procrastinate_last_periodic_ticks_v1'
+    ],
+    'the reader can execute the dashboard''s reading functions only'
+);
+
+create role pgtap_reader_login;
+grant procrastinate_reader to pgtap_reader_login;
+set local session authorization pgtap_reader_login;
+
+select is(
+    (select count(*)::integer from procrastinate_dashboard_jobs_v2() where id = :seed_id), 1,
+    'a reader login lists every job'
+);
+select is(
+    (select count(*)::integer from procrastinate_queue_backlog where queue_name = 'default'), 1,
+    'a reader login reads the ops views'
+);
+select throws_ok(
+    format('select procrastinate_retry_job(%s)', :seed_id), '42501', null,
+    'a reader login cannot act on a job'
+);
+select throws_ok(
+    'select args from procrastinate_jobs', '42501', null,
+    'a reader login cannot read the table'
+);
+
+reset session authorization;
 
 -- A producer login (session_user is what the queue checks for visibility).
 create role pgtap_producer_login;

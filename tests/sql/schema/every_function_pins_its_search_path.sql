@@ -52,8 +52,11 @@ select is(
     ),
     array[
         'procrastinate_applied_migrations_v1', 'procrastinate_cancel_job_v1',
-        'procrastinate_cancel_jobs', 'procrastinate_dashboard_job_v1',
-        'procrastinate_dashboard_jobs_v1', 'procrastinate_defer_jobs_v2',
+        'procrastinate_cancel_jobs', 'procrastinate_dashboard_id_bounds_v1',
+        'procrastinate_dashboard_job_v1', 'procrastinate_dashboard_jobs_v1',
+        'procrastinate_dashboard_jobs_v2',
+        'procrastinate_dashboard_throughput_v1', 'procrastinate_dashboard_workers_v1',
+        'procrastinate_defer_jobs_v2',
         'procrastinate_defer_periodic_job_v1', 'procrastinate_failure_groups_v1',
         'procrastinate_fetch_jobs_v4',
         'procrastinate_finish_jobs_v1', 'procrastinate_get_job_status_v1',
