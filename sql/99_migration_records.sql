@@ -217,5 +217,5 @@ insert into procrastinate_migrations (number, name, phase, checksum) values
     42,
     'dashboard_charts_search_reader',
     'post',
-    '3e6bea7a9e0cc7958cec180dc0ef787fe5e346ee44ff5aea13ce8b66f91a3648'
+    '94fc440fc593296204cd0a5a2e68ab18dbad555e4b47cdd115be46574671c0f9'
 );

@@ -174,5 +174,5 @@ grant select on
 procrastinate_queue_stats, procrastinate_queue_backlog, procrastinate_task_stats,
 procrastinate_lock_stats,
 procrastinate_worker_stats, procrastinate_failed_jobs, procrastinate_stalled_jobs,
-procrastinate_job_transitions
+procrastinate_job_transitions, procrastinate_limit_stats
 to procrastinate_reader;

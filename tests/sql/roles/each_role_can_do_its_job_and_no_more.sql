@@ -6,7 +6,7 @@
 begin;
 create extension if not exists pgtap;
 \ir ../../../sql/optional/roles.sql
-select plan(24);
+select plan(25);
 
 select procrastinate_defer_job('seed', '{"secret": "s3cr3t"}') as seed_id \gset
 
@@ -162,6 +162,22 @@ select is(
         'procrastinate_failure_groups_v1', 'procrastinate_last_periodic_ticks_v1'
     ],
     'the reader can execute the dashboard''s reading functions only'
+);
+
+select is(
+    (
+        select array_agg(r.rolname || ': ' || c.relname order by r.rolname, c.relname)
+        from pg_class as c
+        cross join pg_roles as r
+        where
+            c.relkind = 'v'
+            and c.relname like 'procrastinate\_%'
+            and c.relnamespace = 'public'::regnamespace
+            and r.rolname in ('procrastinate_operator', 'procrastinate_reader')
+            and not has_table_privilege(r.rolname, c.oid, 'select')
+    ),
+    null,
+    'the operator and the reader read every ops view (a view added later is granted too)'
 );
 
 create role pgtap_reader_login;
