@@ -19,14 +19,8 @@ import statistics
 import time
 
 import psycopg
+from claim_cycle import BACKLOG  # (run as a script: bench/ is on sys.path)
 
-BACKLOG = {
-    "waiting": "insert into procrastinate_jobs (queue_name, task_name, args) "
-    "select 'default', 't', jsonb_build_object('i', g) from generate_series(1, %s) as g",
-    "locks": "insert into procrastinate_jobs (queue_name, task_name, args, lock) "
-    "select 'default', 't', jsonb_build_object('i', g), 'lock-' || mod(g, 1000) "
-    "from generate_series(1, %s) as g",
-}
 NEWEST_CLAIM = (
     "select coalesce(to_regproc('procrastinate_fetch_jobs_v4')::text,"
     " to_regproc('procrastinate_fetch_jobs_v3')::text, 'procrastinate_fetch_jobs_v2')"
