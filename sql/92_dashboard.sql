@@ -6,63 +6,6 @@
 -- procrastinate_ function), the reader role the reading ones; they read the
 -- tables for them, as the listings do.
 
--- One page of jobs matching every non-null filter, newest first, by keyset:
--- the jobs with an id below p_before_id (null: from the newest). Never an
--- OFFSET, whose cost grows with the page number: the next page starts at
--- the last id shown, through the primary key.
-create function procrastinate_dashboard_jobs_v1(
-    p_queue text default null,
-    p_task text default null,
-    p_status text default null,
-    p_lock text default null,
-    p_worker_id bigint default null,
-    p_before_id bigint default null,
-    p_limit integer default 50
-)
-returns table (
-    id bigint,
-    queue_name text,
-    task_name text,
-    status procrastinate_job_status,
-    lock text,
-    attempts integer,
-    worker_id bigint,
-    scheduled_at timestamptz,
-    created_at timestamptz,
-    started_at timestamptz,
-    finished_at timestamptz
-)
-language plpgsql
-stable
-security definer
-set search_path = pg_catalog, public, pg_temp
-as $$
-begin
-    if not _procrastinate_sees_all_jobs() then
-        raise exception 'listing jobs needs the worker or operator role' using errcode = '42501';
-    end if;
-    -- a page is for a human: a bound keeps one request from reading the table
-    if p_limit is null or p_limit < 1 or p_limit > 500 then
-        raise exception 'p_limit must be between 1 and 500, got %', coalesce(p_limit::text, 'null')
-            using errcode = 'PT001';
-    end if;
-    return query
-    select
-        j.id, j.queue_name, j.task_name, j.status, j.lock, j.attempts, j.worker_id,
-        j.scheduled_at, j.created_at, j.started_at, j.finished_at
-    from procrastinate_jobs as j
-    where
-        (p_before_id is null or j.id < p_before_id)
-        and (p_queue is null or j.queue_name = p_queue)
-        and (p_task is null or j.task_name = p_task)
-        and (p_status is null or j.status::text = p_status)
-        and (p_lock is null or j.lock = p_lock)
-        and (p_worker_id is null or j.worker_id = p_worker_id)
-    order by j.id desc
-    limit p_limit;
-end;
-$$;
-
 -- Everything about one job, its events (oldest first, as a jsonb array of
 -- {"type", "at"}) and the name of its worker; no row for an unknown id.
 create function procrastinate_dashboard_job_v1(p_id bigint)
@@ -418,12 +361,14 @@ begin
 end;
 $$;
 
--- One page of jobs, as procrastinate_dashboard_jobs_v1, with three more
--- filters and a lower bound: p_after_id (the page reads ids above it only:
--- the dashboard searches a slice of ids at a time, so that a filter few jobs
--- match never reads the whole table in one request), p_args (jobs whose args
--- contain this JSON object: jsonb containment, @>) and a range of creation
--- times (p_created_from included, p_created_to excluded).
+-- One page of jobs matching every non-null filter, newest first, by keyset:
+-- the jobs with an id below p_before_id (null: from the newest). Never an
+-- OFFSET, whose cost grows with the page number: the next page starts at
+-- the last id shown, through the primary key. p_after_id: the page reads
+-- ids above it only (the dashboard searches a slice of ids at a time, so
+-- that a filter few jobs match never reads the whole table in one request);
+-- p_args: jobs whose args contain this JSON object (jsonb containment, @>);
+-- a range of creation times (p_created_from included, p_created_to excluded).
 create function procrastinate_dashboard_jobs_v2(
     p_queue text default null,
     p_task text default null,
@@ -488,6 +433,41 @@ begin
     order by j.id desc
     limit p_limit;
 end;
+$$;
+
+-- The page of jobs of the dashboards of the release before:
+-- procrastinate_dashboard_jobs_v2 without its newer filters (it checks the
+-- caller's role and the limit).
+create function procrastinate_dashboard_jobs_v1(
+    p_queue text default null,
+    p_task text default null,
+    p_status text default null,
+    p_lock text default null,
+    p_worker_id bigint default null,
+    p_before_id bigint default null,
+    p_limit integer default 50
+)
+returns table (
+    id bigint,
+    queue_name text,
+    task_name text,
+    status procrastinate_job_status,
+    lock text,
+    attempts integer,
+    worker_id bigint,
+    scheduled_at timestamptz,
+    created_at timestamptz,
+    started_at timestamptz,
+    finished_at timestamptz
+)
+language sql
+stable
+set search_path = pg_catalog, public, pg_temp
+as $$
+    select j.*
+    from procrastinate_dashboard_jobs_v2(
+        p_queue, p_task, p_status, p_lock, p_worker_id, p_before_id, p_limit
+    ) as j;
 $$;
 
 -- The workers page: procrastinate_worker_stats, read as the owner. The view

@@ -217,5 +217,5 @@ insert into procrastinate_migrations (number, name, phase, checksum) values
     42,
     'dashboard_charts_search_reader',
     'post',
-    '94fc440fc593296204cd0a5a2e68ab18dbad555e4b47cdd115be46574671c0f9'
+    '5dc603c5f34b4c4ab1396ef957861fd66485abff6eb67d2490f359f48cea6405'
 );

@@ -4,7 +4,8 @@
 -- events of procrastinate_events (no new index: a finish pays nothing); the
 -- id bounds of a creation-time range (procrastinate_dashboard_id_bounds_v1)
 -- and a page of jobs with a time range, an args search and a lower id bound
--- (procrastinate_dashboard_jobs_v2; _v1 stays for older dashboards), and the
+-- (procrastinate_dashboard_jobs_v2; _v1, for older dashboards, becomes v2
+-- without the new filters, one query for both), and the
 -- workers read as the owner (procrastinate_dashboard_workers_v1).
 -- _procrastinate_sees_all_jobs counts the new procrastinate_reader role of
 -- sql/optional/roles.sql in.
@@ -335,6 +336,41 @@ begin
     order by j.id desc
     limit p_limit;
 end;
+$$;
+
+-- The page of jobs of the dashboards of the release before:
+-- procrastinate_dashboard_jobs_v2 without its newer filters (it checks the
+-- caller's role and the limit).
+create or replace function procrastinate_dashboard_jobs_v1(
+    p_queue text default null,
+    p_task text default null,
+    p_status text default null,
+    p_lock text default null,
+    p_worker_id bigint default null,
+    p_before_id bigint default null,
+    p_limit integer default 50
+)
+returns table (
+    id bigint,
+    queue_name text,
+    task_name text,
+    status procrastinate_job_status,
+    lock text,
+    attempts integer,
+    worker_id bigint,
+    scheduled_at timestamptz,
+    created_at timestamptz,
+    started_at timestamptz,
+    finished_at timestamptz
+)
+language sql
+stable
+set search_path = pg_catalog, public, pg_temp
+as $$
+    select j.*
+    from procrastinate_dashboard_jobs_v2(
+        p_queue, p_task, p_status, p_lock, p_worker_id, p_before_id, p_limit
+    ) as j;
 $$;
 
 -- The workers page: procrastinate_worker_stats, read as the owner. The view

@@ -215,7 +215,6 @@ DEFINER_CALLS = {
     "procrastinate_cancel_jobs": "select procrastinate_cancel_jobs('default', null)",
     "procrastinate_pause_queue_v1": "select procrastinate_pause_queue_v1('default')",
     "procrastinate_resume_queue_v1": "select procrastinate_resume_queue_v1('default')",
-    "procrastinate_dashboard_jobs_v1": "select * from procrastinate_dashboard_jobs_v1()",
     "procrastinate_dashboard_job_v1": "select * from procrastinate_dashboard_job_v1({job})",
     "procrastinate_dashboard_jobs_v2": (
         "select * from procrastinate_dashboard_jobs_v2(p_args => '{{\"a\": 1}}', "

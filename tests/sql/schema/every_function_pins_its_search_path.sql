@@ -53,7 +53,7 @@ select is(
     array[
         'procrastinate_applied_migrations_v1', 'procrastinate_cancel_job_v1',
         'procrastinate_cancel_jobs', 'procrastinate_dashboard_id_bounds_v1',
-        'procrastinate_dashboard_job_v1', 'procrastinate_dashboard_jobs_v1',
+        'procrastinate_dashboard_job_v1',
         'procrastinate_dashboard_jobs_v2',
         'procrastinate_dashboard_throughput_v1', 'procrastinate_dashboard_workers_v1',
         'procrastinate_defer_jobs_v2',
