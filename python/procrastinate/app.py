@@ -50,6 +50,7 @@ class WorkerOptions(TypedDict, total=False):
     prefetch: int | None
     metrics_port: int | None
     metrics_host: str
+    freeze_gc: bool
 
 
 class App(blueprints.Blueprint):
@@ -192,7 +193,7 @@ class App(blueprints.Blueprint):
         abort_job_polling_interval, shutdown_graceful_timeout, listen_notify,
         delete_jobs, additional_context, install_signal_handlers,
         update_heartbeat_interval, stalled_worker_timeout, task_middleware,
-        worker_middleware, prefetch, metrics_port, metrics_host). ``worker_defaults``
+        worker_middleware, prefetch, metrics_port, metrics_host, freeze_gc). ``worker_defaults``
         fill the options not given. The app must be open."""
         self.perform_import_paths()
         await self._worker(**options).run()

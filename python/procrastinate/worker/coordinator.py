@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from procrastinate import job_context, jobs, middleware, signals, utils
 from procrastinate._db import version as schema_version
-from procrastinate.worker import periodic_deferrer
+from procrastinate.worker import heap, periodic_deferrer
 from procrastinate.worker.aborts import Aborts
 from procrastinate.worker.executor import Middlewares
 from procrastinate.worker.health import Health
@@ -85,6 +85,7 @@ class Worker:
         prefetch: int | None = None,
         metrics_port: int | None = None,
         metrics_host: str = "0.0.0.0",
+        freeze_gc: bool = True,
     ):
         if concurrency < 1:
             raise ValueError(f"concurrency must be at least 1, got {concurrency}")
@@ -113,6 +114,7 @@ class Worker:
             database_timeout=DATABASE_TIMEOUT,
             metrics_port=metrics_port,
             metrics_host=metrics_host,
+            freeze_gc=freeze_gc,
         )
         #: Prometheus metrics (procrastinate.metrics), when a port is given.
         self.metrics = _worker_metrics() if metrics_port is not None else None
@@ -290,7 +292,8 @@ class Worker:
                 f"Starting worker on {utils.queues_display(options.queues)}",
             )
             try:
-                await self.producer.run()
+                with heap.frozen(options.freeze_gc):
+                    await self.producer.run()
             finally:
                 try:
                     # No new periodic job once stopping.

@@ -52,6 +52,9 @@ class WorkerOptions:
     #: (0: a free one) on ``metrics_host``; None: no metrics at all.
     metrics_port: int | None = None
     metrics_host: str = "0.0.0.0"
+    #: The objects alive at the start are left out of garbage collections
+    #: while the worker runs (worker/heap.py).
+    freeze_gc: bool = True
 
 
 async def wait_event(event: asyncio.Event, timeout: float | None) -> None:
