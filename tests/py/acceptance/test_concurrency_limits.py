@@ -124,6 +124,16 @@ class Sampler(threading.Thread):
             self.error = exc
 
 
+def succeeded(db: psycopg.Connection, queue: str) -> int:
+    row = db.execute(
+        "select count(*) as n from procrastinate_jobs "
+        "where queue_name = %s and status = 'succeeded'",
+        [queue],
+    ).fetchone()
+    assert row is not None
+    return int(row["n"])
+
+
 @pytest.mark.subprocess
 def test_worker_processes_never_run_more_jobs_than_the_limit(
     db: psycopg.Connection, db_dsn: str, background: Callable[..., Any]
@@ -155,7 +165,15 @@ def test_worker_processes_never_run_more_jobs_than_the_limit(
         for _ in range(WORKERS)
     ]
     try:
-        time.sleep(WATCH_SECONDS)
+        # at least WATCH_SECONDS, and until both queues were worked on (the
+        # workers start slowly on a loaded machine)
+        watch_until = time.monotonic() + WATCH_SECONDS
+        give_up = watch_until + 120
+        while time.monotonic() < give_up and (
+            time.monotonic() < watch_until
+            or min(succeeded(db, "capped"), succeeded(db, "free")) <= 100
+        ):
+            sampler.stopping.wait(0.2)
     finally:
         sampler.stopping.set()
         sampler.join(10)
@@ -167,16 +185,8 @@ def test_worker_processes_never_run_more_jobs_than_the_limit(
     )
     # every few milliseconds (a loaded machine slows the sampler down)
     assert len(sampler.samples) > 200
-    ran = db.execute(
-        "select count(*) as n from procrastinate_jobs "
-        "where queue_name = 'capped' and status = 'succeeded'"
-    ).fetchone()
-    assert ran is not None and ran["n"] > 100, "the limited queue was worked on"
-    free = db.execute(
-        "select count(*) as n from procrastinate_jobs "
-        "where queue_name = 'free' and status = 'succeeded'"
-    ).fetchone()
-    assert free is not None and free["n"] > 100, "the other queue ran beside it"
+    assert succeeded(db, "capped") > 100, "the limited queue was worked on"
+    assert succeeded(db, "free") > 100, "the other queue ran beside it"
     # the runs themselves, timed by the database: never more than the limit
     # overlap (each start counted against the runs not yet ended)
     overlap = db.execute(
