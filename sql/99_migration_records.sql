@@ -218,4 +218,10 @@ insert into procrastinate_migrations (number, name, phase, checksum) values
     'dashboard_charts_search_reader',
     'post',
     '5dc603c5f34b4c4ab1396ef957861fd66485abff6eb67d2490f359f48cea6405'
+),
+(
+    43,
+    'job_timeouts',
+    'post',
+    'ac9ab226aa6f007d7795236313987185d27909a53d6b1fa03b26d93b39b07eb8'
 );
