@@ -178,7 +178,8 @@ begin
         return query
         select t.job_id, t.status
         from _procrastinate_take_back_jobs(
-            v_overdue, v_now, 'did not end this job by its deadline (its timeout)', 'JobTimeout'
+            v_overdue, v_now, 'did not end this job by its deadline (its timeout)',
+            'procrastinate.exceptions.JobTimeout'
         ) as t;
     end if;
 
