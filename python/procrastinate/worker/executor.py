@@ -223,6 +223,11 @@ async def execute(
             )
         if log.isEnabledFor(logging.INFO):
             log.info(f"Starting job {job.call_string}", extra=extra("start_job", run))
+        if run.deadline is not None and time.monotonic() >= run.deadline:
+            # Claimed ahead and its deadline passed in the buffer: not started
+            # with no time left (its retry policy applies).
+            run.timed_out = True
+            raise timeouts.timeout_error(run)
         if job.parents:
             # what the jobs it was deferred after returned (a failed read
             # fails this run, which its retry policy may run again)

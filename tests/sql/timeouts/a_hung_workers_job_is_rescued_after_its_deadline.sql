@@ -30,7 +30,10 @@ select results_eq(
     'the claim returns each job''s timeout and the deadline it stored'
 );
 select results_eq(
-    format('select deadline from procrastinate_jobs where id in (%s, %s) order by id', :slow, :untimed),
+    format(
+        'select deadline from procrastinate_jobs where id in (%s, %s) order by id',
+        :slow, :untimed
+    ),
     $$values ('2030-01-01 00:00:05+00'::timestamptz), (null::timestamptz)$$,
     'the deadline is stored with the claim (null without a timeout)'
 );
@@ -39,7 +42,9 @@ select results_eq(
 select procrastinate_heartbeat_v2(:hung, '2030-01-01 00:00:14+00') as beat \gset
 
 select is_empty(
-    $$select * from procrastinate_rescue_stalled_jobs_v2(null, p_now => '2030-01-01 00:00:14+00')$$,
+    $$select * from procrastinate_rescue_stalled_jobs_v2(
+        null, p_now => '2030-01-01 00:00:14+00'
+    )$$,
     'within the grace after the deadline nothing is rescued'
 );
 select results_eq(

@@ -11,7 +11,10 @@ select id as batched from procrastinate_defer_jobs_v2('[{"task_name": "t", "time
 select procrastinate_defer_job('t') as none \gset
 
 select results_eq(
-    format('select timeout from procrastinate_jobs where id in (%s, %s, %s) order by id', :named, :batched, :none),
+    format(
+        'select timeout from procrastinate_jobs where id in (%s, %s, %s) order by id',
+        :named, :batched, :none
+    ),
     $$values (0.25::double precision), (120::double precision), (null::double precision)$$,
     'the timeout is stored as given, null without one'
 );
@@ -40,7 +43,9 @@ select throws_ok(
     'PT001', null, 'a timeout over 1e9 is refused'
 );
 select throws_ok(
-    $$select * from procrastinate_defer_jobs_v2('[{"task_name": "t"}, {"task_name": "t", "timeout": false}]')$$,
+    $$select * from procrastinate_defer_jobs_v2(
+        '[{"task_name": "t"}, {"task_name": "t", "timeout": false}]'
+    )$$,
     'PT001', null, 'a timeout that is a boolean is refused, the whole batch with it'
 );
 select lives_ok(

@@ -10,16 +10,21 @@ select procrastinate_defer_job('b', timeout => 2.5) as b \gset
 select procrastinate_defer_job('c', timeout => 2.5) as c \gset
 
 select results_eq(
-    $$select id, headers from procrastinate_fetch_jobs_v4(1, null, 1, p_now => '2030-01-01 00:00:00+00')$$,
+    $$select id, headers
+      from procrastinate_fetch_jobs_v4(1, null, 1, p_now => '2030-01-01 00:00:00+00')$$,
     format($$values (%s::bigint, null::jsonb)$$, :a),
     'v4 returns its own columns'
 );
 select lives_ok(
-    $$select id, store_result, parents from procrastinate_fetch_jobs_v3(1, null, 1, p_now => '2030-01-01 00:00:00+00')$$,
+    $$select id, store_result, parents
+      from procrastinate_fetch_jobs_v3(1, null, 1, p_now => '2030-01-01 00:00:00+00')$$,
     'v3 still answers'
 );
 select is(
-    (select count(*)::integer from procrastinate_fetch_jobs_v2(1, null, 1, p_now => '2030-01-01 00:00:00+00')),
+    (
+        select count(*)::integer
+        from procrastinate_fetch_jobs_v2(1, null, 1, p_now => '2030-01-01 00:00:00+00')
+    ),
     1,
     'v2 still answers'
 );
