@@ -223,5 +223,5 @@ insert into procrastinate_migrations (number, name, phase, checksum) values
     43,
     'job_timeouts',
     'post',
-    'ac9ab226aa6f007d7795236313987185d27909a53d6b1fa03b26d93b39b07eb8'
+    '73440ee5a841ae5f6912165dad786609b73ee95cd5f1e38c86bfcd819d023aec'
 );
