@@ -19,7 +19,8 @@ import procrastinate
 from procrastinate import exceptions
 from procrastinate.worker.threads import Interruptible, run_in_thread
 
-from worker_helpers import job_row, one_shot
+from polling import poll
+from worker_helpers import Running, job_row, one_shot
 
 TIMED_OUT = "procrastinate.exceptions.JobTimeout"
 
@@ -198,3 +199,50 @@ async def test_a_function_interrupted_before_it_started_never_runs() -> None:
         await waiting
     assert await run_in_thread(lambda: 3, "t") == 3  # the pool went on: the early one was skipped
     assert ran == []
+
+
+# --- a hung worker ----------------------------------------------------------------
+
+
+async def test_a_live_workers_rescue_takes_back_a_hung_workers_job_after_its_deadline(
+    app: procrastinate.App, db: psycopg.Connection
+) -> None:
+    # A worker that claimed through SQL and hangs: its lease (600 s) stays
+    # alive, it never reports. A real worker, serving other queues, rescues
+    # on its heartbeat: the job comes back once past its deadline and the
+    # grace (10 s), not after the hung worker's lease.
+    @app.task(name="stuck_job", retry=3)
+    async def stuck_job() -> None:
+        pass
+
+    job_id = await stuck_job.configure(queue="hung", timeout=0.5).defer_async()
+    hung = db.execute(
+        "select procrastinate_register_worker_v2('hung', null, 1, 'h', 1, 600) as id"
+    ).fetchone()["id"]
+    claimed = db.execute(
+        "select id, deadline from procrastinate_fetch_jobs_v5(%s, '{hung}', 1)", [hung]
+    ).fetchall()
+    assert [row["id"] for row in claimed] == [job_id] and claimed[0]["deadline"] is not None
+
+    started = time.monotonic()
+    running = Running(app, queues=["elsewhere"], update_heartbeat_interval=0.5)
+    try:
+        row = await poll(
+            lambda: (r := job_row(db, job_id))["status"] == "todo" and r,
+            "the rescue to take the job back",
+        )
+    finally:
+        await running.stop()
+    elapsed = time.monotonic() - started
+    assert row["last_error_types"] == [TIMED_OUT]
+    assert (row["attempts"], row["rescue_count"], row["worker_id"]) == (1, 1, None)
+    assert 8 < elapsed < 60  # after the grace, long before the 600 s lease
+    alive = db.execute(
+        "select alive from procrastinate_worker_stats where id = %s", [hung]
+    ).fetchone()
+    assert alive == {"alive": True}
+    late = db.execute(
+        "select accepted, reason from procrastinate_finish_jobs_v1(%s, %s::jsonb)",
+        [hung, f'[{{"id": {job_id}, "attempt": 0, "status": "succeeded"}}]'],
+    ).fetchone()
+    assert late == {"accepted": False, "reason": "not_held"}
