@@ -246,3 +246,45 @@ async def test_a_live_workers_rescue_takes_back_a_hung_workers_job_after_its_dea
         [hung, f'[{{"id": {job_id}, "attempt": 0, "status": "succeeded"}}]'],
     ).fetchone()
     assert late == {"accepted": False, "reason": "not_held"}
+
+
+async def test_a_prefetched_job_whose_deadline_passed_in_the_buffer_does_not_run(
+    app: procrastinate.App, db: psycopg.Connection
+) -> None:
+    ran: list[str] = []
+
+    @app.task(name="quick")
+    def quick() -> None:
+        pass
+
+    @app.task(name="blocker")
+    def blocker() -> None:
+        time.sleep(0.6)
+
+    @app.task(name="short_lived")
+    def short_lived() -> None:
+        ran.append("short_lived")
+
+    running = Running(app, concurrency=1, prefetch=10)
+    try:
+        # short jobs first: the worker then claims ahead of its one slot
+        quick_ids = [await quick.defer_async() for _ in range(5)]
+        await poll(
+            lambda: {job_row(db, i)["status"] for i in quick_ids} == {"succeeded"},
+            "the short jobs to run",
+        )
+        # one claim takes both: the second waits in the buffer behind the
+        # blocker, past its deadline
+        ids = db.execute(
+            """select procrastinate_defer_jobs('[{"task_name": "blocker"},
+               {"task_name": "short_lived", "timeout": 0.2}]') as id"""
+        ).fetchall()
+        late_id = ids[1]["id"]
+        row = await poll(
+            lambda: (r := job_row(db, late_id))["status"] == "failed" and r,
+            "the buffered job to fail",
+        )
+    finally:
+        await running.stop()
+    assert row["last_error_types"][0] == TIMED_OUT
+    assert ran == []  # never started with no time left
