@@ -8,7 +8,7 @@ printed. bench/claim_cycle.py measures one database at a time.
     python bench/claim_ab.py DSN_A DSN_B [--n N] [--cycles C] [--limit L] [--shape waiting|locks]
 
 Each database is emptied and given N waiting jobs (default 100,000); the
-claim is the newest each one has (v4, else v3, else v2).
+claim is the newest each one has (v5, else v4, v3, v2).
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ import psycopg
 from claim_cycle import BACKLOG  # (run as a script: bench/ is on sys.path)
 
 NEWEST_CLAIM = (
-    "select coalesce(to_regproc('procrastinate_fetch_jobs_v4')::text,"
+    "select coalesce(to_regproc('procrastinate_fetch_jobs_v5')::text,"
+    " to_regproc('procrastinate_fetch_jobs_v4')::text,"
     " to_regproc('procrastinate_fetch_jobs_v3')::text, 'procrastinate_fetch_jobs_v2')"
 )
 

@@ -46,7 +46,7 @@ select
 from (
     values
     ('(new)', 'todo', '_procrastinate_insert_jobs', 'set to 0'),
-    ('todo', 'doing', 'procrastinate_fetch_jobs_v4', 'kept'),
+    ('todo', 'doing', 'procrastinate_fetch_jobs_v5', 'kept'),
     ('todo', 'cancelled', 'procrastinate_cancel_job_v1', 'kept'),
     ('todo', '(deleted)', 'procrastinate_cancel_job_v1', '-'),
     ('todo', 'cancelled', 'procrastinate_cancel_jobs', 'kept'),

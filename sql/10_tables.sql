@@ -55,7 +55,7 @@ create table procrastinate_jobs (
     rescue_count integer not null default 0,
     -- the login role that deferred the job: a producer sees only its own jobs
     deferred_by text,
-    -- the claim that took the job (procrastinate_fetch_jobs_v4): a fetch
+    -- the claim that took the job (procrastinate_fetch_jobs_v5): a fetch
     -- retried after its answer was lost gets the same jobs back
     claim_token uuid,
     -- whether the return value of its run is kept (see 40_finish.sql); such a
@@ -84,6 +84,14 @@ create table procrastinate_jobs (
     -- started under a concurrency limit, so counted by the limit while it
     -- runs (procrastinate_jobs_limited_idx_v1); never set without limits
     limited boolean not null default false,
+    -- seconds a run may last (procrastinate_fetch_jobs_v5 turns it into the
+    -- deadline of each claim); null: no timeout. Given at defer (a task's
+    -- default or the job's own; checked there, from 0 exclusive to 1e9)
+    timeout double precision,
+    -- the claim time plus the timeout, set by each claim: a job still doing
+    -- past it (and a grace) is taken back by the rescue (65_rescue.sql).
+    -- Meaningful while doing only
+    deadline timestamptz,
     constraint procrastinate_jobs_task_name_not_empty check (task_name <> ''),
     constraint procrastinate_jobs_queue_name_not_empty check (queue_name <> ''),
     constraint procrastinate_jobs_args_is_object check (jsonb_typeof(args) = 'object'),
@@ -183,7 +191,7 @@ without their own; max_rescues bounds how often one job is rescued; max_result_b
 a stored result. Only the schema owner
 may change them (update procrastinate_settings set ...); the checks are hard caps.';
 
--- Paused queues are not fetched from (see procrastinate_fetch_jobs_v4).
+-- Paused queues are not fetched from (see procrastinate_fetch_jobs_v5).
 create table procrastinate_paused_queues (
     queue_name text primary key,
     paused_at timestamptz not null default now()
@@ -242,7 +250,13 @@ on procrastinate_jobs (worker_id) where status = 'doing' and worker_id is not nu
 create index procrastinate_jobs_limited_idx_v1
 on procrastinate_jobs (id) where status = 'doing' and limited;
 
--- The claim (procrastinate_fetch_jobs_v4) walks waiting jobs in fetch order
+-- Running jobs with a deadline, for the rescue of jobs past it
+-- (65_rescue.sql): a job without a timeout never has an entry, so a claim of
+-- one adds none.
+create index procrastinate_jobs_deadline_idx_v1
+on procrastinate_jobs (deadline) where status = 'doing' and deadline is not null;
+
+-- The claim (procrastinate_fetch_jobs_v5) walks waiting jobs in fetch order
 -- (priority, then id) and must never step over rows it cannot claim, or its
 -- cost grows with the backlog. So waiting jobs are split between partial
 -- indexes by what makes them claimable: ready jobs without a lock (all

@@ -18,7 +18,7 @@ declare
         'task_name', 'args', 'queue_name', 'priority', 'lock', 'queueing_lock',
         'scheduled_at', 'scheduled_in', 'max_attempts', 'max_runs', 'retry_wait',
         'retry_linear_wait', 'retry_exponential_wait', 'retry_exceptions', 'store_result',
-        'after', 'after_policy', 'headers', 'limit_key'
+        'after', 'after_policy', 'headers', 'limit_key', 'timeout'
     ];
 begin
     return query
@@ -75,6 +75,11 @@ begin
             when jsonb_typeof(t.job -> 'limit_key') not in ('string', 'null')
                 or t.job ->> 'limit_key' = ''
                 then 'has a limit_key that is not a non-empty string'
+            when jsonb_typeof(t.job -> 'timeout') not in ('number', 'null')
+                then 'has a timeout that is not a number of seconds above 0, at most 1e9'
+            -- a number by now: the cast meets numbers only
+            when (t.job ->> 'timeout')::numeric <= 0 or (t.job ->> 'timeout')::numeric > 1e9
+                then 'has a timeout that is not a number of seconds above 0, at most 1e9'
             when jsonb_typeof(t.job -> 'scheduled_at') not in ('string', 'null')
                 then 'has a scheduled_at that is not a timestamp string'
             when jsonb_typeof(t.job -> 'scheduled_in') not in ('number', 'null')
@@ -292,7 +297,7 @@ begin
             id, queue_name, task_name, priority, lock, queueing_lock, args,
             scheduled_at, max_attempts, retry_wait, retry_linear_wait,
             retry_exponential_wait, retry_exceptions, created_at, deferred_by, store_result,
-            parents, after_policy, headers, limit_key
+            parents, after_policy, headers, limit_key, timeout
         )
         select
             input.new_id,
@@ -354,7 +359,8 @@ begin
             end,
             -- none: null (an empty object stores nothing either)
             nullif(nullif(input.job -> 'headers', 'null'::jsonb), '{}'::jsonb),
-            input.job ->> 'limit_key'
+            input.job ->> 'limit_key',
+            (input.job ->> 'timeout')::double precision
         from input
         order by input.ord
         returning 1
@@ -454,7 +460,8 @@ create function procrastinate_defer_job(
     store_result boolean default false,
     after bigint[] default null,
     after_policy text default null,
-    limit_key text default null
+    limit_key text default null,
+    timeout double precision default null
 )
 returns bigint
 language plpgsql
@@ -480,7 +487,8 @@ declare
         'store_result', store_result,
         'after', to_jsonb(after),
         'after_policy', after_policy,
-        'limit_key', limit_key
+        'limit_key', limit_key,
+        'timeout', timeout
     ));
 begin
     return (select d.id from procrastinate_defer_jobs_v2(v_jobs) as d);
@@ -490,7 +498,7 @@ $$;
 comment on function procrastinate_defer_job(
     text, jsonb, text, integer, text, text, timestamptz, integer,
     double precision, double precision, double precision, text[], integer, boolean, bigint[], text,
-    text
+    text, double precision
 ) is
 'Defer one job and return its id. Only task_name is required:
   select procrastinate_defer_job(''sum_task'', ''{"a": 3, "b": 5}'');
@@ -508,5 +516,8 @@ the task returns (read it with procrastinate_job_result; the job is then kept wh
 until retention removes it). after: ids of jobs this one waits for; it runs once they all
 succeeded, and is cancelled as soon as one ends otherwise (after_policy ''always'': it runs
 whatever they became). limit_key: a concurrency limit set on this key
-(procrastinate_set_limit(limit_key => ...)) caps how many jobs with it run at once. Bad input,
-or an after naming a job that does not exist: SQLSTATE PT001.';
+(procrastinate_set_limit(limit_key => ...)) caps how many jobs with it run at once. timeout:
+seconds a run may last from its claim (above 0); a worker stops it then and it fails with
+JobTimeout (retried by its policy); a run still going past its deadline and a grace of 10 s is
+taken back by the rescue. Bad input, or an after naming a job that does not exist:
+SQLSTATE PT001.';

@@ -42,7 +42,14 @@
 -- jobs the worker starts at once (the rest waits in its prefetch buffer):
 -- a job under a limit is claimed only among the first p_slots, never to
 -- wait in a buffer holding a slot of its limit (null: p_limit).
-create function procrastinate_fetch_jobs_v4(
+--
+-- Timeouts: a job deferred with a timeout gets its deadline in the same
+-- update that claims it (the claim's time plus the timeout, on the
+-- database's clock), returned with it as deadline and timeout; the worker
+-- stops the run then, and the rescue takes back a run still going past it
+-- (65_rescue.sql). A job without a timeout costs nothing more: its deadline
+-- stays null, and procrastinate_jobs_deadline_idx_v1 gets no entry.
+create function procrastinate_fetch_jobs_v5(
     p_worker_id bigint,
     p_queues text[],
     p_limit integer,
@@ -67,7 +74,9 @@ returns table (
     store_result boolean,
     parents bigint[],
     headers jsonb,
-    waited double precision
+    waited double precision,
+    timeout double precision,
+    deadline timestamptz
 )
 language plpgsql
 -- Lets a worker role claim jobs without any right on the tables.
@@ -126,7 +135,8 @@ begin
             j.worker_id, j.store_result, j.parents, j.headers,
             extract(
                 epoch from j.started_at - greatest(j.scheduled_at, j.created_at)
-            )::double precision
+            )::double precision,
+            j.timeout, j.deadline
         from procrastinate_jobs as j
         where
             j.worker_id = p_worker_id
@@ -525,7 +535,9 @@ begin
                     started_at = v_now,
                     claim_token = p_claim_token,
                     -- counted by its limits while it runs (59_limits.sql)
-                    limited = j.limited or j.id = any(v_limited)
+                    limited = j.limited or j.id = any(v_limited),
+                    -- null without a timeout
+                    deadline = v_now + make_interval(secs => j.timeout)
                 from candidate
                 where j.id = candidate.id
                 returning
@@ -534,7 +546,8 @@ begin
                     j.worker_id, j.store_result, j.parents, j.headers,
                     extract(
                         epoch from v_now - greatest(j.scheduled_at, j.created_at)
-                    )::double precision
+                    )::double precision,
+                    j.timeout, j.deadline
             )
 
             select c.*
@@ -551,8 +564,50 @@ begin
 end;
 $$;
 
--- The claim of drivers older than job headers (procrastinate_fetch_jobs_v4
+-- The claim of drivers older than job timeouts (procrastinate_fetch_jobs_v5
 -- without its last two columns): workers of the previous release keep
+-- working while the schema is upgraded under them.
+create function procrastinate_fetch_jobs_v4(
+    p_worker_id bigint,
+    p_queues text[],
+    p_limit integer,
+    p_claim_token uuid default null,
+    p_resume boolean default false,
+    p_now timestamptz default null,
+    p_slots integer default null
+)
+returns table (
+    id bigint,
+    queue_name text,
+    task_name text,
+    priority integer,
+    lock text,
+    queueing_lock text,
+    args jsonb,
+    status procrastinate_job_status,
+    scheduled_at timestamptz,
+    attempts integer,
+    abort_requested boolean,
+    worker_id bigint,
+    store_result boolean,
+    parents bigint[],
+    headers jsonb,
+    waited double precision
+)
+language sql
+set search_path = pg_catalog, public, pg_temp
+as $$
+    select
+        f.id, f.queue_name, f.task_name, f.priority, f.lock, f.queueing_lock, f.args,
+        f.status, f.scheduled_at, f.attempts, f.abort_requested, f.worker_id,
+        f.store_result, f.parents, f.headers, f.waited
+    from procrastinate_fetch_jobs_v5(
+        p_worker_id, p_queues, p_limit, p_claim_token, p_resume, p_now, p_slots
+    ) as f;
+$$;
+
+-- The claim of drivers older than job headers (procrastinate_fetch_jobs_v5
+-- without its last four columns): workers of two releases ago keep
 -- working while the schema is upgraded under them.
 create function procrastinate_fetch_jobs_v3(
     p_worker_id bigint,
@@ -585,14 +640,14 @@ as $$
         f.id, f.queue_name, f.task_name, f.priority, f.lock, f.queueing_lock, f.args,
         f.status, f.scheduled_at, f.attempts, f.abort_requested, f.worker_id,
         f.store_result, f.parents
-    from procrastinate_fetch_jobs_v4(
+    from procrastinate_fetch_jobs_v5(
         p_worker_id, p_queues, p_limit, p_claim_token, p_resume, p_now
     ) as f;
 $$;
 
--- The claim of drivers older than stored results (procrastinate_fetch_jobs_v4
--- without its last four columns, as procrastinate_fetch_jobs_v3 without its
--- last two): workers of two releases ago keep working while the schema is
+-- The claim of drivers older than stored results (procrastinate_fetch_jobs_v5
+-- without its last six columns, as procrastinate_fetch_jobs_v3 without its
+-- last two): workers of three releases ago keep working while the schema is
 -- upgraded under them.
 create function procrastinate_fetch_jobs_v2(
     p_worker_id bigint,
@@ -622,7 +677,7 @@ as $$
     select
         f.id, f.queue_name, f.task_name, f.priority, f.lock, f.queueing_lock, f.args,
         f.status, f.scheduled_at, f.attempts, f.abort_requested, f.worker_id
-    from procrastinate_fetch_jobs_v4(
+    from procrastinate_fetch_jobs_v5(
         p_worker_id, p_queues, p_limit, p_claim_token, p_resume, p_now
     ) as f;
 $$;

@@ -5,7 +5,20 @@
 -- here and in 58_leases.sql: the lease of each worker (its stalled_after, or
 -- the setting stalled_worker_timeout, counted from its last sign of life and
 -- never from before the server started), the rescue limit (setting
--- max_rescues), and who may rescue.
+-- max_rescues), and who may rescue. A job with a timeout is also taken back
+-- once past its deadline (set by its claim, 30_fetch.sql) and a grace,
+-- whether its worker is alive or not: that worker hangs or cannot stop it.
+
+-- The grace after a job's deadline before the rescue takes it back: the
+-- time its worker has to stop the run at the deadline and report it.
+create function _procrastinate_timeout_grace()
+returns interval
+language sql
+immutable
+set search_path = pg_catalog, public, pg_temp
+as $$
+    select interval '10 seconds';
+$$;
 
 -- Takes jobs back from the worker that held them, their run counted as an
 -- attempt and a rescue: back to todo unless this is their max_rescues-th
@@ -83,7 +96,10 @@ $$;
 -- never ran out since it registered may rescue at once (a worker started
 -- after another died takes the dead one's jobs). A trusted session (an
 -- operator, when no worker is alive) may call it with a null p_worker_id.
--- Dead workers holding no more jobs are removed. Returns the rescued jobs.
+-- Jobs past their deadline and the grace are taken back too, from live
+-- workers as well (one walk of procrastinate_jobs_deadline_idx_v1, which
+-- holds the running jobs with a timeout only). Dead workers holding no more
+-- jobs are removed. Returns the rescued jobs.
 create function procrastinate_rescue_stalled_jobs_v2(
     p_worker_id bigint,
     p_now timestamptz default null
@@ -97,6 +113,7 @@ declare
     v_now timestamptz := coalesce(p_now, now());
     v_silent bigint[];
     v_stalled bigint[];
+    v_overdue bigint[];
 begin
     -- only a trusted session may pin the clock (15_access.sql)
     if p_now is not null then
@@ -145,6 +162,26 @@ begin
     from _procrastinate_take_back_jobs(
         v_stalled, v_now, 'stopped heartbeating while running this job', 'WorkerStalled'
     ) as t;
+
+    -- still running past their deadline (those just taken back are todo now)
+    v_overdue := array(
+        select j.id
+        from procrastinate_jobs as j
+        where
+            j.status = 'doing'
+            and j.deadline is not null
+            and j.deadline < v_now - _procrastinate_timeout_grace()
+        order by j.id
+        for update of j skip locked
+    );
+    if v_overdue <> '{}' then
+        return query
+        select t.job_id, t.status
+        from _procrastinate_take_back_jobs(
+            v_overdue, v_now, 'did not end this job by its deadline (its timeout)',
+            'procrastinate.exceptions.JobTimeout'
+        ) as t;
+    end if;
 
     delete from procrastinate_workers as w
     where

@@ -198,6 +198,33 @@ comment on view procrastinate_stalled_jobs is
 procrastinate_worker_stats). Live workers rescue them on their next heartbeat; jobs
 with no worker_id (fetched anonymously) are listed but never rescued automatically.';
 
+-- Running jobs past their deadline (a timeout given at defer): through
+-- procrastinate_jobs_deadline_idx_v1, so it reads the running jobs with a
+-- timeout only.
+create view procrastinate_overdue_jobs as
+select
+    j.id,
+    j.queue_name,
+    j.task_name,
+    j.worker_id,
+    j.started_at,
+    j.timeout,
+    j.deadline,
+    now() - j.deadline as overdue_by,
+    -- the grace of _procrastinate_timeout_grace (not called here: the
+    -- reader and operator roles may not call helpers)
+    j.deadline + interval '10 seconds' as rescued_after,
+    j.attempts
+from procrastinate_jobs as j
+where j.status = 'doing' and j.deadline is not null and j.deadline < now();
+
+comment on view procrastinate_overdue_jobs is
+'Running jobs past their deadline: the time of their claim plus their timeout (seconds, given
+at defer: @app.task(timeout=...), configure(timeout=...), procrastinate_defer_job(timeout =>
+...)). Their worker stops them at the deadline; one that is still running after rescued_after
+(the deadline plus 10 s) is taken back by the next rescue, whether its worker is alive or not,
+and its worker''s late report is refused.';
+
 -- "Why is nothing running in this queue?" in one call, for psql: one row per
 -- reason that holds now, most blocking first. It reads the queue's waiting
 -- jobs (through the claim's partial indexes) and the workers: a diagnosis,

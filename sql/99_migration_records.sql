@@ -218,4 +218,10 @@ insert into procrastinate_migrations (number, name, phase, checksum) values
     'dashboard_charts_search_reader',
     'post',
     '5dc603c5f34b4c4ab1396ef957861fd66485abff6eb67d2490f359f48cea6405'
+),
+(
+    43,
+    'job_timeouts',
+    'post',
+    '73440ee5a841ae5f6912165dad786609b73ee95cd5f1e38c86bfcd819d023aec'
 );

@@ -45,6 +45,7 @@ class TaskOptions(TypedDict, total=False):
     task_middleware: list[middleware.TaskMiddleware] | None
     store_result: bool | None
     concurrency_limit: int | None
+    timeout: float | None
 
 
 class Blueprint:
@@ -156,7 +157,9 @@ class Blueprint:
         its runs; ``store_result`` keeps what it returns (None: the App's
         ``store_result``; docs/results.md); ``concurrency_limit``: at most
         this many of its jobs run at once across all workers
-        (docs/flow-control.md).
+        (docs/flow-control.md); ``timeout``: seconds each of its jobs may run
+        from its claim, then the worker stops it and it fails with
+        JobTimeout (a job's ``configure(timeout=...)`` replaces it).
         """
         from procrastinate.tasks import Task
 

@@ -59,6 +59,14 @@ class JobAborted(ProcrastinateException):
     """The job was aborted."""
 
 
+class JobTimeout(ProcrastinateException):
+    """The job ran past its deadline: its timeout (``@app.task(timeout=...)``
+    or ``configure(timeout=...)``, seconds from its claim) ran out. The
+    worker cancels an async job, or raises this exception in the thread of a
+    sync job, and reports the run as failed with this type (retried by the
+    job's policy; docs/flow-control.md)."""
+
+
 class AppNotOpen(ProcrastinateException):
     """The app is not open: call app.open() / await app.open_async(), or use
     ``with app.open():`` / ``async with app.open_async():``."""

@@ -121,6 +121,10 @@ class Job:
     #: limit_key="tenant:42")``; docs/flow-control.md). Not read back by a
     #: fetch: None on fetched jobs.
     limit_key: str | None = None
+    #: Seconds a run may last from its claim (``@app.task(timeout=...)`` or
+    #: ``configure(timeout=...)``; docs/flow-control.md); None: no timeout.
+    #: On a fetched job, what its defer stored.
+    timeout: float | None = None
     #: Set on a fetched job whose args could not be decoded (why, as text):
     #: its ``task_kwargs`` are empty, and the worker fails it without
     #: running it. None on every other job.
@@ -159,6 +163,7 @@ class Job:
             parents=row.get("parents"),
             headers=row.get("headers"),
             waited=row.get("waited"),
+            timeout=row.get("timeout"),
         )
 
     def asdict(self) -> dict[str, Any]:
@@ -174,6 +179,8 @@ class Job:
             del values["parents"]
         if values["limit_key"] is None:
             del values["limit_key"]
+        if values["timeout"] is None:
+            del values["timeout"]
         return values
 
     def evolve(self, **changes: Any) -> Job:

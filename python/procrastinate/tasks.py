@@ -37,6 +37,24 @@ class ConfigureTaskOptions(TypedDict, total=False):
     after: Iterable[int] | None
     after_policy: str | None
     limit_key: str | None
+    timeout: float | None
+
+
+def check_timeout(timeout: Any, owner: str) -> float | None:
+    """``timeout`` as seconds if it is None or a number above 0 (at most
+    1e9, as the database accepts); else ValueError naming ``owner``."""
+    if timeout is None:
+        return None
+    if (
+        isinstance(timeout, bool)
+        or not isinstance(timeout, (int, float))
+        or not 0 < timeout <= 1e9  # also refuses NaN
+    ):
+        raise ValueError(
+            f"the timeout of {owner} must be a number of seconds above 0 (at most 1e9), "
+            f"got {timeout!r}"
+        )
+    return float(timeout)
 
 
 def configure_task(
@@ -56,8 +74,10 @@ def configure_task(
     after: Iterable[int] | None = None,
     after_policy: str | None = None,
     limit_key: str | None = None,
+    timeout: float | None = None,
 ) -> jobs.JobDeferrer:
     """A JobDeferrer for task ``name`` (known or not) with these options."""
+    timeout = check_timeout(timeout, f"a job of task {name!r}")
     if schedule_at and schedule_in is not None:
         raise ValueError("Cannot set both schedule_at and schedule_in")
     if limit_key is not None and (not isinstance(limit_key, str) or not limit_key):
@@ -84,6 +104,7 @@ def configure_task(
         store_result=bool(store_result),
         parents=[int(job_id) for job_id in after] if after is not None else None,
         limit_key=limit_key,
+        timeout=timeout,
     )
     return jobs.JobDeferrer(
         job_manager=job_manager, job=job, retry_policy=retry_policy, connection=connection
@@ -134,6 +155,7 @@ class Task(Generic[P, R, Args]):
         task_middleware: list[middleware_module.TaskMiddleware] | None = None,
         store_result: bool | None = None,
         concurrency_limit: int | None = None,
+        timeout: float | None = None,
     ):
         self.func = func
         self.blueprint = blueprint
@@ -160,6 +182,11 @@ class Task(Generic[P, R, Args]):
         self.concurrency_limit = check_concurrency_limit(
             concurrency_limit, f"task {self.name!r}"
         )
+        #: Seconds each of its jobs may run, from its claim (None: no
+        #: timeout): stored with each job at defer, unless the job is
+        #: deferred with its own (``configure(timeout=...)``, which wins).
+        #: The worker stops a run at its deadline: JobTimeout.
+        self.timeout = check_timeout(timeout, f"task {self.name!r}")
         #: Middlewares around this task's runs (same sync/async kind as the task).
         self.task_middleware: list[middleware_module.TaskMiddleware] = list(task_middleware or [])
         is_async = inspect.iscoroutinefunction(func)
@@ -198,7 +225,8 @@ class Task(Generic[P, R, Args]):
         ``after`` (job ids) makes the job wait until those jobs succeeded
         (cancelled as soon as one ends otherwise; ``after_policy="always"``:
         run whatever they became; docs/results.md); ``limit_key`` puts the
-        job under the concurrency limit of that key (docs/flow-control.md).
+        job under the concurrency limit of that key (docs/flow-control.md);
+        ``timeout`` (seconds) replaces the task's timeout for these jobs.
         Call ``defer`` on the result."""
         self.blueprint.will_configure_task()
         unknown = set(options) - set(ConfigureTaskOptions.__annotations__)
@@ -214,6 +242,7 @@ class Task(Generic[P, R, Args]):
             queue=self.queue,
             priority=self.priority,
             store_result=app.store_result if self.store_result is None else self.store_result,
+            timeout=self.timeout,
         )
         chosen = {key: value for key, value in options.items() if value is not None}
         return configure_task(

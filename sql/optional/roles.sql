@@ -87,7 +87,7 @@ grant execute on function
 procrastinate_defer_job(
     text, jsonb, text, integer, text, text, timestamptz, integer,
     double precision, double precision, double precision, text[], integer, boolean, bigint[],
-    text, text
+    text, text, double precision
 ),
 procrastinate_defer_jobs(jsonb),
 procrastinate_defer_jobs_v2(jsonb, timestamptz),
@@ -104,6 +104,7 @@ grant execute on function
 procrastinate_fetch_jobs_v2(bigint, text[], integer, uuid, boolean, timestamptz),
 procrastinate_fetch_jobs_v3(bigint, text[], integer, uuid, boolean, timestamptz),
 procrastinate_fetch_jobs_v4(bigint, text[], integer, uuid, boolean, timestamptz, integer),
+procrastinate_fetch_jobs_v5(bigint, text[], integer, uuid, boolean, timestamptz, integer),
 procrastinate_fetch_jobs(text[], integer, bigint),
 procrastinate_register_limits_v1(jsonb),
 procrastinate_finish_jobs_v1(bigint, jsonb, text, timestamptz),
@@ -151,7 +152,7 @@ grant select on
 procrastinate_queue_stats, procrastinate_queue_backlog, procrastinate_task_stats,
 procrastinate_lock_stats,
 procrastinate_worker_stats, procrastinate_failed_jobs, procrastinate_stalled_jobs,
-procrastinate_job_transitions, procrastinate_limit_stats
+procrastinate_job_transitions, procrastinate_limit_stats, procrastinate_overdue_jobs
 to procrastinate_operator;
 
 -- Reader: what a read-only dashboard shows, nothing that changes the queue
@@ -174,5 +175,5 @@ grant select on
 procrastinate_queue_stats, procrastinate_queue_backlog, procrastinate_task_stats,
 procrastinate_lock_stats,
 procrastinate_worker_stats, procrastinate_failed_jobs, procrastinate_stalled_jobs,
-procrastinate_job_transitions, procrastinate_limit_stats
+procrastinate_job_transitions, procrastinate_limit_stats, procrastinate_overdue_jobs
 to procrastinate_reader;

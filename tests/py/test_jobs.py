@@ -73,7 +73,7 @@ def test_attrs_functions_work_on_a_job_as_on_procrastinates():
     assert attr.has(jobs.Job)
     assert attr.asdict(job) == {
         **job.asdict(), "decode_error": None, "store_result": False, "parents": None,
-        "headers": None, "waited": None, "limit_key": None,
+        "headers": None, "waited": None, "limit_key": None, "timeout": None,
     }
     moved = attr.evolve(job, queue="other")
     assert (moved.queue, job.queue) == ("other", "q")

@@ -39,6 +39,20 @@ FETCH_JOBS = """
 select f.id, f.queue_name, f.task_name, f.priority, f.lock, f.queueing_lock,
     f.args::text as args, f.status, f.scheduled_at, f.attempts,
     f.abort_requested, f.worker_id, f.store_result, f.parents, f.headers::text as headers,
+    f.waited, f.timeout
+from procrastinate_fetch_jobs_v5(
+    %(worker_id)s::bigint, %(queues)s::text[], %(limit)s::integer,
+    %(claim_token)s::uuid, %(resume)s::boolean, null::timestamptz, %(slots)s::integer
+) as f
+"""
+
+#: The claim of a schema whose post migration 0043 is pending (this code
+#: deployed between the two phases): no timeouts stored yet (the worker
+#: applies its tasks' own, without a deadline in the database).
+FETCH_JOBS_BEFORE_TIMEOUTS = """
+select f.id, f.queue_name, f.task_name, f.priority, f.lock, f.queueing_lock,
+    f.args::text as args, f.status, f.scheduled_at, f.attempts,
+    f.abort_requested, f.worker_id, f.store_result, f.parents, f.headers::text as headers,
     f.waited
 from procrastinate_fetch_jobs_v4(
     %(worker_id)s::bigint, %(queues)s::text[], %(limit)s::integer,

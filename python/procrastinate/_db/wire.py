@@ -38,6 +38,7 @@ def job_object(job: Job, retry_policy: dict[str, Any] | None = None) -> dict[str
         "after": list(job.parents) if job.parents else None,
         "headers": job.headers or None,
         "limit_key": job.limit_key,
+        "timeout": job.timeout,
         **(retry_policy or {}),
     }
     return {key: value for key, value in values.items() if value is not None}

@@ -46,6 +46,7 @@ def _delete_jobs_value(delete_jobs: str | jobs_module.DeleteJobCondition | None)
 #: migration pending) falls back to the next.
 CLAIMS = (
     queries.FETCH_JOBS,
+    queries.FETCH_JOBS_BEFORE_TIMEOUTS,
     queries.FETCH_JOBS_BEFORE_LIMITS,
     queries.FETCH_JOBS_BEFORE_HEADERS,
     queries.FETCH_JOBS_BEFORE_RESULTS,

@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 from procrastinate import exceptions, job_context, jobs, middleware, retry
 from procrastinate._db import wire
-from procrastinate.worker.threads import run_in_thread
+from procrastinate.worker import timeouts
+from procrastinate.worker.threads import Interruptible, run_in_thread
 
 if TYPE_CHECKING:
     from procrastinate import tasks
@@ -49,6 +50,12 @@ class JobRun:
     #: The database does not give the job to this worker (worker.reconcile):
     #: its outcome is not reported (it could apply to a later claim).
     disowned: bool = False
+    #: When the run must end (time.monotonic; None: no timeout).
+    deadline: float | None = None
+    #: The run reached its deadline (worker.timeouts): it fails with JobTimeout.
+    timed_out: bool = False
+    #: A sync task's run in its thread, to interrupt at the deadline.
+    thread: Interruptible | None = None
 
     @functools.cached_property
     def is_async(self) -> bool:
@@ -126,7 +133,11 @@ async def _call_task(state: WorkerState, middlewares: Middlewares, run: JobRun) 
     if run.is_async:
         result = await call()
     else:
-        result = await run_in_thread(call, name=f"procrastinate job {job.id}")
+        if run.deadline is not None:
+            run.thread = Interruptible()
+        result = await run_in_thread(
+            call, name=f"procrastinate job {job.id}", interruptible=run.thread
+        )
     # A sync function may return an awaitable (e.g. a coroutine): run it here.
     if inspect.isawaitable(result):
         result = await result
@@ -212,6 +223,11 @@ async def execute(
             )
         if log.isEnabledFor(logging.INFO):
             log.info(f"Starting job {job.call_string}", extra=extra("start_job", run))
+        if run.deadline is not None and time.monotonic() >= run.deadline:
+            # Claimed ahead and its deadline passed in the buffer: not started
+            # with no time left (its retry policy applies).
+            run.timed_out = True
+            raise timeouts.timeout_error(run)
         if job.parents:
             # what the jobs it was deferred after returned (a failed read
             # fails this run, which its retry policy may run again)
@@ -230,10 +246,23 @@ async def execute(
             current = asyncio.current_task()
             if current is not None and hasattr(current, "uncancel"):
                 current.uncancel()
+        if isinstance(exc, exceptions.JobTimeout) or run.timed_out:
+            state.log(
+                logging.WARNING,
+                "job_timeout",
+                f"Job {job.call_string} ran past its deadline: stopped",
+                run,
+            )
         if isinstance(exc, exceptions.TaskNotFound):
             message = f"Task was not found: {exc}"
             state.log(logging.ERROR, "task_not_found", message, run, exception=str(exc))
     finally:
         run.end_timestamp = time.time()
+    if run.timed_out and not isinstance(run.exception, exceptions.JobTimeout):
+        # Whatever the run did once stopped (even catching the cancellation
+        # and returning): past its deadline, it failed.
+        error = timeouts.timeout_error(run)
+        error.__cause__ = run.exception
+        run.exception = error
     run.outcome = outcome = build_outcome(run, state.dump_json)
     return outcome

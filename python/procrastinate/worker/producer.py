@@ -12,6 +12,7 @@ import time
 import uuid
 from typing import TYPE_CHECKING
 
+from procrastinate.worker import timeouts
 from procrastinate.worker.release import release_buffered
 from procrastinate.worker.state import wait_event
 
@@ -114,6 +115,7 @@ class Producer:
             return None
         self.health.renewed(sent_at)
         state.database_works()
+        timeouts.note_deadlines(state.deadlines, fetched, sent_at, self.slots.app.tasks)
         if self._fetch_uncertain and fetched:
             state.log(
                 logging.WARNING,

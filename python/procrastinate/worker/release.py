@@ -31,6 +31,8 @@ async def release_buffered(
         else state.options.database_timeout
     )
     job_ids = [job.id for job in claimed if job.id is not None]
+    for job_id in job_ids:
+        state.deadlines.pop(job_id, None)
     # Still the worker's while the call runs: a comparison of what it holds
     # (worker.reconcile) must not take them back as lost meanwhile.
     state.releasing.update(job_ids)

@@ -22,6 +22,7 @@ from collections.abc import Callable, Coroutine, Generator
 from typing import TYPE_CHECKING, Any
 
 from procrastinate import job_context, tracing
+from procrastinate.worker import timeouts
 from procrastinate.worker.executor import JobRun, Middlewares, execute
 
 if TYPE_CHECKING:
@@ -133,6 +134,8 @@ class Slots:
             abort_reason=flag.get,
         )
         run = JobRun(job, job.id, self.app.tasks.get(job.task_name), context, flag)
+        if state.deadlines:
+            run.deadline = state.deadlines.pop(job.id, None)
         state.running[job.id] = run
         if state.metrics is not None:
             state.metrics.job_started(run)
@@ -169,6 +172,7 @@ class Slots:
                 self._waking -= 1
                 continue
             run.asyncio_task = me
+            timer = None if run.deadline is None else timeouts.start_timer(run, run.deadline)
             try:
                 await InContext(
                     tracing.run(self._tracer, run, execute(state, middlewares, run)),
@@ -180,6 +184,8 @@ class Slots:
                 if not (state.stop_now.is_set() and state.worker_id is None):
                     self.reporter.add(run)
             finally:
+                if timer is not None:
+                    timer.cancel()
                 # Even if this slot fails (a bug): the run must not stay "running".
                 run.asyncio_task = None
                 if uncancel_all is not None:

@@ -92,6 +92,9 @@ class WorkerState:
         #: retry): claimed ahead and not taken back by the database (their
         #: queueing lock taken meanwhile), or their outcome refused for good.
         self.kept: set[int] = set()
+        #: The deadline (time.monotonic) of each claimed job with a timeout,
+        #: until a slot starts it (worker.timeouts).
+        self.deadlines: dict[int, float] = {}
         #: Jobs claimed ahead being given back (worker.release), still held.
         self.releasing: set[int] = set()
         #: The producer should look for jobs.

@@ -37,8 +37,8 @@ select procrastinate_defer_job('send_mail', '{"to": "c@b.c"}', queue_name => 'em
 select procrastinate_defer_job('report', queue_name => 'slow', lock => 'user:2',
                                scheduled_at => now() + interval '1 hour');
 select procrastinate_defer_job('report', queue_name => 'slow', lock => 'user:2');
--- 46: held by a worker that stopped beating an hour ago
-select procrastinate_defer_job('report', queue_name => 'stuck');
+-- 46: held by a worker that stopped beating an hour ago, with a timeout of 60 s
+select procrastinate_defer_job('report', queue_name => 'stuck', timeout => 60);
 -- a concurrency limit on the jobs of tenant 42 (docs/flow-control.md)
 select procrastinate_set_limit(limit_key => 'tenant:42', concurrency => 2);
 """
@@ -137,6 +137,8 @@ EXPECTED = {
     "from procrastinate_worker_stats": lambda rows: sorted(r["name"] for r in rows)
     == ["dead", "live"],
     "from procrastinate_stalled_jobs": lambda rows: [r["id"] for r in rows] == [46],
+    "from procrastinate_overdue_jobs": lambda rows: [(r["id"], r["timeout"]) for r in rows]
+    == [(46, 60)],
     "from procrastinate_failed_jobs": lambda rows: [
         (r["id"], r["last_error_types"]) for r in rows
     ] == [(42, ["ConnectionError", "OSError"])],

@@ -269,16 +269,21 @@ async def test_the_next_wait_finds_the_listening_connection_in_place(
 # hidden_claim, which the driver cannot see): what a database whose post
 # migration is pending has.
 OLD_CLAIM_COLUMNS = {
+    "0043_job_timeouts": "store_result boolean, parents bigint[], headers jsonb, "
+    "waited double precision",
     "0041_concurrency_limits": "store_result boolean, parents bigint[], headers jsonb, "
     "waited double precision",
     "0040_job_headers": "store_result boolean, parents bigint[]",
     "0037_results_and_dependencies": "",
 }
 OLD_CLAIM_NAMES = {
+    "0043_job_timeouts": "procrastinate_fetch_jobs_v4",
     "0041_concurrency_limits": "procrastinate_fetch_jobs_v4",
     "0040_job_headers": "procrastinate_fetch_jobs_v3",
     "0037_results_and_dependencies": "procrastinate_fetch_jobs_v2",
 }
+#: The claims that took p_slots (0041 added it to procrastinate_fetch_jobs_v4).
+OLD_CLAIMS_WITH_SLOTS = {"0043_job_timeouts"}
 COMMON_COLUMNS = (
     "id bigint, queue_name text, task_name text, priority integer, lock text, "
     "queueing_lock text, args jsonb, status procrastinate_job_status, "
@@ -290,27 +295,34 @@ def install_old_claims(db: psycopg.Connection, pending: str) -> None:
     """The schema as it was before ``pending`` ran, as far as claims go."""
     signature = "bigint, text[], integer, uuid, boolean, timestamptz"
     db.execute(
-        f"alter function procrastinate_fetch_jobs_v4({signature}, integer) rename to hidden_claim"
+        f"alter function procrastinate_fetch_jobs_v5({signature}, integer) rename to hidden_claim"
     )
+    db.execute(f"drop function procrastinate_fetch_jobs_v4({signature}, integer)")
+    db.execute(f"drop function procrastinate_fetch_jobs_v3({signature})")
+    db.execute(f"drop function procrastinate_fetch_jobs_v2({signature})")
     order = list(OLD_CLAIM_NAMES)
-    for migration in order:
-        name = OLD_CLAIM_NAMES[migration]
-        if name != "procrastinate_fetch_jobs_v4":
-            db.execute(f"drop function {name}({signature})")
+    created = set()
     for migration in order[order.index(pending):]:
         name, extra = OLD_CLAIM_NAMES[migration], OLD_CLAIM_COLUMNS[migration]
+        if name in created:  # the newest of a name only: as the database had it
+            continue
+        created.add(name)
         columns = COMMON_COLUMNS + (", " + extra if extra else "")
         selected = ", ".join("f." + column.split()[0] for column in columns.split(", "))
+        slots = migration in OLD_CLAIMS_WITH_SLOTS
         db.execute(
             f"""create function {name}(
                 p_worker_id bigint, p_queues text[], p_limit integer,
                 p_claim_token uuid default null, p_resume boolean default false,
                 p_now timestamptz default null
+                {", p_slots integer default null" if slots else ""}
             ) returns table ({columns})
             language sql set search_path = pg_catalog, public, pg_temp as $$
                 select {selected}
-                from hidden_claim(p_worker_id, p_queues, p_limit, p_claim_token, p_resume, p_now)
-                    as f
+                from hidden_claim(
+                    p_worker_id, p_queues, p_limit, p_claim_token, p_resume, p_now
+                    {", p_slots" if slots else ""}
+                ) as f
             $$"""
         )
 

@@ -167,8 +167,8 @@ DEFINER_CALLS = {
         "select * from procrastinate_defer_jobs_v2("
         "'[{{\"task_name\": \"x\", \"queueing_lock\": \"q\", \"scheduled_at\": \"2030-01-01\"}}]')"
     ),
-    "procrastinate_fetch_jobs_v4": (
-        "select * from procrastinate_fetch_jobs_v4({worker}, array['default'], 5, '{token}', true)"
+    "procrastinate_fetch_jobs_v5": (
+        "select * from procrastinate_fetch_jobs_v5({worker}, array['default'], 5, '{token}', true)"
     ),
     "procrastinate_register_limits_v1": (
         "select procrastinate_register_limits_v1('{{\"task\": {{\"victim\": 1}}}}')"

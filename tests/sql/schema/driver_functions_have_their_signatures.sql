@@ -3,7 +3,7 @@
 begin;
 set local client_min_messages = warning;
 create extension if not exists pgtap;
-select plan(31);
+select plan(32);
 
 select function_returns(
     'procrastinate_defer_jobs_v2', array['jsonb', 'timestamp with time zone'], 'setof bigint',
@@ -21,7 +21,15 @@ select function_returns(
         'bigint', 'text[]', 'integer', 'uuid', 'boolean', 'timestamp with time zone', 'integer'
     ],
     'setof record',
-    'procrastinate_fetch_jobs_v4(p_worker_id, p_queues, p_limit, p_claim_token, p_resume, '
+    'procrastinate_fetch_jobs_v4 stays, for the workers of the previous release'
+);
+select function_returns(
+    'procrastinate_fetch_jobs_v5',
+    array[
+        'bigint', 'text[]', 'integer', 'uuid', 'boolean', 'timestamp with time zone', 'integer'
+    ],
+    'setof record',
+    'procrastinate_fetch_jobs_v5(p_worker_id, p_queues, p_limit, p_claim_token, p_resume, '
     || 'p_now, p_slots)'
 );
 select function_returns(
@@ -172,7 +180,8 @@ select is(
         'procrastinate_defer_jobs_v2', 'procrastinate_defer_periodic_job_v1',
         'procrastinate_failure_groups_v1',
         'procrastinate_fetch_jobs_v2', 'procrastinate_fetch_jobs_v3',
-        'procrastinate_fetch_jobs_v4', 'procrastinate_finish_jobs_v1',
+        'procrastinate_fetch_jobs_v4', 'procrastinate_fetch_jobs_v5',
+        'procrastinate_finish_jobs_v1',
         'procrastinate_get_job_status_v1', 'procrastinate_heartbeat_v2',
         'procrastinate_job_counts_v1', 'procrastinate_job_results_v1',
         'procrastinate_jobs_to_abort_v1',
@@ -211,7 +220,7 @@ select is(
         '_procrastinate_record_update_events', '_procrastinate_release_dependents_of_deleted_job',
         '_procrastinate_renew_lease',
         '_procrastinate_sees_all_jobs', '_procrastinate_set_limit',
-        '_procrastinate_take_back_jobs',
+        '_procrastinate_take_back_jobs', '_procrastinate_timeout_grace',
         '_procrastinate_trusted', '_procrastinate_validate_jobs'
     ],
     'the internal helpers are these, unversioned, with a leading underscore'

@@ -58,7 +58,7 @@ select is(
         'procrastinate_dashboard_throughput_v1', 'procrastinate_dashboard_workers_v1',
         'procrastinate_defer_jobs_v2',
         'procrastinate_defer_periodic_job_v1', 'procrastinate_failure_groups_v1',
-        'procrastinate_fetch_jobs_v4',
+        'procrastinate_fetch_jobs_v5',
         'procrastinate_finish_jobs_v1', 'procrastinate_get_job_status_v1',
         'procrastinate_heartbeat_v2', 'procrastinate_job_counts_v1',
         'procrastinate_job_results_v1',

@@ -15,6 +15,7 @@ select indexes_are(
         'procrastinate_jobs_scheduled_lock_order_idx_v1',
         'procrastinate_jobs_worker_idx_v2',
         'procrastinate_jobs_limited_idx_v1',
+        'procrastinate_jobs_deadline_idx_v1',
         'procrastinate_jobs_ready_idx_v1',
         'procrastinate_jobs_ready_queue_idx_v1',
         'procrastinate_jobs_locked_idx_v1',

@@ -139,6 +139,8 @@ class ProcrastinateJob(ReadOnlyModel):
     after_policy = models.TextField(null=True, blank=True)
     has_dependents = models.BooleanField(default=False)
     limit_key = models.TextField(null=True, blank=True)
+    timeout = models.FloatField(null=True, blank=True)
+    deadline = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         managed = False
@@ -152,7 +154,7 @@ class ProcrastinateJob(ReadOnlyModel):
             priority=self.priority, lock=self.lock, queueing_lock=self.queueing_lock,
             status=self.status, scheduled_at=self.scheduled_at, attempts=self.attempts,
             abort_requested=self.abort_requested, worker_id=self.worker_id,
-            limit_key=self.limit_key,
+            limit_key=self.limit_key, timeout=self.timeout,
         )
 
     def __str__(self) -> str:
