@@ -223,5 +223,5 @@ insert into procrastinate_migrations (number, name, phase, checksum) values
     43,
     'job_timeouts',
     'post',
-    '73440ee5a841ae5f6912165dad786609b73ee95cd5f1e38c86bfcd819d023aec'
+    'd390fa8efdd24c644c7b70aae0aae3089f8b381dbdabe4d91bb39c17cfe398e4'
 );

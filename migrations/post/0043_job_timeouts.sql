@@ -379,8 +379,11 @@ SQLSTATE PT001.';
 -- update that claims it (the claim's time plus the timeout, on the
 -- database's clock), returned with it as deadline and timeout; the worker
 -- stops the run then, and the rescue takes back a run still going past it
--- (65_rescue.sql). A job without a timeout costs nothing more: its deadline
--- stays null, and procrastinate_jobs_deadline_idx_v1 gets no entry.
+-- (65_rescue.sql). Like a job under a limit, a job with a timeout is
+-- claimed only among the first p_slots, never to wait in the worker's
+-- buffer while its deadline runs. A job without a timeout costs nothing
+-- more: its deadline stays null, and procrastinate_jobs_deadline_idx_v1 gets
+-- no entry.
 create function procrastinate_fetch_jobs_v5(
     p_worker_id bigint,
     p_queues text[],
@@ -446,6 +449,9 @@ declare
     -- started under one, to be marked so
     v_limits boolean;
     v_limited bigint[] := '{}'::bigint[];
+    -- how many of the jobs claimed now start at once (the rest waits in the
+    -- worker's buffer)
+    v_slots integer;
 begin
     -- only a trusted session may pin the clock (15_access.sql)
     if p_now is not null then
@@ -480,6 +486,7 @@ begin
             return;
         end if;
     end if;
+    v_slots := least(coalesce(p_slots, p_limit), p_limit) - v_resumed;
     v_wanted := p_limit + 16;
     v_window := 2 * v_wanted + 32;
 
@@ -813,7 +820,7 @@ begin
         select c.allowed, c.limited into v_ready, v_limited
         from _procrastinate_limit_candidates(
             v_ready || v_locked || v_scheduled || v_heads,
-            least(coalesce(p_slots, p_limit), p_limit) - v_resumed
+            v_slots
         ) as c;
         v_locked := '{}';
         v_scheduled := '{}';
@@ -833,7 +840,7 @@ begin
         begin
             return query
             with candidate as (
-                select j.id
+                select j.id, j.priority, j.timeout
                 from procrastinate_jobs as j
                 where
                     j.id = any(v_ready || v_locked || v_scheduled || v_heads)
@@ -859,6 +866,20 @@ begin
                 for update of j skip locked
             ),
 
+            -- A job with a timeout is claimed only among the first p_slots,
+            -- the jobs the worker starts at once: its deadline, counted from
+            -- this claim, never runs while it waits in the worker's buffer.
+            starting as (
+                select c.id
+                from (
+                    select
+                        c.id, c.timeout,
+                        row_number() over (order by c.priority desc, c.id asc) as rank
+                    from candidate as c
+                ) as c
+                where c.timeout is null or c.rank <= v_slots
+            ),
+
             claimed as (
                 update procrastinate_jobs as j
                 set
@@ -870,8 +891,8 @@ begin
                     limited = j.limited or j.id = any(v_limited),
                     -- null without a timeout
                     deadline = v_now + make_interval(secs => j.timeout)
-                from candidate
-                where j.id = candidate.id
+                from starting
+                where j.id = starting.id
                 returning
                     j.id, j.queue_name, j.task_name, j.priority, j.lock, j.queueing_lock,
                     j.args, j.status, j.scheduled_at, j.attempts, j.abort_requested,

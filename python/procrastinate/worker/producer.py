@@ -115,7 +115,7 @@ class Producer:
             return None
         self.health.renewed(sent_at)
         state.database_works()
-        timeouts.note_deadlines(state.deadlines, fetched, sent_at, self.slots.app.tasks)
+        timeouts.note_deadlines(state.deadlines, fetched, sent_at)
         if self._fetch_uncertain and fetched:
             state.log(
                 logging.WARNING,

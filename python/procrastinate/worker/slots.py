@@ -134,8 +134,7 @@ class Slots:
             abort_reason=flag.get,
         )
         run = JobRun(job, job.id, self.app.tasks.get(job.task_name), context, flag)
-        if state.deadlines:
-            run.deadline = state.deadlines.pop(job.id, None)
+        run.deadline = timeouts.run_deadline(state.deadlines, run)
         state.running[job.id] = run
         if state.metrics is not None:
             state.metrics.job_started(run)

@@ -1,5 +1,7 @@
-"""Job timeouts: a job's run is stopped at its deadline, its claim's time
-plus its timeout (the job's own, stored at defer, else its task's). An
+"""Job timeouts: a job's run is stopped at its deadline: its claim's time
+plus the timeout stored with it at defer (the claim starts such a job at
+once), or, for a job stored without one whose task has one, the run's start
+plus the task's (this worker's alone: the database knows none). An
 async job is cancelled (asyncio.CancelledError at the await it waits on); a
 sync job gets JobTimeout raised in its thread (worker.threads.Interruptible:
 at its next Python bytecode, not inside a blocking C call). Either way the
@@ -13,34 +15,38 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from procrastinate import exceptions
 
 if TYPE_CHECKING:
-    from procrastinate import jobs, tasks
+    from procrastinate import jobs
     from procrastinate.worker.executor import JobRun
 
 
 def note_deadlines(
-    deadlines: dict[int, float],
-    fetched: Iterable[jobs.Job],
-    claimed_at: float,
-    known_tasks: Mapping[str, tasks.Task],
+    deadlines: dict[int, float], fetched: Iterable[jobs.Job], claimed_at: float
 ) -> None:
-    """Record (time.monotonic) the deadline of each fetched job that has a
-    timeout, counted from ``claimed_at``: the monotonic time at which the
-    fetch was sent, so never later than the deadline the database stored."""
+    """Record (time.monotonic) the deadline of each fetched job deferred
+    with a timeout, counted from ``claimed_at``: the monotonic time at which
+    the fetch was sent, so never later than the deadline the database
+    stored. (The claim starts such a job at once: it never waits in the
+    buffer, procrastinate_fetch_jobs_v5.)"""
     for job in fetched:
-        timeout = job.timeout
-        if timeout is None:
-            # Deferred without one (from SQL, or before migration 0043):
-            # the task's, enforced by this worker only.
-            task = known_tasks.get(job.task_name)
-            timeout = task.timeout if task is not None else None
-        if timeout is not None and job.id is not None:
-            deadlines[job.id] = claimed_at + timeout
+        if job.timeout is not None and job.id is not None:
+            deadlines[job.id] = claimed_at + job.timeout
+
+
+def run_deadline(deadlines: dict[int, float], run: JobRun) -> float | None:
+    """The deadline of a run that starts now: its claim's (note_deadlines),
+    else, for a job deferred without a timeout (from SQL, or before
+    migration 0043) whose task has one, the task's from now, enforced by this
+    worker only (the database knows no deadline for it)."""
+    deadline = deadlines.pop(run.job_id, None) if deadlines else None
+    if deadline is None and run.task is not None and run.task.timeout is not None:
+        deadline = time.monotonic() + run.task.timeout
+    return deadline
 
 
 def start_timer(run: JobRun, deadline: float) -> asyncio.TimerHandle:
@@ -68,7 +74,7 @@ def timeout_error(run: JobRun) -> exceptions.JobTimeout:
         timeout = run.task.timeout
     return exceptions.JobTimeout(
         f"Job {run.job.call_string} ran past its deadline "
-        f"(timeout of {timeout:g} s from its claim)"
+        f"(timeout of {timeout:g} s)"
         if timeout is not None
         else f"Job {run.job.call_string} ran past its deadline"
     )

@@ -51,7 +51,7 @@ async def test_a_timed_out_async_job_fails_with_job_timeout_and_is_retried(
     assert row["status"] == "failed"
     assert row["attempts"] == 2  # the first run, and its retry
     assert row["last_error_types"][0] == TIMED_OUT
-    assert "ran past its deadline (timeout of 0.3 s from its claim)" in row["last_error"]
+    assert "ran past its deadline (timeout of 0.3 s)" in row["last_error"]
     assert runs(db, job_id) == ["started", "deferred_for_retry", "started", "failed"]
     assert elapsed < 10  # cancelled at its deadline, never slept its 60 s
 
@@ -248,10 +248,11 @@ async def test_a_live_workers_rescue_takes_back_a_hung_workers_job_after_its_dea
     assert late == {"accepted": False, "reason": "not_held"}
 
 
-async def test_a_prefetched_job_whose_deadline_passed_in_the_buffer_does_not_run(
+async def test_a_job_with_a_timeout_is_never_claimed_ahead_into_the_buffer(
     app: procrastinate.App, db: psycopg.Connection
 ) -> None:
     ran: list[str] = []
+    release = threading.Event()
 
     @app.task(name="quick")
     def quick() -> None:
@@ -259,7 +260,7 @@ async def test_a_prefetched_job_whose_deadline_passed_in_the_buffer_does_not_run
 
     @app.task(name="blocker")
     def blocker() -> None:
-        time.sleep(0.6)
+        release.wait(30)
 
     @app.task(name="short_lived")
     def short_lived() -> None:
@@ -273,18 +274,32 @@ async def test_a_prefetched_job_whose_deadline_passed_in_the_buffer_does_not_run
             lambda: {job_row(db, i)["status"] for i in quick_ids} == {"succeeded"},
             "the short jobs to run",
         )
-        # one claim takes both: the second waits in the buffer behind the
-        # blocker, past its deadline
+        # one claim could take both; the job with a timeout would wait in
+        # the buffer behind the blocker, its deadline running: it is left
         ids = db.execute(
             """select procrastinate_defer_jobs('[{"task_name": "blocker"},
-               {"task_name": "short_lived", "timeout": 0.2}]') as id"""
+               {"task_name": "short_lived", "timeout": 0.5}]') as id"""
         ).fetchall()
-        late_id = ids[1]["id"]
+        blocker_id, timed_id = ids[0]["id"], ids[1]["id"]
+        await poll(lambda: job_row(db, blocker_id)["status"] == "doing", "the blocker to run")
+        # claims ahead go on while the blocker runs (its one slot is busy)
+        await quick.defer_async()
+        await poll(
+            lambda: db.execute(
+                "select count(*) as n from procrastinate_jobs "
+                "where task_name = 'quick' and status = 'doing'"
+            ).fetchone()["n"]
+            == 1,
+            "the next short job to be claimed ahead",
+        )
+        assert job_row(db, timed_id)["status"] == "todo"
+        release.set()
         row = await poll(
-            lambda: (r := job_row(db, late_id))["status"] == "failed" and r,
-            "the buffered job to fail",
+            lambda: (r := job_row(db, timed_id))["status"] == "succeeded" and r,
+            "the job with a timeout to run",
         )
     finally:
+        release.set()
         await running.stop()
-    assert row["last_error_types"][0] == TIMED_OUT
-    assert ran == []  # never started with no time left
+    assert row["attempts"] == 1
+    assert ran == ["short_lived"]
