@@ -36,6 +36,12 @@ Actions (an adapter may lack some; run.py then shows "n/a"):
                                  defer one warm-up probe (i=-1), then probe i=0..N-1 one
                                  every S seconds; {"returned": [epoch when the defer of
                                  probe i returned, ...]}
+    retention                    time the system's retention of the finished jobs
+                                 of add-finished (a day old); {"seconds", "deleted"}
+
+An adapter whose system keeps no row of a finished job (graphile-worker) returns
+the span from its work action instead: {"rss_kb", "span": {...}}, taken in the
+worker process; run.py then uses it instead of calling span.
 """
 
 from __future__ import annotations

@@ -125,6 +125,22 @@ def work(args) -> dict[str, Any]:
     return {"rss_kb": _common.vm_hwm_kb()}
 
 
+async def _retention(dsn: str) -> dict[str, Any]:
+    app, _, _ = make_app(dsn)
+    async with app.open_async():
+        start = time.perf_counter()
+        # what the builtin task remove_old_jobs does: finished over an hour ago
+        deleted = await app.job_manager.delete_old_jobs(nb_hours=1)
+        seconds = time.perf_counter() - start
+    return {"seconds": seconds, "deleted": deleted}
+
+
+def retention(args) -> dict[str, Any]:
+    """Time the retention of the finished jobs (add-finished puts them a day
+    old): the builtin task's call, ``job_manager.delete_old_jobs(nb_hours=1)``."""
+    return asyncio.run(_retention(args.dsn))
+
+
 def backlog(args, connect) -> dict[str, Any]:
     """The backlog of a scale row, in procrastinate's table shape."""
     with connect(args.dsn) as conn:
