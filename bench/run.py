@@ -1,13 +1,15 @@
 #!/usr/bin/env python3
-"""Side-by-side benchmark: ours, procrastinate 3.10, pgqueuer, and a plain-SQL ceiling.
+"""Side-by-side benchmark: ours, procrastinate 3.10, pgqueuer, graphile-worker, a plain-SQL ceiling.
 
     bench/run.py [--quick] [--systems ours,procrastinate,...] [--metrics ...]
 
 Called by scripts/bench.sh (`make bench`), which prepares one virtualenv per
 system and starts a private PostgreSQL server (PGHOST/PGPORT/PGUSER). This
 runner needs only the standard library and psql: each system runs in its own
-subprocess, with its own python, through its adapter in bench/systems/ (see
-bench/systems/_common.py for the protocol). Every measurement runs in a fresh
+subprocess, with its own python (graphile-worker: its node), through its
+adapter in bench/systems/ (see bench/systems/_common.py for the protocol).
+One run measures one server; scripts/bench.sh runs it on a fast and on a
+durable cluster (issue 16). Every measurement runs in a fresh
 database, cloned from a per-system template holding that system's schema (and,
 for the "1M finished" rows, its finished jobs, vacuumed and analyzed).
 

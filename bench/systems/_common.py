@@ -1,7 +1,8 @@
 """What every benchmark adapter shares: its command line and its way of reporting.
 
 An adapter is one small script per system (ours.py, procrastinate_upstream.py,
-pgqueuer_peer.py, sql_ceiling.py), run by bench/run.py as a subprocess with
+pgqueuer_peer.py, sql_ceiling.py, and graphile_peer.mjs in JavaScript, run by
+its own node), run by bench/run.py as a subprocess with
 that system's own virtualenv, so that the peers' packages never mix: ours and
 procrastinate 3.10 are both imported as ``procrastinate``.
 
