@@ -44,7 +44,7 @@ INSTALL_VENV := $(if $(NO_INSTALL),,install/venv)
 
 .PHONY: help install install/system install/venv lint lint/sql lint/py lint/migrations \
 	lint/plpgsql verify/migrations check test test/sql test/py test/py/check \
-	db/start db/stop db/status db/psql demo bench bench/durable bench/triggers bench/dashboard clean
+	db/start db/stop db/status db/psql demo bench bench/fast bench/durable bench/triggers bench/dashboard clean
 
 help: ## Show this list of targets
 	@echo "Usage: make TARGET"
@@ -139,11 +139,14 @@ $(DEMO_STAMP): pyproject.toml setup.py | install/system
 demo: $(DEMO_STAMP) ## Defer jobs from Python and psql, run a worker, show what ran (private cluster; .venv-demo: the package and psycopg only)
 	@DEMO_VENV=$(DEMO_VENV) $(WITH_PG) scripts/demo.sh
 
-bench: install ## Run the benchmark (scripts/bench.sh) against a private cluster
-	@$(WITH_PG) scripts/bench.sh
+bench: install ## Run the benchmark (scripts/bench.sh) on a fast and on a durable private cluster (BENCH_ARGS=--quick)
+	@scripts/bench.sh
 
-bench/durable: install ## The same on a durable cluster (fsync, synchronous_commit, full_page_writes on, as production)
-	@PG_DURABLE=1 $(WITH_PG) scripts/bench.sh
+bench/fast: install ## The same on the fast cluster only (fsync, synchronous_commit, full_page_writes off)
+	@BENCH_CONFIGS=fast scripts/bench.sh
+
+bench/durable: install ## The same on the durable cluster only (PostgreSQL's defaults, as production)
+	@BENCH_CONFIGS=durable scripts/bench.sh
 
 bench/triggers: install ## Measure what each trigger costs per job on the fast path (bench/trigger_costs.py)
 	@$(WITH_PG) $(VENV)/bin/python bench/trigger_costs.py

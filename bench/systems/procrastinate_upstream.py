@@ -88,5 +88,6 @@ if __name__ == "__main__":
             "work": _procrastinate_api.work,
             "listen": _procrastinate_api.listen,
             "produce": _procrastinate_api.produce,
+            "retention": _procrastinate_api.retention,
         }
     )
