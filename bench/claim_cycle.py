@@ -1,6 +1,6 @@
 """The SQL cost of a claim and of its report, per backlog shape, without a
 worker: one connection fetches LIMIT jobs (the claim the worker calls:
-procrastinate_fetch_jobs_v4, or v3, or v2 on an older schema) and
+procrastinate_fetch_jobs_v5, or v4, v3, v2 on an older schema) and
 reports them succeeded (procrastinate_finish_jobs_v1), CYCLES times, and the
 medians are printed. For comparing two versions of the SQL functions.
 
@@ -63,7 +63,8 @@ def main() -> None:
         ).fetchone()[0]
         # the claim the worker calls: the newest that exists
         claim = conn.execute(
-            "select coalesce(to_regproc('procrastinate_fetch_jobs_v4')::text,"
+            "select coalesce(to_regproc('procrastinate_fetch_jobs_v5')::text,"
+            " to_regproc('procrastinate_fetch_jobs_v4')::text,"
             " to_regproc('procrastinate_fetch_jobs_v3')::text,"
             " 'procrastinate_fetch_jobs_v2')"
         ).fetchone()[0]
