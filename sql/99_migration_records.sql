@@ -218,4 +218,10 @@ insert into procrastinate_migrations (number, name, phase, checksum) values
     'dashboard_charts_search_reader',
     'post',
     '5dc603c5f34b4c4ab1396ef957861fd66485abff6eb67d2490f359f48cea6405'
+),
+(
+    43,
+    'rate_limits',
+    'post',
+    'b5b47dc069bc2834808237498392ed728212a8fee7c975e247c0a8f397fdad23'
 );

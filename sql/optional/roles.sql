@@ -106,6 +106,8 @@ procrastinate_fetch_jobs_v3(bigint, text[], integer, uuid, boolean, timestamptz)
 procrastinate_fetch_jobs_v4(bigint, text[], integer, uuid, boolean, timestamptz, integer),
 procrastinate_fetch_jobs(text[], integer, bigint),
 procrastinate_register_limits_v1(jsonb),
+procrastinate_register_limits_v2(jsonb),
+procrastinate_limit_wait_v1(text[]),
 procrastinate_finish_jobs_v1(bigint, jsonb, text, timestamptz),
 procrastinate_finish_job(bigint, text, text, text[], bigint, integer, jsonb),
 procrastinate_retry_delay_v1(integer, double precision, double precision, double precision),
