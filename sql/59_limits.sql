@@ -224,9 +224,9 @@ $$;
 -- allowed candidates take are spent here, under the row lock: the claim
 -- starts every allowed candidate, unless the claim's last checks drop it
 -- (its queue paused meanwhile, its lock taken): then a token is lost, never
--- one spent too many. Called by procrastinate_fetch_jobs_v4 when limits exist; it must be volatile, so
--- that the count, a statement after the lock, sees the claims committed by
--- the previous holders of the lock.
+-- one spent too many. Called by procrastinate_fetch_jobs_v4 when limits
+-- exist; it must be volatile, so that the count, a statement after the
+-- lock, sees the claims committed by the previous holders of the lock.
 create function _procrastinate_limit_candidates(
     p_ids bigint[],
     p_slots integer,
@@ -692,13 +692,18 @@ end;
 $$;
 
 -- The seconds a worker serving p_queues (null: every queue) may sleep
--- before a rate limit it waits on has a token again: the earliest refill
--- to one token among the rate limits whose bucket has less than one (of
--- those queues, or of any task or key); seconds is null when no bucket is
--- empty, and has_rate_limits false when no rate limit exists at all (the
--- worker then stops asking for a while). One row. Called by the Python
--- worker after a claim that came back short, instead of sleeping its whole
--- poll interval.
+-- before a rate limit that holds jobs of its queues back has a token again:
+-- among the rate limits with jobs of those queues waiting and due under
+-- them, and a free slot of their concurrency if they have one, the earliest
+-- time one of their buckets holds a token (0: one holds a token now, the
+-- claim that came back short ran before its refill). seconds is null when
+-- no rate limit holds such jobs back, and has_rate_limits false when no
+-- rate limit exists at all (the worker then stops asking for a while). One
+-- row. The jobs of a task or key limit are looked for among the first
+-- 10,000 waiting jobs of the queues (as in
+-- _procrastinate_candidates_past_full_limits). Called by the Python worker
+-- after a claim that came back short, instead of sleeping its whole poll
+-- interval.
 create function procrastinate_limit_wait_v1(p_queues text[])
 returns table (has_rate_limits boolean, seconds double precision)
 language sql
@@ -721,10 +726,48 @@ as $$
             from procrastinate_limits as l
             where
                 l.rate > 0
-                and _procrastinate_limit_tokens(
-                    l.rate, l.per, l.tokens, l.refilled_at, clock_timestamp()
-                ) < 1
-                and (l.scope <> 'queue' or p_queues is null or l.name = any(p_queues))
+                and (
+                    l.concurrency is null
+                    or l.concurrency > (
+                        select count(*) from procrastinate_jobs as j
+                        where
+                            j.status = 'doing' and j.limited
+                            and _procrastinate_limit_applies(
+                                l.scope, l.name, j.queue_name, j.task_name, j.limit_key
+                            )
+                    )
+                )
+                and (
+                    (
+                        l.scope = 'queue'
+                        and (p_queues is null or l.name = any(p_queues))
+                        and exists (
+                            select 1 from procrastinate_jobs as j
+                            where
+                                j.status = 'todo' and md5(j.queue_name) = md5(l.name)
+                                and j.queue_name = l.name
+                                and (j.scheduled_at is null or j.scheduled_at <= now())
+                        )
+                    )
+                    or (
+                        l.scope <> 'queue'
+                        and exists (
+                            select 1
+                            from (
+                                select j.task_name, j.limit_key
+                                from procrastinate_jobs as j
+                                where
+                                    j.status = 'todo'
+                                    and (j.scheduled_at is null or j.scheduled_at <= now())
+                                    and (p_queues is null or j.queue_name = any(p_queues))
+                                limit 10000
+                            ) as w
+                            where
+                                (l.scope = 'task' and w.task_name = l.name)
+                                or (l.scope = 'key' and w.limit_key = l.name)
+                        )
+                    )
+                )
         );
 $$;
 

@@ -223,5 +223,5 @@ insert into procrastinate_migrations (number, name, phase, checksum) values
     43,
     'rate_limits',
     'post',
-    'b5b47dc069bc2834808237498392ed728212a8fee7c975e247c0a8f397fdad23'
+    'fa78dbb727870d0dbf79f83865a61f520cffcf6841192029c8954b5d302c7d7d'
 );

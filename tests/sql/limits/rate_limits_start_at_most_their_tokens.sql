@@ -55,8 +55,10 @@ select results_eq(
     'a new rate starts with a full bucket'
 );
 select procrastinate_defer_jobs(
-    (select jsonb_agg(jsonb_build_object('task_name', 't', 'queue_name', 'r'))
-    from generate_series(1, 5))
+    (
+        select jsonb_agg(jsonb_build_object('task_name', 't', 'queue_name', 'r'))
+        from generate_series(1, 5)
+    )
 );
 select procrastinate_defer_job('free', queue_name => 'other') as free1 \gset
 select is(
@@ -108,8 +110,10 @@ select ok(
 -- the prefetch buffer spends no token: only the jobs started at once do
 select procrastinate_set_limit(task_name => 'p', rate => 10, per => '1 hour');
 select procrastinate_defer_jobs(
-    (select jsonb_agg(jsonb_build_object('task_name', 'p', 'queue_name', 'pq'))
-    from generate_series(1, 5))
+    (
+        select jsonb_agg(jsonb_build_object('task_name', 'p', 'queue_name', 'pq'))
+        from generate_series(1, 5)
+    )
 );
 select is(
     (
