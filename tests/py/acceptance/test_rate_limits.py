@@ -87,6 +87,30 @@ def test_bad_rates_are_refused_naming_the_problem(db_dsn: str) -> None:
         procrastinate.App(connector=connector, queue_limits={"emails": 2.5})
 
 
+async def test_a_worker_that_does_not_wait_still_waits_for_the_tokens(
+    app: procrastinate.App, db: psycopg.Connection
+) -> None:
+    # wait=False stops once no job is left, not while jobs wait for a token:
+    # 8 jobs at 20 a second, a bucket of 20 emptied first, start over ~0.4 s
+    @app.task(name="ping")
+    async def ping() -> None:
+        pass
+
+    db.execute(
+        "select procrastinate_set_limit(queue_name => 'rated', rate => 20, per => '1 second')"
+    )
+    db.execute("update procrastinate_limits set tokens = 0, refilled_at = clock_timestamp()")
+    await ping.configure(queue="rated").batch_defer_async(*({} for _ in range(8)))
+    await one_shot(app, queues=["rated"])
+    row = db.execute(
+        "select count(*) as n, extract(epoch from max(started_at) - min(started_at)) as spread "
+        "from procrastinate_jobs where status = 'succeeded'"
+    ).fetchone()
+    assert row is not None and row["n"] == 8
+    # one token every 50 ms: the 8 starts spread over at least 7 of them
+    assert row["spread"] >= 0.3
+
+
 # --- concurrent claims ------------------------------------------------------------
 
 
