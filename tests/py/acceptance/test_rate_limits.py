@@ -73,6 +73,29 @@ async def test_a_worker_sets_the_rate_limits_written_in_the_code(
     assert row is not None and row["tokens"] == 0.5
 
 
+async def test_a_worker_on_a_database_without_rate_limits_sets_the_rest(
+    db_dsn: str, db: psycopg.Connection, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Post migration 0043 pending: no procrastinate_register_limits_v2 nor
+    # procrastinate_limit_wait_v1. The worker sets the concurrency limits
+    # through v1, says the rates are not set, and runs.
+    db.execute("drop function procrastinate_register_limits_v2(jsonb)")
+    db.execute("drop function procrastinate_limit_wait_v1(text[])")
+    app = procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=db_dsn))
+
+    @app.task(name="call_api", concurrency_limit=5, rate_limit="3/s")
+    async def call_api() -> None:
+        pass
+
+    async with app.open_async():
+        await call_api.defer_async()
+        await one_shot(app)
+    assert rates(db) == [("task", "call_api", 5, None, None)]
+    assert "rate_limits_not_set" in [getattr(r, "action", None) for r in caplog.records]
+    row = db.execute("select status::text as s from procrastinate_jobs").fetchone()
+    assert row is not None and row["s"] == "succeeded"
+
+
 def test_bad_rates_are_refused_naming_the_problem(db_dsn: str) -> None:
     connector = procrastinate.PsycopgConnector(conninfo=db_dsn)
     app = procrastinate.App(connector=connector)
