@@ -436,6 +436,63 @@ def measure_limited_worker(system: System, dbs: Databases) -> Outcome:
     )
 
 
+# Flow control (issue 18): a queue with a rate limit of RATE_ROW_RATE starts
+# a second worked by one worker of concurrency 100 (ours only), no-op jobs:
+# the worker could start thousands a second, the limit lets RATE_ROW_RATE
+# start. The bucket starts full (RATE_ROW_RATE start at once), then refills
+# at the rate: the achieved rate is the starts after the first bucket over
+# the time from the first start to the last, and must be the limit, neither
+# undershot (the worker sleeps until the next token, not its poll interval)
+# nor overshot. RATE_ROW_SECONDS of starts at the rate are queued.
+RATE_ROW_RATE = 200
+RATE_ROW_SECONDS = 8
+RATE_ROW_CONCURRENCY = 100
+
+
+def measure_rate_limited_worker(system: System, dbs: Databases) -> Outcome:
+    sizes = dbs.sizes
+    n = RATE_ROW_RATE * (1 + RATE_ROW_SECONDS)
+    db = dbs.fresh(system)
+    try:
+        system.run("prefill", dsn(db), n=n)
+        psql(
+            "select procrastinate_set_limit(queue_name => 'default', "
+            f"rate => {RATE_ROW_RATE}, per => '1 second')",
+            db,
+        )
+        with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+            proc = system.popen(
+                "work", dsn(db), stdout=out, stderr=err, concurrency=RATE_ROW_CONCURRENCY
+            )
+            _, capped = watch(proc, sizes.worker_cap)
+        started, first, last, busiest = psql(
+            """select count(*), extract(epoch from min(started_at)),
+                   extract(epoch from max(started_at)),
+                   (select max(n) from (
+                       select count(*) as n from procrastinate_jobs as j
+                       where j.started_at >= (select min(started_at) + interval '1 second'
+                                              from procrastinate_jobs)
+                       group by floor(extract(epoch from j.started_at))) as b)
+               from procrastinate_jobs where started_at is not null""",
+            db,
+        ).split("|")
+    finally:
+        dbs.drop(db)
+    if capped:
+        raise BenchError(f"{system.key} work: stopped after {sizes.worker_cap:.0f} s")
+    if int(started) < n:
+        raise BenchError(f"{system.key} work: only {started} of {n} jobs started")
+    seconds = max(float(last) - float(first), 1e-6)
+    achieved = (int(started) - RATE_ROW_RATE) / seconds
+    ratio = 100 * achieved / RATE_ROW_RATE
+    note = (
+        f"{started} jobs started in {seconds:.2f} s after the first: {achieved:.1f} starts/s "
+        f"after the first bucket of {RATE_ROW_RATE}, {ratio:.1f}% of the limit; at most "
+        f"{busiest or 0} starts in a calendar second after the first"
+    )
+    return Outcome(achieved, extra={"ratio": ratio}, note=note)
+
+
 # Scale rows (issue 13): the backlog shapes of bench/systems/_common.py. In
 # "waiting" and "locks" the worker runs jobs of the backlog itself; in the
 # others the backlog cannot run (scheduled later, behind a busy lock, in
@@ -710,6 +767,11 @@ def rows(sizes: Sizes) -> list[Row]:
             "limit10_at_limit", "  samples at the limit while jobs wait", "%", True, ("ours",),
         ),
         Row("limit10_most", "  most running at once (limit 10)", "jobs", False, ("ours",)),
+        Row(
+            "rate200_c100", "worker c=100, queue rate 200/s, no-op jobs (issue 18)", "starts/s",
+            True, ("ours",),
+        ),
+        Row("rate200_ratio", "  achieved rate / limit (rate 200/s)", "%", True, ("ours",)),
         *(
             row
             for key, shape, _, label in scale_cases(sizes)
@@ -799,6 +861,11 @@ def measurements(sizes: Sizes) -> list[Measurement]:
                 "limit10_at_limit": "at_limit", "limit10_most": "most",
             },
             lambda s, d: measure_limited_worker(s, d),
+        ),
+        Measurement(
+            "rate200", "worker c=100, queue rate 200/s",
+            {"rate200_c100": "value", "rate200_ratio": "ratio"},
+            lambda s, d: measure_rate_limited_worker(s, d),
         ),
         Measurement(
             "latency", "defer-to-start latency",
@@ -1229,6 +1296,17 @@ def targets(values: dict[str, dict[str, float | None]]) -> list[str]:
             [("%", get("limit10_at_limit", "ours"), 50)],
             ">=",
         ),
+        check(
+            "queue rate 200/s, worker c=100: the rate is reached, not undershot "
+            "(achieved >= 90% of the limit; issue 18)",
+            [("%", get("rate200_ratio", "ours"), 90)],
+            ">=",
+        ),
+        check(
+            "queue rate 200/s, worker c=100: never over the rate (achieved <= 105% of the limit)",
+            [("%", get("rate200_ratio", "ours"), 105)],
+            "<=",
+        ),
         *scale_targets(values),
     ]
 
@@ -1348,7 +1426,8 @@ def parse_args() -> argparse.Namespace:
     p.add_argument(
         "--metrics", default="",
         help="comma-separated subset of defer_single,defer_batch,worker_c10,worker_c100,"
-        "worker_c10_fin,worker_c100_fin,latency,wait,worker_c100_result,limit10, and scale "
+        "worker_c10_fin,worker_c100_fin,latency,wait,worker_c100_result,limit10,rate200, and "
+        "scale "
         "(every scale row) or one of them (scale_waiting_10k, scale_waiting_10k_lat, ...)",
     )
     p.add_argument("--rounds", type=int, default=0, help="override the number of rounds")

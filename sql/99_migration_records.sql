@@ -224,4 +224,10 @@ insert into procrastinate_migrations (number, name, phase, checksum) values
     'job_timeouts',
     'post',
     'd390fa8efdd24c644c7b70aae0aae3089f8b381dbdabe4d91bb39c17cfe398e4'
+),
+(
+    44,
+    'rate_limits',
+    'post',
+    '7b1eb8d607558d4c08779eacc1a66c95de4168fb24b9a7027092b2e216429c2a'
 );

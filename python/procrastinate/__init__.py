@@ -11,6 +11,7 @@ from procrastinate.job_context import JobContext
 from procrastinate.psycopg_connector import PsycopgConnector
 from procrastinate.retry import BaseRetryStrategy, RetryDecision, RetryStrategy
 from procrastinate.sync_psycopg_connector import SyncPsycopgConnector
+from procrastinate.tasks import RateLimit
 from procrastinate.transaction import defer_in_transaction, defer_in_transaction_async
 from procrastinate.utils import MovedElsewhere as _MovedElsewhere
 
@@ -33,6 +34,7 @@ __all__ = [
     "Blueprint",
     "JobContext",
     "PsycopgConnector",
+    "RateLimit",
     "RetryDecision",
     "RetryStrategy",
     "SyncPsycopgConnector",

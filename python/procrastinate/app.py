@@ -63,8 +63,10 @@ class App(blueprints.Blueprint):
     ``periodic_defaults`` tune the periodic deferrer (``max_delay``, s);
     ``store_result`` is the default of the tasks that do not say whether to
     keep what they return (docs/results.md); ``queue_limits`` maps queue
-    names to how many of their jobs may run at once across all workers, set
-    in the database by each worker when it starts (docs/flow-control.md).
+    names to their limits across all workers: how many of their jobs may run
+    at once (``5``), how many may start per period (``"100/m"``, ``(100,
+    60)``), or both (``{"concurrency": 5, "rate": "100/m"}``), set in the
+    database by each worker when it starts (docs/flow-control.md).
     """
 
     @classmethod
@@ -80,18 +82,43 @@ class App(blueprints.Blueprint):
         worker_defaults: dict[str, Any] | None = None,
         periodic_defaults: dict[str, Any] | None = None,
         store_result: bool = False,
-        queue_limits: dict[str, int] | None = None,
+        queue_limits: dict[str, Any] | None = None,
     ):
         super().__init__()
         from procrastinate import tasks
 
         #: Concurrency limits of queues (queue name -> jobs running at once).
         self.queue_limits: dict[str, int] = {}
-        for queue, limit in (queue_limits or {}).items():
-            checked = tasks.check_concurrency_limit(limit, f"queue {queue!r}")
-            if checked is None:
-                raise ValueError(f"the concurrency limit of queue {queue!r} is None")
-            self.queue_limits[queue] = checked
+        #: Rate limits of queues (queue name -> starts per period).
+        self.queue_rate_limits: dict[str, tasks.RateLimit] = {}
+        self._queue_limits_given = dict(queue_limits or {})
+        for queue, limit in self._queue_limits_given.items():
+            owner = f"queue {queue!r}"
+            concurrency: Any = None
+            rate: Any = None
+            if isinstance(limit, dict):
+                unknown = set(limit) - {"concurrency", "rate"}
+                if unknown or not limit:
+                    raise ValueError(
+                        f"the limits of {owner} are a number of jobs, a rate or "
+                        f"{{'concurrency': jobs, 'rate': rate}}, got {limit!r}"
+                    )
+                concurrency, rate = limit.get("concurrency"), limit.get("rate")
+            elif isinstance(limit, int) and not isinstance(limit, bool):
+                concurrency = limit
+            elif isinstance(limit, str | tuple | tasks.RateLimit):
+                rate = limit
+            else:
+                raise ValueError(
+                    f"the limits of {owner} are a number of jobs, a rate or "
+                    f"{{'concurrency': jobs, 'rate': rate}}, got {limit!r}"
+                )
+            checked = tasks.check_concurrency_limit(concurrency, owner)
+            if checked is not None:
+                self.queue_limits[queue] = checked
+            checked_rate = tasks.check_rate_limit(rate, owner)
+            if checked_rate is not None:
+                self.queue_rate_limits[queue] = checked_rate
         #: Whether jobs keep what their task returns, for tasks that do not say.
         self.store_result = store_result
         self.connector = connector
@@ -130,7 +157,7 @@ class App(blueprints.Blueprint):
             worker_defaults=self.worker_defaults,
             periodic_defaults=self.periodic_defaults,
             store_result=self.store_result,
-            queue_limits=self.queue_limits,
+            queue_limits=self._queue_limits_given,
         )
         app.tasks = self.tasks
         app.periodic_registry = self.periodic_registry

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 
     from procrastinate import middleware
     from procrastinate import retry as retry_module
+    from procrastinate import tasks as tasks_module
     from procrastinate.job_context import JobContext
     from procrastinate.tasks import Task
 
@@ -46,6 +47,7 @@ class TaskOptions(TypedDict, total=False):
     store_result: bool | None
     concurrency_limit: int | None
     timeout: float | None
+    rate_limit: tasks_module.RateLimitValue | None
 
 
 class Blueprint:
@@ -156,10 +158,12 @@ class Blueprint:
         ``queueing_lock`` are defaults of its jobs; ``task_middleware`` wraps
         its runs; ``store_result`` keeps what it returns (None: the App's
         ``store_result``; docs/results.md); ``concurrency_limit``: at most
-        this many of its jobs run at once across all workers
-        (docs/flow-control.md); ``timeout``: seconds each of its jobs may run
-        from its claim, then the worker stops it and it fails with
-        JobTimeout (a job's ``configure(timeout=...)`` replaces it).
+        this many of its jobs run at once across all workers;
+        ``rate_limit``: at most so many of its jobs start per period across
+        all workers, ``"100/m"`` or ``(100, 60)`` (docs/flow-control.md);
+        ``timeout``: seconds each of its jobs may run from its claim, then
+        the worker stops it and it fails with JobTimeout (a job's
+        ``configure(timeout=...)`` replaces it).
         """
         from procrastinate.tasks import Task
 

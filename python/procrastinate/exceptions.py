@@ -186,7 +186,7 @@ class InvalidOutcome(ProcrastinateException, ValueError):
 
 
 class LimitNotFound(ProcrastinateException, LookupError):
-    """There is no concurrency limit on this queue, task or key (SQLSTATE PT006)."""
+    """There is no limit on this queue, task or key (SQLSTATE PT006)."""
 
     sqlstate: str | None = "PT006"
 

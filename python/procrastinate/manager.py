@@ -15,7 +15,7 @@ from collections.abc import Callable, Coroutine, Iterable
 from typing import Any, TypeVar
 
 from procrastinate import connector as connector_module
-from procrastinate import exceptions, notifications_3x, tracing, utils, waiting
+from procrastinate import exceptions, notifications_3x, tasks, tracing, utils, waiting
 from procrastinate import jobs as jobs_module
 from procrastinate._db import queries
 from procrastinate._db.ops import Operation, call_all, call_none, ids, one, operation, rows
@@ -285,9 +285,10 @@ class JobManager(WorkerOperations):
 
     @operation
     def list_limits(self) -> Operation[list[dict[str, Any]]]:
-        """Every concurrency limit with its use (procrastinate_limit_stats):
-        scope (queue, task or key), name, concurrency, in_use, waiting,
-        held_back."""
+        """Every limit with its use (procrastinate_limit_stats): scope
+        (queue, task or key), name, concurrency, in_use, waiting, held_back,
+        rate, per (seconds) and tokens (starts its rate allows now); the
+        concurrency or the rate fields are None for a limit without one."""
         rows = yield call_all(queries.LIST_LIMITS)
         return [dict(row) for row in rows]
 
@@ -296,18 +297,25 @@ class JobManager(WorkerOperations):
     @operation
     def set_limit(
         self,
-        concurrency: int,
+        concurrency: int | None = None,
         *,
         queue: str | None = None,
         task: str | None = None,
         limit_key: str | None = None,
+        rate: tasks.RateLimitValue | None = None,
     ) -> Operation[None]:
         """At most ``concurrency`` jobs of ``queue``, of ``task`` or with
-        ``limit_key`` (exactly one) run at once across all workers.
-        InvalidJobDefinition (PT001) for a bad one."""
+        ``limit_key`` (exactly one) run at once across all workers, and at
+        most ``rate`` of them start per period (``"100/m"``, ``(100, 60)``;
+        docs/flow-control.md); what is not given is left as it is.
+        ValueError for a malformed rate, InvalidJobDefinition (PT001) for
+        another bad limit."""
+        checked = tasks.check_rate_limit(rate, "set_limit")
         yield call_none(
             queries.SET_LIMIT, queue=queue, task=task, limit_key=limit_key,
             concurrency=concurrency,
+            rate=None if checked is None else checked.rate,
+            per=None if checked is None else checked.per,
         )
 
     set_limit_async = set_limit.async_

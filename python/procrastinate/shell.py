@@ -132,20 +132,27 @@ class ProcrastinateShell(cmd.Cmd):
         self._print_counts(self.job_manager.list_locks_async, parse_argument(arg))
 
     def do_list_limits(self, arg: str) -> None:
-        """List the concurrency limits: scope (queue, task or key), name, the
-        limit, the jobs running under it, waiting, and held back by it.
+        """List the limits: scope (queue, task or key), name, the concurrency
+        limit with the jobs running under it, the rate limit with the starts
+        its bucket allows now, the jobs waiting, and those held back by it.
         list_limits
         """
         if arg.strip():
             raise ShellError(f"list_limits takes no argument, got {arg.strip()!r}")
         rows = self.call(self.job_manager.list_limits_async)
         if not rows:
-            print("No concurrency limit")
+            print("No limit")
         for row in rows:
-            print(
-                f"{row['scope']} {row['name']}: {row['in_use']}/{row['concurrency']} running, "
-                f"{row['waiting']} waiting, {row['held_back']} held back by the limit"
-            )
+            parts = []
+            if row["concurrency"] is not None:
+                parts.append(f"{row['in_use']}/{row['concurrency']} running")
+            if row["rate"] is not None:
+                parts.append(
+                    f"{row['rate']} starts per {row['per']:g} s "
+                    f"({int(row['tokens'])} available now)"
+                )
+            parts.append(f"{row['waiting']} waiting, {row['held_back']} held back by the limit")
+            print(f"{row['scope']} {row['name']}: " + ", ".join(parts))
 
     def do_retry(self, arg: str) -> None:
         """Put a failed job back in its queue, to run now.

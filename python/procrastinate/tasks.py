@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import inspect
 import logging
@@ -123,6 +124,54 @@ def check_concurrency_limit(limit: Any, owner: str) -> int | None:
     return limit
 
 
+@dataclasses.dataclass(frozen=True)
+class RateLimit:
+    """At most ``rate`` job starts per ``per`` seconds, across all workers
+    (docs/flow-control.md). Written ``RateLimit(100, 60)``, ``(100, 60)``,
+    ``(100, datetime.timedelta(minutes=1))`` or ``"100/m"`` (``s``, ``m``,
+    ``h``, ``d``) wherever a rate limit is taken."""
+
+    rate: int
+    per: float
+
+
+#: The forms of a rate limit (see RateLimit).
+RateLimitValue = RateLimit | tuple[int, float | datetime.timedelta] | str
+
+_RATE_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def check_rate_limit(value: Any, owner: str) -> RateLimit | None:
+    """``value`` (None or one of the forms of RateLimit) as a RateLimit;
+    else ValueError naming ``owner``."""
+    if value is None:
+        return None
+    problem = (
+        f"the rate limit of {owner} must be a number of starts (0 or more) per period "
+        f"(more than a millisecond): RateLimit(100, 60), (100, 60) or \"100/m\", got {value!r}"
+    )
+    rate: Any
+    per: Any
+    if isinstance(value, RateLimit):
+        rate, per = value.rate, value.per
+    elif isinstance(value, str):
+        number, slash, unit = value.strip().partition("/")
+        if not slash or unit.strip() not in _RATE_UNITS or not number.strip().isdigit():
+            raise ValueError(problem)
+        rate, per = int(number), _RATE_UNITS[unit.strip()]
+    elif isinstance(value, tuple) and len(value) == 2:
+        rate, per = value
+        if isinstance(per, datetime.timedelta):
+            per = per.total_seconds()
+    else:
+        raise ValueError(problem)
+    if isinstance(rate, bool) or not isinstance(rate, int) or not 0 <= rate < 2**31:
+        raise ValueError(problem)
+    if isinstance(per, bool) or not isinstance(per, int | float) or not 0.001 <= per < 10**9:
+        raise ValueError(problem)
+    return RateLimit(rate=rate, per=float(per))
+
+
 def _keywords_only(positional: tuple[Any, ...]) -> None:
     if positional:
         raise TypeError(
@@ -156,6 +205,7 @@ class Task(Generic[P, R, Args]):
         store_result: bool | None = None,
         concurrency_limit: int | None = None,
         timeout: float | None = None,
+        rate_limit: RateLimitValue | None = None,
     ):
         self.func = func
         self.blueprint = blueprint
@@ -187,6 +237,10 @@ class Task(Generic[P, R, Args]):
         #: deferred with its own (``configure(timeout=...)``, which wins).
         #: The worker stops a run at its deadline: JobTimeout.
         self.timeout = check_timeout(timeout, f"task {self.name!r}")
+        #: At most so many of its jobs start per period across all workers
+        #: (None: no limit); set by a worker when it starts, as its
+        #: concurrency_limit.
+        self.rate_limit = check_rate_limit(rate_limit, f"task {self.name!r}")
         #: Middlewares around this task's runs (same sync/async kind as the task).
         self.task_middleware: list[middleware_module.TaskMiddleware] = list(task_middleware or [])
         is_async = inspect.iscoroutinefunction(func)

@@ -155,7 +155,8 @@ select procrastinate_resume_queue_v1(%(queue)s::text) as changed
 # --- concurrency limits (docs/flow-control.md) ------------------------------------
 
 LIST_LIMITS = """
-select l.scope, l.name, l.concurrency, l.in_use, l.waiting, l.held_back
+select l.scope, l.name, l.concurrency, l.in_use, l.waiting, l.held_back,
+    l.rate, extract(epoch from l.per)::double precision as per, l.tokens
 from procrastinate_limit_stats as l
 order by l.scope, l.name
 """
@@ -163,7 +164,8 @@ order by l.scope, l.name
 SET_LIMIT = """
 select procrastinate_set_limit(
     queue_name => %(queue)s::text, task_name => %(task)s::text,
-    limit_key => %(limit_key)s::text, concurrency => %(concurrency)s::integer
+    limit_key => %(limit_key)s::text, concurrency => %(concurrency)s::integer,
+    rate => %(rate)s::integer, per => make_interval(secs => %(per)s::double precision)
 )
 """
 
@@ -191,9 +193,23 @@ order by b.queue_name
 # --- workers -----------------------------------------------------------------
 
 #: The concurrency limits written in the code (tasks' concurrency_limit, the
-#: App's queue_limits), set by a worker when it starts.
+#: App's queue_limits), set by a worker when it starts: the call of a
+#: database without rate limits (post migration 0044 pending).
 REGISTER_LIMITS = """
 select procrastinate_register_limits_v1(%(limits)s::jsonb)
+"""
+
+#: The limits written in the code, rates included (tasks' concurrency_limit
+#: and rate_limit, the App's queue_limits), set by a worker when it starts.
+REGISTER_LIMITS_V2 = """
+select procrastinate_register_limits_v2(%(limits)s::jsonb)
+"""
+
+#: After a claim that came back short: whether rate limits exist, and the
+#: seconds until an empty bucket of the served queues has a token again.
+LIMIT_WAIT = """
+select w.has_rate_limits, w.seconds
+from procrastinate_limit_wait_v1(%(queues)s::text[]) as w
 """
 
 REGISTER_WORKER = """

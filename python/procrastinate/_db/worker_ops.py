@@ -23,6 +23,7 @@ from procrastinate._db.ops import (
     Operations,
     call_all,
     call_none,
+    call_one,
     ids,
     one,
     operation,
@@ -199,11 +200,40 @@ class WorkerOperations(Operations):
 
     @operation
     def _register_limits(
-        self, task_limits: dict[str, int], queue_limits: dict[str, int]
-    ) -> Operation[bool]:
-        """Set the concurrency limits written in the code (those already in
-        place as given are left alone). False when the database has no
-        concurrency limits yet (post migration 0041 pending)."""
+        self,
+        task_limits: dict[str, int],
+        queue_limits: dict[str, int],
+        task_rates: dict[str, tuple[int, float]] | None = None,
+        queue_rates: dict[str, tuple[int, float]] | None = None,
+    ) -> Operation[str]:
+        """Set the limits written in the code (those already in place as
+        given are left alone): concurrency limits, and rates as (starts,
+        seconds). "all" when every limit was set; "concurrency" when the
+        database has no rate limits yet (post migration 0044 pending: only
+        the concurrency limits were set); "none" when it has no limits at
+        all (0041 pending)."""
+
+        def spec(concurrency: int | None, rate: tuple[int, float] | None) -> dict[str, Any]:
+            given: dict[str, Any] = {"concurrency": concurrency}
+            if rate is not None:
+                given["rate"], given["per"] = rate
+            return given
+
+        limits: dict[str, dict[str, dict[str, Any]]] = {}
+        for scope, concurrencies, rates in (
+            ("task", task_limits, task_rates or {}),
+            ("queue", queue_limits, queue_rates or {}),
+        ):
+            limits[scope] = {
+                name: spec(concurrencies.get(name), rates.get(name))
+                for name in sorted(set(concurrencies) | set(rates))
+            }
+        try:
+            yield call_none(queries.REGISTER_LIMITS_V2, limits=self.connector.dump_json(limits))
+            return "all"
+        except exceptions.ConnectorException as exc:
+            if getattr(exc, "sqlstate", None) != "42883":
+                raise
         try:
             yield call_none(
                 queries.REGISTER_LIMITS,
@@ -212,10 +242,29 @@ class WorkerOperations(Operations):
         except exceptions.ConnectorException as exc:
             if getattr(exc, "sqlstate", None) != "42883":
                 raise
-            return False
-        return True
+            return "none"
+        return "concurrency"
 
     register_limits_async = _register_limits.async_
+
+    @operation
+    def _limit_wait(self, queues: Iterable[str] | None) -> Operation[tuple[bool, float | None]]:
+        """After a claim that came back short: whether any rate limit
+        exists, and the seconds until an empty bucket that concerns
+        ``queues`` (None: all) has a token again (None: no such bucket). A
+        database without rate limits (post migration 0044 pending) answers
+        (False, None)."""
+        try:
+            row = yield call_one(
+                queries.LIMIT_WAIT, queues=None if queues is None else list(queues)
+            )
+        except exceptions.ConnectorException as exc:
+            if getattr(exc, "sqlstate", None) != "42883":
+                raise
+            return False, None
+        return bool(row["has_rate_limits"]), row["seconds"]
+
+    limit_wait_async = _limit_wait.async_
 
     @operation
     def _heartbeat(self, worker_id: int) -> Operation[float | None]:

@@ -240,26 +240,43 @@ class Worker:
         )
 
     async def _register_limits(self) -> None:
-        """Set the concurrency limits written in the code (the tasks'
-        concurrency_limit, the App's queue_limits) before claiming a job."""
+        """Set the limits written in the code (the tasks' concurrency_limit
+        and rate_limit, the App's queue_limits) before claiming a job."""
         tasks = {id(task): task for task in self.app.tasks.values()}.values()
         task_limits = {
             task.name: task.concurrency_limit
             for task in tasks
             if task.concurrency_limit is not None
         }
+        task_rates = {
+            task.name: (task.rate_limit.rate, task.rate_limit.per)
+            for task in tasks
+            if task.rate_limit is not None
+        }
         queue_limits = dict(self.app.queue_limits)
-        if not task_limits and not queue_limits:
+        queue_rates = {
+            queue: (limit.rate, limit.per) for queue, limit in self.app.queue_rate_limits.items()
+        }
+        if not task_limits and not queue_limits and not task_rates and not queue_rates:
             return
         registered = await self.state.db_call(
-            self.app.job_manager.register_limits_async(task_limits, queue_limits)
+            self.app.job_manager.register_limits_async(
+                task_limits, queue_limits, task_rates, queue_rates
+            )
         )
-        if not registered:
+        if registered == "none":
             self.state.log(
                 logging.WARNING,
                 "limits_not_set",
                 "The database has no concurrency limits yet (migration 0041 pending): "
                 "jobs run without the limits of the code",
+            )
+        elif registered == "concurrency" and (task_rates or queue_rates):
+            self.state.log(
+                logging.WARNING,
+                "rate_limits_not_set",
+                "The database has no rate limits yet (migration 0044 pending): "
+                "jobs run without the rate limits of the code",
             )
 
     async def _run(self) -> None:

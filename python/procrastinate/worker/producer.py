@@ -2,7 +2,9 @@
 offers to the slots. It wakes on a notification (worker.listener), when
 outcomes were reported or a job ended after a full fetch, when the database
 is back, or every ``fetch_job_polling_interval``; which jobs a fetch gets is
-decided in SQL.
+decided in SQL. After a fetch that came back short, when rate limits exist,
+it sleeps no longer than until an empty bucket of its queues has a token
+again (procrastinate_limit_wait_v1; docs/flow-control.md).
 """
 
 from __future__ import annotations
@@ -23,6 +25,12 @@ if TYPE_CHECKING:
     from procrastinate.worker.reporter import Reporter
     from procrastinate.worker.slots import Slots
     from procrastinate.worker.state import WorkerState
+
+
+#: Seconds a worker that found no rate limit in the database does not ask again.
+NO_RATE_LIMITS_RECHECK = 60.0
+#: The shortest sleep for a rate limit's token (seconds).
+RATE_LIMIT_MIN_SLEEP = 0.005
 
 
 class Producer:
@@ -46,11 +54,17 @@ class Producer:
         # back what it claimed).
         self._claim_token = uuid.uuid4()
         self._fetch_uncertain = False
+        # Until then (monotonic), the database had no rate limit: not asked
+        # again after each short fetch.
+        self._no_rate_limits_until = 0.0
 
     async def run(self) -> None:
         """Fetch until the worker stops (or, with wait=False, until no job
         is left)."""
         state, options = self.state, self.state.options
+        # Whether the database has rate limits, learnt before the first fetch
+        # (not between a fetch and the run of what it claimed).
+        await self._rate_limit_wait()
         while not state.stopping.is_set():
             state.wake.clear()
             # Claimed jobs not yet running are on their way to free slots.
@@ -76,7 +90,13 @@ class Producer:
                     break  # the coordinator's shutdown releases them
                 self.slots.offer()
                 state.last_fetch_full = bool(fetched) and len(fetched) == size
-                if not fetched and not options.wait and not state.running and not state.buffer:
+                # A short fetch: a rate limit may hold jobs back until its
+                # bucket refills (None: no such bucket, or no rate limit).
+                rate_wait = None if state.last_fetch_full else await self._rate_limit_wait()
+                if (
+                    not fetched and not options.wait and not state.running and not state.buffer
+                    and rate_wait is None
+                ):
                     # Retries due now become visible once outcomes are in:
                     # look again once they are (not before each fetch: the
                     # fetch would wait for the report's round trip).
@@ -90,6 +110,8 @@ class Producer:
                     break
                 if state.last_fetch_full:
                     continue
+                await self._sleep(rate_wait)
+                continue
             await self._sleep()
 
     async def _fetch(self, size: int, slots: int) -> list[jobs.Job] | None:
@@ -139,8 +161,38 @@ class Producer:
         await release_buffered(self.state, self.job_manager, running, why)
         return [job for job in fetched if job.id not in self.state.running]
 
-    async def _sleep(self) -> None:
-        await wait_event(self.state.wake, self.state.options.fetch_job_polling_interval)
+    async def _sleep(self, at_most: float | None = None) -> None:
+        """Until woken, or for the poll interval, or for ``at_most``
+        seconds when shorter (a rate limit's next token)."""
+        timeout = self.state.options.fetch_job_polling_interval
+        if at_most is not None:
+            timeout = min(timeout, at_most)
+        await wait_event(self.state.wake, timeout)
+
+    async def _rate_limit_wait(self) -> float | None:
+        """The seconds until a rate limit that holds jobs of our queues
+        back has a token again (at least 5 ms), or None. Asks the
+        database only while rate limits exist: when it has none, not again
+        for a minute (a rate set meanwhile from psql is then waited for by
+        polling only, until the next question)."""
+        now = time.monotonic()
+        if now < self._no_rate_limits_until:
+            return None
+        try:
+            has_rate_limits, seconds = await self.job_manager.limit_wait_async(
+                self.state.options.queues
+            )
+        except Exception as exc:  # noqa: BLE001 - the fetch reports a lost database
+            self.state.log(
+                logging.DEBUG, "rate_limit_wait_failed", f"Could not read the rate limits: {exc}"
+            )
+            return None
+        if not has_rate_limits:
+            self._no_rate_limits_until = now + NO_RATE_LIMITS_RECHECK
+            return None
+        # 0: a bucket refilled since the claim; not sooner than 5 ms, so that
+        # a claim held back by something else than the rate never spins
+        return None if seconds is None else max(seconds, RATE_LIMIT_MIN_SLEEP)
 
     def _may_fetch(self) -> bool:
         """Not while the lease is about to run out (worker.health), nor while

@@ -173,6 +173,11 @@ DEFINER_CALLS = {
     "procrastinate_register_limits_v1": (
         "select procrastinate_register_limits_v1('{{\"task\": {{\"victim\": 1}}}}')"
     ),
+    "procrastinate_register_limits_v2": (
+        "select procrastinate_register_limits_v2("
+        "'{{\"task\": {{\"victim\": {{\"rate\": 5, \"per\": 60}}}}}}')"
+    ),
+    "procrastinate_limit_wait_v1": "select * from procrastinate_limit_wait_v1(null)",
     "procrastinate_set_limit": (
         "select procrastinate_set_limit(queue_name => 'default', concurrency => 3)"
     ),

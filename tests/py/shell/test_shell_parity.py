@@ -215,13 +215,22 @@ def test_list_queues_marks_paused_queues(run_cli, jobs):
 
 def test_list_limits_shows_each_limit_and_its_use(run_cli, jobs, db):
     # not procrastinate 3.10's (it has no limits): ours only
-    assert run_cli("shell", "list_limits").stdout == "No concurrency limit\n"
+    assert run_cli("shell", "list_limits").stdout == "No limit\n"
     db.execute("select procrastinate_set_limit(queue_name => 'default', concurrency => 0)")
     db.execute("select procrastinate_set_limit(limit_key => 'tenant:1', concurrency => 2)")
+    db.execute(
+        "select procrastinate_set_limit(task_name => 'mail', rate => 100, per => '1 hour')"
+    )
+    db.execute(
+        "select procrastinate_set_limit(queue_name => 'default', rate => 0, per => '1 minute')"
+    )
     result = run_cli("shell", "list_limits")
     assert result.returncode == 0
     assert result.stdout.splitlines() == [
         "key tenant:1: 0/2 running, 0 waiting, 0 held back by the limit",
-        "queue default: 0/0 running, 3 waiting, 3 held back by the limit",
+        "queue default: 0/0 running, 0 starts per 60 s (0 available now), 3 waiting, "
+        "3 held back by the limit",
+        "task mail: 100 starts per 3600 s (100 available now), 0 waiting, "
+        "0 held back by the limit",
     ]
     assert run_cli("shell", "list_limits", "x").returncode == 1

@@ -1,9 +1,10 @@
 -- procrastinate_set_limit and procrastinate_remove_limit refuse bad input
--- with an SQLSTATE and a message, and leave the limits as they were.
+-- (concurrency and rate) with an SQLSTATE and a message, and leave the
+-- limits as they were.
 begin;
 set local client_min_messages = warning;
 create extension if not exists pgtap;
-select plan(11);
+select plan(17);
 
 select procrastinate_set_limit(queue_name => 'emails', concurrency => 5);
 
@@ -14,7 +15,7 @@ select throws_ok(
 );
 select throws_ok(
     $$select procrastinate_set_limit(queue_name => 'emails')$$,
-    'PT001', 'concurrency must be zero or more jobs, got null',
+    'PT001', 'a limit needs a concurrency, a rate (with its period per) or both',
     'a missing limit is refused'
 );
 select throws_ok(
@@ -36,7 +37,7 @@ select throws_ok(
 );
 select throws_ok(
     $$select procrastinate_remove_limit(queue_name => 'sms')$$,
-    'PT006', 'there is no concurrency limit on queue "sms"',
+    'PT006', 'there is no limit on queue "sms"',
     'removing a limit that does not exist is refused'
 );
 select throws_ok(
@@ -61,9 +62,43 @@ select throws_ok(
     || '{"tasks": {"send": 1}}',
     'a worker''s limits of an unknown kind are refused'
 );
+select throws_ok(
+    $$select procrastinate_set_limit(queue_name => 'emails', rate => 10)$$,
+    'PT001', 'a rate limit needs both rate and per (at most rate starts per period per), '
+    || 'got rate 10, per null',
+    'a rate without its period is refused'
+);
+select throws_ok(
+    $$select procrastinate_set_limit(queue_name => 'emails', per => '1 minute')$$,
+    'PT001', 'a rate limit needs both rate and per (at most rate starts per period per), '
+    || 'got rate null, per 00:01:00',
+    'a period without its rate is refused'
+);
+select throws_ok(
+    $$select procrastinate_set_limit(queue_name => 'emails', rate => -5, per => '1 s')$$,
+    'PT001', 'rate must be zero or more job starts, got -5',
+    'a negative rate is refused'
+);
+select throws_ok(
+    $$select procrastinate_set_limit(queue_name => 'emails', rate => 5, per => '0 s')$$,
+    'PT001', 'per must be a period of at least a millisecond, got 00:00:00',
+    'a period of nothing is refused'
+);
+select throws_ok(
+    $$select procrastinate_register_limits_v2('{"task": {"send": {"rate": 10}}}')$$,
+    'PT001', 'a rate limit needs both rate and per (at most rate starts per period per), '
+    || 'got rate 10, per null',
+    'a worker''s rate without its period is refused'
+);
+select throws_ok(
+    $$select procrastinate_register_limits_v2('{"queue": {"emails": {"rate": 2.5, "per": 1}}}')$$,
+    'PT001', 'queue emails has a limit that is not {"concurrency": integer, "rate": integer, '
+    || '"per": seconds}: {"per": 1, "rate": 2.5}',
+    'a worker''s rate that is not an integer is refused'
+);
 select results_eq(
-    'select scope, name, concurrency from procrastinate_limits',
-    $$values ('queue', 'emails', 5)$$,
+    'select scope, name, concurrency, rate from procrastinate_limits',
+    $$values ('queue', 'emails', 5, null::integer)$$,
     'the limits are as they were'
 );
 

@@ -3,7 +3,7 @@
 begin;
 set local client_min_messages = warning;
 create extension if not exists pgtap;
-select plan(32);
+select plan(34);
 
 select function_returns(
     'procrastinate_defer_jobs_v2', array['jsonb', 'timestamp with time zone'], 'setof bigint',
@@ -35,6 +35,14 @@ select function_returns(
 select function_returns(
     'procrastinate_register_limits_v1', array['jsonb'], 'void',
     'procrastinate_register_limits_v1(p_limits): the limits of a worker''s code'
+);
+select function_returns(
+    'procrastinate_register_limits_v2', array['jsonb'], 'void',
+    'procrastinate_register_limits_v2(p_limits): the limits of a worker''s code, with rates'
+);
+select function_returns(
+    'procrastinate_limit_wait_v1', array['text[]'], 'setof record',
+    'procrastinate_limit_wait_v1(p_queues): how long a rate limit keeps a worker waiting'
 );
 select function_returns(
     'procrastinate_fetch_jobs_v2',
@@ -185,9 +193,10 @@ select is(
         'procrastinate_get_job_status_v1', 'procrastinate_heartbeat_v2',
         'procrastinate_job_counts_v1', 'procrastinate_job_results_v1',
         'procrastinate_jobs_to_abort_v1',
-        'procrastinate_last_periodic_ticks_v1', 'procrastinate_list_jobs_v1',
+        'procrastinate_last_periodic_ticks_v1', 'procrastinate_limit_wait_v1',
+        'procrastinate_list_jobs_v1',
         'procrastinate_pause_queue_v1', 'procrastinate_reconcile_held_jobs_v1',
-        'procrastinate_register_limits_v1',
+        'procrastinate_register_limits_v1', 'procrastinate_register_limits_v2',
         'procrastinate_register_worker_v2', 'procrastinate_release_jobs_v2',
         'procrastinate_remove_old_jobs_v1', 'procrastinate_rescue_stalled_jobs_v2',
         'procrastinate_resume_queue_v1', 'procrastinate_retry_delay_v1',
@@ -211,7 +220,7 @@ select is(
         '_procrastinate_insert_jobs', '_procrastinate_job_problem',
         '_procrastinate_keep_settings', '_procrastinate_lease', '_procrastinate_lease_expired',
         '_procrastinate_limit_applies', '_procrastinate_limit_candidates',
-        '_procrastinate_limit_scope',
+        '_procrastinate_limit_scope', '_procrastinate_limit_tokens',
         '_procrastinate_link_parents', '_procrastinate_notify',
         '_procrastinate_notify_inserted_jobs', '_procrastinate_notify_updated_jobs',
         '_procrastinate_outcome_problem', '_procrastinate_parents_ended',

@@ -65,8 +65,9 @@ select function_returns(
     'procrastinate_why_waiting(queue_name) returns one row per reason'
 );
 select function_returns(
-    'procrastinate_set_limit', array['text', 'text', 'text', 'integer'], 'void',
-    'procrastinate_set_limit(queue_name, task_name, limit_key, concurrency)'
+    'procrastinate_set_limit',
+    array['text', 'text', 'text', 'integer', 'integer', 'interval'], 'void',
+    'procrastinate_set_limit(queue_name, task_name, limit_key, concurrency, rate, per)'
 );
 select function_returns(
     'procrastinate_remove_limit', array['text', 'text', 'text'], 'void',
