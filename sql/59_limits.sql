@@ -572,57 +572,6 @@ comment on function procrastinate_remove_limit(text, text, text) is
 rate: its jobs run as soon as workers have room. No such limit: SQLSTATE PT006. Example:
   select procrastinate_remove_limit(queue_name => ''emails'');';
 
--- The concurrency limits written in a worker's code, set when it starts:
--- p_limits is a JSON object {"task": {name: limit}, "queue": {name: limit}}
--- (the tasks' concurrency_limit, the App's queue_limits). The code is where
--- these are written, so it wins over what psql set; limits already in place
--- as given are left alone (no lock). Called by the Python worker.
-create function procrastinate_register_limits_v1(p_limits jsonb)
-returns void
-language plpgsql
--- a worker role has no right on the tables
-security definer
-set search_path = pg_catalog, public, pg_temp
-as $$
-declare
-    v_limit record;
-begin
-    if p_limits is null or jsonb_typeof(p_limits) <> 'object'
-        or p_limits - array['task', 'queue'] <> '{}'::jsonb
-        or jsonb_typeof(coalesce(p_limits -> 'task', '{}')) <> 'object'
-        or jsonb_typeof(coalesce(p_limits -> 'queue', '{}')) <> 'object'
-    then
-        raise exception 'limits must be a JSON object {"task": {name: limit}, '
-            '"queue": {name: limit}}, got %', coalesce(p_limits::text, 'null')
-            using errcode = 'PT001';
-    end if;
-    for v_limit in
-        select s.scope, t.key as name, t.value as concurrency
-        from (values ('queue'), ('task')) as s (scope)
-        cross join lateral jsonb_each(coalesce(p_limits -> s.scope, '{}')) as t
-        order by s.scope, t.key
-    loop
-        if jsonb_typeof(v_limit.concurrency) <> 'number'
-            or v_limit.concurrency::text !~ '^-?[0-9]{1,9}$'
-        then
-            raise exception '% % has a concurrency limit that is not an integer: %',
-                v_limit.scope, v_limit.name, v_limit.concurrency
-                using errcode = 'PT001';
-        end if;
-        if not exists (
-            select 1 from procrastinate_limits as l
-            where
-                l.scope = v_limit.scope and md5(l.name) = md5(v_limit.name)
-                and l.name = v_limit.name
-                and l.concurrency = v_limit.concurrency::text::integer
-        ) then
-            perform _procrastinate_set_limit(
-                v_limit.scope, v_limit.name, v_limit.concurrency::text::integer
-            );
-        end if;
-    end loop;
-end;
-$$;
 
 -- The limits written in a worker's code, set when it starts: p_limits is a
 -- JSON object {"task": {name: limit}, "queue": {name: limit}} where a limit
@@ -688,6 +637,53 @@ begin
             );
         end if;
     end loop;
+end;
+$$;
+
+-- The concurrency limits written in a worker's code, set when it starts, as
+-- the workers of the release before rate limits send them: p_limits is a
+-- JSON object {"task": {name: limit}, "queue": {name: limit}} (the tasks'
+-- concurrency_limit, the App's queue_limits). It is
+-- procrastinate_register_limits_v2 given {"concurrency": limit} for each
+-- (the code wins for concurrency; a rate set meanwhile is kept).
+create function procrastinate_register_limits_v1(p_limits jsonb)
+returns void
+language plpgsql
+-- a worker role has no right on the tables
+security definer
+set search_path = pg_catalog, public, pg_temp
+as $$
+declare
+    v_bad record;
+begin
+    if p_limits is null or jsonb_typeof(p_limits) <> 'object'
+        or p_limits - array['task', 'queue'] <> '{}'::jsonb
+        or jsonb_typeof(coalesce(p_limits -> 'task', '{}')) <> 'object'
+        or jsonb_typeof(coalesce(p_limits -> 'queue', '{}')) <> 'object'
+    then
+        raise exception 'limits must be a JSON object {"task": {name: limit}, '
+            '"queue": {name: limit}}, got %', coalesce(p_limits::text, 'null')
+            using errcode = 'PT001';
+    end if;
+    select s.scope, t.key as name, t.value as concurrency into v_bad
+    from (values ('queue'), ('task')) as s (scope)
+    cross join lateral jsonb_each(coalesce(p_limits -> s.scope, '{}')) as t
+    where jsonb_typeof(t.value) <> 'number' or t.value::text !~ '^-?[0-9]{1,9}$'
+    order by s.scope, t.key
+    limit 1;
+    if found then
+        raise exception '% % has a concurrency limit that is not an integer: %',
+            v_bad.scope, v_bad.name, v_bad.concurrency
+            using errcode = 'PT001';
+    end if;
+    perform procrastinate_register_limits_v2((
+        select coalesce(jsonb_object_agg(s.scope, (
+            select coalesce(jsonb_object_agg(t.key, jsonb_build_object('concurrency', t.value)), '{}')
+            from jsonb_each(p_limits -> s.scope) as t
+        )), '{}')
+        from (values ('queue'), ('task')) as s (scope)
+        where p_limits -> s.scope is not null
+    ));
 end;
 $$;
 

@@ -229,5 +229,5 @@ insert into procrastinate_migrations (number, name, phase, checksum) values
     44,
     'rate_limits',
     'post',
-    '7b1eb8d607558d4c08779eacc1a66c95de4168fb24b9a7027092b2e216429c2a'
+    '7a561c8135aa7792ab00ecfe2001c06190c70f7a160c568e6a51d6a4b70298a5'
 );

@@ -3,12 +3,13 @@
 -- workers, enforced by the claim as a token bucket kept in the row of the
 -- limit (new nullable columns rate, per, tokens, refilled_at of
 -- procrastinate_limits), spent under the row lock the concurrency limits
--- already take. The claim (procrastinate_fetch_jobs_v5) is unchanged: its limit step's
--- helpers read the rate too. New: _procrastinate_limit_tokens (the bucket
--- arithmetic), procrastinate_register_limits_v2 (a worker's limits with
--- rates), procrastinate_limit_wait_v1 (how long a worker may sleep before a
--- rate has a token again); procrastinate_set_limit takes rate and per (the
--- old signature's calls stay valid: the new parameters have defaults),
+-- already take. The claim (procrastinate_fetch_jobs_v5) is unchanged: its
+-- limit step's helpers read the rate too. New: _procrastinate_limit_tokens
+-- (the bucket arithmetic), procrastinate_register_limits_v2 (a worker's
+-- limits with rates; v1 becomes its wrapper), procrastinate_limit_wait_v1
+-- (how long a worker may sleep before a rate has a token again);
+-- procrastinate_set_limit takes rate and per (the old signature's calls
+-- stay valid: the new parameters have defaults),
 -- procrastinate_remove_limit removes a rate too, and
 -- procrastinate_limit_stats shows rates (new columns at the end).
 -- The table is the small limits table: adding nullable columns only changes
@@ -570,6 +571,53 @@ begin
             );
         end if;
     end loop;
+end;
+$$;
+
+-- The concurrency limits written in a worker's code, set when it starts, as
+-- the workers of the release before rate limits send them: p_limits is a
+-- JSON object {"task": {name: limit}, "queue": {name: limit}} (the tasks'
+-- concurrency_limit, the App's queue_limits). It is
+-- procrastinate_register_limits_v2 given {"concurrency": limit} for each
+-- (the code wins for concurrency; a rate set meanwhile is kept).
+create or replace function procrastinate_register_limits_v1(p_limits jsonb)
+returns void
+language plpgsql
+-- a worker role has no right on the tables
+security definer
+set search_path = pg_catalog, public, pg_temp
+as $$
+declare
+    v_bad record;
+begin
+    if p_limits is null or jsonb_typeof(p_limits) <> 'object'
+        or p_limits - array['task', 'queue'] <> '{}'::jsonb
+        or jsonb_typeof(coalesce(p_limits -> 'task', '{}')) <> 'object'
+        or jsonb_typeof(coalesce(p_limits -> 'queue', '{}')) <> 'object'
+    then
+        raise exception 'limits must be a JSON object {"task": {name: limit}, '
+            '"queue": {name: limit}}, got %', coalesce(p_limits::text, 'null')
+            using errcode = 'PT001';
+    end if;
+    select s.scope, t.key as name, t.value as concurrency into v_bad
+    from (values ('queue'), ('task')) as s (scope)
+    cross join lateral jsonb_each(coalesce(p_limits -> s.scope, '{}')) as t
+    where jsonb_typeof(t.value) <> 'number' or t.value::text !~ '^-?[0-9]{1,9}$'
+    order by s.scope, t.key
+    limit 1;
+    if found then
+        raise exception '% % has a concurrency limit that is not an integer: %',
+            v_bad.scope, v_bad.name, v_bad.concurrency
+            using errcode = 'PT001';
+    end if;
+    perform procrastinate_register_limits_v2((
+        select coalesce(jsonb_object_agg(s.scope, (
+            select coalesce(jsonb_object_agg(t.key, jsonb_build_object('concurrency', t.value)), '{}')
+            from jsonb_each(p_limits -> s.scope) as t
+        )), '{}')
+        from (values ('queue'), ('task')) as s (scope)
+        where p_limits -> s.scope is not null
+    ));
 end;
 $$;
 

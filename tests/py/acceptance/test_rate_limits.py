@@ -79,7 +79,13 @@ async def test_a_worker_on_a_database_without_rate_limits_sets_the_rest(
     # Post migration 0044 pending: no procrastinate_register_limits_v2 nor
     # procrastinate_limit_wait_v1. The worker sets the concurrency limits
     # through v1, says the rates are not set, and runs.
-    db.execute("drop function procrastinate_register_limits_v2(jsonb)")
+    # (v1 is now v2's wrapper: it keeps working on v2's code under another
+    # name, as the v1 of the release before did on its own)
+    v1 = db.execute(
+        "select pg_get_functiondef('procrastinate_register_limits_v1(jsonb)'::regprocedure) as d"
+    ).fetchone()["d"]
+    db.execute("alter function procrastinate_register_limits_v2(jsonb) rename to hidden_v2")
+    db.execute(v1.replace("procrastinate_register_limits_v2(", "hidden_v2("))
     db.execute("drop function procrastinate_limit_wait_v1(text[])")
     app = procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=db_dsn))
 

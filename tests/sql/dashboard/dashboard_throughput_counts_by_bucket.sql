@@ -15,13 +15,19 @@ select plan(10);
 -- earlier that day: 2,000 jobs ended between 00:00 and 09:30, then 1,000
 -- deferred at 10:30 still waiting (a run of events without an end)
 insert into procrastinate_jobs (queue_name, task_name, status, created_at)
-select 'tq_old', 'old', 'doing', '2026-03-01 00:00:00+00'
+select
+    'tq_old' as queue_name,
+    'old' as task_name,
+    'doing' as status,
+    '2026-03-01 00:00:00+00' as created_at
 from generate_series(1, 2000);
 do $$
 begin
     for i in 0..19 loop
         update procrastinate_jobs
-        set status = 'succeeded', finished_at = '2026-03-01 00:00:00+00'::timestamptz + i * interval '30 minutes'
+        set
+            status = 'succeeded',
+            finished_at = '2026-03-01 00:00:00+00'::timestamptz + i * interval '30 minutes'
         where id in (
             select id from procrastinate_jobs
             where task_name = 'old' and status = 'doing'
@@ -31,7 +37,10 @@ begin
 end;
 $$;
 insert into procrastinate_jobs (queue_name, task_name, created_at)
-select 'tq_old', 'waiting', '2026-03-01 10:30:00+00'
+select
+    'tq_old' as queue_name,
+    'waiting' as task_name,
+    '2026-03-01 10:30:00+00' as created_at
 from generate_series(1, 1000);
 
 -- the jobs of the last hour, each ended (or not) in time order below
@@ -125,9 +134,10 @@ select results_eq(
 select is(
     (
         select min(bucket_start)
-        from procrastinate_dashboard_throughput_v1(
-            p_since => interval '1 day', p_buckets => 96, p_now => '2026-03-01 12:00:00+00'
-        )
+        from
+            procrastinate_dashboard_throughput_v1(
+                p_since => interval '1 day', p_buckets => 96, p_now => '2026-03-01 12:00:00+00'
+            )
         where queue_name = 'tq_a'
     ),
     '2026-03-01 10:45:00+00'::timestamptz, 'a day in buckets of 15 minutes'

@@ -59,7 +59,10 @@ select results_eq(
           from procrastinate_jobs where id = %s$$,
         :slow
     ),
-    $$values ('todo'::procrastinate_job_status, 1, null::bigint, array['procrastinate.exceptions.JobTimeout'])$$,
+    $$values (
+        'todo'::procrastinate_job_status, 1, null::bigint,
+        array['procrastinate.exceptions.JobTimeout']
+    )$$,
     'it waits again, its run counted as an attempt, failed with JobTimeout'
 );
 select is(
