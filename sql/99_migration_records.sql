@@ -218,4 +218,10 @@ insert into procrastinate_migrations (number, name, phase, checksum) values
     'dashboard_charts_search_reader',
     'post',
     '5dc603c5f34b4c4ab1396ef957861fd66485abff6eb67d2490f359f48cea6405'
+),
+(
+    43,
+    'debounce_throttle',
+    'post',
+    'dac4912eee52c8442e7d349e8621ba7a3015b8444c1f325010066b7ed35918ee'
 );
