@@ -77,7 +77,7 @@ from (
     ('todo', 'todo', '_procrastinate_link_parents', 'kept (marked a parent; any status)'),
     ('doing', 'doing', '_procrastinate_link_parents', 'kept (marked a parent; any status)'),
     -- debounce (21_debounce_throttle.sql)
-    ('todo', 'todo', '_procrastinate_defer_deduplicated', 'kept (debounced: args and start replaced)'),
+    ('todo', 'todo', '_procrastinate_defer_deduplicated', 'kept (debounce: new args, start)'),
     -- concurrency limits (59_limits.sql)
     ('doing', 'doing', '_procrastinate_set_limit', 'kept (marked limited: a limit was set)')
 ) as t (from_status, to_status, function_name, attempts);

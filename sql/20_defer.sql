@@ -442,7 +442,8 @@ begin
                     v_ids := v_ids || _procrastinate_defer_deduplicated(v_job, v_now);
                 else
                     v_ids := v_ids || array(
-                        select i.id from _procrastinate_insert_jobs(jsonb_build_array(v_job), v_now) as i
+                        select i.id
+                        from _procrastinate_insert_jobs(jsonb_build_array(v_job), v_now) as i
                     );
                 end if;
             end loop;

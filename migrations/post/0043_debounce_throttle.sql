@@ -78,7 +78,7 @@ from (
     ('todo', 'todo', '_procrastinate_link_parents', 'kept (marked a parent; any status)'),
     ('doing', 'doing', '_procrastinate_link_parents', 'kept (marked a parent; any status)'),
     -- debounce (21_debounce_throttle.sql)
-    ('todo', 'todo', '_procrastinate_defer_deduplicated', 'kept (debounced: args and start replaced)'),
+    ('todo', 'todo', '_procrastinate_defer_deduplicated', 'kept (debounce: new args, start)'),
     -- concurrency limits (59_limits.sql)
     ('doing', 'doing', '_procrastinate_set_limit', 'kept (marked limited: a limit was set)')
 ) as t (from_status, to_status, function_name, attempts);
@@ -321,7 +321,9 @@ begin
         if v_id is not null then
             return v_id;
         end if;
-        insert into procrastinate_throttles as t (queueing_lock, deferred_at, job_id, throttled_until)
+        insert into procrastinate_throttles as t (
+            queueing_lock, deferred_at, job_id, throttled_until
+        )
         values (v_lock, p_now, 0, p_now + make_interval(secs => v_throttle))
         on conflict (md5(queueing_lock)) do update
             set
@@ -353,7 +355,8 @@ begin
             exit;
         end if;
         begin
-            select i.id into v_id from _procrastinate_insert_jobs(jsonb_build_array(v_insert), p_now) as i;
+            select i.id into v_id
+            from _procrastinate_insert_jobs(jsonb_build_array(v_insert), p_now) as i;
             -- inserted: nothing to replace
             v_debounce := null;
             exit;
@@ -366,7 +369,8 @@ begin
 
     if v_debounce is not null then
         if v_task <> p_job ->> 'task_name' or v_parents is not null then
-            raise exception 'queueing lock "%" is taken by a waiting job of another task or held for its parents',
+            raise exception
+                'queueing lock "%" is taken by a waiting job of another task or held for its parents',
                 v_lock
                 using errcode = 'PT002',
                     hint = 'Debounce replaces a waiting job of the same task only.';
@@ -378,7 +382,9 @@ begin
             queue_name = coalesce(p_job ->> 'queue_name', j.queue_name),
             priority = coalesce((p_job ->> 'priority')::integer, j.priority),
             lock = coalesce(p_job ->> 'lock', j.lock),
-            headers = coalesce(nullif(nullif(p_job -> 'headers', 'null'::jsonb), '{}'::jsonb), j.headers),
+            headers = coalesce(
+                nullif(nullif(p_job -> 'headers', 'null'::jsonb), '{}'::jsonb), j.headers
+            ),
             limit_key = coalesce(p_job ->> 'limit_key', j.limit_key),
             store_result = coalesce((p_job ->> 'store_result')::boolean, j.store_result)
         where j.id = v_id;
@@ -443,7 +449,8 @@ begin
                     v_ids := v_ids || _procrastinate_defer_deduplicated(v_job, v_now);
                 else
                     v_ids := v_ids || array(
-                        select i.id from _procrastinate_insert_jobs(jsonb_build_array(v_job), v_now) as i
+                        select i.id
+                        from _procrastinate_insert_jobs(jsonb_build_array(v_job), v_now) as i
                     );
                 end if;
             end loop;

@@ -131,7 +131,9 @@ def check_dedup(
             f"{name} needs a queueing_lock: the key whose waiting job it replaces or keeps"
         )
     if name == "debounce" and scheduled:
-        raise ValueError("debounce sets the start of the job: it cannot be combined with a schedule")
+        raise ValueError(
+            "debounce sets the start of the job: it cannot be combined with a schedule"
+        )
     if after:
         raise ValueError(f"{name} cannot be combined with after (a job deferred after others)")
     return {name: float(value)}
