@@ -287,8 +287,9 @@ $$;
 -- instead; the job may also start between (the lock then finds nothing and
 -- the loop inserts). Concurrent defers of one key queue on the row lock of
 -- the waiting job, so the last to commit leaves its args. A waiting job of
--- another task, or one deferred after others (held until they end), keeps
--- the lock: PT002, as for a plain defer. The lookup comes first: an insert
+-- another task, of another login (deferred_by: a producer never rewrites
+-- another's job), or deferred after others (held until they end) keeps the
+-- lock: PT002, as for a plain defer. The lookup comes first: an insert
 -- refused by the unique index would cost a dead row in every index.
 --
 -- Throttle: a period still open is read without a lock, and the defer is
@@ -310,6 +311,7 @@ declare
     v_id bigint;
     v_task text;
     v_parents bigint[];
+    v_deferred_by text;
     v_opened boolean;
 begin
     if v_debounce is not null then
@@ -343,7 +345,8 @@ begin
     end if;
 
     loop
-        select j.id, j.task_name, j.parents into v_id, v_task, v_parents
+        select j.id, j.task_name, j.parents, j.deferred_by
+        into v_id, v_task, v_parents, v_deferred_by
         from procrastinate_jobs as j
         where
             md5(j.queueing_lock) = md5(v_lock)
@@ -368,12 +371,13 @@ begin
     end loop;
 
     if v_debounce is not null then
-        if v_task <> p_job ->> 'task_name' or v_parents is not null then
-            raise exception
-                'queueing lock "%" is taken by a waiting job of another task or held for its parents',
+        if v_task <> p_job ->> 'task_name' or v_parents is not null
+            or v_deferred_by is distinct from session_user then
+            raise exception 'queueing lock "%" is taken by a waiting job debounce may not replace',
                 v_lock
                 using errcode = 'PT002',
-                    hint = 'Debounce replaces a waiting job of the same task only.';
+                    hint = 'Debounce replaces a waiting job of the same task, deferred by the same '
+                        || 'login, and not waiting for parents.';
         end if;
         update procrastinate_jobs as j
         set

@@ -5,7 +5,7 @@
 begin;
 set local client_min_messages = warning;
 create extension if not exists pgtap;
-select plan(16);
+select plan(18);
 
 select d.id as first_id
 from procrastinate_defer_jobs_v2(
@@ -95,12 +95,40 @@ select procrastinate_defer_job('other', '{"x": 1}', queueing_lock => 'other:1') 
 select throws_ok(
     $$select procrastinate_defer_job('reindex', '{"n": 7}', queueing_lock => 'other:1', debounce => 1)$$,
     'PT002',
-    'queueing lock "other:1" is taken by a waiting job of another task or held for its parents',
+    'queueing lock "other:1" is taken by a waiting job debounce may not replace',
     'a debounce never replaces a waiting job of another task'
 );
 select is(
     (select args from procrastinate_jobs where id = :other_id),
     '{"x": 1}'::jsonb,
+    'which is left unchanged'
+);
+
+-- nor a waiting job another login deferred (a producer never rewrites
+-- another's job)
+create role pt_debounce_other_login;
+create temporary table t_outcome (code text);
+grant all on t_outcome to public;
+set local session authorization pt_debounce_other_login;
+do $$
+begin
+    perform procrastinate_defer_job(
+        'reindex', '{"n": 9}', queueing_lock => 'reindex:2', debounce => 1
+    );
+    insert into t_outcome values ('no error');
+exception
+    when others then
+        insert into t_outcome values (sqlstate);
+end;
+$$;
+reset session authorization;
+select is(
+    (select code from t_outcome), 'PT002',
+    'a debounce never replaces a waiting job deferred by another login'
+);
+select is(
+    (select args from procrastinate_jobs where queueing_lock = 'reindex:2'),
+    '{"n": 5}'::jsonb,
     'which is left unchanged'
 );
 
