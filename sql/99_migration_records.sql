@@ -223,5 +223,5 @@ insert into procrastinate_migrations (number, name, phase, checksum) values
     43,
     'debounce_throttle',
     'post',
-    'dac4912eee52c8442e7d349e8621ba7a3015b8444c1f325010066b7ed35918ee'
+    'b413c9082e3829669e9c90c475ae251992e159f086f6793315e4a4119a33d47a'
 );
