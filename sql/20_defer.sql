@@ -106,27 +106,6 @@ begin
                 and (t.job -> 'scheduled_at' <> 'null' or t.job -> 'scheduled_in' <> 'null')
                 then 'has both after and a schedule: a job deferred after others runs '
                     || 'once they ended'
-            -- debounce and throttle (21_debounce_throttle.sql)
-            when jsonb_typeof(t.job -> 'debounce') not in ('number', 'null')
-                or (t.job ->> 'debounce')::numeric not between 0 and 1e9
-                then 'has a debounce that is not a number of seconds from 0 to 1e9'
-            when jsonb_typeof(t.job -> 'throttle') not in ('number', 'null')
-                or (t.job ->> 'throttle')::numeric not between 0 and 1e9
-                then 'has a throttle that is not a number of seconds from 0 to 1e9'
-            when t.job -> 'debounce' <> 'null' and t.job -> 'throttle' <> 'null'
-                then 'has both debounce and throttle'
-            when (t.job -> 'debounce' <> 'null' or t.job -> 'throttle' <> 'null')
-                and jsonb_typeof(t.job -> 'queueing_lock') is distinct from 'string'
-                then 'has a debounce or throttle without a queueing_lock (the key they apply to)'
-            when t.job -> 'debounce' <> 'null'
-                and (t.job -> 'scheduled_at' <> 'null' or t.job -> 'scheduled_in' <> 'null')
-                then 'has both debounce and a schedule: debounce sets the start'
-            when (t.job -> 'debounce' <> 'null' or t.job -> 'throttle' <> 'null')
-                and jsonb_array_length(
-                    case jsonb_typeof(t.job -> 'after') when 'array' then t.job -> 'after' end
-                ) > 0
-                then 'has a debounce or throttle and an after: a job deferred after others '
-                    || 'cannot be replaced or dropped'
         end as message
     ) as p
     where p.message is not null
@@ -182,6 +161,50 @@ begin
                     t.item, 'strict $.retry_exceptions[*] ? (@.type() != "string")', '{}', true
                 )
                 then 'has retry_exceptions that are not an array of class names'
+        end as message
+    ) as p
+    where p.message is not null
+    order by t.ord
+    limit 1;
+end;
+$$;
+
+-- The first job object of p_jobs whose debounce or throttle is invalid, or
+-- comes with an option it cannot go with (21_debounce_throttle.sql).
+-- Called by _procrastinate_validate_jobs only for batches that have either
+-- key: a plain defer does not pay for these checks.
+create function _procrastinate_dedup_problem(p_jobs jsonb)
+returns table (ord bigint, message text)
+language plpgsql
+stable
+set search_path = pg_catalog, public, pg_temp
+as $$
+begin
+    return query
+    select t.ord, p.message
+    from jsonb_array_elements(p_jobs) with ordinality as t (job, ord)
+    cross join lateral (
+        select case
+            when jsonb_typeof(t.job -> 'debounce') not in ('number', 'null')
+                or (t.job ->> 'debounce')::numeric not between 0 and 1e9
+                then 'has a debounce that is not a number of seconds from 0 to 1e9'
+            when jsonb_typeof(t.job -> 'throttle') not in ('number', 'null')
+                or (t.job ->> 'throttle')::numeric not between 0 and 1e9
+                then 'has a throttle that is not a number of seconds from 0 to 1e9'
+            when t.job -> 'debounce' <> 'null' and t.job -> 'throttle' <> 'null'
+                then 'has both debounce and throttle'
+            when (t.job -> 'debounce' <> 'null' or t.job -> 'throttle' <> 'null')
+                and jsonb_typeof(t.job -> 'queueing_lock') is distinct from 'string'
+                then 'has a debounce or throttle without a queueing_lock (the key they apply to)'
+            when t.job -> 'debounce' <> 'null'
+                and (t.job -> 'scheduled_at' <> 'null' or t.job -> 'scheduled_in' <> 'null')
+                then 'has both debounce and a schedule: debounce sets the start'
+            when (t.job -> 'debounce' <> 'null' or t.job -> 'throttle' <> 'null')
+                and jsonb_array_length(
+                    case jsonb_typeof(t.job -> 'after') when 'array' then t.job -> 'after' end
+                ) > 0
+                then 'has a debounce or throttle and an after: a job deferred after others '
+                    || 'cannot be replaced or dropped'
         end as message
     ) as p
     where p.message is not null
@@ -278,6 +301,12 @@ begin
     ) then
         select p.ord, p.message into v_ord, v_message
         from _procrastinate_policy_problem(p_jobs) as p;
+    end if;
+    if v_message is null and jsonb_path_exists(
+        p_jobs, 'lax $[*] ? (exists(@.debounce) || exists(@.throttle))'
+    ) then
+        select p.ord, p.message into v_ord, v_message
+        from _procrastinate_dedup_problem(p_jobs) as p;
     end if;
     if v_message is not null then
         raise exception 'job #% of % is invalid: it %', v_ord, jsonb_array_length(p_jobs), v_message

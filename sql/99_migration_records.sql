@@ -223,5 +223,5 @@ insert into procrastinate_migrations (number, name, phase, checksum) values
     43,
     'debounce_throttle',
     'post',
-    'b413c9082e3829669e9c90c475ae251992e159f086f6793315e4a4119a33d47a'
+    '889c7765d84170f9d882e7b52cb8c3e3e476fa8cbe6a97b0b6b5b157eb68a3e8'
 );

@@ -6,10 +6,12 @@
 -- Debounce replaces the args of the job waiting with the lock and pushes its
 -- start; throttle keeps one job per lock per period, remembered in the new
 -- table procrastinate_throttles (procrastinate_remove_old_jobs_v1 deletes
--- the periods that are over). Validation (_procrastinate_job_problem,
--- _procrastinate_queueing_lock_problem) and procrastinate_defer_jobs_v2
--- learn the keys; a job without them goes the same way as before.
--- procrastinate_job_transitions lists the new writer of procrastinate_jobs.
+-- the periods that are over). Validation (_procrastinate_job_problem knows
+-- the keys, _procrastinate_dedup_problem checks them, only for batches that
+-- have them; _procrastinate_queueing_lock_problem leaves such jobs to the
+-- defer) and procrastinate_defer_jobs_v2 learn the keys; a job without them
+-- goes the same way as before. procrastinate_job_transitions lists the new
+-- writer of procrastinate_jobs.
 -- The table is new and empty: its index is built at once. No existing table
 -- is locked or rewritten. The drop is of a function no table or view depends
 -- on, in the same transaction as its new definition: callers see one or the
@@ -186,7 +188,30 @@ begin
                 and (t.job -> 'scheduled_at' <> 'null' or t.job -> 'scheduled_in' <> 'null')
                 then 'has both after and a schedule: a job deferred after others runs '
                     || 'once they ended'
-            -- debounce and throttle (21_debounce_throttle.sql)
+        end as message
+    ) as p
+    where p.message is not null
+    order by t.ord
+    limit 1;
+end;
+$$;
+
+-- The first job object of p_jobs whose debounce or throttle is invalid, or
+-- comes with an option it cannot go with (21_debounce_throttle.sql).
+-- Called by _procrastinate_validate_jobs only for batches that have either
+-- key: a plain defer does not pay for these checks.
+create function _procrastinate_dedup_problem(p_jobs jsonb)
+returns table (ord bigint, message text)
+language plpgsql
+stable
+set search_path = pg_catalog, public, pg_temp
+as $$
+begin
+    return query
+    select t.ord, p.message
+    from jsonb_array_elements(p_jobs) with ordinality as t (job, ord)
+    cross join lateral (
+        select case
             when jsonb_typeof(t.job -> 'debounce') not in ('number', 'null')
                 or (t.job ->> 'debounce')::numeric not between 0 and 1e9
                 then 'has a debounce that is not a number of seconds from 0 to 1e9'
@@ -274,6 +299,56 @@ begin
         return format('queueing lock "%s" is already taken by a waiting job', v_lock);
     end if;
     return null;
+end;
+$$;
+
+-- Raises PT001 naming the first invalid job object of a JSON array, PT002 for
+-- a queueing lock that is taken. Called by procrastinate_defer_jobs_v2.
+create or replace function _procrastinate_validate_jobs(p_jobs jsonb)
+returns void
+language plpgsql
+stable
+set search_path = pg_catalog, public, pg_temp
+as $$
+declare
+    v_ord bigint;
+    v_message text;
+begin
+    if p_jobs is null or jsonb_typeof(p_jobs) <> 'array' then
+        raise exception 'jobs must be a JSON array of job objects, got %',
+            coalesce(jsonb_typeof(p_jobs), 'null')
+            using errcode = 'PT001';
+    end if;
+
+    select p.ord, p.message into v_ord, v_message from _procrastinate_job_problem(p_jobs) as p;
+    if v_message is null and jsonb_path_exists(
+        p_jobs, 'lax $[*] ? (exists(@.max_attempts) || exists(@.max_runs) || exists(@.retry_wait)
+            || exists(@.retry_linear_wait) || exists(@.retry_exponential_wait)
+            || exists(@.retry_exceptions))'
+    ) then
+        select p.ord, p.message into v_ord, v_message
+        from _procrastinate_policy_problem(p_jobs) as p;
+    end if;
+    if v_message is null and jsonb_path_exists(
+        p_jobs, 'lax $[*] ? (exists(@.debounce) || exists(@.throttle))'
+    ) then
+        select p.ord, p.message into v_ord, v_message
+        from _procrastinate_dedup_problem(p_jobs) as p;
+    end if;
+    if v_message is not null then
+        raise exception 'job #% of % is invalid: it %', v_ord, jsonb_array_length(p_jobs), v_message
+            using errcode = 'PT001',
+                hint = 'A job object is {"task_name": ..., "args": {...}, "queue_name": ..., ...}';
+    end if;
+
+    if jsonb_path_exists(p_jobs, 'lax $[*].queueing_lock ? (@.type() == "string")') then
+        v_message := _procrastinate_queueing_lock_problem(p_jobs);
+        if v_message is not null then
+            raise exception '%', v_message
+                using errcode = 'PT002',
+                    hint = 'Only one job per queueing lock may wait in todo.';
+        end if;
+    end if;
 end;
 $$;
 
@@ -650,6 +725,7 @@ begin
     double precision, double precision, double precision, text[], integer, boolean, bigint[],
     text, text, double precision, double precision
     ),
+    _procrastinate_dedup_problem(jsonb),
     _procrastinate_defer_deduplicated(jsonb, timestamptz)
     from public;
     grant execute on function

@@ -93,7 +93,9 @@ select results_eq(
 -- a waiting job of another task keeps its lock
 select procrastinate_defer_job('other', '{"x": 1}', queueing_lock => 'other:1') as other_id \gset
 select throws_ok(
-    $$select procrastinate_defer_job('reindex', '{"n": 7}', queueing_lock => 'other:1', debounce => 1)$$,
+    $$select procrastinate_defer_job(
+        'reindex', '{"n": 7}', queueing_lock => 'other:1', debounce => 1
+    )$$,
     'PT002',
     'queueing lock "other:1" is taken by a waiting job debounce may not replace',
     'a debounce never replaces a waiting job of another task'
@@ -152,7 +154,8 @@ select is(
 select isnt(
     (
         select d.id from procrastinate_defer_jobs_v2(
-            '[{"task_name": "reindex", "args": {"n": 8}, "queueing_lock": "reindex:1", "debounce": 10}]',
+            '[{"task_name": "reindex", "args": {"n": 8}, "queueing_lock": "reindex:1",
+               "debounce": 10}]',
             '2030-01-01 00:01:01+00'
         ) as d
     ),
