@@ -184,6 +184,11 @@ async def test_debounce_from_batch_defer_and_job_objects(
     # a plain defer of the key still meets the queueing lock
     with pytest.raises(exceptions.AlreadyEnqueued):
         await refresh.configure(queueing_lock="k").defer_async(n=5)
+    # a debounce never replaces the waiting job of another task
+    with pytest.raises(exceptions.AlreadyEnqueued) as raised:
+        await app.configure_task("other", queueing_lock="k", debounce=30).defer_async(n=6)
+    assert raised.value.__cause__.queueing_lock == "k"
+    assert [row["args"] for row in waiting(db, "k")] == [{"n": 4}]
 
 
 # --- throttle -------------------------------------------------------------------------
