@@ -223,5 +223,5 @@ insert into procrastinate_migrations (number, name, phase, checksum) values
     43,
     'debounce_throttle',
     'post',
-    '889c7765d84170f9d882e7b52cb8c3e3e476fa8cbe6a97b0b6b5b157eb68a3e8'
+    '6872119c8ba905622ae83f4c059bb96969068dc667a16983401167c2c5905f6e'
 );

@@ -364,7 +364,8 @@ $$;
 -- the waiting job, so the last to commit leaves its args. A waiting job of
 -- another task, of another login (deferred_by: a producer never rewrites
 -- another's job), or deferred after others (held until they end) keeps the
--- lock: PT002, as for a plain defer. The lookup comes first: an insert
+-- lock: PT002, as for a plain defer; the same for throttle, which never
+-- stands for such a job. The lookup comes first: an insert
 -- refused by the unique index would cost a dead row in every index.
 --
 -- Throttle: a period still open is read without a lock, and the defer is
@@ -388,6 +389,7 @@ declare
     v_parents bigint[];
     v_deferred_by text;
     v_opened boolean;
+    v_found boolean := false;
 begin
     if v_debounce is not null then
         v_insert := v_insert || jsonb_build_object('scheduled_in', v_debounce);
@@ -430,13 +432,12 @@ begin
             and j.attempts = 0
         for update;
         if v_id is not null then
+            v_found := true;
             exit;
         end if;
         begin
             select i.id into v_id
             from _procrastinate_insert_jobs(jsonb_build_array(v_insert), p_now) as i;
-            -- inserted: nothing to replace
-            v_debounce := null;
             exit;
         exception
             when unique_violation then
@@ -445,15 +446,18 @@ begin
         end;
     end loop;
 
-    if v_debounce is not null then
-        if v_task <> p_job ->> 'task_name' or v_parents is not null
-            or v_deferred_by is distinct from session_user then
-            raise exception 'queueing lock "%" is taken by a waiting job debounce may not replace',
-                v_lock
-                using errcode = 'PT002',
-                    hint = 'Debounce replaces a waiting job of the same task, deferred by the same '
-                        || 'login, and not waiting for parents.';
-        end if;
+    if v_found and (
+        v_task <> p_job ->> 'task_name' or v_parents is not null
+        or v_deferred_by is distinct from session_user
+    ) then
+        raise exception
+            'queueing lock "%" is taken by a waiting job of another task or login, or held for its parents',
+            v_lock
+            using errcode = 'PT002',
+                hint = 'Debounce and throttle stand for a waiting job of the same task, '
+                    || 'deferred by the same login, and not waiting for parents.';
+    end if;
+    if v_found and v_debounce is not null then
         update procrastinate_jobs as j
         set
             args = coalesce(nullif(p_job -> 'args', 'null'::jsonb), '{}'::jsonb),

@@ -277,7 +277,7 @@ def from_database_error(error: BaseException) -> ProcrastinateException:
 _TAKEN_LOCK = re.compile(
     r'queueing lock "(.*)" is '
     r"(?:already taken by a waiting job|used by several jobs of this batch"
-    r"|taken by a waiting job debounce may not replace)",
+    r"|taken by a waiting job of another task or login, or held for its parents)",
     re.DOTALL,
 )
 

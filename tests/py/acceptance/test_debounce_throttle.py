@@ -29,7 +29,7 @@ def waiting(db: psycopg.Connection, lock: str) -> list[dict[str, Any]]:
 # --- debounce -------------------------------------------------------------------------
 
 
-async def test_a_thousand_debounced_defers_within_a_second_run_once_with_the_last_args(
+async def test_a_thousand_debounced_defers_in_a_burst_run_once_with_the_last_args(
     app: procrastinate.App, db: psycopg.Connection
 ) -> None:
     runs: list[int] = []

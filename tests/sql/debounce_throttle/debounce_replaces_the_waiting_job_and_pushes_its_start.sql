@@ -97,7 +97,8 @@ select throws_ok(
         'reindex', '{"n": 7}', queueing_lock => 'other:1', debounce => 1
     )$$,
     'PT002',
-    'queueing lock "other:1" is taken by a waiting job debounce may not replace',
+    'queueing lock "other:1" is taken by a waiting job of another task or login, '
+    || 'or held for its parents',
     'a debounce never replaces a waiting job of another task'
 );
 select is(

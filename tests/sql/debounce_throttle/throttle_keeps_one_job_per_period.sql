@@ -5,7 +5,7 @@
 begin;
 set local client_min_messages = warning;
 create extension if not exists pgtap;
-select plan(13);
+select plan(15);
 
 create function pg_temp.throttled(p_at text, p_n integer) returns bigint
 language sql
@@ -70,6 +70,21 @@ select is(
     (select count(*)::integer from procrastinate_jobs where task_name = 'digest'),
     1,
     'one job in all'
+);
+
+-- a throttle never stands for a waiting job of another task
+select procrastinate_defer_job('other', queueing_lock => 'digest:2') as other_id \gset
+select throws_ok(
+    $$select procrastinate_defer_job('digest', queueing_lock => 'digest:2', throttle => 60)$$,
+    'PT002',
+    'queueing lock "digest:2" is taken by a waiting job of another task or login, '
+    || 'or held for its parents',
+    'a throttled defer meeting a waiting job of another task is refused'
+);
+select is(
+    (select count(*)::integer from procrastinate_throttles where queueing_lock = 'digest:2'),
+    0,
+    'and opens no period'
 );
 
 -- from psql
