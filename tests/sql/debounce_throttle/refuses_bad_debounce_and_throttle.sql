@@ -11,17 +11,22 @@ select count(*) as events_before from procrastinate_events \gset
 
 select throws_ok(
     $$select procrastinate_defer_job('t', queueing_lock => 'k', debounce => -1)$$,
-    'PT001', 'job #1 of 1 is invalid: it has a debounce that is not a number of seconds from 0 to 1e9',
+    'PT001',
+    'job #1 of 1 is invalid: it has a debounce that is not a number of seconds from 0 to 1e9',
     'a negative debounce is refused'
 );
 select throws_ok(
-    $$select procrastinate_defer_jobs('[{"task_name": "t", "queueing_lock": "k", "throttle": "60"}]')$$,
-    'PT001', 'job #1 of 1 is invalid: it has a throttle that is not a number of seconds from 0 to 1e9',
+    $$select procrastinate_defer_jobs(
+        '[{"task_name": "t", "queueing_lock": "k", "throttle": "60"}]'
+    )$$,
+    'PT001',
+    'job #1 of 1 is invalid: it has a throttle that is not a number of seconds from 0 to 1e9',
     'a throttle that is not a number is refused'
 );
 select throws_ok(
     $$select procrastinate_defer_job('t', queueing_lock => 'k', throttle => 1e10)$$,
-    'PT001', 'job #1 of 1 is invalid: it has a throttle that is not a number of seconds from 0 to 1e9',
+    'PT001',
+    'job #1 of 1 is invalid: it has a throttle that is not a number of seconds from 0 to 1e9',
     'a throttle over 1e9 seconds is refused'
 );
 select throws_ok(
@@ -32,18 +37,22 @@ select throws_ok(
 select throws_ok(
     $$select procrastinate_defer_job('t', '{"n": 2}', debounce => 1)$$,
     'PT001',
-    'job #1 of 1 is invalid: it has a debounce or throttle without a queueing_lock (the key they apply to)',
+    'job #1 of 1 is invalid: it has a debounce or throttle without a queueing_lock '
+    || '(the key they apply to)',
     'a debounce without a queueing lock is refused'
 );
 select throws_ok(
     $$select procrastinate_defer_job('t', queueing_lock => 'k', debounce => 1,
         scheduled_at => now() + interval '1 hour')$$,
-    'PT001', 'job #1 of 1 is invalid: it has both debounce and a schedule: debounce sets the start',
+    'PT001',
+    'job #1 of 1 is invalid: it has both debounce and a schedule: debounce sets the start',
     'a debounce with a schedule is refused'
 );
 select throws_ok(
     format(
-        $$select procrastinate_defer_job('t', queueing_lock => 'k', throttle => 1, after => array[%s]::bigint[])$$,
+        $$select procrastinate_defer_job(
+            't', queueing_lock => 'k', throttle => 1, after => array[%s]::bigint[]
+        )$$,
         :job_id
     ),
     'PT001',
@@ -52,9 +61,12 @@ select throws_ok(
     'a throttle with an after is refused'
 );
 select throws_ok(
-    $$select procrastinate_defer_jobs('[{"task_name": "t", "args": {"n": 3}, "queueing_lock": "k", "debounce": 1},
-        {"task_name": "t", "queueing_lock": "k", "debounce": -1}]')$$,
-    'PT001', 'job #2 of 2 is invalid: it has a debounce that is not a number of seconds from 0 to 1e9',
+    $$select procrastinate_defer_jobs(
+        '[{"task_name": "t", "args": {"n": 3}, "queueing_lock": "k", "debounce": 1},
+          {"task_name": "t", "queueing_lock": "k", "debounce": -1}]'
+    )$$,
+    'PT001',
+    'job #2 of 2 is invalid: it has a debounce that is not a number of seconds from 0 to 1e9',
     'one bad job refuses the whole batch'
 );
 
