@@ -76,6 +76,8 @@ from (
     ('todo', 'cancelled', '_procrastinate_parents_ended', 'kept (a parent did not succeed)'),
     ('todo', 'todo', '_procrastinate_link_parents', 'kept (marked a parent; any status)'),
     ('doing', 'doing', '_procrastinate_link_parents', 'kept (marked a parent; any status)'),
+    -- debounce (21_debounce_throttle.sql)
+    ('todo', 'todo', '_procrastinate_defer_deduplicated', 'kept (debounce: new args, start)'),
     -- concurrency limits (59_limits.sql)
     ('doing', 'doing', '_procrastinate_set_limit', 'kept (marked limited: a limit was set)')
 ) as t (from_status, to_status, function_name, attempts);

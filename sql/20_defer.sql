@@ -18,7 +18,8 @@ declare
         'task_name', 'args', 'queue_name', 'priority', 'lock', 'queueing_lock',
         'scheduled_at', 'scheduled_in', 'max_attempts', 'max_runs', 'retry_wait',
         'retry_linear_wait', 'retry_exponential_wait', 'retry_exceptions', 'store_result',
-        'after', 'after_policy', 'headers', 'limit_key', 'timeout'
+        'after', 'after_policy', 'headers', 'limit_key', 'timeout', 'debounce',
+        'throttle'
     ];
 begin
     return query
@@ -174,6 +175,50 @@ begin
 end;
 $$;
 
+-- The first job object of p_jobs whose debounce or throttle is invalid, or
+-- comes with an option it cannot go with (21_debounce_throttle.sql).
+-- Called by _procrastinate_validate_jobs only for batches that have either
+-- key: a plain defer does not pay for these checks.
+create function _procrastinate_dedup_problem(p_jobs jsonb)
+returns table (ord bigint, message text)
+language plpgsql
+stable
+set search_path = pg_catalog, public, pg_temp
+as $$
+begin
+    return query
+    select t.ord, p.message
+    from jsonb_array_elements(p_jobs) with ordinality as t (job, ord)
+    cross join lateral (
+        select case
+            when jsonb_typeof(t.job -> 'debounce') not in ('number', 'null')
+                or (t.job ->> 'debounce')::numeric not between 0 and 1e9
+                then 'has a debounce that is not a number of seconds from 0 to 1e9'
+            when jsonb_typeof(t.job -> 'throttle') not in ('number', 'null')
+                or (t.job ->> 'throttle')::numeric not between 0 and 1e9
+                then 'has a throttle that is not a number of seconds from 0 to 1e9'
+            when t.job -> 'debounce' <> 'null' and t.job -> 'throttle' <> 'null'
+                then 'has both debounce and throttle'
+            when (t.job -> 'debounce' <> 'null' or t.job -> 'throttle' <> 'null')
+                and jsonb_typeof(t.job -> 'queueing_lock') is distinct from 'string'
+                then 'has a debounce or throttle without a queueing_lock (the key they apply to)'
+            when t.job -> 'debounce' <> 'null'
+                and (t.job -> 'scheduled_at' <> 'null' or t.job -> 'scheduled_in' <> 'null')
+                then 'has both debounce and a schedule: debounce sets the start'
+            when (t.job -> 'debounce' <> 'null' or t.job -> 'throttle' <> 'null')
+                and jsonb_array_length(
+                    case jsonb_typeof(t.job -> 'after') when 'array' then t.job -> 'after' end
+                ) > 0
+                then 'has a debounce or throttle and an after: a job deferred after others '
+                    || 'cannot be replaced or dropped'
+        end as message
+    ) as p
+    where p.message is not null
+    order by t.ord
+    limit 1;
+end;
+$$;
+
 -- A queueing lock of p_jobs that cannot be taken: used twice in the batch, or
 -- held by a waiting job. Null when all are free. The message never names the
 -- job that holds it (it may be another producer's).
@@ -200,7 +245,11 @@ begin
     from (
         select t.job ->> 'queueing_lock' as lock
         from jsonb_array_elements(p_jobs) as t (job)
-        where t.job ->> 'queueing_lock' is not null
+        where
+            t.job ->> 'queueing_lock' is not null
+            -- debounce and throttle decide for themselves (21_debounce_throttle.sql)
+            and jsonb_typeof(t.job -> 'debounce') is distinct from 'number'
+            and jsonb_typeof(t.job -> 'throttle') is distinct from 'number'
     ) as q
     group by q.lock
     having count(*) > 1
@@ -220,7 +269,10 @@ begin
             and j.status = 'todo'
         limit 1
     ) as h
-    where t.job ->> 'queueing_lock' is not null
+    where
+        t.job ->> 'queueing_lock' is not null
+        and jsonb_typeof(t.job -> 'debounce') is distinct from 'number'
+        and jsonb_typeof(t.job -> 'throttle') is distinct from 'number'
     limit 1;
     if v_lock is not null then
         return format('queueing lock "%s" is already taken by a waiting job', v_lock);
@@ -255,6 +307,12 @@ begin
     ) then
         select p.ord, p.message into v_ord, v_message
         from _procrastinate_policy_problem(p_jobs) as p;
+    end if;
+    if v_message is null and jsonb_path_exists(
+        p_jobs, 'lax $[*] ? (exists(@.debounce) || exists(@.throttle))'
+    ) then
+        select p.ord, p.message into v_ord, v_message
+        from _procrastinate_dedup_problem(p_jobs) as p;
     end if;
     if v_message is not null then
         raise exception 'job #% of % is invalid: it %', v_ord, jsonb_array_length(p_jobs), v_message
@@ -384,6 +442,7 @@ as $$
 declare
     v_now timestamptz := coalesce(p_now, now());
     v_ids bigint[];
+    v_job jsonb;
 begin
     -- only a trusted session may pin the clock (15_access.sql)
     if p_now is not null then
@@ -393,8 +452,8 @@ begin
 
     -- An exception block costs a subtransaction on every call: enter one only
     -- when there is an error to translate, a scheduled_at text to parse, a
-    -- queueing lock that a concurrent defer may take first, or parents to
-    -- link (57_dependencies.sql).
+    -- queueing lock that a concurrent defer may take first (debounce and
+    -- throttle have one), or parents to link (57_dependencies.sql).
     if not jsonb_path_exists(
         p_jobs,
         (
@@ -407,7 +466,26 @@ begin
     end if;
 
     begin
-        v_ids := array(select i.id from _procrastinate_insert_jobs(p_jobs, v_now) as i);
+        if jsonb_path_exists(
+            p_jobs, 'lax $[*] ? (@.debounce.type() == "number" || @.throttle.type() == "number")'
+        ) then
+            -- one job at a time, in input order: a debounced or throttled job
+            -- sees the jobs of the batch before it (21_debounce_throttle.sql)
+            v_ids := '{}';
+            for v_job in select t.job from jsonb_array_elements(p_jobs) as t (job) loop
+                if jsonb_typeof(v_job -> 'debounce') = 'number'
+                    or jsonb_typeof(v_job -> 'throttle') = 'number' then
+                    v_ids := v_ids || _procrastinate_defer_deduplicated(v_job, v_now);
+                else
+                    v_ids := v_ids || array(
+                        select i.id
+                        from _procrastinate_insert_jobs(jsonb_build_array(v_job), v_now) as i
+                    );
+                end if;
+            end loop;
+        else
+            v_ids := array(select i.id from _procrastinate_insert_jobs(p_jobs, v_now) as i);
+        end if;
         if jsonb_path_exists(p_jobs, 'lax $[*].after[*]') then
             perform _procrastinate_link_parents(v_ids);
         end if;
@@ -461,7 +539,9 @@ create function procrastinate_defer_job(
     after bigint[] default null,
     after_policy text default null,
     limit_key text default null,
-    timeout double precision default null
+    timeout double precision default null,
+    debounce double precision default null,
+    throttle double precision default null
 )
 returns bigint
 language plpgsql
@@ -488,7 +568,9 @@ declare
         'after', to_jsonb(after),
         'after_policy', after_policy,
         'limit_key', limit_key,
-        'timeout', timeout
+        'timeout', timeout,
+        'debounce', debounce,
+        'throttle', throttle
     ));
 begin
     return (select d.id from procrastinate_defer_jobs_v2(v_jobs) as d);
@@ -498,7 +580,7 @@ $$;
 comment on function procrastinate_defer_job(
     text, jsonb, text, integer, text, text, timestamptz, integer,
     double precision, double precision, double precision, text[], integer, boolean, bigint[], text,
-    text, double precision
+    text, double precision, double precision, double precision
 ) is
 'Defer one job and return its id. Only task_name is required:
   select procrastinate_defer_job(''sum_task'', ''{"a": 3, "b": 5}'');
@@ -519,5 +601,8 @@ whatever they became). limit_key: a concurrency limit set on this key
 (procrastinate_set_limit(limit_key => ...)) caps how many jobs with it run at once. timeout:
 seconds a run may last from its claim (above 0); a worker stops it then and it fails with
 JobTimeout (retried by its policy); a run still going past its deadline and a grace of 10 s is
-taken back by the rescue. Bad input, or an after naming a job that does not exist:
-SQLSTATE PT001.';
+taken back by the rescue. debounce (seconds, with a queueing_lock): a job already waiting with
+the lock gets these args and starts debounce seconds from now; its id is returned. throttle
+(seconds, with a queueing_lock): at most one job per lock per period, counted from the defer
+that created it; a defer within the period creates nothing and returns the id of the period''s
+job. Bad input, or an after naming a job that does not exist: SQLSTATE PT001.';

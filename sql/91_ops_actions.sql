@@ -203,6 +203,9 @@ begin
     using old
     where j.id = old.id;
     get diagnostics v_count = row_count;
+    -- throttle periods that are over remember nothing a defer needs
+    -- (21_debounce_throttle.sql)
+    delete from procrastinate_throttles as t where t.throttled_until <= v_now;
     return v_count;
 end;
 $$;

@@ -230,4 +230,10 @@ insert into procrastinate_migrations (number, name, phase, checksum) values
     'rate_limits',
     'post',
     '7a561c8135aa7792ab00ecfe2001c06190c70f7a160c568e6a51d6a4b70298a5'
+),
+(
+    45,
+    'debounce_throttle',
+    'post',
+    'c25cc9b109a77247b4cf255b7afbbaddb002edfde0fb813b4e25efeb69e84032'
 );

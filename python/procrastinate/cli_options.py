@@ -127,6 +127,10 @@ DEFER_OPTIONS: list[Option] = [
      "Exit with code 0 when the queueing lock is taken (the error is shown)",
      {**FLAG, "default": False}),
     ("--priority", "Priority of the job, higher runs first (default 0)", {"type": int}),
+    ("--debounce", "Seconds; needs --queueing-lock: the job waiting with that lock gets "
+     "these args and starts this long from now (docs/flow-control.md)", {"type": float}),
+    ("--throttle", "Seconds; needs --queueing-lock: at most one job per lock per period, "
+     "a defer within it creates nothing", {"type": float}),
     ("--unknown --no-unknown", "Allow a task name the app does not know",
      {**FLAG, "default": False}),
 ]

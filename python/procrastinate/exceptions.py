@@ -280,10 +280,12 @@ def from_database_error(error: BaseException) -> ProcrastinateException:
     return exception
 
 
-# How sql/20_defer.sql names the queueing lock it refuses.
+# How sql/20_defer.sql (and 21_debounce_throttle.sql) names the queueing
+# lock it refuses.
 _TAKEN_LOCK = re.compile(
     r'queueing lock "(.*)" is '
-    r"(?:already taken by a waiting job|used by several jobs of this batch)",
+    r"(?:already taken by a waiting job|used by several jobs of this batch"
+    r"|taken by a waiting job of another task or login, or held for its parents)",
     re.DOTALL,
 )
 

@@ -39,6 +39,8 @@ class ConfigureTaskOptions(TypedDict, total=False):
     after_policy: str | None
     limit_key: str | None
     timeout: float | None
+    debounce: float | None
+    throttle: float | None
 
 
 def check_timeout(timeout: Any, owner: str) -> float | None:
@@ -76,6 +78,8 @@ def configure_task(
     after_policy: str | None = None,
     limit_key: str | None = None,
     timeout: float | None = None,
+    debounce: float | None = None,
+    throttle: float | None = None,
 ) -> jobs.JobDeferrer:
     """A JobDeferrer for task ``name`` (known or not) with these options."""
     timeout = check_timeout(timeout, f"a job of task {name!r}")
@@ -83,6 +87,15 @@ def configure_task(
         raise ValueError("Cannot set both schedule_at and schedule_in")
     if limit_key is not None and (not isinstance(limit_key, str) or not limit_key):
         raise ValueError(f"limit_key must be a non-empty string, got {limit_key!r}")
+    dedup = check_dedup(
+        debounce=debounce,
+        throttle=throttle,
+        queueing_lock=queueing_lock,
+        scheduled=bool(schedule_at) or schedule_in is not None,
+        after=after is not None,
+    )
+    if dedup:
+        retry_policy = {**(retry_policy or {}), **dedup}
     if schedule_in is not None:
         # Seconds travel, and the database adds them to its own clock; the
         # Job's scheduled_at is this process's estimate, for reading only.
@@ -110,6 +123,42 @@ def configure_task(
     return jobs.JobDeferrer(
         job_manager=job_manager, job=job, retry_policy=retry_policy, connection=connection
     )
+
+
+def check_dedup(
+    *,
+    debounce: Any,
+    throttle: Any,
+    queueing_lock: str | None,
+    scheduled: bool,
+    after: bool,
+) -> dict[str, float]:
+    """The job object keys of ``debounce`` or ``throttle`` (seconds, on the
+    queueing lock); ValueError on a bad value or combination (the database
+    refuses them too, with PT001: this names the Python option)."""
+    chosen = {
+        name: value
+        for name, value in (("debounce", debounce), ("throttle", throttle))
+        if value is not None
+    }
+    if not chosen:
+        return {}
+    if len(chosen) > 1:
+        raise ValueError("debounce and throttle cannot be combined: choose one")
+    ((name, value),) = chosen.items()
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1e9:
+        raise ValueError(f"{name} must be a number of seconds from 0 to 1e9, got {value!r}")
+    if not queueing_lock:
+        raise ValueError(
+            f"{name} needs a queueing_lock: the key whose waiting job it replaces or keeps"
+        )
+    if name == "debounce" and scheduled:
+        raise ValueError(
+            "debounce sets the start of the job: it cannot be combined with a schedule"
+        )
+    if after:
+        raise ValueError(f"{name} cannot be combined with after (a job deferred after others)")
+    return {name: float(value)}
 
 
 def check_concurrency_limit(limit: Any, owner: str) -> int | None:
@@ -281,6 +330,11 @@ class Task(Generic[P, R, Args]):
         run whatever they became; docs/results.md); ``limit_key`` puts the
         job under the concurrency limit of that key (docs/flow-control.md);
         ``timeout`` (seconds) replaces the task's timeout for these jobs.
+        ``debounce=seconds`` (with a ``queueing_lock``): a job already waiting
+        with that lock takes the new args and starts ``seconds`` from now,
+        and defer returns its id; ``throttle=seconds``: at most one job per
+        queueing lock per period, a defer within it returns the id of the
+        period's job and creates nothing (docs/flow-control.md).
         Call ``defer`` on the result."""
         self.blueprint.will_configure_task()
         unknown = set(options) - set(ConfigureTaskOptions.__annotations__)

@@ -87,7 +87,7 @@ grant execute on function
 procrastinate_defer_job(
     text, jsonb, text, integer, text, text, timestamptz, integer,
     double precision, double precision, double precision, text[], integer, boolean, bigint[],
-    text, text, double precision
+    text, text, double precision, double precision, double precision
 ),
 procrastinate_defer_jobs(jsonb),
 procrastinate_defer_jobs_v2(jsonb, timestamptz),

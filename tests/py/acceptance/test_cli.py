@@ -121,6 +121,30 @@ def test_queueing_lock(run_cli, db):
     assert len(jobs(db)) == 1
 
 
+def test_debounce_and_throttle(run_cli, db):
+    for a in (1, 2):
+        result = run_cli(
+            "defer", "--queueing-lock", "deb", "--debounce", "60", "sum_task",
+            f'{{"a": {a}, "b": 0}}',
+        )
+        assert result.returncode == 0, result.stderr
+    for a in (3, 4):
+        result = run_cli(
+            "defer", "--queueing-lock", "thr", "--throttle", "60", "sum_task",
+            f'{{"a": {a}, "b": 0}}',
+        )
+        assert result.returncode == 0, result.stderr
+    rows = db.execute(
+        "select queueing_lock, args from procrastinate_jobs order by queueing_lock"
+    ).fetchall()
+    assert [(row["queueing_lock"], row["args"]) for row in rows] == [
+        ("deb", {"a": 2, "b": 0}), ("thr", {"a": 3, "b": 0})
+    ]
+    refused = run_cli("defer", "--debounce", "1", "sum_task", '{"a": 1, "b": 2}')
+    assert refused.returncode == 1
+    assert "debounce needs a queueing_lock" in refused.stderr
+
+
 def test_retry_until_success(run_cli, db):
     run_cli("defer", "flaky")
 

@@ -41,6 +41,11 @@ select procrastinate_defer_job('report', queue_name => 'slow', lock => 'user:2')
 select procrastinate_defer_job('report', queue_name => 'stuck', timeout => 60);
 -- a concurrency limit on the jobs of tenant 42 (docs/flow-control.md)
 select procrastinate_set_limit(limit_key => 'tenant:42', concurrency => 2);
+-- 47: debounced twice; 48: throttled (docs/flow-control.md)
+select procrastinate_defer_job('reindex', '{"user": 7}', queueing_lock => 'reindex:7',
+                               debounce => 60)
+from generate_series(1, 2);
+select procrastinate_defer_job('digest', queueing_lock => 'digest:7', throttle => 3600);
 """
 
 # A live worker runs 41 and 42, fails 42; jobs 1 to 10 succeeded days ago;
@@ -155,7 +160,7 @@ EXPECTED = {
     "procrastinate_remove_old_jobs(72)": lambda rows: rows
     == [{"procrastinate_remove_old_jobs": 10}],
     "procrastinate_defer_job('sum_task'": lambda rows: rows
-    == [{"procrastinate_defer_job": 47}],
+    == [{"procrastinate_defer_job": 49}],
 }
 
 

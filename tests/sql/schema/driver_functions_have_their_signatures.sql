@@ -215,7 +215,9 @@ select is(
     ),
     array[
         '_procrastinate_apply_outcomes', '_procrastinate_candidates_past_full_limits',
-        '_procrastinate_check_clock', '_procrastinate_check_worker', '_procrastinate_delete_events',
+        '_procrastinate_check_clock', '_procrastinate_check_worker',
+        '_procrastinate_dedup_problem', '_procrastinate_defer_deduplicated',
+        '_procrastinate_delete_events',
         '_procrastinate_full_queues', '_procrastinate_held_until',
         '_procrastinate_insert_jobs', '_procrastinate_job_problem',
         '_procrastinate_keep_settings', '_procrastinate_lease', '_procrastinate_lease_expired',

@@ -2,7 +2,7 @@
 begin;
 set local client_min_messages = warning;
 create extension if not exists pgtap;
-select plan(18);
+select plan(20);
 
 select has_table('procrastinate_jobs', 'jobs live in procrastinate_jobs');
 select has_table('procrastinate_workers', 'workers register in procrastinate_workers');
@@ -14,6 +14,7 @@ select has_table('procrastinate_paused_queues', 'paused queues are listed in a t
 select has_table('procrastinate_migrations', 'applied migrations are recorded in a table');
 select has_table('procrastinate_settings', 'limits and defaults of the queue are a table');
 select has_table('procrastinate_limits', 'concurrency limits are a table');
+select has_table('procrastinate_throttles', 'throttle periods are a table');
 
 select col_is_pk('procrastinate_jobs', 'id', 'jobs are keyed by id');
 select col_is_pk('procrastinate_workers', 'id', 'workers are keyed by id');
@@ -23,6 +24,7 @@ select col_is_pk('procrastinate_paused_queues', 'queue_name', 'a queue is paused
 select col_is_pk('procrastinate_migrations', 'number', 'a migration is recorded once');
 select col_is_pk('procrastinate_settings', 'singleton', 'the settings are keyed by a singleton');
 select col_is_pk('procrastinate_limits', 'id', 'limits are keyed by id');
+select col_is_pk('procrastinate_throttles', 'id', 'throttle periods are keyed by id');
 select columns_are(
     'procrastinate_settings',
     array[

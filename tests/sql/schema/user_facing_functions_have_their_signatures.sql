@@ -11,7 +11,8 @@ select function_returns(
     array[
         'text', 'jsonb', 'text', 'integer', 'text', 'text', 'timestamp with time zone',
         'integer', 'double precision', 'double precision', 'double precision', 'text[]',
-        'integer', 'boolean', 'bigint[]', 'text', 'text', 'double precision'
+        'integer', 'boolean', 'bigint[]', 'text', 'text', 'double precision',
+        'double precision', 'double precision'
     ],
     'bigint',
     'procrastinate_defer_job(task_name, args, ...) returns the new id'
