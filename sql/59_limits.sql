@@ -58,7 +58,9 @@ create unique index procrastinate_limits_scope_name_idx_v1
 on procrastinate_limits (scope, md5(name));
 
 -- Whether job columns (p_queue_name, p_task_name, p_limit_key) fall under
--- limit (p_scope, p_name). Inlined by the planner (plain SQL, immutable).
+-- limit (p_scope, p_name). (Not inlined by the planner, whose inlining
+-- skips a function with a SET clause: a function call per row and limit,
+-- where the rows are a claim's candidates or an ops view's jobs.)
 create function _procrastinate_limit_applies(
     p_scope text,
     p_name text,

@@ -239,7 +239,7 @@ set search_path = pg_catalog, public, pg_temp
 as $$
     with waiting as (
         select
-            j.id, j.lock, j.scheduled_at,
+            j.id, j.lock, j.scheduled_at, j.task_name, j.limit_key,
             -- the first of its lock's waiting and running jobs (the claim's
             -- rule): the first waiting one or the running one, whichever
             -- ranks first
@@ -286,6 +286,41 @@ as $$
         group by w.lock
     ),
 
+    -- the limits (59_limits.sql) with no room now, of the jobs of the queue:
+    -- every slot of their concurrency in use, or less than one token in
+    -- their rate's bucket
+    full_limits as (
+        select
+            l.id, l.scope, l.name, l.concurrency, l.rate, l.per, f.in_use, f.tokens,
+            l.refilled_at
+        from procrastinate_limits as l
+        cross join lateral (
+            select
+                (
+                    select count(*) from procrastinate_jobs as r
+                    where
+                        r.status = 'doing'
+                        and _procrastinate_limit_applies(
+                            l.scope, l.name, r.queue_name, r.task_name, r.limit_key
+                        )
+                ) as in_use,
+                _procrastinate_limit_tokens(l.rate, l.per, l.tokens, l.refilled_at, now())
+                    as tokens
+        ) as f
+        where
+            (l.scope <> 'queue' or l.name = $1)
+            and (f.in_use >= l.concurrency or f.tokens < 1)
+    ),
+
+    -- due jobs a full limit holds back: one row per job and limit
+    held_by_limit as (
+        select w.id, l.id as limit_id
+        from waiting as w
+        inner join full_limits as l
+            on _procrastinate_limit_applies(l.scope, l.name, $1, w.task_name, w.limit_key)
+        where w.scheduled_at is null or w.scheduled_at <= now()
+    ),
+
     runnable as (
         select w.id
         from waiting as w
@@ -298,6 +333,7 @@ as $$
                     w.lock is not null and md5(o.lock) = md5(w.lock) and o.lock = w.lock
                     and o.status = 'doing'
             )
+            and not exists (select 1 from held_by_limit as h where h.id = w.id)
     )
 
     select r.reason, r.jobs, r.job_id, r.detail
@@ -338,7 +374,32 @@ as $$
 
         union all
         select
-            4, 'waiting_for_lock', b.jobs, b.head_id,
+            4, 'held_by_limit', count(*), min(h.id),
+            case
+                when l.in_use >= l.concurrency then format(
+                    'the concurrency limit of %s %L is full: %s running of %s '
+                    '(procrastinate_limit_stats)',
+                    l.scope, l.name, l.in_use, l.concurrency
+                )
+                when l.rate = 0 then format(
+                    'the rate limit of %s %L is 0 per %s: it holds every job back '
+                    '(procrastinate_limit_stats)',
+                    l.scope, l.name, l.per
+                )
+                else format(
+                    'the rate limit of %s %L (%s per %s) has no token left: the next '
+                    'in %s s (procrastinate_limit_stats)',
+                    l.scope, l.name, l.rate, l.per,
+                    round(((1 - l.tokens) * extract(epoch from l.per) / l.rate)::numeric, 3)
+                )
+            end
+        from held_by_limit as h
+        inner join full_limits as l on l.id = h.limit_id
+        group by l.id, l.scope, l.name, l.concurrency, l.in_use, l.rate, l.per, l.tokens
+
+        union all
+        select
+            5, 'waiting_for_lock', b.jobs, b.head_id,
             case
                 when h.status = 'doing' then format(
                     'lock %L is held by job %s, running on worker %s (%s)',
@@ -365,7 +426,7 @@ as $$
 
         union all
         select
-            5, 'waiting_for_parents', count(*), min(w.id),
+            6, 'waiting_for_parents', count(*), min(w.id),
             'deferred after jobs that have not ended yet (procrastinate_job_dependencies)'
         from waiting as w
         where w.scheduled_at = _procrastinate_held_until()
@@ -373,7 +434,7 @@ as $$
 
         union all
         select
-            6, 'scheduled_later', count(*), min(w.id),
+            7, 'scheduled_later', count(*), min(w.id),
             format('next at %s', min(w.scheduled_at))
         from waiting as w
         where w.scheduled_at > now() and w.scheduled_at <> _procrastinate_held_until()
@@ -381,13 +442,13 @@ as $$
 
         union all
         select
-            7, 'runnable', count(*), min(r.id),
+            8, 'runnable', count(*), min(r.id),
             'waiting for a worker to fetch them (these jobs can run now)'
         from runnable as r
         having count(*) > 0
 
         union all
-        select 8, 'empty', 0, null, 'no job waits in this queue'
+        select 9, 'empty', 0, null, 'no job waits in this queue'
         where not exists (select 1 from waiting)
     ) as r
     order by r.rank, r.jobs desc, r.job_id;
@@ -395,7 +456,9 @@ $$;
 
 comment on function procrastinate_why_waiting(text) is
 'Why the jobs of a queue are not running, one row per reason that holds now, most blocking
-first: paused, no_live_worker, workers_busy, waiting_for_lock (one row per lock: the job
+first: paused, no_live_worker, workers_busy, held_by_limit (one row per concurrency or
+rate limit with no room now that holds due jobs of the queue back: its running jobs, or when
+its bucket has a token again), waiting_for_lock (one row per lock: the job
 holding it and its worker, or the job that comes first), waiting_for_parents (deferred
 after jobs that have not ended), scheduled_later, runnable (can run
 now: a worker will fetch them), empty. jobs counts the waiting jobs the reason concerns;

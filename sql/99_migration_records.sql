@@ -236,4 +236,10 @@ insert into procrastinate_migrations (number, name, phase, checksum) values
     'debounce_throttle',
     'post',
     'c25cc9b109a77247b4cf255b7afbbaddb002edfde0fb813b4e25efeb69e84032'
+),
+(
+    46,
+    'why_waiting_limits',
+    'post',
+    '1ea9680d2d3686b0f08ca1c7a8a911263e1b7fcc2c11fa33eb235d3907743bd3'
 );
