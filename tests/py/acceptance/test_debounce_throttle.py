@@ -6,6 +6,7 @@ the job's deletion; bad options are refused before anything is written."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from typing import Any
@@ -42,8 +43,14 @@ async def test_a_thousand_debounced_defers_in_a_burst_run_once_with_the_last_arg
     # defers keep coming, each within the debounce period of the one before
     running = Running(app, fetch_job_polling_interval=0.05, listen_notify=False)
     deferrer = refresh.configure(queueing_lock="refresh:user:1", debounce=1.0)
+
+    async def defer_some(numbers: range) -> set[int]:
+        return {await deferrer.defer_async(n=n) for n in numbers}
+
     started = time.monotonic()
-    ids = {await deferrer.defer_async(n=n) for n in range(1000)}
+    # 999 defers from 4 connections at once, then the last one: its args win
+    parts = await asyncio.gather(*(defer_some(range(k, 999, 4)) for k in range(4)))
+    ids = set().union(*parts) | {await deferrer.defer_async(n=999)}
     elapsed = time.monotonic() - started
     (job_id,) = ids
     assert runs == []
