@@ -131,6 +131,26 @@ comment on view procrastinate_lock_stats is
 any) and the oldest waiting one. A lock with waiting jobs and no running job is blocked by
 its next_job_id (scheduled for later, or its queue is paused).';
 
+-- Whether each registered worker's lease runs now: the rule of
+-- _procrastinate_lease_expired (58_leases.sql) written out, for the views
+-- below. A view calls functions with the rights of whoever reads it, and no
+-- role may execute an internal helper: a view calling one refused the
+-- operator and the reader the very views roles.sql grants them.
+-- (pgTAP ops/worker_views_read_by_operator_and_reader.sql holds the two
+-- forms of the rule to the same answers.)
+create view _procrastinate_worker_leases as
+select
+    w.id,
+    greatest(w.last_heartbeat, pg_postmaster_start_time())
+    >= now() - make_interval(secs => coalesce(w.stalled_after, s.stalled_worker_timeout))
+        as alive
+from procrastinate_workers as w
+cross join procrastinate_settings as s;
+
+comment on view _procrastinate_worker_leases is
+'Internal: whether each registered worker''s lease runs now (the rule of
+_procrastinate_lease_expired), for procrastinate_worker_stats and procrastinate_stalled_jobs.';
+
 create view procrastinate_worker_stats as
 select
     w.id,
@@ -142,10 +162,11 @@ select
     count(j.id) as running_jobs,
     w.started_at,
     w.last_heartbeat,
-    not _procrastinate_lease_expired(w.last_heartbeat, w.stalled_after, now()) as alive
+    l.alive
 from procrastinate_workers as w
-left join procrastinate_jobs as j on j.worker_id = w.id and j.status = 'doing'
-group by w.id;
+inner join _procrastinate_worker_leases as l on w.id = l.id
+left join procrastinate_jobs as j on w.id = j.worker_id and j.status = 'doing'
+group by w.id, l.alive;
 
 comment on view procrastinate_worker_stats is
 'One row per registered worker: name, host, pid, queues (null: all), concurrency, jobs it
@@ -186,12 +207,10 @@ select
     j.rescue_count
 from procrastinate_jobs as j
 left join procrastinate_workers as w on j.worker_id = w.id
+left join _procrastinate_worker_leases as l on w.id = l.id
 where
     j.status = 'doing'
-    and (
-        w.id is null
-        or _procrastinate_lease_expired(w.last_heartbeat, w.stalled_after, now())
-    );
+    and (w.id is null or not l.alive);
 
 comment on view procrastinate_stalled_jobs is
 'Running jobs whose worker is gone or whose lease ran out (see

@@ -470,10 +470,8 @@ as $$
     ) as j;
 $$;
 
--- The workers page: procrastinate_worker_stats, read as the owner. The view
--- calls the internal helper _procrastinate_lease_expired, which no role may
--- execute (roles.sql grants no helper), so that a reader or operator
--- selecting the view directly is refused; through this function they read it.
+-- The workers page: procrastinate_worker_stats, live workers first, for the
+-- roles that see every job.
 create function procrastinate_dashboard_workers_v1()
 returns setof procrastinate_worker_stats
 language plpgsql

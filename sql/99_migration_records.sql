@@ -242,4 +242,10 @@ insert into procrastinate_migrations (number, name, phase, checksum) values
     'why_waiting_limits',
     'post',
     '1ea9680d2d3686b0f08ca1c7a8a911263e1b7fcc2c11fa33eb235d3907743bd3'
+),
+(
+    47,
+    'worker_views_for_roles',
+    'post',
+    '4b33d3caa6a418d1ec7c7c2e65648dd3e67f4d3d9f3c4ed1921b3b6903cd28d5'
 );
