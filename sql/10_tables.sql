@@ -151,6 +151,10 @@ create table procrastinate_settings (
     -- the largest result stored (jsonb bytes); a bigger one is not stored,
     -- and the job records why (procrastinate_jobs.result_error)
     max_result_bytes bigint not null default 1048576,
+    -- false: a registered worker's claims, reports and heartbeats commit
+    -- without waiting for their WAL to reach the disk (synchronous_commit
+    -- off for those transactions only; 58_leases.sql, docs/reliability.md)
+    worker_synchronous_commit boolean not null default true,
     constraint procrastinate_settings_one_row check (singleton),
     constraint procrastinate_settings_max_args_bytes check (
         max_args_bytes between 1 and 268435456
@@ -188,7 +192,9 @@ comment on table procrastinate_settings is
 'Limits and defaults of the queue (one row): max_args_bytes and max_args_depth bound the args
 of a deferred job; stalled_worker_timeout (seconds) is the lease of workers that register
 without their own; max_rescues bounds how often one job is rescued; max_result_bytes bounds
-a stored result. Only the schema owner
+a stored result; worker_synchronous_commit false lets the claims, reports and heartbeats of
+registered workers commit without waiting for the disk (at-least-once still holds: a lost
+claim or report is made again). Only the schema owner
 may change them (update procrastinate_settings set ...); the checks are hard caps.';
 
 -- Paused queues are not fetched from (see procrastinate_fetch_jobs_v5).

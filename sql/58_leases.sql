@@ -58,6 +58,13 @@ begin
     if p_worker_id is null then
         return null;
     end if;
+    -- Where the settings allow it, the transaction of a worker's claim,
+    -- report or heartbeat (the callers) commits without waiting for the
+    -- disk: a commit lost in a crash of the server is a claim or a report
+    -- the worker makes again, at least once (docs/reliability.md).
+    if not (select s.worker_synchronous_commit from procrastinate_settings as s) then
+        perform set_config('synchronous_commit', 'off', true);
+    end if;
     if p_skip_locked then
         perform
         from procrastinate_workers as w

@@ -248,4 +248,10 @@ insert into procrastinate_migrations (number, name, phase, checksum) values
     'worker_views_for_roles',
     'post',
     '4b33d3caa6a418d1ec7c7c2e65648dd3e67f4d3d9f3c4ed1921b3b6903cd28d5'
+),
+(
+    48,
+    'worker_synchronous_commit',
+    'post',
+    '08cecd56e93dcfdfb919d30fd9de666079838d0aba3d7a341499312f59012494'
 );
