@@ -38,18 +38,20 @@ LIMIT_ERRORS = {
 #: link stops (their outcomes pile up, then go in one report: finishing a
 #: thousand jobs takes about 40 ms here, four hundred 17 ms), how long they
 #: run, and how long the link stays blackholed (longer than the jobs: they
-#: all end during it).
+#: all end during it). The jobs must all be running before the first ends:
+#: 5 s leaves a loaded machine time to defer and claim the thousand (3 s
+#: did not, now and then, in CI).
 PILE_JOBS = 1000
-PILE_JOB_SECONDS = 3.0
-PILE_OUTAGE_SECONDS = 4.0
+PILE_JOB_SECONDS = 5.0
+PILE_OUTAGE_SECONDS = 6.0
 #: Jobs deferred per statement while the worker takes them: each fetch
 #: stays small (a fetch of a thousand jobs would be refused by the limit
 #: itself; this cell is about reports).
 PILE_CHUNK = 100
 #: The worker's lease (stalled_worker_timeout) in that cell: the outage
 #: must end before the worker fences itself (75% of it), or its jobs would
-#: be stopped instead of reported.
-PILE_LEASE = 10.0
+#: be stopped instead of reported (75% of 12 s: 9 s, past the 6 s outage).
+PILE_LEASE = 12.0
 #: The reporter's warning when a report fails (procrastinate.worker.reporter._log_unsent).
 UNSENT = re.compile(r"Could not report (\d+) job outcome\(s\), will try again: (.*)")
 #: Hog connections opened at most (the private cluster has 400 slots).
