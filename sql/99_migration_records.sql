@@ -253,5 +253,5 @@ insert into procrastinate_migrations (number, name, phase, checksum) values
     48,
     'worker_synchronous_commit',
     'post',
-    '08cecd56e93dcfdfb919d30fd9de666079838d0aba3d7a341499312f59012494'
+    'b18ed33951111e310de20c8e4bc7efb8a6b03f6eb6878fb6f21bd39e6cc84875'
 );

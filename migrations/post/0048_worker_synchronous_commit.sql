@@ -28,6 +28,10 @@ create or replace function _procrastinate_renew_lease(
 returns boolean
 language plpgsql
 set search_path = pg_catalog, public, pg_temp
+-- Its plans are cached with the settings of its first caller (a claim turns
+-- sequential scans off): a cost estimated then must not turn JIT on for a
+-- later caller (a heartbeat, a report), at hundreds of milliseconds a call.
+set jit = off
 as $$
 begin
     if p_worker_id is null then
@@ -37,7 +41,9 @@ begin
     -- report or heartbeat (the callers) commits without waiting for the
     -- disk: a commit lost in a crash of the server is a claim or a report
     -- the worker makes again, at least once (docs/reliability.md).
-    if not (select s.worker_synchronous_commit from procrastinate_settings as s) then
+    if not (
+        select s.worker_synchronous_commit from procrastinate_settings as s where s.singleton
+    ) then
         perform set_config('synchronous_commit', 'off', true);
     end if;
     if p_skip_locked then
