@@ -38,7 +38,14 @@ class CappedBackoffPool(psycopg_pool.AsyncConnectionPool):
     """AsyncConnectionPool whose reconnection attempts are never more than
     MAX_RECONNECT_DELAY apart (psycopg_pool doubles the wait after each
     failure up to its reconnect_timeout, 5 minutes: after an 8 s outage the
-    next attempt could come 7 s after the server was back)."""
+    next attempt could come 7 s after the server was back), and that hands
+    out the connection returned last (see LastUsedFirstPool)."""
+
+    async def _get_ready_connection(self, timeout: float | None) -> Any:
+        # (the pool's lock is held) the newest goes where the next is taken
+        if len(self._pool) > 1:
+            self._pool.rotate(1)
+        return await super()._get_ready_connection(timeout)
 
     async def _add_connection(self, attempt: Any, growing: bool = False) -> None:
         # The pool doubles the delay after a failed attempt, then waits it:
