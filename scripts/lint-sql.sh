@@ -8,7 +8,9 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 sqlfluff=${SQLFLUFF:-.venv/bin/sqlfluff}
 dirs=()
 for d in sql migrations tests/sql tests/sql_helpers; do
-    if [[ -d $d ]] && find "$d" -type f -name '*.sql' | grep -q .; then
+    # (not `find | grep -q .`: grep stops at the first line, find dies of
+    # SIGPIPE, and pipefail then skipped the directory, half of the runs)
+    if [[ -d $d ]] && [[ -n $(find "$d" -type f -name '*.sql' -print -quit) ]]; then
         dirs+=("$d")
     fi
 done

@@ -23,15 +23,17 @@ select procrastinate_register_worker_v2(
     'silent', null, 1, 'h3', 3, p_stalled_after => 10
 ) as silent \gset
 update procrastinate_workers
-set last_heartbeat = greatest(now(), pg_postmaster_start_time() + interval '30 s')
+set
+    last_heartbeat = greatest(now(), pg_postmaster_start_time() + interval '30 s')
     - interval '20 s'
 where id = :silent;
 
 select is(
     (
-        select array_agg(
-            l.alive = not _procrastinate_lease_expired(w.last_heartbeat, w.stalled_after, now())
-        )
+        select
+            array_agg(
+                l.alive = not _procrastinate_lease_expired(w.last_heartbeat, w.stalled_after, now())
+            )
         from _procrastinate_worker_leases as l
         inner join procrastinate_workers as w on l.id = w.id
     ),

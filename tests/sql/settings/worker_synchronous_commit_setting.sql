@@ -12,14 +12,14 @@ select procrastinate_register_worker_v2('w', null, 10, 'h', 1) as w \gset
 select procrastinate_defer_job('t') as j1 \gset
 select procrastinate_defer_job('t') as j2 \gset
 
-savepoint by_default;
+select 'savepoint by_default' \gexec
 select count(*) from procrastinate_fetch_jobs_v5(:w, null, 1);
 select is(current_setting('synchronous_commit'), 'on', 'by default a claim leaves it on');
-rollback to savepoint by_default;
+select 'rollback to savepoint by_default' \gexec
 
 update procrastinate_settings set worker_synchronous_commit = false;
 
-savepoint claim;
+select 'savepoint claim' \gexec
 select count(*) from procrastinate_fetch_jobs_v5(null, null, 1);
 select is(
     current_setting('synchronous_commit'), 'on',
@@ -27,18 +27,18 @@ select is(
 );
 select count(*) from procrastinate_fetch_jobs_v5(:w, null, 1);
 select is(current_setting('synchronous_commit'), 'off', 'a worker''s claim turns it off');
-rollback to savepoint claim;
+select 'rollback to savepoint claim' \gexec
 select is(
     current_setting('synchronous_commit'), 'on',
     'for its own transaction only (here: up to the savepoint)'
 );
 
-savepoint report;
+select 'savepoint report' \gexec
 select count(*) from procrastinate_finish_jobs_v1(
     :w, format('[{"id": %s, "status": "succeeded"}]', :j1)::jsonb
 );
 select is(current_setting('synchronous_commit'), 'off', 'a worker''s report turns it off');
-rollback to savepoint report;
+select 'rollback to savepoint report' \gexec
 
 select procrastinate_heartbeat_v2(:w);
 select is(current_setting('synchronous_commit'), 'off', 'a worker''s heartbeat turns it off');
