@@ -30,7 +30,10 @@ export PGDATABASE=$db
 export PROCRASTINATE_TEMPLATE_DB=${TEMPLATE_DB:-procrastinate_template}
 
 has_test_files() {
-    find tests/py -type f \( -name 'test_*.py' -o -name '*_test.py' \) 2>/dev/null | grep -q .
+    # (-print -quit, not `| grep -q .`: under pipefail, find dying of
+    # SIGPIPE would make it false)
+    [[ -n $(find tests/py -type f \( -name 'test_*.py' -o -name '*_test.py' \) -print -quit \
+        2>/dev/null) ]]
 }
 
 if [[ -z "$lanes" ]]; then
