@@ -254,4 +254,10 @@ insert into procrastinate_migrations (number, name, phase, checksum) values
     'worker_synchronous_commit',
     'post',
     'b18ed33951111e310de20c8e4bc7efb8a6b03f6eb6878fb6f21bd39e6cc84875'
+),
+(
+    49,
+    'defer_checks_skip_absent_keys',
+    'post',
+    '6987aaef8342588744797765a4facf05bed3efc48dd2db4788ae30757392eefc'
 );
