@@ -86,6 +86,27 @@ def test_sigterm_lets_each_process_finish_its_job(run_cli, background, db):
     assert "Every worker process stopped" in worker.output
 
 
+def test_sigterm_to_every_process_at_once_is_one_graceful_stop(run_cli, background, db):
+    # What systemd does by default (KillMode=control-group): the supervisor's
+    # stop request must not count as a second signal in the worker processes.
+    worker = background("worker", "--processes", "2", "--prefetch", "0")
+    pids = {row["pid"] for row in wait_until(lambda: two_registered(db), what="two workers")}
+    for _ in range(2):
+        run_cli("defer", "hold", '{"tag": "unit"}')
+    wait_until(lambda: len(runs(db, "unit")) == 2, what="both jobs running")
+
+    for pid in (worker.process.pid, *pids):
+        os.kill(pid, signal.SIGTERM)
+    wait_until(lambda: worker.output.count("Stop requested") == 3, what="every stop seen")
+    assert "Immediate stop requested" not in worker.output
+    assert job_statuses(db) == [("doing", 0)] * 2
+    release(db, "unit")
+
+    assert worker.wait() == 0, worker.output
+    assert job_statuses(db) == [("succeeded", 1)] * 2
+    assert workers(db) == []
+
+
 def test_second_signal_stops_every_process_at_once(run_cli, background, db):
     worker = background("worker", "--processes", "2", "--prefetch", "0")
     pids = {row["pid"] for row in wait_until(lambda: two_registered(db), what="two workers")}
