@@ -319,10 +319,13 @@ async def supervise(app: procrastinate.App, processes: int, options: dict[str, A
     if not await database_probe.wait_until_reachable(app.connector, handle_signals=True):
         return
     queues = options.get("queues")
-    print_stderr(
-        f"Launching {processes} worker processes on "
+    text = f"Launching {processes} worker processes on " \
         f"{', '.join(queues) if queues else 'all queues'}"
-    )
+    if _json_logs():
+        logger.info(text, extra={"action": "launch_supervisor", "queues": queues,
+                                 "processes": processes})
+    else:
+        print_stderr(text)
     code = await supervisor.Supervisor(
         processes,
         name=_worker_option(app, options, "name") or "worker",
