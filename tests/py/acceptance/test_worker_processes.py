@@ -4,9 +4,12 @@ database (registered workers, job runs) or on the supervisor's output."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import socket
 
+import httpx
 import psycopg
 import pytest
 
@@ -208,3 +211,38 @@ def test_one_shot_processes_end_with_their_work(run_cli, db):
     assert result.returncode == 0, result.stderr
     assert job_statuses(db) == [("succeeded", 1)] * 2
     assert len({run["pid"] for run in runs(db, "once")}) == 2
+
+
+def free_port_pair() -> int:
+    """A port P such that P and P + 1 were both free a moment ago."""
+    for _ in range(50):
+        with socket.socket() as first:
+            first.bind(("127.0.0.1", 0))
+            port = first.getsockname()[1]
+            with socket.socket() as second:
+                try:
+                    second.bind(("127.0.0.1", port + 1))
+                except OSError:
+                    continue
+                return port
+    raise AssertionError("no two consecutive free ports")
+
+
+def test_each_process_serves_its_metrics_on_its_own_port_and_logs_json(background, db):
+    port = free_port_pair()
+    worker = background(
+        "--log-format", "json", "worker", "--processes", "2",
+        "--metrics-port", str(port), "--metrics-host", "127.0.0.1",
+    )
+    wait_until(lambda: worker.output.count('"serve_metrics"') == 2, what="two metrics servers")
+
+    lines = [json.loads(line) for line in worker.output.splitlines()]  # every line is JSON
+    serving = {line["worker"]: line["metrics_port"] for line in lines
+               if line.get("action") == "serve_metrics"}
+    assert serving == {"worker-1": port, "worker-2": port + 1}
+    for each in serving.values():
+        text = httpx.get(f"http://127.0.0.1:{each}/metrics").text
+        assert "procrastinate_worker_concurrency" in text
+    worker.signal(signal.SIGTERM)
+    assert worker.wait() == 0, worker.output
+    assert lines[0]["message"] == "Launching 2 worker processes on all queues"
