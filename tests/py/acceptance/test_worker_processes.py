@@ -46,15 +46,39 @@ def alive(pid: int) -> bool:
         return False
 
 
+@pytest.fixture
+def start(background, db):
+    """background(), and at the end no process left even when the test
+    failed half-way: the supervisor is killed first (so that it restarts
+    nothing), then each worker process still registered (killed with its
+    supervisor, one would stop gracefully, and wait for ever for a hold job
+    or for a database that is gone)."""
+    started = []
+
+    def run(*args: str, **kwargs):
+        process = background(*args, **kwargs)
+        started.append(process)
+        return process
+
+    yield run
+    for process in started:
+        if process.process.poll() is None:
+            process.process.kill()
+            process.process.wait(10)
+    for row in workers(db):
+        if alive(row["pid"]):
+            os.kill(row["pid"], signal.SIGKILL)
+
+
 def two_registered(db: psycopg.Connection) -> list[dict]:
     rows = workers(db)
     return rows if len(rows) == 2 else []
 
 
-def test_two_processes_run_jobs_in_two_pids(run_cli, background, db):
+def test_two_processes_run_jobs_in_two_pids(run_cli, start, db):
     # One job per process at a time, none claimed ahead: the second of two
     # jobs that can only end together must run in the other process.
-    worker = background("worker", "--processes", "2", "--prefetch", "0")
+    worker = start("worker", "--processes", "2", "--prefetch", "0")
     registered = wait_until(lambda: two_registered(db), what="two registered workers")
     assert [row["name"] for row in registered] == ["worker-1", "worker-2"]
     pids = {row["pid"] for row in registered}
@@ -69,8 +93,8 @@ def test_two_processes_run_jobs_in_two_pids(run_cli, background, db):
     assert worker.wait() == 0, worker.output
 
 
-def test_sigterm_lets_each_process_finish_its_job(run_cli, background, db):
-    worker = background("worker", "--processes", "2", "--prefetch", "0")
+def test_sigterm_lets_each_process_finish_its_job(run_cli, start, db):
+    worker = start("worker", "--processes", "2", "--prefetch", "0")
     pids = {row["pid"] for row in wait_until(lambda: two_registered(db), what="two workers")}
     for _ in range(2):
         run_cli("defer", "hold", '{"tag": "busy"}')
@@ -89,10 +113,10 @@ def test_sigterm_lets_each_process_finish_its_job(run_cli, background, db):
     assert "Every worker process stopped" in worker.output
 
 
-def test_sigterm_to_every_process_at_once_is_one_graceful_stop(run_cli, background, db):
+def test_sigterm_to_every_process_at_once_is_one_graceful_stop(run_cli, start, db):
     # What systemd does by default (KillMode=control-group): the supervisor's
     # stop request must not count as a second signal in the worker processes.
-    worker = background("worker", "--processes", "2", "--prefetch", "0")
+    worker = start("worker", "--processes", "2", "--prefetch", "0")
     pids = {row["pid"] for row in wait_until(lambda: two_registered(db), what="two workers")}
     for _ in range(2):
         run_cli("defer", "hold", '{"tag": "unit"}')
@@ -110,8 +134,8 @@ def test_sigterm_to_every_process_at_once_is_one_graceful_stop(run_cli, backgrou
     assert workers(db) == []
 
 
-def test_second_signal_stops_every_process_at_once(run_cli, background, db):
-    worker = background("worker", "--processes", "2", "--prefetch", "0")
+def test_second_signal_stops_every_process_at_once(run_cli, start, db):
+    worker = start("worker", "--processes", "2", "--prefetch", "0")
     pids = {row["pid"] for row in wait_until(lambda: two_registered(db), what="two workers")}
     for _ in range(2):
         run_cli("defer", "hold", '{"tag": "stubborn"}')
@@ -129,8 +153,8 @@ def test_second_signal_stops_every_process_at_once(run_cli, background, db):
     release(db, "stubborn")  # the threads left behind end with their processes
 
 
-def test_a_killed_process_is_replaced(run_cli, background, db):
-    worker = background("worker", "--processes", "2", "--prefetch", "0")
+def test_a_killed_process_is_replaced(run_cli, start, db):
+    worker = start("worker", "--processes", "2", "--prefetch", "0")
     registered = wait_until(lambda: two_registered(db), what="two workers")
     killed = registered[0]
     os.kill(killed["pid"], signal.SIGKILL)
@@ -153,8 +177,8 @@ def test_a_killed_process_is_replaced(run_cli, background, db):
     assert worker.wait() == 0, worker.output
 
 
-def test_processes_stop_when_the_supervisor_is_gone(run_cli, background, db):
-    worker = background("worker", "--processes", "2", "--prefetch", "0")
+def test_processes_stop_when_the_supervisor_is_gone(run_cli, start, db):
+    worker = start("worker", "--processes", "2", "--prefetch", "0")
     pids = {row["pid"] for row in wait_until(lambda: two_registered(db), what="two workers")}
     run_cli("defer", "hold", '{"tag": "orphan"}')
     wait_until(lambda: runs(db, "orphan"), what="job running")
@@ -228,9 +252,9 @@ def free_port_pair() -> int:
     raise AssertionError("no two consecutive free ports")
 
 
-def test_each_process_serves_its_metrics_on_its_own_port_and_logs_json(background, db):
+def test_each_process_serves_its_metrics_on_its_own_port_and_logs_json(start, db):
     port = free_port_pair()
-    worker = background(
+    worker = start(
         "--log-format", "json", "worker", "--processes", "2",
         "--metrics-port", str(port), "--metrics-host", "127.0.0.1",
     )
