@@ -99,6 +99,14 @@ def test_sigterm_lets_each_process_finish_its_job(run_cli, start, db):
     for _ in range(2):
         run_cli("defer", "hold", '{"tag": "busy"}')
     wait_until(lambda: len(runs(db, "busy")) == 2, what="both jobs running")
+    # The ops view sees two live workers, each running its job.
+    stats = db.execute(
+        "select name, pid, running_jobs, alive from procrastinate_worker_stats order by name"
+    ).fetchall()
+    assert [(row["name"], row["running_jobs"], row["alive"]) for row in stats] == [
+        ("worker-1", 1, True), ("worker-2", 1, True)
+    ]
+    assert {row["pid"] for row in stats} == pids
 
     worker.signal(signal.SIGTERM)
     wait_until(lambda: worker.output.count("Stop requested") == 3, what="stop passed on")
