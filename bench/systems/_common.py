@@ -176,6 +176,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="prefill: each job sleeps this long (ours only: the queue limit row)",
     )
     p.add_argument(
+        "--processes", type=int, default=1,
+        help="supervise: worker processes of one `procrastinate worker --processes` (ours only)",
+    )
+    p.add_argument(
         "--store-result", type=int, default=0,
         help="1: the jobs keep a small result (ours only: stored results)",
     )

@@ -139,6 +139,30 @@ def _revision() -> str:
     return f"git {commit}" + ("+changes" if changed else "")
 
 
+def supervise(args) -> dict[str, Any]:
+    """`procrastinate worker --processes N --concurrency C --one-shot`, one
+    command: a supervisor and N worker processes drain the queue. Peak RSS:
+    the largest of those processes (resource's RUSAGE_CHILDREN)."""
+    import resource
+    import sys
+
+    here = os.path.dirname(os.path.abspath(__file__))
+    env = dict(
+        os.environ,
+        BENCH_DSN=args.dsn,
+        PYTHONPATH=os.pathsep.join(p for p in (here, os.environ.get("PYTHONPATH", "")) if p),
+    )
+    command = [
+        sys.executable, "-m", "procrastinate", "--app", "_ours_cli_app.app",
+        "--log-level", "warning", "worker", "--processes", str(args.processes),
+        "--concurrency", str(args.concurrency), "--one-shot",
+    ]
+    proc = subprocess.run(command, env=env, stdout=subprocess.DEVNULL)
+    if proc.returncode != 0:
+        raise SystemExit(f"procrastinate worker --processes exited with {proc.returncode}")
+    return {"rss_kb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}
+
+
 def _api(name):
     def action(args):
         import _procrastinate_api
@@ -160,6 +184,7 @@ if __name__ == "__main__":
             "backlog": backlog,
             "sample": sample,
             "work": _api("work"),
+            "supervise": supervise,
             "listen": _api("listen"),
             "produce": _api("produce"),
             "wait": _api("wait"),

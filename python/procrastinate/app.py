@@ -212,7 +212,14 @@ class App(blueprints.Blueprint):
     def _worker(self, **options: Any) -> worker.Worker:
         from procrastinate import worker
 
-        return worker.Worker(app=self, **{**self.worker_defaults, **options})
+        options = {**self.worker_defaults, **options}
+        if "processes" in options:
+            raise TypeError(
+                "processes is an option of the procrastinate worker command "
+                "(--processes N), not of run_worker: a worker runs in the calling "
+                "process (docs/deploy.md, 'Running workers')"
+            )
+        return worker.Worker(app=self, **options)
 
     async def run_worker_async(self, **options: Unpack[WorkerOptions]) -> None:
         """Run a worker until it stops (see worker.Worker for the options:

@@ -32,6 +32,7 @@ from procrastinate import (
     database_probe,
     exceptions,
     shell,
+    supervisor,
     utils,
 )
 from procrastinate import connector as connector_module
@@ -227,18 +228,16 @@ async def execute_command(parsed: dict[str, Any]) -> None:
     app: procrastinate.App = parsed.pop("app")
     func = parsed.pop("func")
     try:
-        if getattr(func, "without_database", lambda **_: False)(**parsed):
-            await func(app=app, **parsed)
-            return
-        # Before the pool opens: a database that refuses us fails at once with
-        # PostgreSQL's message; one that cannot be reached fails the command,
-        # or is waited for by a worker (SIGINT/SIGTERM meanwhile: exit code 0).
-        if func is not worker_:
-            await database_probe.check_reachable(app.connector)
-        elif not await database_probe.wait_until_reachable(app.connector, handle_signals=True):
-            return
-        async with app.open_async():
-            await func(app=app, **parsed)
+        if func is worker_:
+            processes = parsed.pop("processes", 1)
+            if (link := supervisor.Link.from_environment()) is not None:
+                # One of the processes of `worker --processes N`.
+                await link.follow(_run(app, func, supervised_options(app, parsed, link.number)))
+                return
+            if processes > 1:
+                await supervise(app, processes, parsed)
+                return
+        await _run(app, func, parsed)
     except BrokenPipeError:
         # The reader of our output went away (`procrastinate schema --read | head`).
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -247,6 +246,21 @@ async def execute_command(parsed: dict[str, Any]) -> None:
         logger.debug("Exception details:", exc_info=exc)
         print_stderr(one_line(exc))
         sys.exit(1)
+
+
+async def _run(app: procrastinate.App, func: Any, parsed: dict[str, Any]) -> None:
+    if getattr(func, "without_database", lambda **_: False)(**parsed):
+        await func(app=app, **parsed)
+        return
+    # Before the pool opens: a database that refuses us fails at once with
+    # PostgreSQL's message; one that cannot be reached fails the command,
+    # or is waited for by a worker (SIGINT/SIGTERM meanwhile: exit code 0).
+    if func is not worker_:
+        await database_probe.check_reachable(app.connector)
+    elif not await database_probe.wait_until_reachable(app.connector, handle_signals=True):
+        return
+    async with app.open_async():
+        await func(app=app, **parsed)
 
 
 # --- commands --------------------------------------------------------------------------
@@ -271,6 +285,55 @@ async def worker_(app: procrastinate.App, **options: Any) -> None:
     else:
         print_stderr(text)
     await app.run_worker_async(**options)
+
+
+def _worker_option(app: procrastinate.App, options: dict[str, Any], name: str) -> Any:
+    """An option of the worker as it will run: the command's, else the App's
+    worker_defaults, else run_worker's default."""
+    from procrastinate import worker
+
+    defaults = {"name": worker.WORKER_NAME, "wait": True, "metrics_port": None,
+                "install_signal_handlers": True}
+    return options.get(name, app.worker_defaults.get(name, defaults[name]))
+
+
+def supervised_options(
+    app: procrastinate.App, options: dict[str, Any], index: int
+) -> dict[str, Any]:
+    """The options of worker process ``index`` (from 1) of a supervisor: its
+    name takes the suffix ``-INDEX``, its metrics port (when one is given,
+    not 0) is the port plus INDEX - 1."""
+    options = {**options, "name": supervisor.child_name(
+        _worker_option(app, options, "name") or "worker", index
+    )}
+    if port := _worker_option(app, options, "metrics_port"):
+        options["metrics_port"] = port + index - 1
+    return options
+
+
+async def supervise(app: procrastinate.App, processes: int, options: dict[str, Any]) -> None:
+    """`worker --processes N`: run N worker processes (procrastinate.supervisor)
+    once the database answers; exit code 1 when they could not run."""
+    # As a single worker: a refusal fails at once, an unreachable database
+    # is waited for; the supervisor itself opens no pool.
+    if not await database_probe.wait_until_reachable(app.connector, handle_signals=True):
+        return
+    queues = options.get("queues")
+    text = f"Launching {processes} worker processes on " \
+        f"{', '.join(queues) if queues else 'all queues'}"
+    if _json_logs():
+        logger.info(text, extra={"action": "launch_supervisor", "queues": queues,
+                                 "processes": processes})
+    else:
+        print_stderr(text)
+    code = await supervisor.Supervisor(
+        processes,
+        name=_worker_option(app, options, "name") or "worker",
+        wait=_worker_option(app, options, "wait"),
+        install_signal_handlers=_worker_option(app, options, "install_signal_handlers"),
+    ).run()
+    if code:
+        sys.exit(code)
 
 
 async def defer(

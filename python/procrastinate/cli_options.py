@@ -95,12 +95,25 @@ def checked(parse: Any, message: str = "{error}") -> Any:
     return convert
 
 
+def positive_int(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise ValueError(f"expected a whole number, got {value!r}") from None
+    if number < 1:
+        raise ValueError(f"must be at least 1, got {number}")
+    return number
+
+
 FLAG: dict[str, Any] = {"action": Flag}
 WORKER_OPTIONS: list[Option] = [
     ("-n --name", "Name of the worker", {}),
     ("-q --queues", "Comma-separated queues to take jobs from (empty: all queues)",
      {"type": cast_queues}),
     ("-c --concurrency", "How many jobs to run at once", {"type": int}),
+    ("--processes", "Worker processes to run, each with its own connections, lease and "
+     "--concurrency; above 1, this process supervises them (docs/deploy.md)",
+     {"type": checked(positive_int, "{error}")}),
     ("--prefetch", "Jobs to claim ahead of free slots while jobs are short "
      "(default: 10 per slot, at most 100; 0: never)", {"type": int}),
     ("-p --fetch-job-polling-interval",

@@ -326,6 +326,16 @@ def test_run_worker_opens_the_app(fake_worker, db_dsn):
     assert not app.connector.is_open_async
 
 
+@pytest.mark.parametrize("where", ["options", "worker_defaults"])
+async def test_processes_is_a_command_option_only(fake_worker, where):
+    defaults = {"processes": 2} if where == "worker_defaults" else {}
+    app = App(connector=PsycopgConnector(), worker_defaults=defaults)
+    options = {"processes": 2} if where == "options" else {}
+    with pytest.raises(TypeError, match=r"procrastinate worker command \(--processes N\)"):
+        await app.run_worker_async(**options)
+    assert fake_worker == []
+
+
 def test_configure_task_helper_uses_defaults(bare_app):
     deferrer = tasks.configure_task(name="x", job_manager=bare_app.job_manager)
     assert (deferrer.job.queue, deferrer.job.priority) == ("default", 0)

@@ -69,3 +69,38 @@ async def async_sleep(context: procrastinate.JobContext, seconds: float) -> None
         await asyncio.sleep(seconds)
     finally:
         await asyncio.to_thread(_end, run_id)
+
+
+RELEASED = "select exists (select from acceptance_runs where task = 'release' and tag = %s)"
+STARTED = "select count(*) from acceptance_runs where tag = %s and task <> 'release'"
+
+
+def _wait_for(query: str, tag: str, condition, what: str) -> None:
+    """Wait (60 s at most) until ``query`` on ``tag`` answers ``condition``."""
+    deadline = time.monotonic() + 60
+    with psycopg.connect(autocommit=True) as connection:
+        while True:
+            row = connection.execute(query, (tag,)).fetchone()
+            if row is not None and condition(row[0]):
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{what} did not come within 60 s")
+            time.sleep(0.02)
+
+
+@app.task(name="hold", pass_context=True)
+def hold(context: procrastinate.JobContext, tag: str) -> None:
+    """Records its start, then runs until the test inserts a row of task
+    'release' with this tag (acceptance_helpers.release)."""
+    run_id = _start(context, tag)
+    _wait_for(RELEASED, tag, bool, f"release of {tag}")
+    _end(run_id)
+
+
+@app.task(name="meet", pass_context=True)
+def meet(context: procrastinate.JobContext, tag: str, count: int) -> None:
+    """Records its start, then runs until ``count`` runs of this tag have
+    started: jobs that can only end once they all run at the same time."""
+    run_id = _start(context, tag)
+    _wait_for(STARTED, tag, lambda started: started >= count, f"{count} runs of {tag}")
+    _end(run_id)

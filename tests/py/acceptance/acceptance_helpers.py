@@ -17,3 +17,12 @@ def wait_until(predicate: Callable[[], Any], timeout: float = 30, what: str = ""
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what or predicate}")
         time.sleep(0.05)
+
+
+def release(db: Any, tag: str) -> None:
+    """End the ``hold`` jobs of ``tag`` (acceptance_app.hold)."""
+    db.execute(
+        "insert into acceptance_runs (job_id, task, tag, started_at) "
+        "values (0, 'release', %s, clock_timestamp())",
+        [tag],
+    )

@@ -241,6 +241,26 @@ def test_manage_py_worker_one_shot_runs_the_deferred_job(django_db, django_datab
     assert django_db.execute("select count(*) from procrastinate_workers").fetchone() == (0,)
 
 
+@pytest.mark.subprocess
+def test_manage_py_worker_with_processes_runs_the_command_again(django_db, django_database):
+    # The supervisor starts each worker process as manage.py procrastinate worker.
+    from django.test import Client
+
+    for item in ("lamp", "desk"):
+        assert Client().post("/orders/", {"item": item}).status_code == 200
+
+    result = manage(
+        django_database, "procrastinate", "worker", "--processes", "2", "--one-shot"
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert "Launching 2 worker processes" in result.stderr
+    for name in ("worker-1", "worker-2"):
+        assert f"Started worker process {name}" in result.stderr
+    assert [row[2] for row in job_rows(django_db)] == ["succeeded"] * 2
+    assert django_db.execute("select count(*) from procrastinate_workers").fetchone() == (0,)
+
+
 def test_call_command_worker_runs_sync_and_async_tasks(django_db):
     from django.core.management import call_command
     from shop.models import Order
