@@ -257,7 +257,7 @@ insert into procrastinate_migrations (number, name, phase, checksum) values
 ),
 (
     49,
-    'defer_checks_skip_absent_keys',
+    'checks_skip_absent_keys',
     'post',
-    '6987aaef8342588744797765a4facf05bed3efc48dd2db4788ae30757392eefc'
+    '174515a7b0d3581f9370332457a1dde374985cdf076514e3a3355444423fe66c'
 );

@@ -1,5 +1,6 @@
-"""migrations/post/0049_defer_checks_skip_absent_keys.sql: a defer's checks
-skip those of keys the job does not have. A function only: no state change."""
+"""migrations/post/0049_checks_skip_absent_keys.sql: the checks of a defer
+and of a report skip those of keys a job or an outcome does not have.
+Functions only: no state change."""
 
 from django.db import migrations
 
@@ -11,4 +12,4 @@ class Migration(migrations.Migration):
     atomic = False
     dependencies = [("procrastinate", "0048_worker_synchronous_commit")]
 
-    operations = [ApplyProcrastinateMigration("0049_defer_checks_skip_absent_keys")]
+    operations = [ApplyProcrastinateMigration("0049_checks_skip_absent_keys")]
