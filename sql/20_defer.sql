@@ -72,8 +72,8 @@ begin
             when jsonb_typeof(t.job -> 'queueing_lock') not in ('string', 'null')
                 then 'has a queueing_lock that is not a string'
             -- the checks below are of keys most jobs go without (v_rare_keys):
-            -- a job without any of them is valid by now (half the cost of the
-            -- checks of a defer)
+            -- a job without any of them is valid by now (a third of the cost
+            -- of the checks of a batch of plain jobs)
             when not t.job ?| v_rare_keys
                 then null
             when jsonb_typeof(t.job -> 'headers') not in ('object', 'null')

@@ -259,5 +259,5 @@ insert into procrastinate_migrations (number, name, phase, checksum) values
     49,
     'checks_skip_absent_keys',
     'post',
-    '174515a7b0d3581f9370332457a1dde374985cdf076514e3a3355444423fe66c'
+    '63450333e5d3e0ed450eff642110f019f5129f985906063d08e228db936333d5'
 );
