@@ -254,4 +254,10 @@ insert into procrastinate_migrations (number, name, phase, checksum) values
     'worker_synchronous_commit',
     'post',
     'b18ed33951111e310de20c8e4bc7efb8a6b03f6eb6878fb6f21bd39e6cc84875'
+),
+(
+    49,
+    'history_level',
+    'post',
+    '7fe908af22a6a280b1e6366f88e4b02e2f4c434833d5a2a69a46cd6d5bfa12cb'
 );
