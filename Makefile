@@ -148,8 +148,8 @@ bench/fast: install ## The same on the fast cluster only (fsync, synchronous_com
 bench/durable: install ## The same on the durable cluster only (PostgreSQL's defaults, as production)
 	@BENCH_CONFIGS=durable scripts/bench.sh
 
-bench/triggers: install ## Measure what each trigger costs per job on the fast path (bench/trigger_costs.py)
-	@$(WITH_PG) $(VENV)/bin/python bench/trigger_costs.py
+bench/triggers: install ## Measure what each trigger costs per job (bench/trigger_costs.py; BENCH_ARGS=--levels: the history levels)
+	@$(WITH_PG) $(VENV)/bin/python bench/trigger_costs.py $(BENCH_ARGS)
 
 bench/dashboard: install ## Time the dashboard's pages on 1M jobs (bench/dashboard.py; BENCH_ARGS=--recent)
 	@$(WITH_PG) $(VENV)/bin/python bench/dashboard.py $(BENCH_ARGS)

@@ -9,6 +9,10 @@ printed. bench/claim_cycle.py measures one database at a time.
 
 Each database is emptied and given N waiting jobs (default 100,000); the
 claim is the newest each one has (v5, else v4, v3, v2).
+
+--defer compares batch defers instead: CYCLES calls of
+procrastinate_defer_jobs_v2 with 1,000 jobs each, alternating in the same
+way (each database emptied every 20 calls), and prints µs per job.
 """
 
 from __future__ import annotations
@@ -58,6 +62,30 @@ class Side:
         self.finish.append(t2 - t1)
 
 
+def compare_defers(dsn_a: str, dsn_b: str, cycles: int) -> None:
+    conns = [psycopg.connect(dsn, autocommit=True) for dsn in (dsn_a, dsn_b)]
+    job = '{"task_name": "noop", "args": {"i": %d}, "queue_name": "default", "priority": 0}'
+    batch = "[" + ", ".join(job % i for i in range(1000)) + "]"
+    empty = "truncate procrastinate_jobs, procrastinate_events cascade"
+    times: list[list[float]] = [[], []]
+    for conn in conns:
+        conn.execute(empty)
+    for i in range(cycles):
+        for side in (0, 1) if i % 2 == 0 else (1, 0):
+            start = time.perf_counter()
+            conns[side].execute(
+                "select procrastinate_defer_jobs_v2(%s::jsonb)", (batch,)
+            ).fetchall()
+            times[side].append(time.perf_counter() - start)
+        if i % 20 == 19:
+            for conn in conns:
+                conn.execute(empty)
+    for name, side in (("A", 0), ("B", 1)):
+        print(f"{name}: defer {statistics.median(times[side]) * 1e3:.1f} µs per job (median)")
+    ratio = statistics.median(times[1][i] / times[0][i] for i in range(cycles))
+    print(f"B/A, median of the per-call ratios: defer {ratio:.3f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("dsn_a")
@@ -66,7 +94,11 @@ def main() -> None:
     parser.add_argument("--cycles", type=int, default=300)
     parser.add_argument("--limit", type=int, default=100)
     parser.add_argument("--shape", choices=sorted(BACKLOG), default="waiting")
+    parser.add_argument("--defer", action="store_true", help="compare batch defers")
     args = parser.parse_args()
+    if args.defer:
+        compare_defers(args.dsn_a, args.dsn_b, args.cycles)
+        return
     a = Side(args.dsn_a, args.shape, args.n, args.limit)
     b = Side(args.dsn_b, args.shape, args.n, args.limit)
     for i in range(args.cycles):

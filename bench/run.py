@@ -161,7 +161,8 @@ def parse_result(key: str, action: str, rc: int, out: str, err: str) -> dict:
 def make_systems(args: argparse.Namespace) -> list[System]:
     systems = {
         "ours": System(
-            "ours", "ours", "ours.py", args.python_ours, pythonpath=str(ROOT / "python")
+            "ours", "ours", "ours.py", args.python_ours, pythonpath=str(ROOT / "python"),
+            extra_env={"BENCH_OURS_HISTORY": args.ours_history},
         ),
         "procrastinate": System(
             "procrastinate",
@@ -1461,6 +1462,10 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--output", default=str(BENCH_DIR / "results.md"))
     p.add_argument("--python-ours", default=str(ROOT / ".venv" / "bin" / "python"))
     p.add_argument(
+        "--ours-history", default="full", choices=["full", "outcomes", "none"],
+        help="ours: the level of procrastinate_settings.history in its databases (default full)",
+    )
+    p.add_argument(
         "--python-procrastinate", default=str(BENCH_DIR / "venv-procrastinate" / "bin" / "python")
     )
     p.add_argument("--python-pgqueuer", default=str(BENCH_DIR / "venv-pgqueuer" / "bin" / "python"))
@@ -1575,6 +1580,11 @@ def main() -> int:
         "",
         *machine(sizes, args.quick, systems),
         f"- run time: {(time.time() - started) / 60:.1f} min",
+        *(
+            [f"- ours: procrastinate_settings.history = {args.ours_history} (--ours-history)"]
+            if args.ours_history != "full"
+            else []
+        ),
         "",
         table(sizes, systems, values, {k for m in plan for k in m.fills}),
         "",

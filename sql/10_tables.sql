@@ -155,6 +155,10 @@ create table procrastinate_settings (
     -- without waiting for their WAL to reach the disk (synchronous_commit
     -- off for those transactions only; 58_leases.sql, docs/reliability.md)
     worker_synchronous_commit boolean not null default true,
+    -- which events procrastinate_events records (70_events.sql): 'full',
+    -- every transition; 'outcomes', all but the 'deferred', 'started' and
+    -- 'released' of the normal path; 'none', nothing
+    history text not null default 'full',
     constraint procrastinate_settings_one_row check (singleton),
     constraint procrastinate_settings_max_args_bytes check (
         max_args_bytes between 1 and 268435456
@@ -166,7 +170,8 @@ create table procrastinate_settings (
     constraint procrastinate_settings_max_rescues check (max_rescues >= 1),
     constraint procrastinate_settings_max_result_bytes check (
         max_result_bytes between 1 and 268435456
-    )
+    ),
+    constraint procrastinate_settings_history check (history in ('full', 'outcomes', 'none'))
 );
 
 insert into procrastinate_settings default values;
@@ -194,7 +199,9 @@ of a deferred job; stalled_worker_timeout (seconds) is the lease of workers that
 without their own; max_rescues bounds how often one job is rescued; max_result_bytes bounds
 a stored result; worker_synchronous_commit false lets the claims, reports and heartbeats of
 registered workers commit without waiting for the disk (at-least-once still holds: a lost
-claim or report is made again). Only the schema owner
+claim or report is made again); history is what procrastinate_events records: full (every
+transition, the default), outcomes (no deferred, started or released events), none (no
+events). Only the schema owner
 may change them (update procrastinate_settings set ...); the checks are hard caps.';
 
 -- Paused queues are not fetched from (see procrastinate_fetch_jobs_v5).

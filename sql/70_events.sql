@@ -2,21 +2,47 @@
 -- that history is one query away in psql. Statement-level triggers with
 -- transition tables: one insert per statement, however many jobs it touched.
 
+-- How much is recorded is procrastinate_settings.history, read once per
+-- statement (a change applies to the statements that start after it commits):
+-- - 'full' (the default): every event below;
+-- - 'outcomes': all but the events of the normal path, 'deferred', 'started'
+--   and 'released' (a claim given back unstarted); a job that ran once and
+--   succeeded keeps one event, 'succeeded'. Schedules, retries, abort
+--   requests and every end ('succeeded', 'failed', 'cancelled', 'aborted')
+--   are kept, so the dashboard's charts count the same;
+-- - 'none': nothing; the triggers return before reading their transition
+--   tables (PostgreSQL still fills those: their cost stays).
+-- Deleting a job deletes its events at every level (events recorded under
+-- another level may remain).
+
 -- Every event takes its time from the job row when the row has it (created_at,
 -- started_at, finished_at, scheduled_at), so that a clock pinned by a
 -- function's p_now reaches the history; now() only for the moves that have
 -- no time column (retries, releases, abort requests).
 
--- Records deferred (and scheduled) events for inserted jobs. A job's events
--- come in procrastinate 3.x's order (its row triggers fired by name): an
--- abort request and a new schedule before the status change they came with
--- (scheduled, then deferred or deferred_for_retry).
+-- Records deferred (and scheduled) events for inserted jobs, at the level of
+-- procrastinate_settings.history. A job's events come in procrastinate 3.x's
+-- order (its row triggers fired by name): an abort request and a new
+-- schedule before the status change they came with (scheduled, then deferred
+-- or deferred_for_retry).
 create function _procrastinate_record_insert_events()
 returns trigger
 language plpgsql
 set search_path = pg_catalog, public, pg_temp
 as $$
+declare
+    v_history text := (select s.history from procrastinate_settings as s where s.singleton);
 begin
+    if v_history = 'none' then
+        return null;
+    end if;
+    if v_history = 'outcomes' then
+        insert into procrastinate_events (job_id, type, at)
+        select n.id, 'scheduled', n.scheduled_at
+        from new_jobs as n
+        where n.scheduled_at is not null;
+        return null;
+    end if;
     insert into procrastinate_events (job_id, type, at)
     select n.id, e.type, e.at
     from new_jobs as n
@@ -30,7 +56,8 @@ begin
 end;
 $$;
 
--- Records status changes, abort requests and new schedules of updated jobs.
+-- Records status changes, abort requests and new schedules of updated jobs,
+-- at the level of procrastinate_settings.history.
 -- Claims and finishes change a status and nothing else: their events come
 -- from one plain join; the rarer abort requests and schedules from another
 -- insert, entered only when some job may have one, before the status events
@@ -41,7 +68,12 @@ returns trigger
 language plpgsql
 set search_path = pg_catalog, public, pg_temp
 as $$
+declare
+    v_history text := (select s.history from procrastinate_settings as s where s.singleton);
 begin
+    if v_history = 'none' then
+        return null;
+    end if;
     if exists (
         select 1 from new_jobs as n
         where n.abort_requested or (n.status = 'todo' and n.scheduled_at is not null)
@@ -91,7 +123,17 @@ begin
         end
     from old_jobs as o
     inner join new_jobs as n on o.id = n.id
-    where o.status <> n.status;
+    where
+        o.status <> n.status
+        -- 'outcomes': no 'started' (a claim's rows are all filtered out before
+        -- the join) and no 'released'
+        and (
+            v_history = 'full'
+            or (
+                n.status <> 'doing'
+                and not (n.status = 'todo' and o.status = 'doing' and n.attempts = o.attempts)
+            )
+        );
     return null;
 end;
 $$;

@@ -260,4 +260,10 @@ insert into procrastinate_migrations (number, name, phase, checksum) values
     'checks_skip_absent_keys',
     'post',
     '63450333e5d3e0ed450eff642110f019f5129f985906063d08e228db936333d5'
+),
+(
+    50,
+    'history_level',
+    'post',
+    '7fe908af22a6a280b1e6366f88e4b02e2f4c434833d5a2a69a46cd6d5bfa12cb'
 );

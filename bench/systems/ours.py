@@ -33,7 +33,11 @@ def install(args) -> dict[str, Any]:
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
     if proc.returncode != 0:
         raise SystemExit(f"psql failed applying sql/: {proc.stderr.strip()[-500:]}")
-    return {"files": len(files)}
+    # run.py --ours-history: the level of the history (docs/operations.md)
+    history = os.environ.get("BENCH_OURS_HISTORY") or "full"
+    with connect(args.dsn) as conn:
+        conn.execute("update procrastinate_settings set history = %s", (history,))
+    return {"files": len(files), "history": history}
 
 
 def add_finished(args) -> dict[str, Any]:

@@ -29,10 +29,10 @@ select columns_are(
     'procrastinate_settings',
     array[
         'singleton', 'max_args_bytes', 'max_args_depth', 'stalled_worker_timeout', 'max_rescues',
-        'max_result_bytes', 'worker_synchronous_commit'
+        'max_result_bytes', 'worker_synchronous_commit', 'history'
     ],
-    'the settings are the args limits, the default lease, the rescue limit, the result limit '
-    || 'and whether workers commit synchronously'
+    'the settings are the args limits, the default lease, the rescue limit, the result limit, '
+    || 'whether workers commit synchronously and the history level'
 );
 select columns_are(
     'procrastinate_workers',
