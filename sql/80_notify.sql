@@ -56,6 +56,11 @@ set search_path = pg_catalog, public, pg_temp
 -- statistics say (a bitmap scan would read every job of the lock to sort them)
 set enable_bitmapscan = off
 set enable_seqscan = off
+-- the old and new rows are joined by hash whatever the size of the statement
+-- (see _procrastinate_record_update_events); the probes above stay nested
+-- loops (a lateral subquery has no other plan). No estimate may turn JIT on.
+set enable_nestloop = off
+set jit = off
 as $$
 declare
     v_queues jsonb;

@@ -266,4 +266,10 @@ insert into procrastinate_migrations (number, name, phase, checksum) values
     'history_level',
     'post',
     '7fe908af22a6a280b1e6366f88e4b02e2f4c434833d5a2a69a46cd6d5bfa12cb'
+),
+(
+    51,
+    'trigger_joins_by_hash',
+    'post',
+    '64922946cb48e48e2b28bf5d49bf9fe8b1b7889a6762f71326daf4a4cc87834c'
 );
