@@ -94,25 +94,22 @@ class App(blueprints.Blueprint):
         self._queue_limits_given = dict(queue_limits or {})
         for queue, limit in self._queue_limits_given.items():
             owner = f"queue {queue!r}"
+            malformed = ValueError(
+                f"the limits of {owner} are a number of jobs, a rate or "
+                f"{{'concurrency': jobs, 'rate': rate}}, got {limit!r}"
+            )
             concurrency: Any = None
             rate: Any = None
             if isinstance(limit, dict):
-                unknown = set(limit) - {"concurrency", "rate"}
-                if unknown or not limit:
-                    raise ValueError(
-                        f"the limits of {owner} are a number of jobs, a rate or "
-                        f"{{'concurrency': jobs, 'rate': rate}}, got {limit!r}"
-                    )
+                if not limit or set(limit) - {"concurrency", "rate"}:
+                    raise malformed
                 concurrency, rate = limit.get("concurrency"), limit.get("rate")
             elif isinstance(limit, int) and not isinstance(limit, bool):
                 concurrency = limit
             elif isinstance(limit, str | tuple | tasks.RateLimit):
                 rate = limit
             else:
-                raise ValueError(
-                    f"the limits of {owner} are a number of jobs, a rate or "
-                    f"{{'concurrency': jobs, 'rate': rate}}, got {limit!r}"
-                )
+                raise malformed
             checked = tasks.check_concurrency_limit(concurrency, owner)
             if checked is not None:
                 self.queue_limits[queue] = checked

@@ -43,6 +43,16 @@ def _delete_jobs_value(delete_jobs: str | jobs_module.DeleteJobCondition | None)
     return jobs_module.DeleteJobCondition(delete_jobs).value
 
 
+#: SQLSTATE undefined_function: the database lacks a function of this
+#: release (this code runs between the two phases of an upgrade, its post
+#: migration pending); the call changed nothing before failing.
+UNDEFINED_FUNCTION = "42883"
+
+
+def _function_missing(exc: BaseException) -> bool:
+    return getattr(exc, "sqlstate", None) == UNDEFINED_FUNCTION
+
+
 #: The claims, newest first: a worker whose database lacks one (its post
 #: migration pending) falls back to the next.
 CLAIMS = (
@@ -130,7 +140,7 @@ class WorkerOperations(Operations):
                 # phases of an upgrade): the previous release's claim; the
                 # missing function claimed nothing before failing here.
                 position = CLAIMS.index(query)
-                if position + 1 == len(CLAIMS) or getattr(exc, "sqlstate", None) != "42883":
+                if position + 1 == len(CLAIMS) or not _function_missing(exc):
                     raise
                 self._claim_query = CLAIMS[position + 1]
         loads, as_bytes = self.connector.json_loads, loads_bytes(self.connector)
@@ -232,7 +242,7 @@ class WorkerOperations(Operations):
             yield call_none(queries.REGISTER_LIMITS_V2, limits=self.connector.dump_json(limits))
             return "all"
         except exceptions.ConnectorException as exc:
-            if getattr(exc, "sqlstate", None) != "42883":
+            if not _function_missing(exc):
                 raise
         try:
             yield call_none(
@@ -240,7 +250,7 @@ class WorkerOperations(Operations):
                 limits=self.connector.dump_json({"task": task_limits, "queue": queue_limits}),
             )
         except exceptions.ConnectorException as exc:
-            if getattr(exc, "sqlstate", None) != "42883":
+            if not _function_missing(exc):
                 raise
             return "none"
         return "concurrency"
@@ -259,7 +269,7 @@ class WorkerOperations(Operations):
                 queries.LIMIT_WAIT, queues=None if queues is None else list(queues)
             )
         except exceptions.ConnectorException as exc:
-            if getattr(exc, "sqlstate", None) != "42883":
+            if not _function_missing(exc):
                 raise
             return False, None
         return bool(row["has_rate_limits"]), row["seconds"]
